@@ -1,0 +1,34 @@
+// Reads server options from environment variables (flags override them).
+import type { ServerOptions } from "./server-options.js";
+
+/** Environment variables the server reads, by option; documented in the README. */
+export const envNames = {
+  port: "PORT",
+  host: "STREAMGATE_HOST",
+  engine: "STREAMGATE_ENGINE",
+  dataDir: "STREAMGATE_DATA_DIR",
+  syncEveryCommit: "STREAMGATE_SYNC",
+  natsUrl: "STREAMGATE_NATS_URL",
+  tlsCertPath: "STREAMGATE_TLS_CERT",
+  tlsKeyPath: "STREAMGATE_TLS_KEY",
+  drainMs: "STREAMGATE_DRAIN_MS",
+  maxMessageBytes: "STREAMGATE_MAX_MESSAGE_BYTES",
+  maxRequestBytes: "STREAMGATE_MAX_REQUEST_BYTES",
+  heartbeatMs: "STREAMGATE_HEARTBEAT_MS",
+  logLevel: "STREAMGATE_LOG_LEVEL",
+} as const satisfies Record<keyof ServerOptions, string>;
+
+const numeric = new Set<keyof ServerOptions>(["port", "drainMs", "maxMessageBytes", "maxRequestBytes", "heartbeatMs"]);
+
+/** Options present in `env`; unset variables are left out so defaults apply. */
+export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ServerOptions> {
+  const options: Record<string, unknown> = {};
+  for (const [option, name] of Object.entries(envNames) as [keyof ServerOptions, string][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    if (numeric.has(option)) options[option] = Number(raw);
+    else if (option === "syncEveryCommit") options[option] = raw === "1" || raw.toLowerCase() === "true";
+    else options[option] = raw;
+  }
+  return options as Partial<ServerOptions>;
+}

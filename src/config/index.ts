@@ -1,0 +1,3 @@
+// Public surface of the config component.
+export { envNames, serverOptionsFromEnv } from "./env-options.js";
+export { defaultServerOptions, EngineKind, resolveServerOptions, type ServerOptions } from "./server-options.js";

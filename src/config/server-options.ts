@@ -1,0 +1,87 @@
+// Options of the streamgate server, their defaults, and resolveServerOptions().
+import { Code, StreamgateError } from "../errors/index.js";
+
+/** Engines a server can run on. */
+export const EngineKind = {
+  /** SQLite in the data dir; zero setup (default). */
+  embedded: "embedded",
+  /** NATS JetStream; several instances share it. */
+  jetstream: "jetstream",
+} as const;
+export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
+
+export interface ServerOptions {
+  /** Address to bind. Default "0.0.0.0", so containers and `docker run -p` work. */
+  host: string;
+  /** TCP port; 0 picks a free one. Default 8080 or $PORT (Cloud Run sets it). */
+  port: number;
+  /** Storage engine. Default "embedded". */
+  engine: EngineKind;
+  /** Directory of the embedded engine's SQLite file. Default "./data" or $STREAMGATE_DATA_DIR. */
+  dataDir: string;
+  /** fsync every commit: survives OS crashes too, at a throughput cost. Default false. */
+  syncEveryCommit: boolean;
+  /** NATS URL for the jetstream engine. Default "nats://127.0.0.1:4222". */
+  natsUrl: string;
+  /** PEM certificate file; with tlsKeyPath enables TLS (ALPN h2, http/1.1). Default none. */
+  tlsCertPath: string | null;
+  /** PEM private key file. Default none. */
+  tlsKeyPath: string | null;
+  /** Grace period for SIGTERM drain before streams are cut, in ms. Default 10 000. */
+  drainMs: number;
+  /** Largest accepted message (data + attributes), in bytes. Default 10 MB as in Pub/Sub. */
+  maxMessageBytes: number;
+  /** Largest accepted request body or gRPC message, in bytes. Default 16 MiB (above one max message plus framing). */
+  maxRequestBytes: number;
+  /** Interval of keepalive/heartbeat frames on idle streams, in ms. Default 15 000 (below the 30 s of many LBs). */
+  heartbeatMs: number;
+  /** Log level for pino. Default "info". */
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+}
+
+/** The documented defaults; see README "Options". */
+export const defaultServerOptions: ServerOptions = {
+  host: "0.0.0.0",
+  port: 8080,
+  engine: EngineKind.embedded,
+  dataDir: "./data",
+  syncEveryCommit: false,
+  natsUrl: "nats://127.0.0.1:4222",
+  tlsCertPath: null,
+  tlsKeyPath: null,
+  drainMs: 10_000,
+  maxMessageBytes: 10_000_000,
+  maxRequestBytes: 16 * 1024 * 1024,
+  heartbeatMs: 15_000,
+  logLevel: "info",
+};
+
+/** Fills defaults and rejects contradictions with a message that names the option. */
+export function resolveServerOptions(partial: Partial<ServerOptions> = {}): ServerOptions {
+  const options: ServerOptions = { ...defaultServerOptions };
+  for (const [key, value] of Object.entries(partial)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+  }
+  const fail = (option: string, message: string): never => {
+    throw new StreamgateError(Code.INVALID_ARGUMENT, `${option}: ${message}`, { reason: "INVALID_OPTION" });
+  };
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    fail("port", `must be an integer 0..65535, got ${options.port}`);
+  }
+  if (!Object.values(EngineKind).includes(options.engine)) {
+    fail("engine", `must be one of ${Object.values(EngineKind).join(", ")}, got ${options.engine}`);
+  }
+  if ((options.tlsCertPath === null) !== (options.tlsKeyPath === null)) {
+    fail("tls", "--tls-cert and --tls-key must be given together");
+  }
+  if (!Number.isFinite(options.drainMs) || options.drainMs < 0) fail("drainMs", "must be >= 0");
+  if (!Number.isInteger(options.maxMessageBytes) || options.maxMessageBytes < 1) {
+    fail("maxMessageBytes", "must be a positive integer");
+  }
+  if (options.maxRequestBytes < options.maxMessageBytes) {
+    fail("maxRequestBytes", `must be at least maxMessageBytes (${options.maxMessageBytes})`);
+  }
+  if (!Number.isFinite(options.heartbeatMs) || options.heartbeatMs < 100) fail("heartbeatMs", "must be >= 100");
+  if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
+  return options;
+}

@@ -1,0 +1,147 @@
+// One TCP listener speaking HTTP/1.1 and h2c (prior knowledge) on the same port, or TLS with ALPN h2,http/1.1.
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  createServer as createHttp2Server,
+  createSecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+
+export type RequestHandler = (
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse | Http2ServerResponse,
+) => void;
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  tls: { certPath: string; keyPath: string } | null;
+  handler: RequestHandler;
+  /** Interval of HTTP/2 PING frames on idle sessions; keeps NAT and proxies from dropping them. */
+  pingIntervalMs: number;
+  /** Largest HTTP/2 header block, in bytes. */
+  maxHeaderBytes: number;
+}
+
+export interface Listener {
+  /** Resolves to the bound address once listening. */
+  listen(): Promise<{ host: string; port: number }>;
+  /** Stops accepting; sends GOAWAY on HTTP/2 sessions and closes idle HTTP/1.1 keep-alives. */
+  stopAccepting(): void;
+  /** Destroys every connection. */
+  destroy(): void;
+  /** Resolves when no connection is open. */
+  idle(): Promise<void>;
+  connections(): number;
+}
+
+/** The HTTP/2 connection preface a prior-knowledge client sends first. */
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export function createListener(options: ListenerOptions): Listener {
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  let accepting = true;
+  const http2Settings = { maxHeaderListSize: options.maxHeaderBytes, enablePush: false };
+
+  const trackSession = (session: Http2Session) => {
+    sessions.add(session);
+    const timer = setInterval(() => {
+      if (!session.destroyed && !session.closed) session.ping(() => undefined);
+    }, options.pingIntervalMs);
+    timer.unref();
+    session.once("close", () => {
+      clearInterval(timer);
+      sessions.delete(session);
+    });
+    session.on("error", () => undefined);
+    if (!accepting) session.close();
+  };
+
+  const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, options.handler);
+  http1.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+  let h2c: ReturnType<typeof createHttp2Server> | null = null;
+  let net: NetServer;
+
+  if (options.tls === null) {
+    h2c = createHttp2Server({ settings: http2Settings, maxSessionMemory: 64 }, options.handler);
+    h2c.on("session", trackSession);
+    net = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      socket.on("error", () => socket.destroy());
+      sniff(socket);
+    });
+  } else {
+    const secure = createSecureServer(
+      {
+        cert: readFileSync(options.tls.certPath),
+        key: readFileSync(options.tls.keyPath),
+        allowHTTP1: true,
+        ALPNProtocols: ["h2", "http/1.1"],
+        settings: http2Settings,
+        maxSessionMemory: 64,
+      },
+      options.handler,
+    );
+    secure.on("session", trackSession);
+    secure.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+    secure.on("tlsClientError", () => undefined);
+    net = secure as unknown as NetServer;
+  }
+
+  function sniff(socket: Socket) {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const compared = Math.min(buffered.length, PREFACE.length);
+      const isPreface = buffered.subarray(0, compared).equals(PREFACE.subarray(0, compared));
+      if (isPreface && buffered.length < PREFACE.length) return;
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(buffered);
+      if (isPreface) h2c!.emit("connection", socket);
+      else http1.emit("connection", socket);
+      socket.resume();
+    };
+    socket.on("data", onData);
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        net.once("error", reject);
+        net.listen(options.port, options.host, () => {
+          net.off("error", reject);
+          const address = net.address();
+          if (address === null || typeof address === "string") reject(new Error("listener has no TCP address"));
+          else resolve({ host: address.address, port: address.port });
+        });
+      });
+    },
+    stopAccepting() {
+      accepting = false;
+      net.close();
+      for (const session of sessions) session.close();
+      http1.closeIdleConnections();
+    },
+    destroy() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      http1.closeAllConnections();
+    },
+    async idle() {
+      while (sockets.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+    connections: () => sockets.size,
+  };
+}

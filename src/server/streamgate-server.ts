@@ -1,0 +1,177 @@
+// Composition root: wires engine, Pub/Sub services, gRPC/REST transports and the listener; owns the lifecycle.
+import type { DescService } from "@bufbuild/protobuf";
+import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ServerOptions } from "../config/index.js";
+import type { Engine } from "../engines/engine.js";
+import { createEngine } from "../engines/index.js";
+import { Code, StreamgateError } from "../errors/index.js";
+import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
+import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
+import { createLogger, type Logger } from "../observability/index.js";
+import { createHealthService, createReflection, errorInterceptor } from "../transports/grpc/index.js";
+import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
+import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
+import { createListener } from "./listener.js";
+
+/** A running (or ready to run) streamgate server. */
+export interface StreamgateServer {
+  readonly engine: Engine;
+  readonly options: ServerOptions;
+  /** Binds the port; resolves to the bound address. */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** Stops accepting, ends streams with UNAVAILABLE, waits up to `graceMs` for connections to finish, then closes. */
+  drain(graceMs: number): Promise<void>;
+  /** Closes at once: connections are cut, the engine is closed. */
+  close(): Promise<void>;
+  /** Open client connections (TCP). */
+  connections(): number;
+}
+
+/** Optional collaborators, for tests and embedding. */
+export interface ServerDependencies {
+  engine?: Engine;
+  logger?: Logger;
+}
+
+/** Creates the server; nothing listens until `listen()`. */
+export async function createServer(options: ServerOptions, dependencies: ServerDependencies = {}): Promise<StreamgateServer> {
+  const logger = dependencies.logger ?? createLogger(options.logLevel);
+  const engine = dependencies.engine ?? (await createEngine(options));
+  const shutdown = new AbortController();
+  let draining = false;
+  let closed = false;
+  const statusWaiters = new Set<() => void>();
+  const notifyStatus = () => {
+    for (const wake of statusWaiters) wake();
+    statusWaiters.clear();
+  };
+
+  const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
+  const publisher = createPublisherService(engine, limits);
+  const subscriber = createSubscriberService(engine, limits);
+  const served: DescService[] = [Publisher, Subscriber, Health, ServerReflection, ServerReflectionV1Alpha];
+  const serviceNames = () => served.map((service) => service.typeName);
+  const serving = async () => !draining && !closed && (await engine.ready().catch(() => false));
+  const health = createHealthService({
+    services: serviceNames,
+    serving,
+    changed: (signal) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5_000);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        statusWaiters.add(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      }),
+  });
+  const reflection = createReflection(
+    [file_google_pubsub_v1_pubsub, file_health_v1_health, file_grpc_reflection_v1_reflection],
+    serviceNames,
+  );
+
+  const routes = (router: ConnectRouter) => {
+    router.service(Publisher, publisher);
+    router.service(Subscriber, subscriber);
+    router.service(Health, health);
+    router.service(ServerReflection, reflection.v1);
+    router.service(ServerReflectionV1Alpha, reflection.v1alpha);
+  };
+  const rest = createRestHandler({
+    services: [
+      { descriptor: Publisher, implementation: publisher as never },
+      { descriptor: Subscriber, implementation: subscriber as never },
+    ],
+    maxRequestBytes: options.maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+  });
+
+  const fallback = (request: AnyRequest, response: AnyResponse) => {
+    void (async () => {
+      const path = (request.url ?? "/").split("?")[0];
+      if (draining) response.setHeader("connection", "close");
+      if (path === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
+        sendJson(response, 200, { status: "ok" });
+      } else if (path === "/readyz" && (request.method === "GET" || request.method === "HEAD")) {
+        const ready = await serving();
+        sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
+      } else if (!(await rest(request, response))) {
+        sendError(
+          response,
+          new StreamgateError(Code.NOT_FOUND, `no route for ${request.method} ${path}`, { reason: "ROUTE_NOT_FOUND" }),
+        );
+      }
+    })().catch((error: unknown) => {
+      logger.error({ err: error }, "request handler failed");
+      sendError(response, error);
+    });
+  };
+
+  const handler = connectNodeAdapter({
+    routes,
+    fallback,
+    interceptors: [errorInterceptor],
+    shutdownSignal: shutdown.signal,
+    readMaxBytes: options.maxRequestBytes,
+    writeMaxBytes: options.maxRequestBytes,
+    jsonOptions: { ignoreUnknownFields: false },
+  });
+
+  const listener = createListener({
+    host: options.host,
+    port: options.port,
+    tls:
+      options.tlsCertPath !== null && options.tlsKeyPath !== null
+        ? { certPath: options.tlsCertPath, keyPath: options.tlsKeyPath }
+        : null,
+    handler: (request, response) => {
+      if (draining && "setHeader" in response && request.httpVersionMajor === 1) response.setHeader("connection", "close");
+      handler(request, response);
+    },
+    pingIntervalMs: options.heartbeatMs,
+    maxHeaderBytes: 64 * 1024,
+  });
+
+  const finish = async () => {
+    if (closed) return;
+    closed = true;
+    if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
+    listener.destroy();
+    await engine.close();
+    logger.info("streamgate stopped");
+    logger.flush();
+  };
+
+  return {
+    engine,
+    options,
+    async listen() {
+      const address = await listener.listen();
+      const scheme = options.tlsCertPath === null ? "http" : "https";
+      const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+      const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
+      logger.info({ host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir }, "streamgate listening");
+      return { ...address, url };
+    },
+    async drain(graceMs) {
+      if (draining || closed) return;
+      draining = true;
+      notifyStatus();
+      logger.info({ graceMs }, "draining: no new connections; streams told to reconnect");
+      listener.stopAccepting();
+      shutdown.abort(new ConnectError("server is draining; reconnect to another instance", ConnectCode.Unavailable));
+      const deadline = Date.now() + graceMs;
+      const idle = listener.idle();
+      while (Date.now() < deadline && listener.connections() > 0) {
+        await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, 50))]);
+      }
+      await finish();
+    },
+    close: finish,
+    connections: () => listener.connections(),
+  };
+}

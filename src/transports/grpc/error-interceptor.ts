@@ -1,0 +1,31 @@
+// Maps StreamgateError (and anything else thrown) to ConnectError, for unary and streaming calls alike.
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { StreamgateError } from "../../errors/index.js";
+
+/** Converts any error to a ConnectError with the same gRPC code; internal details stay in logs. */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const normalized = StreamgateError.from(error);
+  // Connect's Code enum uses gRPC's numbers.
+  const connectError = new ConnectError(normalized.message, normalized.code as number, undefined, undefined, error);
+  return connectError;
+}
+
+async function* mapStreamErrors<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (error) {
+    throw toConnectError(error);
+  }
+}
+
+/** Interceptor that maps errors of every call, including those raised while streaming responses. */
+export const errorInterceptor: Interceptor = (next) => async (request) => {
+  try {
+    const response = await next(request);
+    if (response.stream) return { ...response, message: mapStreamErrors(response.message) };
+    return response;
+  } catch (error) {
+    throw toConnectError(error);
+  }
+};

@@ -1,0 +1,3 @@
+// Public surface of the REST transport.
+export { type AnyRequest, type AnyResponse, sendError, sendJson } from "./json-response.js";
+export { createRestHandler, type RestHandlerOptions } from "./rest-handler.js";

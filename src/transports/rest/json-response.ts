@@ -1,0 +1,65 @@
+// Writes JSON bodies and Google-style JSON errors on node:http / node:http2 responses.
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+/** An HTTP/1.1 or HTTP/2 request, as connect-node hands it over. */
+export type AnyRequest = Parameters<NodeHandler>[0];
+/** An HTTP/1.1 or HTTP/2 response, as connect-node hands it over. */
+export type AnyResponse = Parameters<NodeHandler>[1];
+
+export function sendJson(response: AnyResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  response.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  });
+  response.end(text);
+}
+
+/** Google's JSON error shape: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`. */
+export function sendError(response: AnyResponse, error: unknown): void {
+  const normalized = StreamgateError.from(error);
+  const status = httpStatusByCode[normalized.code];
+  const details = Object.keys(normalized.details).length === 0 ? [] : [
+    {
+      "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+      reason: normalized.reason,
+      domain: "streamgate",
+      metadata: normalized.details,
+    },
+  ];
+  sendJson(response, status, {
+    error: { code: status, message: normalized.message, status: codeName(normalized.code), details },
+  });
+}
+
+/** Reads a request body up to `maxBytes`; larger bodies fail with RESOURCE_EXHAUSTED (HTTP 429→ we send 413). */
+export async function readBody(request: AnyRequest, maxBytes: number): Promise<Buffer> {
+  const declared = Number(request.headers["content-length"] ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Thrown for bodies over the limit; the REST handler answers 413. */
+export class PayloadTooLargeError extends StreamgateError {
+  constructor(maxBytes: number) {
+    super(8, `request body exceeds the limit of ${maxBytes} bytes`, { reason: "REQUEST_TOO_LARGE" });
+  }
+}
+
+function tooLarge(maxBytes: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(maxBytes);
+}

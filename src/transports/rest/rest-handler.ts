@@ -1,0 +1,116 @@
+// Serves the Pub/Sub REST API by decoding JSON into the same request messages the gRPC services take.
+import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { createHandlerContext } from "@connectrpc/connect";
+import { Code, errors, StreamgateError } from "../../errors/index.js";
+import { type AnyRequest, type AnyResponse, PayloadTooLargeError, readBody, sendError, sendJson } from "./json-response.js";
+import { pubsubRoutes } from "./pubsub-routes.js";
+
+/** A service implementation keyed by method local name (what connect's ServiceImpl is). */
+type Implementation = Record<string, (request: never, context: never) => unknown>;
+
+export interface RestHandlerOptions {
+  services: { descriptor: DescService; implementation: Implementation }[];
+  /** Largest accepted body in bytes. */
+  maxRequestBytes: number;
+  /** Aborts in-flight calls (long polls) on shutdown. */
+  shutdownSignal: AbortSignal;
+}
+
+/** Returns a handler that answers Pub/Sub REST requests; resolves false when no route matches. */
+export function createRestHandler(options: RestHandlerOptions) {
+  const implementations = new Map<string, Implementation>();
+  for (const { descriptor, implementation } of options.services) implementations.set(descriptor.typeName, implementation);
+
+  return async function handleRest(request: AnyRequest, response: AnyResponse): Promise<boolean> {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (!url.pathname.startsWith("/v1/projects/")) return false;
+    const candidates = pubsubRoutes.filter((route) => route.pattern.test(url.pathname));
+    if (candidates.length === 0) return false;
+    const route = candidates.find((candidate) => candidate.httpMethod === request.method);
+    try {
+      if (route === undefined) {
+        response.setHeader("allow", candidates.map((candidate) => candidate.httpMethod).join(", "));
+        throw new StreamgateError(Code.UNIMPLEMENTED, `method ${request.method} is not allowed on ${url.pathname}`, {
+          reason: "METHOD_NOT_ALLOWED",
+        });
+      }
+      const groups = route.pattern.exec(url.pathname)?.groups ?? {};
+      const name = decodeName(groups.name ?? "");
+      const body = await readJsonBody(request, options.maxRequestBytes);
+      const json = route.request(name, groups.project ?? "", body, url.searchParams);
+      const rpc: DescMethod = route.rpc;
+      let message: ReturnType<typeof fromJson>;
+      try {
+        message = fromJson(rpc.input, json as JsonValue, { ignoreUnknownFields: false });
+      } catch (error) {
+        throw errors.invalidArgument("body", error instanceof Error ? error.message : String(error));
+      }
+      const implementation = implementations.get(rpc.parent.typeName);
+      const method = implementation?.[rpc.localName];
+      if (method === undefined) throw new StreamgateError(Code.UNIMPLEMENTED, `${rpc.name} is not implemented`);
+      const abort = new AbortController();
+      const onClose = () => abort.abort(new StreamgateError(Code.CANCELLED, "client closed the request"));
+      response.once("close", onClose);
+      const context = createHandlerContext({
+        service: rpc.parent,
+        method: rpc,
+        protocolName: "rest",
+        requestMethod: request.method ?? "GET",
+        url: url.toString(),
+        requestSignal: abort.signal,
+        shutdownSignal: options.shutdownSignal,
+        requestHeader: headersOf(request),
+      });
+      try {
+        const result = await (method as (r: unknown, c: unknown) => Promise<unknown>)(message, context);
+        const output = create(rpc.output, result as never);
+        sendJson(response, 200, toJson(rpc.output, output));
+      } finally {
+        response.off("close", onClose);
+      }
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError) {
+        response.setHeader("connection", "close");
+        sendJsonError413(response, error);
+      } else sendError(response, error);
+    }
+    return true;
+  };
+}
+
+function sendJsonError413(response: AnyResponse, error: PayloadTooLargeError): void {
+  sendJson(response, 413, { error: { code: 413, message: error.message, status: "RESOURCE_EXHAUSTED", details: [] } });
+}
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw errors.invalidArgument("name", `"${raw}" is not a valid URL-encoded resource name`);
+  }
+}
+
+async function readJsonBody(request: AnyRequest, maxBytes: number): Promise<Record<string, unknown>> {
+  const raw = await readBody(request, maxBytes);
+  if (raw.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString("utf8"));
+  } catch (error) {
+    throw errors.invalidArgument("body", `malformed JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw errors.invalidArgument("body", "must be a JSON object");
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function headersOf(request: AnyRequest): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (key.startsWith(":") || value === undefined || value === null) continue;
+    headers.set(key, Array.isArray(value) ? value.join(", ") : String(value));
+  }
+  return headers;
+}
