@@ -1,0 +1,151 @@
+// The interface both sides of the pubsub bench implement (streamgate and its JetStream anchor), plus shared helpers.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { LatencySummary } from "../lib/stats.js";
+
+/** Workload settings of the pubsub bench; both drivers get the same ones. */
+export interface PubsubSettings {
+  /** Payload size of every message. */
+  messageBytes: number;
+  /** Messages per publish-throughput repetition. */
+  publishMessages: number;
+  /** Messages per Publish request (the official client's default batch: 100 messages …). */
+  batchMaxMessages: number;
+  /** … or 1 MB, whichever comes first. */
+  batchMaxBytes: number;
+  /** Publish requests in flight at once on streamgate (× batchMaxMessages = messages in flight). */
+  publishRequestsInFlight: number;
+  /** Async publishes awaiting their ack at once on JetStream. */
+  jetstreamPublishWindow: number;
+  /** Backlog size of each consume repetition. */
+  backlogMessages: number;
+  /** Flow control: unacknowledged messages a consumer may hold (StreamingPull max_outstanding_messages, JetStream max_ack_pending). */
+  maxOutstandingMessages: number;
+  /** Acknowledge request sent once this many ack ids are pending … */
+  ackBatchMaxMessages: number;
+  /** … or this long after the first pending one. */
+  ackBatchMaxDelayMs: number;
+  /** Publish rate of the latency measurement. */
+  latencyRatePerSecond: number;
+  /** Length of each latency measurement, warm-up included. */
+  latencyDurationMs: number;
+  /** Initial part of each latency measurement left out of the percentiles. */
+  latencyWarmupMs: number;
+  /** Upper bound of any single measurement; hitting it is reported as "capped". */
+  measurementTimeoutMs: number;
+}
+
+/** One publish-throughput repetition. */
+export interface PublishRun {
+  /** Messages acknowledged by the server. */
+  messages: number;
+  elapsedMs: number;
+  /** True if the timeout cut the run short. */
+  capped: boolean;
+}
+
+/** One consume-with-ack repetition. */
+export interface ConsumeRun {
+  /** Distinct messages received and acknowledged. */
+  messages: number;
+  /** Deliveries of an already received message. */
+  duplicates: number;
+  elapsedMs: number;
+  capped: boolean;
+}
+
+/** A filled backlog, ready to be consumed once. */
+export interface PreparedConsume {
+  /** Messages in the backlog. */
+  backlog: number;
+  /** Consumes and acknowledges the whole backlog, timed. */
+  run(): Promise<ConsumeRun>;
+  /** Deletes what prepareConsume() created. */
+  cleanup(): Promise<void>;
+}
+
+/** One fixed-rate latency repetition. */
+export interface LatencyRun extends LatencySummary {
+  sent: number;
+  received: number;
+  /** Sent but not received before the drain timeout. */
+  missing: number;
+  /** Rate actually sent, messages per second. */
+  achievedRatePerSecond: number;
+}
+
+/** A system under measurement: streamgate (over google.pubsub.v1) or JetStream. */
+export interface PubsubDriver {
+  /** Name in reports. */
+  readonly name: string;
+  /** Server process id, for CPU accounting. */
+  readonly serverPid: number;
+  /** Publishes `settings.publishMessages` durable messages as fast as the window allows. */
+  publish(settings: PubsubSettings): Promise<PublishRun>;
+  /** Fills a backlog (untimed); the returned handle times consuming and acknowledging all of it. */
+  prepareConsume(settings: PubsubSettings): Promise<PreparedConsume>;
+  /** Publishes at a fixed rate while consuming; measures publish → receive latency. */
+  latency(settings: PubsubSettings): Promise<LatencyRun>;
+  /** Releases clients (not the server). */
+  close(): Promise<void>;
+}
+
+/** A payload of `bytes` bytes with recognizable, non-zero content. */
+export function makePayload(bytes: number): Buffer {
+  const payload = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) payload[i] = 97 + (i % 26);
+  return payload;
+}
+
+/** A copy of `base` carrying `performance.now()` in its first 8 bytes (same process sends and receives). */
+export function stampedPayload(base: Buffer): Buffer {
+  const payload = Buffer.allocUnsafe(base.length);
+  base.copy(payload);
+  payload.writeDoubleLE(performance.now(), 0);
+  return payload;
+}
+
+/** Milliseconds since the stamp written by {@link stampedPayload}. */
+export function latencyOf(data: Uint8Array): number {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return performance.now() - view.getFloat64(0, true);
+}
+
+/**
+ * Calls `send(count)` so that `ratePerSecond` messages are sent on average over `durationMs`,
+ * checking about every millisecond (Node timers' resolution) and catching up after a stall.
+ * Resolves to the number sent.
+ */
+export async function sendAtFixedRate(
+  ratePerSecond: number,
+  durationMs: number,
+  send: (count: number) => void,
+): Promise<number> {
+  const start = performance.now();
+  let sent = 0;
+  for (;;) {
+    const elapsed = performance.now() - start;
+    if (elapsed >= durationMs) break;
+    const due = Math.floor((elapsed * ratePerSecond) / 1000) - sent;
+    if (due > 0) {
+      send(due);
+      sent += due;
+    }
+    await sleep(1);
+  }
+  return sent;
+}
+
+/** Resolves when `done()` is true, polling every 5 ms, or after `timeoutMs`; resolves to whether it got there. */
+export async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() > deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/** A unique suffix for names of one repetition's topics, streams and subscriptions. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
