@@ -1,0 +1,172 @@
+// `streamgate serve`: run the server with options from flags over env over defaults; drain on SIGTERM/SIGINT.
+import { type EngineKind, resolveServerOptions, type ServerOptions, serverOptionsFromEnv } from "../config/index.js";
+import { Code, StreamgateError } from "../errors/index.js";
+import { parseInteger, UsageError } from "./args.js";
+import { type CommandArgs, defineCommand } from "./command.js";
+
+const engines: readonly string[] = ["embedded", "jetstream"];
+const logLevels: readonly string[] = ["trace", "debug", "info", "warn", "error", "silent"];
+
+const serveSpec = {
+  path: "serve",
+  summary: "Run the streamgate server on one port.",
+  details:
+    "Flags override environment variables, which override defaults. SIGTERM or SIGINT drains\n" +
+    "(stop accepting, tell streams to reconnect, wait up to --drain-ms) and exits 0; a second signal exits at once.",
+  positionals: [],
+  options: {
+    port: {
+      type: "string",
+      valueName: "PORT",
+      description: "TCP port; 0 picks a free one",
+      defaultText: "$PORT, else 8080",
+    },
+    host: {
+      type: "string",
+      valueName: "HOST",
+      description: "Address to bind",
+      defaultText: "$STREAMGATE_HOST, else 0.0.0.0",
+    },
+    engine: {
+      type: "string",
+      valueName: "embedded|jetstream",
+      description: "Storage engine",
+      defaultText: "$STREAMGATE_ENGINE, else embedded",
+    },
+    "data-dir": {
+      type: "string",
+      valueName: "DIR",
+      description: "Directory of the embedded engine's SQLite file",
+      defaultText: "$STREAMGATE_DATA_DIR, else ./data",
+    },
+    sync: {
+      type: "boolean",
+      description: "fsync every commit: survives OS crashes too, slower (env STREAMGATE_SYNC=1)",
+    },
+    "nats-url": {
+      type: "string",
+      valueName: "URL",
+      description: "NATS server of the jetstream engine",
+      defaultText: "$STREAMGATE_NATS_URL, else nats://127.0.0.1:4222",
+    },
+    "tls-cert": {
+      type: "string",
+      valueName: "PATH",
+      description: "PEM certificate; with --tls-key serves TLS (h2, http/1.1)",
+    },
+    "tls-key": { type: "string", valueName: "PATH", description: "PEM private key of --tls-cert" },
+    "drain-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "Grace period on SIGTERM/SIGINT before streams are cut",
+      defaultText: "$STREAMGATE_DRAIN_MS, else 10000",
+    },
+    "max-message-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Largest accepted message (data + attributes)",
+      defaultText: "$STREAMGATE_MAX_MESSAGE_BYTES, else 10000000",
+    },
+    "max-request-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Largest accepted request body or gRPC message",
+      defaultText: "$STREAMGATE_MAX_REQUEST_BYTES, else 16777216",
+    },
+    "heartbeat-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "Heartbeat interval on idle streams",
+      defaultText: "$STREAMGATE_HEARTBEAT_MS, else 15000",
+    },
+    "log-level": {
+      type: "string",
+      valueName: "LEVEL",
+      description: "trace, debug, info, warn, error or silent",
+      defaultText: "$STREAMGATE_LOG_LEVEL, else info",
+    },
+  },
+  examples: [
+    "serve",
+    "serve --port 9000 --data-dir /var/lib/streamgate --sync",
+    "serve --engine jetstream --nats-url nats://nats:4222",
+  ],
+} as const;
+
+/** Server options from the flags that were given (env and defaults fill the rest). */
+export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>): Partial<ServerOptions> {
+  const options: Partial<ServerOptions> = {};
+  if (values.port !== undefined) options.port = parseInteger(values.port, "--port", 0, 65535);
+  if (values.host !== undefined) options.host = values.host;
+  if (values.engine !== undefined) {
+    if (!engines.includes(values.engine)) {
+      throw new UsageError(`--engine: expected one of ${engines.join(", ")}, got ${JSON.stringify(values.engine)}`);
+    }
+    options.engine = values.engine as EngineKind;
+  }
+  if (values["data-dir"] !== undefined) options.dataDir = values["data-dir"];
+  if (values.sync) options.syncEveryCommit = true;
+  if (values["nats-url"] !== undefined) options.natsUrl = values["nats-url"];
+  if (values["tls-cert"] !== undefined) options.tlsCertPath = values["tls-cert"];
+  if (values["tls-key"] !== undefined) options.tlsKeyPath = values["tls-key"];
+  if (values["drain-ms"] !== undefined) options.drainMs = parseInteger(values["drain-ms"], "--drain-ms", 0);
+  if (values["max-message-bytes"] !== undefined) {
+    options.maxMessageBytes = parseInteger(values["max-message-bytes"], "--max-message-bytes", 1);
+  }
+  if (values["max-request-bytes"] !== undefined) {
+    options.maxRequestBytes = parseInteger(values["max-request-bytes"], "--max-request-bytes", 1);
+  }
+  if (values["heartbeat-ms"] !== undefined) {
+    options.heartbeatMs = parseInteger(values["heartbeat-ms"], "--heartbeat-ms", 100);
+  }
+  if (values["log-level"] !== undefined) {
+    if (!logLevels.includes(values["log-level"])) {
+      throw new UsageError(`--log-level: expected one of ${logLevels.join(", ")}, got ${values["log-level"]}`);
+    }
+    options.logLevel = values["log-level"] as ServerOptions["logLevel"];
+  }
+  return options;
+}
+
+/** The `serve` command: resolves after a signal-triggered drain; a second signal exits at once. */
+export const serveCommand = defineCommand(serveSpec, async (args, io) => {
+  let options: ServerOptions;
+  try {
+    options = resolveServerOptions({ ...serverOptionsFromEnv(io.env), ...serverOptionsFromFlags(args) });
+  } catch (error) {
+    // Contradicting or out-of-range options are usage errors, whether they came from flags or env.
+    if (error instanceof StreamgateError && error.code === Code.INVALID_ARGUMENT) throw new UsageError(error.message);
+    throw error;
+  }
+  // Imported here so that client commands never load the server and its engines.
+  const { createServer } = await import("../server/index.js");
+  const server = await createServer(options);
+  const address = await server.listen();
+  const storage = options.engine === "jetstream" ? `nats ${options.natsUrl}` : `data ${options.dataDir}`;
+  io.stderr.write(`streamgate listening on ${address.url} (engine ${options.engine}, ${storage})\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        io.stderr.write(`streamgate: ${signal} again, exiting without waiting for the drain\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      }
+      stopping = true;
+      io.stderr.write(`streamgate: ${signal}, draining for up to ${options.drainMs} ms (send it again to exit now)\n`);
+      server.drain(options.drainMs).then(
+        () => {
+          process.off("SIGTERM", onSignal);
+          process.off("SIGINT", onSignal);
+          resolve(0);
+        },
+        (error: unknown) => {
+          io.stderr.write(`streamgate: drain failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+});
