@@ -1,0 +1,109 @@
+// CLI parsing and usage, run in-process: strict flags, exit codes, --help on every command, docs in sync.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { describe, test } from "node:test";
+import { parseDurationSeconds, toProtoDuration, UsageError } from "./args.js";
+import type { CliIo } from "./command.js";
+import { resolveName, resolveServerUrl } from "./context.js";
+import { commandPaths, commands, main } from "./main.js";
+import { formatData } from "./output.js";
+import { parseSeekTime } from "./seek.js";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process with captured I/O and an empty environment. */
+async function runInProcess(argv: string[], stdin = "", env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    stdin: Readable.from([stdin]),
+    env,
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+/** Asserts a failure: the exit code and exactly one `streamgate: ...` line on stderr. */
+function assertFailure(run: Run, code: number, pattern: RegExp): void {
+  assert.equal(run.code, code, `exit code; stderr: ${run.stderr}`);
+  assert.match(run.stderr, /^streamgate: [^\n]+\n$/, "one line on stderr");
+  assert.match(run.stderr, pattern);
+}
+
+describe("cli parsing", () => {
+  test("cli - an unknown flag exits 2 with one line naming the flag and the command's help", async () => {
+    const run = await runInProcess(["topics", "create", "orders", "--foo"]);
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, "streamgate: unknown option --foo (see streamgate topics create --help)\n");
+    assert.equal(run.stdout, "");
+  });
+
+  test("cli - missing arguments, bad values and unknown commands are usage errors (exit 2)", async () => {
+    assertFailure(await runInProcess(["topics", "get"]), 2, /missing NAME/);
+    assertFailure(await runInProcess(["topics", "get", "a", "b"]), 2, /unexpected argument "b"/);
+    assertFailure(await runInProcess(["pull", "s", "--max", "many"]), 2, /--max: expected an integer/);
+    assertFailure(await runInProcess(["pull", "s", "--max"]), 2, /option --max needs a value/);
+    assertFailure(await runInProcess(["seek", "s"]), 2, /exactly one of --time and --snapshot/);
+    assertFailure(await runInProcess(["subscriptions", "create", "s"]), 2, /missing --topic/);
+    assertFailure(await runInProcess(["topics", "create", "t", "--retention", "soon"]), 2, /invalid duration/);
+    assertFailure(await runInProcess(["serve", "--engine", "sqlite"]), 2, /--engine: expected one of/);
+    assertFailure(await runInProcess(["serve", "--tls-cert", "a.pem"]), 2, /--tls-key must be given together/);
+    assertFailure(await runInProcess(["frobnicate"]), 2, /unknown command "frobnicate"/);
+    assertFailure(await runInProcess([]), 2, /missing command/);
+    assertFailure(await runInProcess(["topics"]), 2, /missing topics command/);
+  });
+
+  test("cli - every command prints usage with its flags for --help, -h and help", async () => {
+    for (const path of commandPaths()) {
+      const run = await runInProcess([...path, "--help"]);
+      assert.equal(run.code, 0, path.join(" "));
+      assert.match(run.stdout, new RegExp(`^Usage: streamgate ${path.join(" ")}`), path.join(" "));
+      assert.match(run.stdout, /-h, --help/);
+      assert.deepEqual(await runInProcess([...path, "-h"]), run);
+      assert.deepEqual(await runInProcess(["help", ...path]), run);
+    }
+    const serve = await runInProcess(["serve", "--help"]);
+    assert.match(serve.stdout, /--drain-ms MS .*default \$STREAMGATE_DRAIN_MS, else 10000/);
+    assert.match((await runInProcess(["help"])).stdout, /^Usage: streamgate COMMAND/);
+    assert.match((await runInProcess(["topics", "--help"])).stdout, /create .*Create a topic/);
+    assert.match((await runInProcess(["--version"])).stdout, /^streamgate \d+\.\d+\.\d+\n$/);
+  });
+
+  test("cli - docs/cli.md documents every command and every flag", () => {
+    const docs = readFileSync(new URL("../../docs/cli.md", import.meta.url), "utf8");
+    for (const path of commandPaths()) {
+      const entry = commands[path[0]!]!;
+      const command = "spec" in entry ? entry : entry.commands[path[1]!]!;
+      assert.ok(docs.includes(`streamgate ${path.join(" ")}`), `docs mention streamgate ${path.join(" ")}`);
+      for (const flag of Object.keys(command.spec.options)) {
+        assert.ok(docs.includes(`\`--${flag}`), `docs describe --${flag} of ${path.join(" ")}`);
+      }
+    }
+  });
+
+  test("cli - durations, names, server URL and seek times parse as documented", () => {
+    assert.equal(parseDurationSeconds("7d", "--retention"), 604_800);
+    assert.equal(parseDurationSeconds("1h30m", "--retention"), 5400);
+    assert.equal(parseDurationSeconds("600", "--retention"), 600);
+    assert.equal(toProtoDuration("1.5s", "--min-backoff"), "1.5s");
+    assert.throws(() => parseDurationSeconds("7 days", "--retention"), UsageError);
+    assert.equal(resolveName("topics", "orders", "p"), "projects/p/topics/orders");
+    assert.equal(resolveName("topics", "projects/q/topics/orders", "p"), "projects/q/topics/orders");
+    assert.throws(() => resolveName("topics", "projects/q/subscriptions/orders", "p"), /invalid topic name/);
+    assert.equal(resolveServerUrl(undefined, {}), "http://localhost:8080");
+    assert.equal(resolveServerUrl(undefined, { PUBSUB_EMULATOR_HOST: "h:1" }), "http://h:1");
+    assert.equal(resolveServerUrl(undefined, { PUBSUB_EMULATOR_HOST: "h:1", STREAMGATE_URL: "http://s/" }), "http://s");
+    assert.equal(resolveServerUrl("https://flag:9", { STREAMGATE_URL: "http://s" }), "https://flag:9");
+    assert.equal(parseSeekTime("2024-05-01T14:00:00+02:00"), "2024-05-01T12:00:00.000Z");
+    assert.throws(() => parseSeekTime("yesterday"), UsageError);
+    assert.equal(formatData(Buffer.from("héllo\nworld").toString("base64")), "héllo\\nworld");
+    assert.equal(formatData(Buffer.from([0, 1, 255]).toString("base64")), "base64:AAH/");
+  });
+});
