@@ -126,7 +126,7 @@ const TABLE_HEADER =
 function figureRow(figure: Figure, prefix = ""): string {
   const value = `${formatNumber(figure.value)} ${figure.unit}`;
   const anchor = figure.anchorValue === null ? "–" : `${formatNumber(figure.anchorValue)} ${figure.unit}`;
-  return `| ${prefix}${figure.name} | ${value} | ${anchor} | ${formatRatio(figure.ratio)} | ${formatTarget(figure)} | ${formatMet(figure.met)} |`;
+  return `| ${prefix}${figure.name} (vs ${figure.anchorName}) | ${value} | ${anchor} | ${formatRatio(figure.ratio)} | ${formatTarget(figure)} | ${formatMet(figure.met)} |`;
 }
 
 function jsonToText(value: JsonValue): string {

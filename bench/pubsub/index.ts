@@ -2,12 +2,13 @@
 import { type NatsServer, startNatsServer } from "../../test/harness/nats-server.js";
 import type { BenchContext, Benchmark } from "../lib/benchmark.js";
 import { natsServerVersion } from "../lib/environment.js";
-import { measureCpu } from "../lib/process-cpu.js";
-import { type BenchOutcome, type JsonValue, makeFigure } from "../lib/report.js";
+import { type BenchOutcome, type Figure, type JsonValue, makeFigure, type Target } from "../lib/report.js";
 import { median, round } from "../lib/stats.js";
 import { type StreamgateProcess, startStreamgateProcess, streamgateBinary } from "../lib/streamgate-process.js";
-import type { PubsubDriver, PubsubSettings } from "./driver.js";
+import type { PubsubSettings } from "./driver.js";
 import { JetStreamDriver } from "./jetstream-driver.js";
+import { type Contestant, contestant, cpuDetails, measureAll, Phase } from "./measure.js";
+import { OfficialClientDriver } from "./official-client-driver.js";
 import { PubsubGrpcClient } from "./pubsub-grpc-client.js";
 import { StreamgateDriver } from "./streamgate-driver.js";
 
@@ -41,114 +42,35 @@ export function scaleSettings(settings: PubsubSettings, scale: number): PubsubSe
   };
 }
 
-/** Per-repetition measurements of one driver. */
-interface Samples {
-  publishRate: number[];
-  consumeRate: number[];
-  p50: number[];
-  p99: number[];
-  /** Server CPU microseconds per message, per measurement kind. */
-  serverCpuUsPerMessage: Record<"publish" | "consume" | "latency", number[]>;
-  clientCpuUsPerMessage: Record<"publish" | "consume" | "latency", number[]>;
-  runs: JsonValue[];
-  problems: string[];
+/** Builds one figure from two sample lists, rounding samples for the report. */
+function compare(
+  name: string,
+  unit: string,
+  higherIsBetter: boolean,
+  own: readonly number[],
+  anchorName: string,
+  anchor: readonly number[],
+  target: Target | null,
+): Figure {
+  const samples = own.map((value) => round(value));
+  const anchorSamples = anchor.map((value) => round(value));
+  return makeFigure({ name, unit, higherIsBetter, samples, anchorName, anchorSamples, target, median });
 }
 
-function emptySamples(): Samples {
-  return {
-    publishRate: [],
-    consumeRate: [],
-    p50: [],
-    p99: [],
-    serverCpuUsPerMessage: { publish: [], consume: [], latency: [] },
-    clientCpuUsPerMessage: { publish: [], consume: [], latency: [] },
-    runs: [],
-    problems: [],
-  };
-}
-
-function recordCpu(
-  samples: Samples,
-  kind: "publish" | "consume" | "latency",
-  messages: number,
-  serverCpuMs: number | null,
-  clientCpuMs: number,
-): void {
-  if (messages <= 0) return;
-  if (serverCpuMs !== null) samples.serverCpuUsPerMessage[kind].push((serverCpuMs * 1000) / messages);
-  samples.clientCpuUsPerMessage[kind].push((clientCpuMs * 1000) / messages);
-}
-
-/** Runs each measurement `repetitions` times, alternating which driver goes first so drift hits both alike. */
-async function measureAll(
-  drivers: readonly PubsubDriver[],
-  samples: ReadonlyMap<PubsubDriver, Samples>,
-  settings: PubsubSettings,
-  context: BenchContext,
-): Promise<void> {
-  const ordered = (repetition: number): readonly PubsubDriver[] =>
-    repetition % 2 === 0 ? drivers : [...drivers].reverse();
-  const warmup = { ...settings, publishMessages: Math.min(5_000, settings.publishMessages) };
-  for (const driver of drivers) {
-    context.log(`  warm-up ${driver.name}`);
-    await driver.publish(warmup);
-  }
-  for (let repetition = 0; repetition < context.repetitions; repetition++) {
-    for (const driver of ordered(repetition)) {
-      const own = samples.get(driver)!;
-      const { result, serverCpuMs, clientCpuMs } = await measureCpu(driver.serverPid, () => driver.publish(settings));
-      const rate = (result.messages * 1000) / result.elapsedMs;
-      own.publishRate.push(rate);
-      recordCpu(own, "publish", result.messages, serverCpuMs, clientCpuMs);
-      own.runs.push({ kind: "publish", repetition, ...result, rate: round(rate) });
-      if (result.capped)
-        own.problems.push(`publish repetition ${repetition + 1} was capped (${result.messages} messages)`);
-      context.log(`  publish   #${repetition + 1} ${driver.name}: ${Math.round(rate)} msg/s`);
-    }
-  }
-  for (let repetition = 0; repetition < context.repetitions; repetition++) {
-    for (const driver of ordered(repetition)) {
-      const own = samples.get(driver)!;
-      const prepared = await driver.prepareConsume(settings);
-      const { result, serverCpuMs, clientCpuMs } = await measureCpu(driver.serverPid, () => prepared.run()).finally(
-        () => prepared.cleanup(),
-      );
-      recordCpu(own, "consume", result.messages, serverCpuMs, clientCpuMs);
-      const rate = (result.messages * 1000) / result.elapsedMs;
-      own.consumeRate.push(rate);
-      own.runs.push({ kind: "consume", repetition, ...result, rate: round(rate) });
-      if (result.capped)
-        own.problems.push(`consume repetition ${repetition + 1} was capped (${result.messages} messages)`);
-      context.log(
-        `  consume   #${repetition + 1} ${driver.name}: ${Math.round(rate)} msg/s (${result.duplicates} duplicates)`,
-      );
-    }
-  }
-  for (let repetition = 0; repetition < context.repetitions; repetition++) {
-    for (const driver of ordered(repetition)) {
-      const own = samples.get(driver)!;
-      const { result, serverCpuMs, clientCpuMs } = await measureCpu(driver.serverPid, () => driver.latency(settings));
-      own.p50.push(result.p50Ms);
-      own.p99.push(result.p99Ms);
-      recordCpu(own, "latency", result.received, serverCpuMs, clientCpuMs);
-      own.runs.push({ kind: "latency", repetition, ...result });
-      if (result.missing > 0)
-        own.problems.push(`latency repetition ${repetition + 1}: ${result.missing} messages not received`);
-      context.log(
-        `  latency   #${repetition + 1} ${driver.name}: p50 ${round(result.p50Ms)} ms, p99 ${round(result.p99Ms)} ms, ` +
-          `max ${round(result.maxMs)} ms at ${Math.round(result.achievedRatePerSecond)} msg/s`,
-      );
-    }
-  }
-}
-
-function cpuDetails(samples: Samples): Record<string, JsonValue> {
-  const out: Record<string, JsonValue> = {};
-  for (const kind of ["publish", "consume", "latency"] as const) {
-    out[`server CPU µs/msg, ${kind}`] = round(median(samples.serverCpuUsPerMessage[kind]), 1);
-    out[`client CPU µs/msg, ${kind}`] = round(median(samples.clientCpuUsPerMessage[kind]), 1);
-  }
-  return out;
+function describeSetup(settings: PubsubSettings): string[] {
+  const s = settings;
+  return [
+    "Both servers run as child processes (streamgate: `node bin/streamgate.mjs serve`, embedded SQLite engine; `nats-server -js`, file storage); the clients run in the bench process.",
+    "streamgate is driven by a raw @grpc/grpc-js client over one h2c channel (google/pubsub/v1/pubsub.proto via @grpc/proto-loader); JetStream by @nats-io/jetstream over one connection.",
+    `Publish: streamgate gets Publish requests of ${s.batchMaxMessages} messages (the official client's batch), ${s.publishRequestsInFlight} in flight (${s.batchMaxMessages * s.publishRequestsInFlight} messages); JetStream gets ${s.jetstreamPublishWindow} publishes awaiting their PubAck. A message counts once the server acknowledged it.`,
+    "JetStream is measured publishing two ways: the official client's `js.publish()` (a promise and a timer per message; its client CPU is the limit, see details) and raw (core publish with a reply subject per message under one wildcard subscription, what Go's PublishAsync does), which shows the server's capacity. Both rows are reported; the raw one is the harder target. The latency phase is run both ways too.",
+    `Consume: streamgate via one StreamingPull (max_outstanding_messages ${s.maxOutstandingMessages}) with acks in unary Acknowledge calls of up to ${s.ackBatchMaxMessages} ids or after ${s.ackBatchMaxDelayMs} ms; JetStream via a durable pull consumer (explicit ack, max_ack_pending ${s.maxOutstandingMessages}) with consume() and ack() per message. Timing ends when every ack is confirmed (Acknowledge answered / a NATS flush round trip).`,
+    "The official Pub/Sub client batches acks for up to 100 ms; with 1000 outstanding that alone would cap one stream near 10k msg/s whatever the server does, so acks here go out after 10 ms or 500 ids.",
+    `Latency: ${s.latencyRatePerSecond} msg/s for ${s.latencyDurationMs / 1000} s, the first ${s.latencyWarmupMs / 1000} s left out; each message carries its send time (performance.now() at send; the same process receives). streamgate gets what is due each millisecond as one Publish (no batching delay; the official client's default would add up to 10 ms), JetStream one publish per message.`,
+    "Rows 'via @google-cloud/pubsub defaults' are for information: the official client as an application would use it (publisher batching 100 messages / 10 ms with 1000 publishMessage() calls pending; subscriber with 5 streams, 1000 outstanding, acks batched up to 100 ms).",
+    "Durability: nats-server 2.9 syncs its file store every 2 minutes by default, not per message; compare with the streamgate engine's sync setting before reading the publish ratio.",
+    "Clients and both servers share 2 noisy cores; CPU µs per message (details) is steadier than the rates.",
+  ];
 }
 
 /** The "pubsub" benchmark. */
@@ -159,19 +81,23 @@ export const pubsubBenchmark: Benchmark = {
   maxDurationMs: 10 * 60_000,
   async run(context: BenchContext): Promise<BenchOutcome> {
     const settings = scaleSettings(DEFAULT_PUBSUB_SETTINGS, context.scale);
-    const anchorName = `NATS JetStream ${natsServerVersion()?.replace(/^nats-server:\s*/, "") ?? ""}`.trim();
+    const version = natsServerVersion()?.replace(/^nats-server:\s*v?/, "") ?? "?";
+    const anchorName = `JetStream ${version} @nats-io client`;
+    const rawAnchorName = `JetStream ${version} raw publish`;
     const notes: string[] = [];
     let nats: NatsServer | undefined;
     let streamgate: StreamgateProcess | undefined;
-    const drivers: PubsubDriver[] = [];
-    const streamgateSamples = emptySamples();
-    const anchorSamples = emptySamples();
+    const contestants: Contestant[] = [];
+    let own: Contestant | undefined;
+    let anchor: Contestant | undefined;
+    let rawAnchor: Contestant | undefined;
+    let official: Contestant | undefined;
     try {
       context.log("  starting nats-server -js and streamgate (child processes)");
       nats = await startNatsServer({ jetstream: true });
       const jetStreamDriver = await JetStreamDriver.connect(nats.url, nats.pid, anchorName);
-      drivers.push(jetStreamDriver);
-      const samples = new Map<PubsubDriver, Samples>([[jetStreamDriver, anchorSamples]]);
+      anchor = contestant(jetStreamDriver);
+      rawAnchor = contestant(jetStreamDriver.withPublishMode("raw", rawAnchorName), [Phase.Publish, Phase.Latency]);
       if (context.anchorOnly || streamgateBinary(context.repoRoot) === null) {
         // Checks the anchor and the report plumbing without the server; the figures then show "–" and fail.
         context.log("  *** measuring the anchor only ***");
@@ -179,99 +105,86 @@ export const pubsubBenchmark: Benchmark = {
       } else {
         streamgate = await startStreamgateProcess({ repoRoot: context.repoRoot });
         const client = new PubsubGrpcClient(streamgate.target, context.repoRoot);
-        const streamgateDriver = new StreamgateDriver(client, streamgate.pid);
-        drivers.unshift(streamgateDriver);
-        samples.set(streamgateDriver, streamgateSamples);
+        own = contestant(new StreamgateDriver(client, streamgate.pid));
+        official = contestant(new OfficialClientDriver(streamgate.target, streamgate.pid), [
+          Phase.Publish,
+          Phase.Consume,
+        ]);
       }
-      await measureAll(drivers, samples, settings, context);
+      contestants.push(
+        ...(own === undefined ? [] : [own]),
+        anchor,
+        rawAnchor,
+        ...(official === undefined ? [] : [official]),
+      );
+      await measureAll(contestants, settings, context);
     } finally {
-      for (const driver of drivers) await driver.close().catch(() => undefined);
+      for (const entry of contestants) await entry.driver.close().catch(() => undefined);
       await streamgate?.stop();
       await nats?.stop();
     }
 
-    const figure = (
-      name: string,
-      unit: string,
-      higherIsBetter: boolean,
-      own: number[],
-      anchor: number[],
-      target: Parameters<typeof makeFigure>[0]["target"],
-    ) =>
-      makeFigure({
-        name,
-        unit,
-        higherIsBetter,
-        samples: own.map((v) => round(v)),
-        anchorName,
-        anchorSamples: anchor.map((v) => round(v)),
-        target,
-        median,
-      });
+    const mine = own?.samples ?? contestant(anchor.driver).samples;
+    const rate = `${settings.latencyRatePerSecond.toLocaleString("en-US")} msg/s`;
+    const backlog = settings.backlogMessages.toLocaleString("en-US");
+    const atLeastAnchor: Target = { kind: "ratioAtLeast", ratio: 1 };
     const figures = [
-      figure(
-        `Publish throughput, ${settings.messageBytes} B, batched`,
+      compare(
+        `Publish, ${settings.messageBytes} B, batched`,
         "msg/s",
         true,
-        streamgateSamples.publishRate,
-        anchorSamples.publishRate,
-        { kind: "ratioAtLeast", ratio: 1 },
+        mine.publishRate,
+        anchorName,
+        anchor.samples.publishRate,
+        atLeastAnchor,
       ),
-      figure(
-        `Consume with ack, backlog ${settings.backlogMessages.toLocaleString("en-US")}`,
+      compare(
+        `Publish, ${settings.messageBytes} B, batched`,
         "msg/s",
         true,
-        streamgateSamples.consumeRate,
-        anchorSamples.consumeRate,
-        { kind: "ratioAtLeast", ratio: 1 },
+        mine.publishRate,
+        rawAnchorName,
+        rawAnchor.samples.publishRate,
+        atLeastAnchor,
       ),
-      figure(
-        `Latency p50 @ ${settings.latencyRatePerSecond.toLocaleString("en-US")} msg/s`,
-        "ms",
-        false,
-        streamgateSamples.p50,
-        anchorSamples.p50,
-        null,
+      compare(
+        `Consume with ack, backlog ${backlog}`,
+        "msg/s",
+        true,
+        mine.consumeRate,
+        anchorName,
+        anchor.samples.consumeRate,
+        atLeastAnchor,
       ),
-      figure(
-        `Latency p99 @ ${settings.latencyRatePerSecond.toLocaleString("en-US")} msg/s`,
-        "ms",
-        false,
-        streamgateSamples.p99,
-        anchorSamples.p99,
-        {
-          kind: "valueBelow",
-          value: 10,
-        },
-      ),
+      compare(`Latency p50 @ ${rate}`, "ms", false, mine.p50Ms, anchorName, anchor.samples.p50Ms, null),
+      compare(`Latency p99 @ ${rate}`, "ms", false, mine.p99Ms, anchorName, anchor.samples.p99Ms, {
+        kind: "valueBelow",
+        value: 10,
+      }),
     ];
-
-    notes.push(
-      "Both servers run as child processes (streamgate: node bin/streamgate.mjs serve, embedded SQLite engine; nats-server -js, file storage); the client runs in the bench process.",
-      `streamgate is driven by a raw @grpc/grpc-js client over one h2c channel (google/pubsub/v1/pubsub.proto via @grpc/proto-loader); JetStream by @nats-io/jetstream over one connection.`,
-      `Publish: streamgate gets Publish requests of ${settings.batchMaxMessages} messages, ${settings.publishRequestsInFlight} in flight (${settings.batchMaxMessages * settings.publishRequestsInFlight} messages); JetStream gets async publishes with ${settings.jetstreamPublishWindow} awaiting their ack. Every message is acknowledged by the server before it counts.`,
-      `Consume: streamgate via one StreamingPull (max_outstanding_messages ${settings.maxOutstandingMessages}) with acks in unary Acknowledge calls of up to ${settings.ackBatchMaxMessages} ids or after ${settings.ackBatchMaxDelayMs} ms; JetStream via a durable pull consumer (explicit ack, max_ack_pending ${settings.maxOutstandingMessages}) with consume() and ack() per message. Timing ends when every ack is confirmed (Acknowledge answered / NATS flush round trip).`,
-      `Latency: ${settings.latencyRatePerSecond} msg/s for ${settings.latencyDurationMs / 1000} s, the first ${settings.latencyWarmupMs / 1000} s left out; each message carries its send time (performance.now() at send, same process receives). streamgate sends what is due each millisecond as one Publish (no batching delay; the official client's default would add up to 10 ms).`,
-      "The official client batches acks for up to 100 ms; with 1000 outstanding that alone would cap one stream at ~10k msg/s whatever the server does, so acks here are flushed after 10 ms or 500 ids.",
-      "Durability: nats-server 2.9 syncs its file store to disk every 2 minutes by default, not per message; compare with the streamgate engine's setting before reading the publish ratio.",
-      "Client and both servers share 2 noisy cores; the CPU µs/msg details are less sensitive to noise than the rates.",
+    figures.push(
+      compare(`Latency p50 @ ${rate}`, "ms", false, mine.p50Ms, rawAnchorName, rawAnchor.samples.p50Ms, null),
+      compare(`Latency p99 @ ${rate}`, "ms", false, mine.p99Ms, rawAnchorName, rawAnchor.samples.p99Ms, null),
     );
-    for (const problem of streamgateSamples.problems) notes.push(`streamgate: ${problem}`);
-    for (const problem of anchorSamples.problems) notes.push(`anchor: ${problem}`);
+    if (official !== undefined) {
+      const client = "via @google-cloud/pubsub defaults";
+      const { publishRate, consumeRate } = official.samples;
+      figures.push(
+        compare(`Publish ${client}`, "msg/s", true, publishRate, anchorName, anchor.samples.publishRate, null),
+        compare(`Consume with ack ${client}`, "msg/s", true, consumeRate, anchorName, anchor.samples.consumeRate, null),
+      );
+    }
+    notes.push(...describeSetup(settings));
+    for (const entry of contestants)
+      for (const problem of entry.samples.problems) notes.push(`${entry.driver.name}: ${problem}`);
 
+    const details: Record<string, JsonValue> = {};
+    for (const entry of contestants) Object.assign(details, cpuDetails(entry.driver.name, entry.samples));
+    for (const entry of contestants) details[`${entry.driver.name}: runs`] = entry.samples.runs;
     return {
       parameters: { ...settings, repetitions: context.repetitions, scale: context.scale },
       figures,
-      details: {
-        ...Object.fromEntries(
-          Object.entries(cpuDetails(streamgateSamples)).map(([key, value]) => [`streamgate ${key}`, value]),
-        ),
-        ...Object.fromEntries(
-          Object.entries(cpuDetails(anchorSamples)).map(([key, value]) => [`JetStream ${key}`, value]),
-        ),
-        streamgateRuns: streamgateSamples.runs,
-        jetstreamRuns: anchorSamples.runs,
-      },
+      details,
       notes,
     };
   },

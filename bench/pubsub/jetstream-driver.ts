@@ -8,7 +8,7 @@ import {
   jetstreamManager,
   StorageType,
 } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { LatencyRecorder } from "../lib/stats.js";
 import {
   type ConsumeRun,
@@ -25,6 +25,57 @@ import {
   waitUntil,
 } from "./driver.js";
 
+/**
+ * How messages are published to JetStream:
+ * - `client`: `jetstream(nc).publish()` of the official client, one awaited PubAck per message;
+ * - `raw`: core `nc.publish()` with a per-message reply subject under one wildcard subscription that
+ *   counts PubAcks, as Go's `PublishAsync` does; no per-message promise or timer.
+ */
+export type JetStreamPublishMode = "client" | "raw";
+
+/**
+ * Publishes to JetStream with core publishes whose reply subjects `<inbox>.<n>` share one wildcard
+ * subscription that counts PubAcks (as Go's `PublishAsync`): no promise or timer per message.
+ */
+class RawPublisher {
+  sent = 0;
+  acked = 0;
+  /** PubAcks carrying an error, or no-responder statuses. */
+  failed = 0;
+  readonly #nc: NatsConnection;
+  readonly #subject: string;
+  readonly #prefix = createInbox();
+  readonly #subscription: Subscription;
+
+  /** @param onAck Called after each PubAck or failure is counted. */
+  constructor(nc: NatsConnection, subject: string, onAck?: () => void) {
+    this.#nc = nc;
+    this.#subject = subject;
+    this.#subscription = nc.subscribe(`${this.#prefix}.*`, {
+      callback: (error, message) => {
+        // A PubAck is {"stream":…,"seq":…}; a failure is {"error":…} or an empty status message.
+        if (error !== null || message.data.length < 3 || message.data[2] === 0x65) this.failed++;
+        else this.acked++;
+        onAck?.();
+      },
+    });
+  }
+
+  /** Messages sent and not yet answered. */
+  get pending(): number {
+    return this.sent - this.acked - this.failed;
+  }
+
+  publish(payload: Uint8Array): void {
+    this.#nc.publish(this.#subject, payload, { reply: `${this.#prefix}.${this.sent}` });
+    this.sent++;
+  }
+
+  close(): void {
+    this.#subscription.unsubscribe();
+  }
+}
+
 /** JetStream side of the pubsub bench: one stream (one subject, file storage) per repetition. */
 export class JetStreamDriver implements PubsubDriver {
   readonly name: string;
@@ -32,19 +83,35 @@ export class JetStreamDriver implements PubsubDriver {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
+  readonly #publishMode: JetStreamPublishMode;
+  readonly #ownsConnection: boolean;
 
-  private constructor(name: string, serverPid: number, nc: NatsConnection, jsm: JetStreamManager) {
+  private constructor(
+    name: string,
+    serverPid: number,
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    publishMode: JetStreamPublishMode,
+    ownsConnection: boolean,
+  ) {
     this.name = name;
     this.serverPid = serverPid;
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
+    this.#publishMode = publishMode;
+    this.#ownsConnection = ownsConnection;
+  }
+
+  /** A driver on the same connection that publishes in `mode` (closing it leaves the connection open). */
+  withPublishMode(mode: JetStreamPublishMode, name: string): JetStreamDriver {
+    return new JetStreamDriver(name, this.serverPid, this.#nc, this.#jsm, mode, false);
   }
 
   /** Connects to the server at `url`. */
   static async connect(url: string, serverPid: number, name = "NATS JetStream"): Promise<JetStreamDriver> {
     const nc = await connect({ servers: url, name: "streamgate-bench" });
-    return new JetStreamDriver(name, serverPid, nc, await jetstreamManager(nc));
+    return new JetStreamDriver(name, serverPid, nc, await jetstreamManager(nc), "client", true);
   }
 
   /** Creates a file-storage stream with one subject; returns its name and subject. */
@@ -76,6 +143,34 @@ export class JetStreamDriver implements PubsubDriver {
     return acked;
   }
 
+  /** Publishes `count` messages raw (see {@link RawPublisher}), keeping `window` without a PubAck; resolves to the PubAcks. */
+  async #publishRaw(
+    subject: string,
+    payload: Uint8Array,
+    count: number,
+    window: number,
+    deadline: number,
+  ): Promise<number> {
+    return new Promise((resolve) => {
+      const pump = (): void => {
+        while (publisher.sent < count && publisher.pending < window) publisher.publish(payload);
+      };
+      const finish = (): void => {
+        clearInterval(watchdog);
+        publisher.close();
+        resolve(publisher.acked);
+      };
+      const publisher = new RawPublisher(this.#nc, subject, () => {
+        if (publisher.acked + publisher.failed >= count) finish();
+        else pump();
+      });
+      const watchdog = setInterval(() => {
+        if (performance.now() > deadline) finish();
+      }, 100);
+      pump();
+    });
+  }
+
   async publish(settings: PubsubSettings): Promise<PublishRun> {
     const { stream, subject } = await this.#createStream("pub");
     const payload = makePayload(settings.messageBytes);
@@ -83,7 +178,8 @@ export class JetStreamDriver implements PubsubDriver {
       await this.#js.publish(subject, payload); // warm the reply subscription up
       const start = performance.now();
       const deadline = start + settings.measurementTimeoutMs;
-      const messages = await this.#publishWindowed(
+      const publish = this.#publishMode === "raw" ? this.#publishRaw.bind(this) : this.#publishWindowed.bind(this);
+      const messages = await publish(
         subject,
         payload,
         settings.publishMessages,
@@ -172,17 +268,22 @@ export class JetStreamDriver implements PubsubDriver {
         },
       });
       let failures = 0;
+      const raw = this.#publishMode === "raw" ? new RawPublisher(this.#nc, subject) : undefined;
       const start = performance.now();
       measureFrom = start + settings.latencyWarmupMs;
       const sent = await sendAtFixedRate(settings.latencyRatePerSecond, settings.latencyDurationMs, (count) => {
         for (let i = 0; i < count; i++) {
-          this.#js.publish(subject, stampedPayload(base)).catch(() => {
-            failures++;
-          });
+          if (raw !== undefined) raw.publish(stampedPayload(base));
+          else {
+            this.#js.publish(subject, stampedPayload(base)).catch(() => {
+              failures++;
+            });
+          }
         }
       });
       const sendMs = performance.now() - start;
-      await waitUntil(() => received >= sent - failures, 5_000);
+      await waitUntil(() => received >= sent - failures - (raw?.failed ?? 0), 5_000);
+      raw?.close();
       await messages.close();
       return {
         ...recorder.summarize(),
@@ -197,6 +298,6 @@ export class JetStreamDriver implements PubsubDriver {
   }
 
   async close(): Promise<void> {
-    await this.#nc.close();
+    if (this.#ownsConnection) await this.#nc.close();
   }
 }
