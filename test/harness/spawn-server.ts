@@ -1,0 +1,59 @@
+// Runs `streamgate serve` as a child process (for kill -9, SIGTERM and restart tests) and finds its port.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+const bin = fileURLToPath(new URL("../../bin/streamgate.mjs", import.meta.url));
+
+export interface SpawnedServer {
+  url: string;
+  hostPort: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Sends `signal` and resolves with the exit code/signal. */
+  kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the server with `args` (e.g. ["--data-dir", dir]) on 127.0.0.1, port 0 unless given. */
+export async function spawnServer(args: string[], timeoutMs = 15_000): Promise<SpawnedServer> {
+  const fullArgs = [bin, "serve", "--host", "127.0.0.1", ...(args.includes("--port") ? [] : ["--port", "0"]), ...args];
+  const child = spawn(process.execPath, fullArgs, {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, STREAMGATE_LOG_LEVEL: process.env.STREAMGATE_TEST_LOG_LEVEL ?? "warn" },
+  });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8");
+  const exited = once(child, "exit").then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    child.stderr!.on("data", (chunk: string) => {
+      stderr += chunk;
+      const match = /listening on (https?:\/\/[^\s]+)/.exec(stderr);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (code ${code}, signal ${signal}):\n${stderr}`));
+    });
+  });
+  const parsed = new URL(url);
+  return {
+    url,
+    hostPort: parsed.host,
+    port: Number(parsed.port),
+    child,
+    stderr: () => stderr,
+    async kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
