@@ -1,4 +1,5 @@
 // Runs the pubsub bench's measurements over its contestants, interleaved per repetition, and collects samples.
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { BenchContext } from "../lib/benchmark.js";
 import { measureCpu } from "../lib/process-cpu.js";
 import type { JsonValue } from "../lib/report.js";
@@ -26,6 +27,8 @@ export interface Samples {
   consumeRate: number[];
   p50Ms: number[];
   p99Ms: number[];
+  /** p99 of the client process's event-loop delay during each latency repetition. */
+  clientLoopDelayP99Ms: number[];
   /** Server and client CPU microseconds per message, per phase and repetition. */
   serverCpuUsPerMessage: Record<Phase, number[]>;
   clientCpuUsPerMessage: Record<Phase, number[]>;
@@ -52,6 +55,7 @@ export function contestant(driver: PubsubDriver, phases: readonly Phase[] = PHAS
       consumeRate: [],
       p50Ms: [],
       p99Ms: [],
+      clientLoopDelayP99Ms: [],
       serverCpuUsPerMessage: { publish: [], consume: [], latency: [] },
       clientCpuUsPerMessage: { publish: [], consume: [], latency: [] },
       runs: [],
@@ -100,16 +104,25 @@ async function measureOnce(
     if (result.capped) samples.problems.push(`consume #${repetition + 1} was capped at ${result.messages} messages`);
     context.log(`${label} ${Math.round(rate)} msg/s (${result.duplicates} duplicates)`);
   } else {
-    const { result, serverCpuMs, clientCpuMs } = await measureCpu(driver.serverPid, () => driver.latency(settings));
+    // The client's own event-loop delay bounds what it can observe: if its p99 is near the measured
+    // p99, the client process (or the machine) is the limit, not the server.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    const measured = await measureCpu(driver.serverPid, () => driver.latency(settings)).finally(() =>
+      loopDelay.disable(),
+    );
+    const { result, serverCpuMs, clientCpuMs } = measured;
+    const clientLoopDelayP99Ms = round(loopDelay.percentile(99) / 1e6);
     samples.p50Ms.push(result.p50Ms);
     samples.p99Ms.push(result.p99Ms);
+    samples.clientLoopDelayP99Ms.push(clientLoopDelayP99Ms);
     recordCpu(samples, phase, result.received, serverCpuMs, clientCpuMs);
-    samples.runs.push({ phase, repetition, ...result });
+    samples.runs.push({ phase, repetition, ...result, clientLoopDelayP99Ms });
     if (result.missing > 0)
       samples.problems.push(`latency #${repetition + 1}: ${result.missing} messages not received`);
     context.log(
       `${label} p50 ${round(result.p50Ms)} ms, p99 ${round(result.p99Ms)} ms, max ${round(result.maxMs)} ms ` +
-        `at ${Math.round(result.achievedRatePerSecond)} msg/s`,
+        `at ${Math.round(result.achievedRatePerSecond)} msg/s (client event-loop delay p99 ${clientLoopDelayP99Ms} ms)`,
     );
   }
 }
@@ -145,6 +158,9 @@ export function cpuDetails(name: string, samples: Samples): Record<string, JsonV
     if (samples.clientCpuUsPerMessage[phase].length === 0) continue;
     out[`${name}: server CPU µs/msg, ${phase}`] = round(median(samples.serverCpuUsPerMessage[phase]), 1);
     out[`${name}: client CPU µs/msg, ${phase}`] = round(median(samples.clientCpuUsPerMessage[phase]), 1);
+  }
+  if (samples.clientLoopDelayP99Ms.length > 0) {
+    out[`${name}: client event-loop delay p99 during latency, ms`] = round(median(samples.clientLoopDelayP99Ms));
   }
   return out;
 }
