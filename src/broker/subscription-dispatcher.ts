@@ -1,0 +1,659 @@
+// The in-process dispatcher of one subscription: reads the log on demand, leases, redelivers, orders, dead-letters.
+import { randomInt } from "node:crypto";
+import type { DeliveryOptions, DeliveryStream } from "../engines/engine.js";
+import { StreamgateError } from "../errors/index.js";
+import { decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
+import { deadLetterMessage } from "./dead-letter.js";
+import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "./delivery-stream.js";
+import type { DispatchLog, SubscriptionAckState } from "./dispatch-log.js";
+import { FifoQueue } from "./fifo-queue.js";
+import { type AttributeFilter, compileFilter } from "./filter.js";
+import { messageSize } from "./message-limits.js";
+import { MinHeap } from "./min-heap.js";
+import { OrderingGate } from "./ordering-gate.js";
+import { PullWaiter } from "./pull-waiter.js";
+import { retryDelayMs } from "./retry-backoff.js";
+import { type Consumer, type TrackedMessage, TrackedState } from "./tracked-message.js";
+import type { ReceivedMessage, Subscription } from "./types.js";
+
+/** Memory bounds of one dispatcher. */
+export interface DispatcherLimits {
+  /**
+   * Stop reading the log forward while this many read messages wait undelivered (held behind
+   * their ordering key, ready, or backing off). Default 10,000: enough to keep many keys flowing.
+   */
+  maxBufferedMessages: number;
+  /** The same bound in bytes. Default 64 MiB. */
+  maxBufferedBytes: number;
+  /**
+   * Stop reading forward while this many messages are tracked in all (buffered plus leased), which
+   * bounds memory when unary pulls lease without acking. Default 100,000.
+   */
+  maxTrackedMessages: number;
+}
+
+/** Default {@link DispatcherLimits}. */
+export const DEFAULT_DISPATCHER_LIMITS: DispatcherLimits = {
+  maxBufferedMessages: 10_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxTrackedMessages: 100_000,
+};
+
+/** How a dispatcher starts. */
+export interface SubscriptionDispatcherOptions {
+  /** The subscription's generation (unique per instance; ack ids carry it). */
+  subscriptionId: number;
+  subscription: Subscription;
+  /** Persisted ack state to resume from. */
+  ackState: SubscriptionAckState;
+  /** The topic's next offset when the dispatcher starts; later ones arrive through {@link SubscriptionDispatcher.onAppend}. */
+  topicEnd: number;
+  /** The topic's log; null when the subscription is detached or its topic deleted. */
+  log: DispatchLog | null;
+  now: () => number;
+  limits?: Partial<DispatcherLimits>;
+}
+
+/** Counters of {@link SubscriptionDispatcher.stats}. */
+export interface DispatcherStats {
+  backlog: number;
+  oldestUnackedPublishTimeMs: number | null;
+  deadLettered: number;
+  outstanding: number;
+}
+
+interface TimerItem {
+  at: number;
+  message: TrackedMessage;
+  version: number;
+}
+
+const READ_BATCH_MESSAGES = 1000;
+const READ_BATCH_BYTES = 4 * 1024 * 1024;
+/** Log reads per pump before yielding to the event loop (a long filtered-out stretch must not block it). */
+const READS_PER_PUMP = 16;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Delivers one subscription's messages to its consumers (streams and unary pulls) with Pub/Sub
+ * semantics. Persistent state is the ack floor plus acked offsets above it, written once per
+ * acknowledge call; leases, attempts and backoffs live only here, so a restart redelivers every
+ * unacked message. Reads the log only when a consumer has room, so idle subscriptions cost nothing.
+ */
+export class SubscriptionDispatcher implements StreamHost {
+  readonly subscriptionId: number;
+  /** Messages forwarded to the dead-letter topic since the process started. */
+  deadLettered = 0;
+  /** Last pull, stream or creation (ms since the epoch), for the expiration policy. */
+  lastActiveMs: number;
+
+  private subscription: Subscription;
+  private readonly filter: AttributeFilter | null;
+  private log: DispatchLog | null;
+  private readonly now: () => number;
+  private readonly limits: DispatcherLimits;
+
+  private epoch = randomInt(1, 2 ** 31);
+  private persistedFloor: number;
+  private readCursor: number;
+  private knownEnd: number;
+  /** Acked offsets not read yet (they are skipped when read). */
+  private ackedAhead: Set<number>;
+  /** Unacked messages read from the log, in offset order (Map keeps insertion order). */
+  private readonly tracked = new Map<number, TrackedMessage>();
+  private readonly fresh = new FifoQueue<TrackedMessage>();
+  private readonly retry = new FifoQueue<TrackedMessage>();
+  private readyQueue: FifoQueue<TrackedMessage> | null = null;
+  private readonly gate = new OrderingGate();
+  private readonly leases = new MinHeap<TimerItem>();
+  private readonly backoffs = new MinHeap<TimerItem>();
+  private consumers: Consumer[] = [];
+  private roundRobin = 0;
+  private leasedCount = 0;
+  private bufferedCount = 0;
+  private bufferedBytes = 0;
+  private readBudget = READS_PER_PUMP;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private pumpScheduled = false;
+  private pumping = false;
+  private closed = false;
+
+  constructor(options: SubscriptionDispatcherOptions) {
+    this.subscriptionId = options.subscriptionId;
+    this.subscription = options.subscription;
+    this.filter = options.subscription.filter.trim() === "" ? null : compileFilter(options.subscription.filter);
+    this.log = options.log;
+    this.now = options.now;
+    this.limits = { ...DEFAULT_DISPATCHER_LIMITS, ...options.limits };
+    this.persistedFloor = options.ackState.floor;
+    this.readCursor = options.ackState.floor;
+    this.ackedAhead = new Set(options.ackState.acked);
+    this.knownEnd = options.topicEnd;
+    this.lastActiveMs = this.now();
+  }
+
+  /** Applies an updated configuration (ack deadline, retry and dead-letter policies). */
+  configure(subscription: Subscription): void {
+    this.subscription = subscription;
+    this.schedulePump();
+  }
+
+  /** The topic's log grew to `nextOffset`. */
+  onAppend(nextOffset: number): void {
+    if (nextOffset <= this.knownEnd) return;
+    this.knownEnd = nextOffset;
+    if (this.consumers.length > 0) this.schedulePump();
+  }
+
+  /** Records activity for the expiration policy. */
+  touch(): void {
+    this.lastActiveMs = this.now();
+  }
+
+  /** The persisted ack floor: every offset below it is acked or filtered out. */
+  get ackFloor(): number {
+    return this.persistedFloor;
+  }
+
+  /** True while a stream or a waiting pull is attached (an active subscription never expires). */
+  get hasConsumers(): boolean {
+    return this.consumers.length > 0;
+  }
+
+  /** Unary pull: what is deliverable now, else waits up to `waitMs` for at least one message. */
+  async pull(options: { maxMessages: number; waitMs: number; signal: AbortSignal }): Promise<ReceivedMessage[]> {
+    this.touch();
+    this.processTimers();
+    const waiter = new PullWaiter(options.maxMessages, this.subscription.ackDeadlineSeconds * 1000);
+    this.readBudget = READS_PER_PUMP;
+    const batch = this.take(waiter);
+    if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
+      return batch.map((message) => this.receivedMessage(message));
+    }
+    this.consumers.push(waiter);
+    await waiter.wait(options.waitMs, options.signal);
+    this.removeConsumer(waiter);
+    return (waiter.taken ?? []).map((message) => this.receivedMessage(message));
+  }
+
+  /** Opens a streaming consumer with its own flow control and lease length. */
+  openStream(options: DeliveryOptions): DeliveryStream {
+    const stream = new DispatchStream(this, options);
+    this.touch();
+    if (this.closed) stream.end();
+    else if (!stream.isEnded) this.consumers.push(stream);
+    this.schedulePump();
+    return stream;
+  }
+
+  /**
+   * Acks the deliveries named by `ackIds`, persisting them in one write.
+   * @throws StreamgateError INVALID_ARGUMENT for a malformed ack id or one of another subscription.
+   */
+  acknowledge(ackIds: string[]): void {
+    const targets = this.resolveAckIds(ackIds, false);
+    if (targets.length === 0 || this.log === null) return;
+    const change = this.ackChange(targets);
+    this.log.saveAcks(change);
+    for (const message of targets) this.releaseLease(message);
+    this.complete(targets, change.floor);
+  }
+
+  /**
+   * Extends the leases named by `ackIds` to `seconds` from now, or nacks them when `seconds` is 0.
+   * @throws StreamgateError INVALID_ARGUMENT for a malformed ack id or one of another subscription.
+   */
+  modifyAckDeadline(ackIds: string[], seconds: number): void {
+    const targets = this.resolveAckIds(ackIds, true);
+    if (targets.length === 0) return;
+    if (seconds === 0) {
+      this.redeliver(targets);
+    } else {
+      const deadline = this.now() + seconds * 1000;
+      for (const message of targets) {
+        message.deadlineMs = deadline;
+        message.version++;
+        this.leases.push({ at: deadline, message, version: message.version });
+      }
+      this.armTimer(this.now());
+    }
+    this.schedulePump();
+  }
+
+  /** Counters for stats; scans unread messages when a filter or restored acks must be applied. */
+  stats(): DispatcherStats {
+    let unread: { count: number; firstPublishTimeMs: number | null } = { count: 0, firstPublishTimeMs: null };
+    if (this.log !== null && this.readCursor < this.knownEnd) {
+      const { filter, ackedAhead } = this;
+      const accept =
+        filter === null && ackedAhead.size === 0
+          ? null
+          : (offset: number, attributes: Record<string, string>) =>
+              !ackedAhead.has(offset) && (filter === null || filter(attributes));
+      unread = this.log.count(this.readCursor, accept);
+    }
+    const first = this.tracked.values().next().value;
+    return {
+      backlog: this.tracked.size + unread.count,
+      oldestUnackedPublishTimeMs: first === undefined ? unread.firstPublishTimeMs : first.message.publishTimeMs,
+      deadLettered: this.deadLettered,
+      outstanding: this.leasedCount,
+    };
+  }
+
+  /**
+   * Restarts delivery from a new persisted ack state (after a seek): every lease is dropped, and
+   * ack ids issued before become stale.
+   */
+  reset(ackState: SubscriptionAckState): void {
+    this.clearTracked();
+    this.persistedFloor = ackState.floor;
+    this.readCursor = ackState.floor;
+    this.ackedAhead = new Set(ackState.acked);
+    this.epoch = (this.epoch % (2 ** 31 - 1)) + 1;
+    this.schedulePump();
+  }
+
+  /**
+   * Messages below `offset` are gone (topic or subscription retention): forget them and move the
+   * floor past them.
+   */
+  dropBefore(offset: number): void {
+    const dropped: TrackedMessage[] = [];
+    for (const message of this.tracked.values()) {
+      if (message.message.offset >= offset) break;
+      dropped.push(message);
+    }
+    if (this.readCursor < offset) this.readCursor = offset;
+    for (const acked of this.ackedAhead) if (acked < offset) this.ackedAhead.delete(acked);
+    for (const message of dropped) this.releaseLease(message);
+    this.complete(dropped, this.persistFloor(this.ackChange(dropped).floor));
+  }
+
+  /** Persists the in-memory floor when it moved past filtered-out messages without an ack. */
+  persistCurrentFloor(): void {
+    this.persistFloor(this.ackChange([]).floor);
+  }
+
+  /**
+   * Stops delivering: the subscription was detached or its topic deleted. Tracked messages are
+   * dropped; open streams end with `reason` when given, else stay open and idle.
+   */
+  disconnect(reason?: StreamgateError): void {
+    this.log = null;
+    this.clearTracked();
+    if (reason !== undefined) this.endConsumers(reason);
+  }
+
+  /** Stops timers and ends every stream and waiting pull. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.endConsumers();
+  }
+
+  receivedMessage(message: TrackedMessage): ReceivedMessage {
+    const ackId = encodeAckId({
+      subscriptionId: this.subscriptionId,
+      epoch: this.epoch,
+      offset: message.message.offset,
+      attempt: message.attempt,
+    });
+    return { ackId, message: message.message, deliveryAttempt: message.attempt };
+  }
+
+  streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
+    this.removeConsumer(stream);
+    // Leased but never yielded: the client never saw them, so they go back without costing an attempt.
+    for (const message of undelivered) {
+      this.releaseLease(message);
+      message.attempt--;
+      message.version++;
+      this.setState(message, TrackedState.ready);
+      this.retry.push(message);
+    }
+    if (undelivered.length > 0) this.schedulePump();
+  }
+
+  wake(): void {
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Hands deliverable messages to consumers with room, round-robin, until none can take more. */
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    this.readBudget = READS_PER_PUMP;
+    try {
+      this.processTimers();
+      let progress = true;
+      while (progress && this.consumers.length > 0) {
+        progress = false;
+        const start = this.roundRobin++ % this.consumers.length;
+        const round = [...this.consumers.slice(start), ...this.consumers.slice(0, start)];
+        for (const consumer of round) {
+          if (!this.consumers.includes(consumer)) continue;
+          const batch = this.take(consumer);
+          if (batch.length === 0) continue;
+          progress = true;
+          consumer.accept(batch);
+          if (consumer instanceof PullWaiter) this.removeConsumer(consumer);
+        }
+      }
+    } catch (error) {
+      this.endConsumers(StreamgateError.from(error));
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Leases up to a batch of deliverable messages to `consumer`, within its flow control. */
+  private take(consumer: Consumer): TrackedMessage[] {
+    const capacity = consumer.capacity();
+    const limit = Math.min(capacity.messages, MAX_DELIVERY_BATCH);
+    const taken: TrackedMessage[] = [];
+    let bytes = capacity.bytes;
+    const deadline = this.now() + consumer.leaseMs;
+    while (taken.length < limit) {
+      const next = this.peekReady();
+      if (next === undefined) {
+        if (this.readMore()) continue;
+        break;
+      }
+      // Pub/Sub lets one oversized message through to a consumer with nothing outstanding.
+      if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
+      this.readyQueue!.shift();
+      bytes -= next.size;
+      next.attempt++;
+      next.holder = consumer;
+      next.deadlineMs = deadline;
+      next.version++;
+      this.setState(next, TrackedState.leased);
+      this.leases.push({ at: deadline, message: next, version: next.version });
+      taken.push(next);
+    }
+    if (taken.length > 0) this.armTimer(this.now());
+    return taken;
+  }
+
+  /** The next deliverable message, redeliveries first; skips entries that left the ready state. */
+  private peekReady(): TrackedMessage | undefined {
+    for (const queue of [this.retry, this.fresh]) {
+      let head = queue.peek();
+      while (head !== undefined && head.state !== TrackedState.ready) {
+        queue.shift();
+        head = queue.peek();
+      }
+      if (head !== undefined) {
+        this.readyQueue = queue;
+        return head;
+      }
+    }
+    return undefined;
+  }
+
+  /** Reads the next chunk of the log into memory; false when nothing more can be read now. */
+  private readMore(): boolean {
+    const log = this.log;
+    if (log === null || this.readCursor >= this.knownEnd) return false;
+    const { limits } = this;
+    if (
+      this.bufferedCount >= limits.maxBufferedMessages ||
+      this.bufferedBytes >= limits.maxBufferedBytes ||
+      this.tracked.size >= limits.maxTrackedMessages
+    ) {
+      return false;
+    }
+    if (this.readBudget <= 0) {
+      setImmediate(() => this.schedulePump());
+      return false;
+    }
+    this.readBudget--;
+    const messages = log.read(this.readCursor, READ_BATCH_MESSAGES, READ_BATCH_BYTES);
+    if (messages.length === 0) {
+      this.readCursor = this.knownEnd;
+      for (const acked of this.ackedAhead) if (acked < this.readCursor) this.ackedAhead.delete(acked);
+      return false;
+    }
+    const ordered = this.subscription.enableMessageOrdering;
+    for (const message of messages) {
+      this.readCursor = message.offset + 1;
+      if (this.ackedAhead.delete(message.offset)) continue;
+      if (this.filter !== null && !this.filter(message.attributes)) continue;
+      const tracked: TrackedMessage = {
+        message,
+        size: messageSize(message),
+        state: TrackedState.done,
+        attempt: 0,
+        version: 0,
+        deadlineMs: 0,
+        holder: null,
+      };
+      this.tracked.set(message.offset, tracked);
+      if (ordered && message.orderingKey !== "" && !this.gate.admit(tracked)) {
+        this.setState(tracked, TrackedState.held);
+      } else {
+        this.setState(tracked, TrackedState.ready);
+        this.fresh.push(tracked);
+      }
+    }
+    if (this.readCursor > this.knownEnd) this.knownEnd = this.readCursor;
+    return true;
+  }
+
+  /** Expires due leases and ends due backoffs, then re-arms the one timer. */
+  private processTimers(): void {
+    const now = this.now();
+    const expired: TrackedMessage[] = [];
+    for (let top = this.leases.peek(); top !== undefined && top.at <= now; top = this.leases.peek()) {
+      this.leases.pop();
+      if (top.message.state === TrackedState.leased && top.message.version === top.version) expired.push(top.message);
+    }
+    if (expired.length > 0) this.redeliver(expired);
+    for (let top = this.backoffs.peek(); top !== undefined && top.at <= now; top = this.backoffs.peek()) {
+      this.backoffs.pop();
+      const { message } = top;
+      if (message.state !== TrackedState.delayed || message.version !== top.version) continue;
+      this.setState(message, TrackedState.ready);
+      this.retry.push(message);
+    }
+    this.armTimer(now);
+  }
+
+  private armTimer(now: number): void {
+    const next = Math.min(
+      this.leases.peek()?.at ?? Number.POSITIVE_INFINITY,
+      this.backoffs.peek()?.at ?? Number.POSITIVE_INFINITY,
+    );
+    if (next === this.timerAt && this.timer !== null) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = next;
+    if (next === Number.POSITIVE_INFINITY || this.closed) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.pump();
+      },
+      Math.min(Math.max(0, next - now), MAX_TIMER_MS),
+    );
+    this.timer.unref();
+  }
+
+  /** Nacked or expired leases: dead-letter those out of attempts, back off or requeue the rest. */
+  private redeliver(messages: TrackedMessage[]): void {
+    const policy = this.subscription.deadLetterPolicy;
+    const dead: TrackedMessage[] = [];
+    for (const message of messages) {
+      this.releaseLease(message);
+      if (policy !== null && this.log !== null && message.attempt >= policy.maxDeliveryAttempts) {
+        this.setState(message, TrackedState.ready);
+        dead.push(message);
+      } else {
+        this.scheduleRetry(message);
+      }
+    }
+    if (dead.length > 0) this.forwardToDeadLetter(dead);
+  }
+
+  private scheduleRetry(message: TrackedMessage): void {
+    message.version++;
+    const delay = retryDelayMs(this.subscription.retryPolicy, message.attempt);
+    if (delay <= 0) {
+      this.setState(message, TrackedState.ready);
+      this.retry.push(message);
+      return;
+    }
+    message.deadlineMs = this.now() + delay;
+    this.setState(message, TrackedState.delayed);
+    this.backoffs.push({ at: message.deadlineMs, message, version: message.version });
+    this.armTimer(this.now());
+  }
+
+  /** Publishes copies to the dead-letter topic and acks the originals in one write. */
+  private forwardToDeadLetter(dead: TrackedMessage[]): void {
+    const { deadLetterPolicy, name } = this.subscription;
+    const change = this.ackChange(dead);
+    const copies = dead.map((message) => deadLetterMessage(message.message, name, message.attempt));
+    try {
+      this.log!.deadLetter(deadLetterPolicy!.deadLetterTopic, copies, change);
+    } catch {
+      // The dead-letter topic is missing (or unwritable): keep redelivering, as Pub/Sub does.
+      for (const message of dead) this.scheduleRetry(message);
+      return;
+    }
+    this.deadLettered += dead.length;
+    this.complete(dead, change.floor);
+  }
+
+  /** Looks up the tracked messages named by ack ids, after validating every id. */
+  private resolveAckIds(ackIds: string[], leasedOnly: boolean): TrackedMessage[] {
+    const decoded = ackIds.map((ackId) => {
+      const parts = decodeAckId(ackId);
+      if (parts.subscriptionId !== this.subscriptionId) {
+        throw invalidAckId(ackId, `does not belong to subscription ${this.subscription.name}`);
+      }
+      return parts;
+    });
+    const found = new Set<TrackedMessage>();
+    for (const parts of decoded) {
+      if (parts.epoch !== this.epoch) continue;
+      const message = this.tracked.get(parts.offset);
+      // Stale (acked, redelivered since, or reset): ignored, as Pub/Sub does.
+      if (message === undefined || message.attempt !== parts.attempt) continue;
+      const { state } = message;
+      if (
+        state === TrackedState.leased ||
+        (!leasedOnly && (state === TrackedState.ready || state === TrackedState.delayed))
+      ) {
+        found.add(message);
+      }
+    }
+    return [...found];
+  }
+
+  /** The ack state after `finished` messages leave: the floor is the first unfinished tracked offset. */
+  private ackChange(finished: TrackedMessage[]): { floor: number; previousFloor: number; acked: number[] } {
+    const excluded = new Set(finished);
+    let floor = this.readCursor;
+    for (const message of this.tracked.values()) {
+      if (!excluded.has(message)) {
+        floor = message.message.offset;
+        break;
+      }
+    }
+    floor = Math.max(floor, this.persistedFloor);
+    const acked = finished.map((message) => message.message.offset).filter((offset) => offset >= floor);
+    return { floor, previousFloor: this.persistedFloor, acked };
+  }
+
+  private persistFloor(floor: number): number {
+    if (floor > this.persistedFloor && this.log !== null) {
+      this.log.saveAcks({ floor, previousFloor: this.persistedFloor, acked: [] });
+      this.persistedFloor = floor;
+    }
+    return this.persistedFloor;
+  }
+
+  /** Forgets finished messages and releases the next message of each ordering key. */
+  private complete(messages: TrackedMessage[], floor: number): void {
+    for (const message of messages) {
+      this.tracked.delete(message.message.offset);
+      this.setState(message, TrackedState.done);
+      message.version++;
+      if (message.message.orderingKey !== "" && this.subscription.enableMessageOrdering) {
+        const next = this.gate.finish(message);
+        if (next !== undefined) {
+          this.setState(next, TrackedState.ready);
+          this.fresh.push(next);
+        }
+      }
+    }
+    this.persistedFloor = Math.max(this.persistedFloor, floor);
+    if (messages.length > 0) this.schedulePump();
+  }
+
+  private releaseLease(message: TrackedMessage): void {
+    const holder = message.holder;
+    message.holder = null;
+    if (message.state === TrackedState.leased) this.setState(message, TrackedState.ready);
+    holder?.release(message);
+  }
+
+  /** Moves a message between states, keeping the leased and buffered counters exact. */
+  private setState(message: TrackedMessage, state: TrackedState): void {
+    const before = message.state;
+    if (before === state) return;
+    if (before === TrackedState.leased) this.leasedCount--;
+    else if (before !== TrackedState.done) {
+      this.bufferedCount--;
+      this.bufferedBytes -= message.size;
+    }
+    if (state === TrackedState.leased) this.leasedCount++;
+    else if (state !== TrackedState.done) {
+      this.bufferedCount++;
+      this.bufferedBytes += message.size;
+    }
+    message.state = state;
+  }
+
+  private clearTracked(): void {
+    for (const message of this.tracked.values()) {
+      this.releaseLease(message);
+      this.setState(message, TrackedState.done);
+      message.version++;
+    }
+    this.tracked.clear();
+    this.fresh.clear();
+    this.retry.clear();
+    this.gate.clear();
+    this.leases.clear();
+    this.backoffs.clear();
+  }
+
+  private removeConsumer(consumer: Consumer): void {
+    const index = this.consumers.indexOf(consumer);
+    if (index >= 0) this.consumers.splice(index, 1);
+  }
+
+  private endConsumers(reason?: StreamgateError): void {
+    const consumers = this.consumers;
+    this.consumers = [];
+    for (const consumer of consumers) {
+      if (consumer instanceof DispatchStream) consumer.end(reason);
+      else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// Topic defaults, validation and field-mask updates (Pub/Sub rules, engine-neutral).
+import type { TopicInit, Update } from "../engines/engine.js";
+import { errors } from "../errors/index.js";
+import { parseTopicName } from "./names.js";
+import {
+  DAY_MS,
+  MINUTE_MS,
+  normalizeUpdatePaths,
+  notUpdatable,
+  unknownPath,
+  validateLabels,
+  validateRange,
+} from "./resource-settings.js";
+import type { Topic } from "./types.js";
+
+/** Pub/Sub's bounds on a topic's message_retention_duration: 10 minutes to 31 days. */
+export const TOPIC_RETENTION_LIMITS_MS = { min: 10 * MINUTE_MS, max: 31 * DAY_MS } as const;
+
+/**
+ * Fills a topic's defaults and validates it.
+ * @throws StreamgateError INVALID_ARGUMENT naming the offending field.
+ */
+export function resolveTopic(init: TopicInit, nowMs: number): Topic {
+  parseTopicName(init.name);
+  const topic: Topic = {
+    name: init.name,
+    labels: init.labels ?? {},
+    messageRetentionDurationMs: init.messageRetentionDurationMs ?? null,
+    retentionBytes: init.retentionBytes ?? null,
+    kmsKeyName: init.kmsKeyName ?? "",
+    createTimeMs: nowMs,
+  };
+  return validateTopic(topic);
+}
+
+/**
+ * Applies `update.patch` for each field in `update.paths`; a named field absent from the patch is
+ * reset to its default, as Pub/Sub does.
+ * @throws StreamgateError INVALID_ARGUMENT for an unknown or immutable path or an invalid value.
+ */
+export function applyTopicUpdate(current: Topic, update: Update<Topic>): Topic {
+  const next: Topic = { ...current };
+  const patch = update.patch ?? {};
+  for (const { field, path } of normalizeUpdatePaths(update.paths)) {
+    switch (field) {
+      case "labels":
+        next.labels = patch.labels ?? {};
+        break;
+      case "message_retention_duration":
+        next.messageRetentionDurationMs = patch.messageRetentionDurationMs ?? null;
+        break;
+      case "retention_bytes":
+        next.retentionBytes = patch.retentionBytes ?? null;
+        break;
+      case "kms_key_name":
+        next.kmsKeyName = patch.kmsKeyName ?? "";
+        break;
+      case "name":
+        throw notUpdatable(path, "topic");
+      default:
+        throw unknownPath(path, "topic");
+    }
+  }
+  return validateTopic(next);
+}
+
+function validateTopic(topic: Topic): Topic {
+  topic.labels = validateLabels(topic.labels);
+  if (topic.messageRetentionDurationMs !== null) {
+    const { min, max } = TOPIC_RETENTION_LIMITS_MS;
+    validateRange(topic.messageRetentionDurationMs, min, max, "message_retention_duration", " ms");
+  }
+  if (topic.retentionBytes !== null) {
+    validateRange(topic.retentionBytes, 1, Number.MAX_SAFE_INTEGER, "retention_bytes");
+  }
+  if (typeof topic.kmsKeyName !== "string") throw errors.invalidArgument("kms_key_name", "must be a string");
+  return topic;
+}

@@ -1,0 +1,208 @@
+// The topics' append-only logs in SQLite: prepared statements to append, read, search by time and trim.
+import type Database from "better-sqlite3";
+import type { BacklogPredicate } from "../../broker/dispatch-log.js";
+import { messageSize } from "../../broker/message-limits.js";
+import type { MessageInput, PublishedRef, StoredMessage } from "../../broker/types.js";
+
+/** A topic log's counters, mirrored in the `topics` row and kept in memory. */
+export interface LogCounters {
+  /** The topic's generation (row id): never reused, so message ids stay unique across recreation. */
+  readonly id: number;
+  /** First retained offset (equals nextOffset when empty); retained offsets are contiguous. */
+  firstOffset: number;
+  nextOffset: number;
+  bytes: number;
+  /** Publish times never go backwards within a topic, even if the clock does. */
+  lastPublishTimeMs: number;
+}
+
+interface MessageRow {
+  message_offset: number;
+  publish_time: number;
+  ordering_key: string;
+  attributes: string | null;
+  data: Buffer;
+}
+
+/** Message ids: the topic's generation and the offset, unique even after a topic is recreated. */
+export function messageIdOf(topicId: number, offset: number): string {
+  return `${topicId}-${offset}`;
+}
+
+/** Prepared statements over the `messages` table. */
+export class MessageStore {
+  private readonly insertMessage: Database.Statement;
+  private readonly updateCounters: Database.Statement;
+  private readonly selectFrom: Database.Statement;
+  private readonly selectPublishTime: Database.Statement;
+  private readonly selectAttributesFrom: Database.Statement;
+  private readonly selectSizesFrom: Database.Statement;
+  private readonly deleteRange: Database.Statement;
+  private readonly sumRange: Database.Statement;
+  private readonly selectPurgeBound: Database.Statement;
+  private readonly deleteBelow: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.insertMessage = db.prepare(
+      "INSERT INTO messages (topic_id, message_offset, publish_time, ordering_key, attributes, data, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.updateCounters = db.prepare(
+      "UPDATE topics SET first_offset = ?, next_offset = ?, bytes = ?, last_publish_time = ? WHERE id = ?",
+    );
+    this.selectFrom = db.prepare(
+      "SELECT message_offset, publish_time, ordering_key, attributes, data FROM messages WHERE topic_id = ? AND message_offset >= ? ORDER BY message_offset LIMIT ?",
+    );
+    this.selectPublishTime = db
+      .prepare("SELECT publish_time FROM messages WHERE topic_id = ? AND message_offset = ?")
+      .pluck();
+    this.selectAttributesFrom = db
+      .prepare(
+        "SELECT message_offset, publish_time, attributes FROM messages WHERE topic_id = ? AND message_offset >= ? ORDER BY message_offset",
+      )
+      .raw();
+    this.selectSizesFrom = db
+      .prepare(
+        "SELECT message_offset, size FROM messages WHERE topic_id = ? AND message_offset >= ? ORDER BY message_offset LIMIT ?",
+      )
+      .raw();
+    this.deleteRange = db.prepare("DELETE FROM messages WHERE topic_id = ? AND message_offset < ?");
+    this.sumRange = db
+      .prepare("SELECT coalesce(sum(size), 0) FROM messages WHERE topic_id = ? AND message_offset < ?")
+      .pluck();
+    this.selectPurgeBound = db
+      .prepare("SELECT message_offset FROM messages WHERE topic_id = ? ORDER BY message_offset LIMIT 1 OFFSET ?")
+      .pluck();
+    this.deleteBelow = db.prepare("DELETE FROM messages WHERE topic_id = ? AND message_offset <= ?");
+  }
+
+  /**
+   * Appends messages to a topic's log and advances `counters`; call inside a transaction, on a
+   * draft of the counters that the caller applies after commit.
+   */
+  append(counters: LogCounters, messages: MessageInput[], nowMs: number): PublishedRef[] {
+    const publishTime = Math.max(nowMs, counters.lastPublishTimeMs);
+    const refs: PublishedRef[] = new Array(messages.length);
+    for (let index = 0; index < messages.length; index++) {
+      const message = messages[index]!;
+      const offset = counters.nextOffset++;
+      const attributes = message.attributes ?? {};
+      const size = messageSize({ data: message.data, attributes });
+      const data = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
+      const encoded = hasKeys(attributes) ? JSON.stringify(attributes) : null;
+      this.insertMessage.run(counters.id, offset, publishTime, message.orderingKey ?? "", encoded, data, size);
+      counters.bytes += size;
+      refs[index] = { offset, messageId: messageIdOf(counters.id, offset) };
+    }
+    counters.lastPublishTimeMs = publishTime;
+    return refs;
+  }
+
+  /** Writes a topic's counters to its row; call inside the transaction that changed them. */
+  saveCounters(counters: LogCounters): void {
+    const { firstOffset, nextOffset, bytes, lastPublishTimeMs, id } = counters;
+    this.updateCounters.run(firstOffset, nextOffset, bytes, lastPublishTimeMs, id);
+  }
+
+  /** Messages from `fromOffset` in order: at most `maxMessages`, stopping once `maxBytes` is reached (at least one). */
+  read(topicId: number, fromOffset: number, maxMessages: number, maxBytes: number): StoredMessage[] {
+    const messages: StoredMessage[] = [];
+    let bytes = 0;
+    for (const row of this.selectFrom.iterate(topicId, fromOffset, maxMessages) as IterableIterator<MessageRow>) {
+      const message: StoredMessage = {
+        offset: row.message_offset,
+        messageId: messageIdOf(topicId, row.message_offset),
+        publishTimeMs: row.publish_time,
+        data: row.data,
+        attributes: row.attributes === null ? {} : (JSON.parse(row.attributes) as Record<string, string>),
+        orderingKey: row.ordering_key,
+      };
+      bytes += messageSize(message);
+      if (messages.length > 0 && bytes > maxBytes) break;
+      messages.push(message);
+      if (bytes >= maxBytes) break;
+    }
+    return messages;
+  }
+
+  /** First offset published at or after `timeMs` (next offset if none): binary search, as publish times never decrease. */
+  offsetAtTime(counters: LogCounters, timeMs: number): number {
+    let low = counters.firstOffset;
+    let high = counters.nextOffset;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const time = this.selectPublishTime.get(counters.id, middle) as number | undefined;
+      if (time === undefined || time >= timeMs) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+
+  /** Counts retained messages at or after `fromOffset` that `accept` admits, and the first one's publish time. */
+  count(
+    counters: LogCounters,
+    fromOffset: number,
+    accept: BacklogPredicate | null,
+  ): { count: number; firstPublishTimeMs: number | null } {
+    const start = Math.max(fromOffset, counters.firstOffset);
+    if (accept === null) {
+      const count = Math.max(0, counters.nextOffset - start);
+      const first = count > 0 ? (this.selectPublishTime.get(counters.id, start) as number | undefined) : undefined;
+      return { count, firstPublishTimeMs: first ?? null };
+    }
+    let count = 0;
+    let firstPublishTimeMs: number | null = null;
+    for (const row of this.selectAttributesFrom.iterate(counters.id, start) as IterableIterator<
+      [number, number, string | null]
+    >) {
+      const attributes = row[2] === null ? {} : (JSON.parse(row[2]) as Record<string, string>);
+      if (!accept(row[0], attributes)) continue;
+      count++;
+      firstPublishTimeMs ??= row[1];
+    }
+    return { count, firstPublishTimeMs };
+  }
+
+  /**
+   * The offset below which the log must go for its bytes to fit `retentionBytes`, looking at no
+   * more than `maxRows` messages (callers trim in chunks).
+   */
+  sizeCutoff(counters: LogCounters, retentionBytes: number, maxRows: number): number {
+    let excess = counters.bytes - retentionBytes;
+    let cutoff = counters.firstOffset;
+    if (excess <= 0) return cutoff;
+    for (const [offset, size] of this.selectSizesFrom.iterate(counters.id, cutoff, maxRows) as IterableIterator<
+      [number, number]
+    >) {
+      cutoff = offset + 1;
+      excess -= size;
+      if (excess <= 0) break;
+    }
+    return cutoff;
+  }
+
+  /** Deletes messages below `offset` and moves the counters; call inside a transaction on a draft. */
+  trimBefore(counters: LogCounters, offset: number): void {
+    if (offset <= counters.firstOffset) return;
+    const end = Math.min(offset, counters.nextOffset);
+    counters.bytes -= this.sumRange.get(counters.id, end) as number;
+    this.deleteRange.run(counters.id, end);
+    counters.firstOffset = end;
+  }
+
+  /** Deletes up to `limit` messages of a deleted topic; returns how many went. */
+  purgeChunk(topicId: number, limit: number): number {
+    const bound = this.selectPurgeBound.get(topicId, limit - 1) as number | undefined;
+    if (bound === undefined) return this.deleteRange.run(topicId, Number.MAX_SAFE_INTEGER).changes;
+    return this.deleteBelow.run(topicId, bound).changes;
+  }
+
+  /** Runs `work` in one transaction (nested calls become savepoints). */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+}
+
+function hasKeys(record: Record<string, string>): boolean {
+  for (const _ in record) return true;
+  return false;
+}

@@ -1,0 +1,50 @@
+// Public surface of the engines component: the Engine contract and a factory for each engine kind.
+import { Code, StreamgateError } from "../errors/index.js";
+import { createEmbeddedEngine } from "./embedded/index.js";
+import type { Engine } from "./engine.js";
+
+export {
+  createEmbeddedEngine,
+  EMBEDDED_ENGINE_DEFAULTS,
+  type EmbeddedEngine,
+  type EmbeddedEngineOptions,
+  resolveEmbeddedEngineOptions,
+} from "./embedded/index.js";
+export type {
+  DeliveryOptions,
+  DeliveryStream,
+  Engine,
+  SubscriptionInit,
+  SubscriptionStats,
+  TopicInit,
+  TopicStats,
+  Update,
+} from "./engine.js";
+
+/** Which engine to open and its settings (a subset of the server options). */
+export interface EngineSelection {
+  /** "embedded" (SQLite in `dataDir`) or "jetstream" (NATS at `natsUrl`). */
+  engine: "embedded" | "jetstream";
+  dataDir: string;
+  syncEveryCommit: boolean;
+  natsUrl?: string;
+}
+
+/**
+ * Opens the selected engine.
+ * @throws StreamgateError UNIMPLEMENTED for an engine this build does not include.
+ */
+export async function createEngine(selection: EngineSelection): Promise<Engine> {
+  switch (selection.engine) {
+    case "embedded":
+      return createEmbeddedEngine({ dataDir: selection.dataDir, syncEveryCommit: selection.syncEveryCommit });
+    default:
+      throw new StreamgateError(
+        Code.UNIMPLEMENTED,
+        `engine ${JSON.stringify(selection.engine)} is not available in this build`,
+        {
+          reason: "ENGINE_UNAVAILABLE",
+        },
+      );
+  }
+}
