@@ -5,14 +5,13 @@ export { DispatchStream, MAX_DELIVERY_BATCH } from "./delivery-stream.js";
 export type { AckChange, BacklogPredicate, DispatchLog, SubscriptionAckState } from "./dispatch-log.js";
 export { type AttributeFilter, compileFilter, MAX_FILTER_BYTES } from "./filter.js";
 export { LabelLimits, MessageLimits, validateAttributes, validateLabels, validateOrderingKey } from "./labels.js";
+export { type BufferLimits, DEFAULT_BUFFER_LIMITS, MessageBuffer } from "./message-buffer.js";
 export { MAX_MESSAGE_BYTES, messageSize, validateMessages } from "./message-limits.js";
 export * from "./names.js";
 export { decodePageToken, encodePageToken, PAGE_SIZE, resolvePageSize } from "./page-token.js";
 export { retryDelayMs } from "./retry-backoff.js";
 export { applySnapshotUpdate, SNAPSHOT_LIFETIME_MS, snapshotExpireTimeMs } from "./snapshot-settings.js";
 export {
-  DEFAULT_DISPATCHER_LIMITS,
-  type DispatcherLimits,
   type DispatcherStats,
   SubscriptionDispatcher,
   type SubscriptionDispatcherOptions,

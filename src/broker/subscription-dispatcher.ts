@@ -5,39 +5,14 @@ import { StreamgateError } from "../errors/index.js";
 import { decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
 import { deadLetterMessage } from "./dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "./delivery-stream.js";
-import type { DispatchLog, SubscriptionAckState } from "./dispatch-log.js";
-import { FifoQueue } from "./fifo-queue.js";
-import { type AttributeFilter, compileFilter } from "./filter.js";
-import { messageSize } from "./message-limits.js";
-import { MinHeap } from "./min-heap.js";
-import { OrderingGate } from "./ordering-gate.js";
+import { DeliveryTimers } from "./delivery-timers.js";
+import type { AckChange, DispatchLog, SubscriptionAckState } from "./dispatch-log.js";
+import { compileFilter } from "./filter.js";
+import { type BufferLimits, DEFAULT_BUFFER_LIMITS, MessageBuffer } from "./message-buffer.js";
 import { PullWaiter } from "./pull-waiter.js";
 import { retryDelayMs } from "./retry-backoff.js";
 import { type Consumer, type TrackedMessage, TrackedState } from "./tracked-message.js";
 import type { ReceivedMessage, Subscription } from "./types.js";
-
-/** Memory bounds of one dispatcher. */
-export interface DispatcherLimits {
-  /**
-   * Stop reading the log forward while this many read messages wait undelivered (held behind
-   * their ordering key, ready, or backing off). Default 10,000: enough to keep many keys flowing.
-   */
-  maxBufferedMessages: number;
-  /** The same bound in bytes. Default 64 MiB. */
-  maxBufferedBytes: number;
-  /**
-   * Stop reading forward while this many messages are tracked in all (buffered plus leased), which
-   * bounds memory when unary pulls lease without acking. Default 100,000.
-   */
-  maxTrackedMessages: number;
-}
-
-/** Default {@link DispatcherLimits}. */
-export const DEFAULT_DISPATCHER_LIMITS: DispatcherLimits = {
-  maxBufferedMessages: 10_000,
-  maxBufferedBytes: 64 * 1024 * 1024,
-  maxTrackedMessages: 100_000,
-};
 
 /** How a dispatcher starts. */
 export interface SubscriptionDispatcherOptions {
@@ -51,7 +26,8 @@ export interface SubscriptionDispatcherOptions {
   /** The topic's log; null when the subscription is detached or its topic deleted. */
   log: DispatchLog | null;
   now: () => number;
-  limits?: Partial<DispatcherLimits>;
+  /** Memory bounds; default {@link DEFAULT_BUFFER_LIMITS}. */
+  limits?: Partial<BufferLimits>;
 }
 
 /** Counters of {@link SubscriptionDispatcher.stats}. */
@@ -62,17 +38,8 @@ export interface DispatcherStats {
   outstanding: number;
 }
 
-interface TimerItem {
-  at: number;
-  message: TrackedMessage;
-  version: number;
-}
-
-const READ_BATCH_MESSAGES = 1000;
-const READ_BATCH_BYTES = 4 * 1024 * 1024;
 /** Log reads per pump before yielding to the event loop (a long filtered-out stretch must not block it). */
 const READS_PER_PUMP = 16;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Delivers one subscription's messages to its consumers (streams and unary pulls) with Pub/Sub
@@ -88,48 +55,30 @@ export class SubscriptionDispatcher implements StreamHost {
   lastActiveMs: number;
 
   private subscription: Subscription;
-  private readonly filter: AttributeFilter | null;
   private log: DispatchLog | null;
   private readonly now: () => number;
-  private readonly limits: DispatcherLimits;
+  private readonly buffer: MessageBuffer;
 
   private epoch = randomInt(1, 2 ** 31);
   private persistedFloor: number;
-  private readCursor: number;
-  private knownEnd: number;
-  /** Acked offsets not read yet (they are skipped when read). */
-  private ackedAhead: Set<number>;
-  /** Unacked messages read from the log, in offset order (Map keeps insertion order). */
-  private readonly tracked = new Map<number, TrackedMessage>();
-  private readonly fresh = new FifoQueue<TrackedMessage>();
-  private readonly retry = new FifoQueue<TrackedMessage>();
-  private readyQueue: FifoQueue<TrackedMessage> | null = null;
-  private readonly gate = new OrderingGate();
-  private readonly leases = new MinHeap<TimerItem>();
-  private readonly backoffs = new MinHeap<TimerItem>();
+  private readonly timers = new DeliveryTimers(() => this.pump());
   private consumers: Consumer[] = [];
   private roundRobin = 0;
-  private leasedCount = 0;
-  private bufferedCount = 0;
-  private bufferedBytes = 0;
   private readBudget = READS_PER_PUMP;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Number.POSITIVE_INFINITY;
   private pumpScheduled = false;
   private pumping = false;
   private closed = false;
 
   constructor(options: SubscriptionDispatcherOptions) {
+    const { subscription, ackState } = options;
     this.subscriptionId = options.subscriptionId;
-    this.subscription = options.subscription;
-    this.filter = options.subscription.filter.trim() === "" ? null : compileFilter(options.subscription.filter);
+    this.subscription = subscription;
     this.log = options.log;
     this.now = options.now;
-    this.limits = { ...DEFAULT_DISPATCHER_LIMITS, ...options.limits };
-    this.persistedFloor = options.ackState.floor;
-    this.readCursor = options.ackState.floor;
-    this.ackedAhead = new Set(options.ackState.acked);
-    this.knownEnd = options.topicEnd;
+    this.persistedFloor = ackState.floor;
+    const filter = subscription.filter.trim() === "" ? null : compileFilter(subscription.filter);
+    const limits = { ...DEFAULT_BUFFER_LIMITS, ...options.limits };
+    this.buffer = new MessageBuffer(filter, subscription.enableMessageOrdering, limits, ackState, options.topicEnd);
     this.lastActiveMs = this.now();
   }
 
@@ -141,8 +90,8 @@ export class SubscriptionDispatcher implements StreamHost {
 
   /** The topic's log grew to `nextOffset`. */
   onAppend(nextOffset: number): void {
-    if (nextOffset <= this.knownEnd) return;
-    this.knownEnd = nextOffset;
+    if (nextOffset <= this.buffer.knownEnd) return;
+    this.buffer.knownEnd = nextOffset;
     if (this.consumers.length > 0) this.schedulePump();
   }
 
@@ -214,31 +163,22 @@ export class SubscriptionDispatcher implements StreamHost {
       for (const message of targets) {
         message.deadlineMs = deadline;
         message.version++;
-        this.leases.push({ at: deadline, message, version: message.version });
+        this.timers.lease(message);
       }
-      this.armTimer(this.now());
+      this.timers.arm(this.now());
     }
     this.schedulePump();
   }
 
   /** Counters for stats; scans unread messages when a filter or restored acks must be applied. */
   stats(): DispatcherStats {
-    let unread: { count: number; firstPublishTimeMs: number | null } = { count: 0, firstPublishTimeMs: null };
-    if (this.log !== null && this.readCursor < this.knownEnd) {
-      const { filter, ackedAhead } = this;
-      const accept =
-        filter === null && ackedAhead.size === 0
-          ? null
-          : (offset: number, attributes: Record<string, string>) =>
-              !ackedAhead.has(offset) && (filter === null || filter(attributes));
-      unread = this.log.count(this.readCursor, accept);
-    }
-    const first = this.tracked.values().next().value;
+    const unread = this.log === null ? { count: 0, firstPublishTimeMs: null } : this.buffer.countUnread(this.log);
+    const first = this.buffer.first();
     return {
-      backlog: this.tracked.size + unread.count,
+      backlog: this.buffer.size + unread.count,
       oldestUnackedPublishTimeMs: first === undefined ? unread.firstPublishTimeMs : first.message.publishTimeMs,
       deadLettered: this.deadLettered,
-      outstanding: this.leasedCount,
+      outstanding: this.buffer.leasedCount,
     };
   }
 
@@ -247,10 +187,8 @@ export class SubscriptionDispatcher implements StreamHost {
    * ack ids issued before become stale.
    */
   reset(ackState: SubscriptionAckState): void {
-    this.clearTracked();
+    this.clearTracked(ackState);
     this.persistedFloor = ackState.floor;
-    this.readCursor = ackState.floor;
-    this.ackedAhead = new Set(ackState.acked);
     this.epoch = (this.epoch % (2 ** 31 - 1)) + 1;
     this.schedulePump();
   }
@@ -260,13 +198,7 @@ export class SubscriptionDispatcher implements StreamHost {
    * floor past them.
    */
   dropBefore(offset: number): void {
-    const dropped: TrackedMessage[] = [];
-    for (const message of this.tracked.values()) {
-      if (message.message.offset >= offset) break;
-      dropped.push(message);
-    }
-    if (this.readCursor < offset) this.readCursor = offset;
-    for (const acked of this.ackedAhead) if (acked < offset) this.ackedAhead.delete(acked);
+    const dropped = this.buffer.before(offset);
     for (const message of dropped) this.releaseLease(message);
     this.complete(dropped, this.persistFloor(this.ackChange(dropped).floor));
   }
@@ -282,7 +214,7 @@ export class SubscriptionDispatcher implements StreamHost {
    */
   disconnect(reason?: StreamgateError): void {
     this.log = null;
-    this.clearTracked();
+    this.clearTracked({ floor: this.buffer.readCursor, acked: [] });
     if (reason !== undefined) this.endConsumers(reason);
   }
 
@@ -290,8 +222,7 @@ export class SubscriptionDispatcher implements StreamHost {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.timers.stop();
     this.endConsumers();
   }
 
@@ -312,8 +243,7 @@ export class SubscriptionDispatcher implements StreamHost {
       this.releaseLease(message);
       message.attempt--;
       message.version++;
-      this.setState(message, TrackedState.ready);
-      this.retry.push(message);
+      this.buffer.requeue(message);
     }
     if (undelivered.length > 0) this.schedulePump();
   }
@@ -367,129 +297,46 @@ export class SubscriptionDispatcher implements StreamHost {
     let bytes = capacity.bytes;
     const deadline = this.now() + consumer.leaseMs;
     while (taken.length < limit) {
-      const next = this.peekReady();
+      const next = this.buffer.peekReady();
       if (next === undefined) {
         if (this.readMore()) continue;
         break;
       }
       // Pub/Sub lets one oversized message through to a consumer with nothing outstanding.
       if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
-      this.readyQueue!.shift();
+      this.buffer.shiftReady();
       bytes -= next.size;
       next.attempt++;
       next.holder = consumer;
       next.deadlineMs = deadline;
       next.version++;
-      this.setState(next, TrackedState.leased);
-      this.leases.push({ at: deadline, message: next, version: next.version });
+      this.buffer.setState(next, TrackedState.leased);
+      this.timers.lease(next);
       taken.push(next);
     }
-    if (taken.length > 0) this.armTimer(this.now());
+    if (taken.length > 0) this.timers.arm(this.now());
     return taken;
   }
 
-  /** The next deliverable message, redeliveries first; skips entries that left the ready state. */
-  private peekReady(): TrackedMessage | undefined {
-    for (const queue of [this.retry, this.fresh]) {
-      let head = queue.peek();
-      while (head !== undefined && head.state !== TrackedState.ready) {
-        queue.shift();
-        head = queue.peek();
-      }
-      if (head !== undefined) {
-        this.readyQueue = queue;
-        return head;
-      }
-    }
-    return undefined;
-  }
-
-  /** Reads the next chunk of the log into memory; false when nothing more can be read now. */
+  /** Reads more of the log into the buffer; false when nothing more can be read now. */
   private readMore(): boolean {
-    const log = this.log;
-    if (log === null || this.readCursor >= this.knownEnd) return false;
-    const { limits } = this;
-    if (
-      this.bufferedCount >= limits.maxBufferedMessages ||
-      this.bufferedBytes >= limits.maxBufferedBytes ||
-      this.tracked.size >= limits.maxTrackedMessages
-    ) {
-      return false;
-    }
+    if (this.log === null || !this.buffer.canRead()) return false;
     if (this.readBudget <= 0) {
+      // A long stretch of filtered-out messages must not hold the event loop: continue next turn.
       setImmediate(() => this.schedulePump());
       return false;
     }
     this.readBudget--;
-    const messages = log.read(this.readCursor, READ_BATCH_MESSAGES, READ_BATCH_BYTES);
-    if (messages.length === 0) {
-      this.readCursor = this.knownEnd;
-      for (const acked of this.ackedAhead) if (acked < this.readCursor) this.ackedAhead.delete(acked);
-      return false;
-    }
-    const ordered = this.subscription.enableMessageOrdering;
-    for (const message of messages) {
-      this.readCursor = message.offset + 1;
-      if (this.ackedAhead.delete(message.offset)) continue;
-      if (this.filter !== null && !this.filter(message.attributes)) continue;
-      const tracked: TrackedMessage = {
-        message,
-        size: messageSize(message),
-        state: TrackedState.done,
-        attempt: 0,
-        version: 0,
-        deadlineMs: 0,
-        holder: null,
-      };
-      this.tracked.set(message.offset, tracked);
-      if (ordered && message.orderingKey !== "" && !this.gate.admit(tracked)) {
-        this.setState(tracked, TrackedState.held);
-      } else {
-        this.setState(tracked, TrackedState.ready);
-        this.fresh.push(tracked);
-      }
-    }
-    if (this.readCursor > this.knownEnd) this.knownEnd = this.readCursor;
-    return true;
+    return this.buffer.readMore(this.log);
   }
 
-  /** Expires due leases and ends due backoffs, then re-arms the one timer. */
+  /** Expires due leases and ends due backoffs, then re-arms the timer. */
   private processTimers(): void {
     const now = this.now();
-    const expired: TrackedMessage[] = [];
-    for (let top = this.leases.peek(); top !== undefined && top.at <= now; top = this.leases.peek()) {
-      this.leases.pop();
-      if (top.message.state === TrackedState.leased && top.message.version === top.version) expired.push(top.message);
-    }
+    const { expired, ready } = this.timers.due(now);
     if (expired.length > 0) this.redeliver(expired);
-    for (let top = this.backoffs.peek(); top !== undefined && top.at <= now; top = this.backoffs.peek()) {
-      this.backoffs.pop();
-      const { message } = top;
-      if (message.state !== TrackedState.delayed || message.version !== top.version) continue;
-      this.setState(message, TrackedState.ready);
-      this.retry.push(message);
-    }
-    this.armTimer(now);
-  }
-
-  private armTimer(now: number): void {
-    const next = Math.min(
-      this.leases.peek()?.at ?? Number.POSITIVE_INFINITY,
-      this.backoffs.peek()?.at ?? Number.POSITIVE_INFINITY,
-    );
-    if (next === this.timerAt && this.timer !== null) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = next;
-    if (next === Number.POSITIVE_INFINITY || this.closed) return;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.pump();
-      },
-      Math.min(Math.max(0, next - now), MAX_TIMER_MS),
-    );
-    this.timer.unref();
+    for (const message of ready) this.buffer.requeue(message);
+    this.timers.arm(now);
   }
 
   /** Nacked or expired leases: dead-letter those out of attempts, back off or requeue the rest. */
@@ -499,7 +346,6 @@ export class SubscriptionDispatcher implements StreamHost {
     for (const message of messages) {
       this.releaseLease(message);
       if (policy !== null && this.log !== null && message.attempt >= policy.maxDeliveryAttempts) {
-        this.setState(message, TrackedState.ready);
         dead.push(message);
       } else {
         this.scheduleRetry(message);
@@ -512,14 +358,13 @@ export class SubscriptionDispatcher implements StreamHost {
     message.version++;
     const delay = retryDelayMs(this.subscription.retryPolicy, message.attempt);
     if (delay <= 0) {
-      this.setState(message, TrackedState.ready);
-      this.retry.push(message);
+      this.buffer.requeue(message);
       return;
     }
     message.deadlineMs = this.now() + delay;
-    this.setState(message, TrackedState.delayed);
-    this.backoffs.push({ at: message.deadlineMs, message, version: message.version });
-    this.armTimer(this.now());
+    this.buffer.setState(message, TrackedState.delayed);
+    this.timers.backoff(message);
+    this.timers.arm(this.now());
   }
 
   /** Publishes copies to the dead-letter topic and acks the originals in one write. */
@@ -550,7 +395,7 @@ export class SubscriptionDispatcher implements StreamHost {
     const found = new Set<TrackedMessage>();
     for (const parts of decoded) {
       if (parts.epoch !== this.epoch) continue;
-      const message = this.tracked.get(parts.offset);
+      const message = this.buffer.get(parts.offset);
       // Stale (acked, redelivered since, or reset): ignored, as Pub/Sub does.
       if (message === undefined || message.attempt !== parts.attempt) continue;
       const { state } = message;
@@ -565,16 +410,8 @@ export class SubscriptionDispatcher implements StreamHost {
   }
 
   /** The ack state after `finished` messages leave: the floor is the first unfinished tracked offset. */
-  private ackChange(finished: TrackedMessage[]): { floor: number; previousFloor: number; acked: number[] } {
-    const excluded = new Set(finished);
-    let floor = this.readCursor;
-    for (const message of this.tracked.values()) {
-      if (!excluded.has(message)) {
-        floor = message.message.offset;
-        break;
-      }
-    }
-    floor = Math.max(floor, this.persistedFloor);
+  private ackChange(finished: TrackedMessage[]): AckChange {
+    const floor = Math.max(this.buffer.floorWithout(finished), this.persistedFloor);
     const acked = finished.map((message) => message.message.offset).filter((offset) => offset >= floor);
     return { floor, previousFloor: this.persistedFloor, acked };
   }
@@ -587,20 +424,9 @@ export class SubscriptionDispatcher implements StreamHost {
     return this.persistedFloor;
   }
 
-  /** Forgets finished messages and releases the next message of each ordering key. */
+  /** Forgets finished messages (releasing the next message of their ordering keys) at the new floor. */
   private complete(messages: TrackedMessage[], floor: number): void {
-    for (const message of messages) {
-      this.tracked.delete(message.message.offset);
-      this.setState(message, TrackedState.done);
-      message.version++;
-      if (message.message.orderingKey !== "" && this.subscription.enableMessageOrdering) {
-        const next = this.gate.finish(message);
-        if (next !== undefined) {
-          this.setState(next, TrackedState.ready);
-          this.fresh.push(next);
-        }
-      }
-    }
+    this.buffer.finish(messages);
     this.persistedFloor = Math.max(this.persistedFloor, floor);
     if (messages.length > 0) this.schedulePump();
   }
@@ -608,39 +434,15 @@ export class SubscriptionDispatcher implements StreamHost {
   private releaseLease(message: TrackedMessage): void {
     const holder = message.holder;
     message.holder = null;
-    if (message.state === TrackedState.leased) this.setState(message, TrackedState.ready);
+    if (message.state === TrackedState.leased) this.buffer.setState(message, TrackedState.ready);
     holder?.release(message);
   }
 
-  /** Moves a message between states, keeping the leased and buffered counters exact. */
-  private setState(message: TrackedMessage, state: TrackedState): void {
-    const before = message.state;
-    if (before === state) return;
-    if (before === TrackedState.leased) this.leasedCount--;
-    else if (before !== TrackedState.done) {
-      this.bufferedCount--;
-      this.bufferedBytes -= message.size;
-    }
-    if (state === TrackedState.leased) this.leasedCount++;
-    else if (state !== TrackedState.done) {
-      this.bufferedCount++;
-      this.bufferedBytes += message.size;
-    }
-    message.state = state;
-  }
-
-  private clearTracked(): void {
-    for (const message of this.tracked.values()) {
-      this.releaseLease(message);
-      this.setState(message, TrackedState.done);
-      message.version++;
-    }
-    this.tracked.clear();
-    this.fresh.clear();
-    this.retry.clear();
-    this.gate.clear();
-    this.leases.clear();
-    this.backoffs.clear();
+  /** Drops every tracked message and lease, and restarts from `ackState`. */
+  private clearTracked(ackState: SubscriptionAckState): void {
+    for (const message of this.buffer.all()) this.releaseLease(message);
+    this.buffer.reset(ackState);
+    this.timers.clear();
   }
 
   private removeConsumer(consumer: Consumer): void {

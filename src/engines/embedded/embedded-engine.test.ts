@@ -1,9 +1,20 @@
 // Runs the engine contract over the embedded engine (a real SQLite file per test), plus embedded-only tests.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { Code } from "../../errors/index.js";
+import { assertCode, eventually, message, pullAtLeast, text } from "../contract/contract-helpers.js";
 import { runEngineContract } from "../engine.contract.js";
-import { createEmbeddedEngine } from "./index.js";
+import { createEmbeddedEngine, DATABASE_FILE_NAME, type EmbeddedEngine, resolveEmbeddedEngineOptions } from "./index.js";
+
+const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
+const never = new AbortController().signal;
 
 runEngineContract("embedded", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), "streamgate-contract-"));
@@ -15,4 +26,256 @@ runEngineContract("embedded", async () => {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+});
+
+/** A fake clock tests move by hand. */
+function fakeClock(): { now: () => number; advance(ms: number): void } {
+  let time = Date.now();
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
+}
+
+describe("embedded engine", () => {
+  let dataDir = "";
+  let engine: EmbeddedEngine | null = null;
+  const clock = fakeClock();
+  const topic = (id: string) => `projects/embedded/topics/${id}`;
+  const subscription = (id: string) => `projects/embedded/subscriptions/${id}`;
+
+  /** Opens (or reopens) the engine on this suite's data dir with the fake clock and a fast sweep. */
+  async function open(): Promise<EmbeddedEngine> {
+    engine = await createEmbeddedEngine({ dataDir, now: clock.now, retentionCheckIntervalMs: 20 });
+    return engine;
+  }
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "streamgate-embedded-"));
+  });
+  after(async () => {
+    await engine?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("durability - after reopen unacked messages are redelivered, acked ones never", async () => {
+    let current = await open();
+    await current.createTopic({ name: topic("durable") });
+    await current.createSubscription({ name: subscription("durable"), topic: topic("durable") });
+    const refs = await current.publish(topic("durable"), ["m1", "m2", "m3", "m4", "m5"].map((data) => message(data)));
+    const leased = await pullAtLeast(current, subscription("durable"), 3);
+    await current.acknowledge(subscription("durable"), [leased[0]!.ackId]);
+    await current.close();
+
+    current = await open();
+    assert.deepEqual(await current.topicStats(topic("durable")), { firstOffset: 1, nextOffset: 6, messages: 5, bytes: 10 });
+    const [m6] = await current.publish(topic("durable"), [message("m6")]);
+    assert.equal(m6!.offset, 6);
+    assert.ok(!refs.some((ref) => ref.messageId === m6!.messageId));
+    await current.acknowledge(subscription("durable"), [leased[1]!.ackId]);
+    const redelivered = await pullAtLeast(current, subscription("durable"), 5);
+    assert.deepEqual(redelivered.map(text), ["m2", "m3", "m4", "m5", "m6"], "an ack id from before the restart is stale");
+    await current.acknowledge(
+      subscription("durable"),
+      redelivered.map((item) => item.ackId),
+    );
+    await current.close();
+
+    current = await open();
+    assert.deepEqual(await current.pull(subscription("durable"), { maxMessages: 10, waitMs: 50, signal: never }), []);
+    assert.equal((await current.subscriptionStats(subscription("durable"))).backlog, 0);
+    assert.deepEqual(await current.checkIntegrity(), []);
+  });
+
+  it("durability - a resolved publish survives kill -9 of the process", async () => {
+    const crashDir = await mkdtemp(join(tmpdir(), "streamgate-crash-"));
+    const engineModule = fileURLToPath(new URL("./index.ts", import.meta.url));
+    const script = `
+      import { createEmbeddedEngine } from ${JSON.stringify(engineModule)};
+      const engine = await createEmbeddedEngine({ dataDir: ${JSON.stringify(crashDir)} });
+      await engine.createTopic({ name: "projects/p/topics/crash" });
+      for (let i = 0; i < 20; i++) {
+        await engine.publish("projects/p/topics/crash", [{ data: new TextEncoder().encode("m" + i), attributes: {}, orderingKey: "" }]);
+      }
+      process.stdout.write("published\\n");
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("published")) resolve();
+      });
+      child.on("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    const reopened = await createEmbeddedEngine({ dataDir: crashDir });
+    try {
+      const stored = await reopened.readTopic("projects/p/topics/crash", 1, { maxMessages: 100, maxBytes: 1 << 20 });
+      assert.equal(stored.length, 20);
+      assert.deepEqual(await reopened.checkIntegrity(), []);
+    } finally {
+      await reopened.close();
+      await rm(crashDir, { recursive: true, force: true });
+    }
+  });
+
+  it("leases - an expired lease is redelivered with the next attempt", async () => {
+    const current = engine ?? (await open());
+    await current.createTopic({ name: topic("lease") });
+    await current.createSubscription({ name: subscription("lease"), topic: topic("lease"), ackDeadlineSeconds: 10 });
+    await current.publish(topic("lease"), [message("slow")]);
+    const [first] = await pullAtLeast(current, subscription("lease"), 1);
+    clock.advance(9_000);
+    assert.deepEqual(await current.pull(subscription("lease"), { maxMessages: 1, waitMs: 0, signal: never }), []);
+    clock.advance(2_000);
+    const [second] = await pullAtLeast(current, subscription("lease"), 1);
+    assert.equal(second!.deliveryAttempt, 2);
+    await current.acknowledge(subscription("lease"), [first!.ackId]);
+    assert.equal((await current.subscriptionStats(subscription("lease"))).outstanding, 1, "the expired lease's ack id is stale");
+    await current.acknowledge(subscription("lease"), [second!.ackId]);
+  });
+
+  it("retention - the background sweep trims by age and by size", async () => {
+    const current = engine ?? (await open());
+    await current.createTopic({ name: topic("aged"), messageRetentionDurationMs: 10 * MINUTE_MS });
+    await current.createSubscription({ name: subscription("aged"), topic: topic("aged") });
+    await current.publish(topic("aged"), [message("old1"), message("old2"), message("old3")]);
+    clock.advance(5 * MINUTE_MS);
+    await current.publish(topic("aged"), [message("new1"), message("new2")]);
+    clock.advance(6 * MINUTE_MS);
+    await eventually(async () => (await current.topicStats(topic("aged"))).firstOffset === 4, "age retention");
+    assert.equal((await current.subscriptionStats(subscription("aged"))).backlog, 2);
+    assert.deepEqual((await pullAtLeast(current, subscription("aged"), 2)).map(text), ["new1", "new2"]);
+
+    await current.createTopic({ name: topic("capped"), retentionBytes: 100 });
+    await current.publish(
+      topic("capped"),
+      Array.from({ length: 10 }, (_, index) => message(`${index}`.padStart(30, "x"))),
+    );
+    await eventually(async () => (await current.topicStats(topic("capped"))).bytes <= 100, "size retention");
+    const stats = await current.topicStats(topic("capped"));
+    assert.deepEqual(stats, { firstOffset: 8, nextOffset: 11, messages: 3, bytes: 90 });
+    assert.deepEqual(await current.checkIntegrity(), []);
+  });
+
+  it("retention - subscription retention drops old unacked messages, the default topic retention is 7 days", async () => {
+    const current = engine ?? (await open());
+    await current.createTopic({ name: topic("default-retention") });
+    await current.createSubscription({
+      name: subscription("short"),
+      topic: topic("default-retention"),
+      messageRetentionDurationMs: 10 * MINUTE_MS,
+    });
+    await current.publish(topic("default-retention"), [message("a"), message("b")]);
+    clock.advance(11 * MINUTE_MS);
+    await eventually(async () => (await current.subscriptionStats(subscription("short"))).backlog === 0, "sub retention");
+    assert.equal((await current.topicStats(topic("default-retention"))).messages, 2, "the topic keeps them");
+    clock.advance(7 * DAY_MS);
+    await eventually(async () => (await current.topicStats(topic("default-retention"))).messages === 0, "7 day retention");
+  });
+
+  it("expiration - idle subscriptions and old snapshots are deleted, active ones stay", async () => {
+    const current = engine ?? (await open());
+    await current.createTopic({ name: topic("expiry") });
+    const base = { topic: topic("expiry"), expirationTtlMs: DAY_MS };
+    await current.createSubscription({ ...base, name: subscription("idle") });
+    await current.createSubscription({ ...base, name: subscription("busy") });
+    await current.createSubscription({ ...base, name: subscription("forever"), expirationTtlMs: null });
+    await current.createSnapshot("projects/embedded/snapshots/old", subscription("forever"), {});
+    clock.advance(DAY_MS / 2);
+    await current.pull(subscription("busy"), { maxMessages: 1, waitMs: 0, signal: never });
+    clock.advance(DAY_MS / 2 + 1);
+    await eventually(async () => {
+      const page = await current.listSubscriptions("embedded", { pageSize: 1000, pageToken: "" });
+      return !page.items.some((item) => item.name === subscription("idle"));
+    }, "expiration of the idle subscription");
+    await assertCode(current.getSubscription(subscription("idle")), Code.NOT_FOUND);
+    assert.equal((await current.getSubscription(subscription("busy"))).name, subscription("busy"));
+    clock.advance(7 * DAY_MS);
+    await assertCode(current.getSnapshot("projects/embedded/snapshots/old"), Code.NOT_FOUND);
+    await eventually(async () => {
+      const page = await current.listSubscriptions("embedded", { pageSize: 1000, pageToken: "" });
+      return !page.items.some((item) => item.name === subscription("busy"));
+    }, "expiration of the once-busy subscription");
+    assert.equal((await current.getSubscription(subscription("forever"))).expirationTtlMs, null);
+  });
+
+  it("purge - a deleted topic's messages are removed in the background", async () => {
+    const current = engine ?? (await open());
+    await current.createTopic({ name: topic("doomed") });
+    await current.publish(
+      topic("doomed"),
+      Array.from({ length: 50 }, (_, index) => message(`d${index}`)),
+    );
+    await current.deleteTopic(topic("doomed"));
+    await current.runMaintenance();
+    await current.close();
+    const db = new Database(join(dataDir, DATABASE_FILE_NAME));
+    try {
+      const orphans = db.prepare("SELECT count(*) FROM messages WHERE topic_id NOT IN (SELECT id FROM topics)").pluck().get();
+      assert.equal(orphans, 0);
+      assert.equal(db.prepare("SELECT count(*) FROM purged_topics").pluck().get(), 0);
+    } finally {
+      db.close();
+    }
+    await open();
+  });
+
+  it("integrity - checkIntegrity reports a tampered database", async () => {
+    let current = engine ?? (await open());
+    await current.createTopic({ name: topic("tamper") });
+    await current.createSubscription({ name: subscription("tamper"), topic: topic("tamper") });
+    await current.publish(topic("tamper"), [message("a"), message("b"), message("c")]);
+    assert.deepEqual(await current.checkIntegrity(), []);
+    await current.close();
+    const db = new Database(join(dataDir, DATABASE_FILE_NAME));
+    db.prepare("DELETE FROM messages WHERE message_offset = 2 AND topic_id = (SELECT id FROM topics WHERE name = ?)").run(
+      topic("tamper"),
+    );
+    db.prepare("INSERT INTO acks SELECT id, 0 FROM subscriptions WHERE name = ?").run(subscription("tamper"));
+    db.close();
+    current = await open();
+    const problems = await current.checkIntegrity();
+    assert.ok(problems.some((problem) => problem.includes(topic("tamper"))), problems.join("\n"));
+    assert.ok(problems.some((problem) => problem.includes("below its floor")), problems.join("\n"));
+  });
+
+  it("locking - a second engine on the same data dir is refused", async () => {
+    const current = engine ?? (await open());
+    assert.equal(await current.ready(), true);
+    await assertCode(createEmbeddedEngine({ dataDir }), Code.FAILED_PRECONDITION, dataDir);
+  });
+
+  it("schema - a newer or foreign database is refused", async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), "streamgate-schema-"));
+    try {
+      const db = new Database(join(otherDir, DATABASE_FILE_NAME));
+      db.exec("CREATE TABLE unrelated (x)");
+      db.close();
+      await assertCode(createEmbeddedEngine({ dataDir: otherDir }), Code.FAILED_PRECONDITION, "not a streamgate database");
+      await rm(join(otherDir, DATABASE_FILE_NAME));
+      const fresh = await createEmbeddedEngine({ dataDir: otherDir });
+      await fresh.close();
+      const upgraded = new Database(join(otherDir, DATABASE_FILE_NAME));
+      upgraded.pragma("user_version = 99");
+      upgraded.close();
+      await assertCode(createEmbeddedEngine({ dataDir: otherDir }), Code.FAILED_PRECONDITION, "newer");
+    } finally {
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it("options - defaults are documented values and bad ones are refused", () => {
+    const resolved = resolveEmbeddedEngineOptions({ dataDir: "./data" });
+    assert.equal(resolved.syncEveryCommit, false);
+    assert.equal(resolved.retentionCheckIntervalMs, 60_000);
+    assert.equal(resolved.defaultRetentionMs, 7 * DAY_MS);
+    assert.throws(() => resolveEmbeddedEngineOptions({ dataDir: "" }), /dataDir/);
+    assert.throws(() => resolveEmbeddedEngineOptions({ dataDir: "d", retentionCheckIntervalMs: 0 }), /retentionCheckIntervalMs/);
+  });
 });

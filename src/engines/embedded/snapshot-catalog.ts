@@ -72,6 +72,7 @@ export class SnapshotCatalog {
 
   list(project: string, page: PageRequest): Page<Snapshot> {
     validateProjectId(project);
+    this.expire();
     const prefix = `projects/${project}/snapshots/`;
     const limit = resolvePageSize(page.pageSize);
     const after = decodePageToken(page.pageToken, prefix);
@@ -81,6 +82,7 @@ export class SnapshotCatalog {
 
   listForTopic(topicName: TopicName, page: PageRequest): Page<SnapshotName> {
     const topic = this.topics.require(topicName);
+    this.expire();
     const limit = resolvePageSize(page.pageSize);
     const after = decodePageToken(page.pageToken, "projects/");
     return pageOf(this.context.catalog.pageTopicSnapshots(topic.id, after, limit + 1), limit, (name) => name);

@@ -78,7 +78,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 export function openDatabase(dataDir: string, syncEveryCommit: boolean): Database.Database {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, DATABASE_FILE_NAME);
-  const db = new Database(path, { timeout: 1000 });
+  const db = new Database(path, { timeout: 250 });
   try {
     // Exclusive locking before WAL is first used: no -shm file, and one process per data dir.
     db.pragma("locking_mode = EXCLUSIVE");
@@ -86,24 +86,19 @@ export function openDatabase(dataDir: string, syncEveryCommit: boolean): Databas
     db.pragma(`synchronous = ${syncEveryCommit ? "FULL" : "NORMAL"}`);
     db.pragma("cache_size = -32768");
     db.pragma("temp_store = MEMORY");
-    lockNow(db, dataDir);
+    db.exec("BEGIN EXCLUSIVE; COMMIT;");
     migrate(db, path);
     return db;
   } catch (error) {
     db.close();
+    if (error instanceof Database.SqliteError && error.code.startsWith("SQLITE_BUSY")) {
+      throw new StreamgateError(
+        Code.FAILED_PRECONDITION,
+        `data dir ${dataDir} is in use by another streamgate process (SQLite lock held)`,
+        { reason: "DATA_DIR_LOCKED", cause: error },
+      );
+    }
     throw error;
-  }
-}
-
-function lockNow(db: Database.Database, dataDir: string): void {
-  try {
-    db.exec("BEGIN EXCLUSIVE; COMMIT;");
-  } catch (error) {
-    throw new StreamgateError(
-      Code.FAILED_PRECONDITION,
-      `data dir ${dataDir} is in use by another streamgate process (SQLite lock held)`,
-      { reason: "DATA_DIR_LOCKED", cause: error },
-    );
   }
 }
 
