@@ -10,7 +10,12 @@ import Database from "better-sqlite3";
 import { Code } from "../../errors/index.js";
 import { assertCode, eventually, message, pullAtLeast, text } from "../contract/contract-helpers.js";
 import { runEngineContract } from "../engine.contract.js";
-import { createEmbeddedEngine, DATABASE_FILE_NAME, type EmbeddedEngine, resolveEmbeddedEngineOptions } from "./index.js";
+import {
+  createEmbeddedEngine,
+  DATABASE_FILE_NAME,
+  type EmbeddedEngine,
+  resolveEmbeddedEngineOptions,
+} from "./index.js";
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
@@ -64,19 +69,31 @@ describe("embedded engine", () => {
     let current = await open();
     await current.createTopic({ name: topic("durable") });
     await current.createSubscription({ name: subscription("durable"), topic: topic("durable") });
-    const refs = await current.publish(topic("durable"), ["m1", "m2", "m3", "m4", "m5"].map((data) => message(data)));
+    const refs = await current.publish(
+      topic("durable"),
+      ["m1", "m2", "m3", "m4", "m5"].map((data) => message(data)),
+    );
     const leased = await pullAtLeast(current, subscription("durable"), 3);
     await current.acknowledge(subscription("durable"), [leased[0]!.ackId]);
     await current.close();
 
     current = await open();
-    assert.deepEqual(await current.topicStats(topic("durable")), { firstOffset: 1, nextOffset: 6, messages: 5, bytes: 10 });
+    assert.deepEqual(await current.topicStats(topic("durable")), {
+      firstOffset: 1,
+      nextOffset: 6,
+      messages: 5,
+      bytes: 10,
+    });
     const [m6] = await current.publish(topic("durable"), [message("m6")]);
     assert.equal(m6!.offset, 6);
     assert.ok(!refs.some((ref) => ref.messageId === m6!.messageId));
     await current.acknowledge(subscription("durable"), [leased[1]!.ackId]);
     const redelivered = await pullAtLeast(current, subscription("durable"), 5);
-    assert.deepEqual(redelivered.map(text), ["m2", "m3", "m4", "m5", "m6"], "an ack id from before the restart is stale");
+    assert.deepEqual(
+      redelivered.map(text),
+      ["m2", "m3", "m4", "m5", "m6"],
+      "an ack id from before the restart is stale",
+    );
     await current.acknowledge(
       subscription("durable"),
       redelivered.map((item) => item.ackId),
@@ -136,7 +153,11 @@ describe("embedded engine", () => {
     const [second] = await pullAtLeast(current, subscription("lease"), 1);
     assert.equal(second!.deliveryAttempt, 2);
     await current.acknowledge(subscription("lease"), [first!.ackId]);
-    assert.equal((await current.subscriptionStats(subscription("lease"))).outstanding, 1, "the expired lease's ack id is stale");
+    assert.equal(
+      (await current.subscriptionStats(subscription("lease"))).outstanding,
+      1,
+      "the expired lease's ack id is stale",
+    );
     await current.acknowledge(subscription("lease"), [second!.ackId]);
   });
 
@@ -173,10 +194,16 @@ describe("embedded engine", () => {
     });
     await current.publish(topic("default-retention"), [message("a"), message("b")]);
     clock.advance(11 * MINUTE_MS);
-    await eventually(async () => (await current.subscriptionStats(subscription("short"))).backlog === 0, "sub retention");
+    await eventually(
+      async () => (await current.subscriptionStats(subscription("short"))).backlog === 0,
+      "sub retention",
+    );
     assert.equal((await current.topicStats(topic("default-retention"))).messages, 2, "the topic keeps them");
     clock.advance(7 * DAY_MS);
-    await eventually(async () => (await current.topicStats(topic("default-retention"))).messages === 0, "7 day retention");
+    await eventually(
+      async () => (await current.topicStats(topic("default-retention"))).messages === 0,
+      "7 day retention",
+    );
   });
 
   it("expiration - idle subscriptions and old snapshots are deleted, active ones stay", async () => {
@@ -217,7 +244,10 @@ describe("embedded engine", () => {
     await current.close();
     const db = new Database(join(dataDir, DATABASE_FILE_NAME));
     try {
-      const orphans = db.prepare("SELECT count(*) FROM messages WHERE topic_id NOT IN (SELECT id FROM topics)").pluck().get();
+      const orphans = db
+        .prepare("SELECT count(*) FROM messages WHERE topic_id NOT IN (SELECT id FROM topics)")
+        .pluck()
+        .get();
       assert.equal(orphans, 0);
       assert.equal(db.prepare("SELECT count(*) FROM purged_topics").pluck().get(), 0);
     } finally {
@@ -234,15 +264,21 @@ describe("embedded engine", () => {
     assert.deepEqual(await current.checkIntegrity(), []);
     await current.close();
     const db = new Database(join(dataDir, DATABASE_FILE_NAME));
-    db.prepare("DELETE FROM messages WHERE message_offset = 2 AND topic_id = (SELECT id FROM topics WHERE name = ?)").run(
-      topic("tamper"),
-    );
+    db.prepare(
+      "DELETE FROM messages WHERE message_offset = 2 AND topic_id = (SELECT id FROM topics WHERE name = ?)",
+    ).run(topic("tamper"));
     db.prepare("INSERT INTO acks SELECT id, 0 FROM subscriptions WHERE name = ?").run(subscription("tamper"));
     db.close();
     current = await open();
     const problems = await current.checkIntegrity();
-    assert.ok(problems.some((problem) => problem.includes(topic("tamper"))), problems.join("\n"));
-    assert.ok(problems.some((problem) => problem.includes("below its floor")), problems.join("\n"));
+    assert.ok(
+      problems.some((problem) => problem.includes(topic("tamper"))),
+      problems.join("\n"),
+    );
+    assert.ok(
+      problems.some((problem) => problem.includes("below its floor")),
+      problems.join("\n"),
+    );
   });
 
   it("locking - a second engine on the same data dir is refused", async () => {
@@ -257,7 +293,11 @@ describe("embedded engine", () => {
       const db = new Database(join(otherDir, DATABASE_FILE_NAME));
       db.exec("CREATE TABLE unrelated (x)");
       db.close();
-      await assertCode(createEmbeddedEngine({ dataDir: otherDir }), Code.FAILED_PRECONDITION, "not a streamgate database");
+      await assertCode(
+        createEmbeddedEngine({ dataDir: otherDir }),
+        Code.FAILED_PRECONDITION,
+        "not a streamgate database",
+      );
       await rm(join(otherDir, DATABASE_FILE_NAME));
       const fresh = await createEmbeddedEngine({ dataDir: otherDir });
       await fresh.close();
@@ -276,6 +316,9 @@ describe("embedded engine", () => {
     assert.equal(resolved.retentionCheckIntervalMs, 60_000);
     assert.equal(resolved.defaultRetentionMs, 7 * DAY_MS);
     assert.throws(() => resolveEmbeddedEngineOptions({ dataDir: "" }), /dataDir/);
-    assert.throws(() => resolveEmbeddedEngineOptions({ dataDir: "d", retentionCheckIntervalMs: 0 }), /retentionCheckIntervalMs/);
+    assert.throws(
+      () => resolveEmbeddedEngineOptions({ dataDir: "d", retentionCheckIntervalMs: 0 }),
+      /retentionCheckIntervalMs/,
+    );
   });
 });
