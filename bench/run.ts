@@ -10,12 +10,13 @@ import { pubsubBenchmark } from "./pubsub/index.js";
 /** Every benchmark, in default run order. */
 const BENCHMARKS: readonly Benchmark[] = [pubsubBenchmark];
 
-const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--list]
+const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--list]
 
   name      benchmarks to run (default: all): ${BENCHMARKS.map((bench) => bench.name).join(", ")}
   --reps N  repetitions of each measurement, medians reported (default 3, 1–9)
   --quick   smaller workloads (scale 0.2) for a smoke run
   --anchor-only  measure only the anchors (checks a bench without its system under test)
+  --cpu-prof     the streamgate server writes a V8 CPU profile to bench/results/profiles/
   --list    list the benchmarks and exit`;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -56,6 +57,7 @@ async function main(): Promise<number> {
       reps: { type: "string" },
       quick: { type: "boolean", default: false },
       "anchor-only": { type: "boolean", default: false },
+      "cpu-prof": { type: "boolean", default: false },
       list: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -85,6 +87,7 @@ async function main(): Promise<number> {
     repetitions,
     scale: values.quick ? 0.2 : 1,
     anchorOnly: values["anchor-only"],
+    cpuProfileDir: values["cpu-prof"] ? join(resultsDir, "profiles") : undefined,
     log,
   };
 

@@ -11,6 +11,8 @@ export interface BenchContext {
   scale: number;
   /** Measure only the anchors (`--anchor-only`), to check a bench before its system under test runs. */
   anchorOnly: boolean;
+  /** When set (`--cpu-prof`), the system under test's server writes a V8 CPU profile into this folder. */
+  cpuProfileDir: string | undefined;
   /** Progress output (stderr), one line per call. */
   log(message: string): void;
 }

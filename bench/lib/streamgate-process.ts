@@ -1,6 +1,7 @@
 // Runs the streamgate server in a child process (its own event loop, like nats-server) for benchmarks.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findFreePort } from "../../test/harness/nats-server.js";
@@ -11,6 +12,8 @@ export interface StreamgateProcessOptions {
   repoRoot: string;
   /** Extra `serve` flags. Default none. */
   args?: readonly string[];
+  /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir <dir>`. Default none. */
+  nodeArgs?: readonly string[];
   /** How long to wait for `GET /healthz` = 200. Default 30000 ms (first start compiles TypeScript). */
   startTimeoutMs?: number;
 }
@@ -33,6 +36,21 @@ export interface StreamgateProcess {
 
 const LOG_TAIL_LINES = 40;
 
+/**
+ * Status of `GET /healthz` on a fresh connection that is closed afterwards (0 if it fails): a pooled
+ * keep-alive connection (fetch's) would hold the server's drain open on SIGTERM.
+ */
+function healthStatus(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const request = httpGet({ host: "127.0.0.1", port, path: "/healthz", agent: false, timeout: 2_000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("timeout", () => request.destroy());
+    request.on("error", () => resolve(0));
+  });
+}
+
 /** Path of the CLI entry point, or null if it does not exist yet. */
 export function streamgateBinary(repoRoot: string): string | null {
   const path = join(repoRoot, "bin", "streamgate.mjs");
@@ -48,7 +66,17 @@ export async function startStreamgateProcess(options: StreamgateProcessOptions):
   if (binary === null) throw new Error(`streamgate CLI not found at ${join(options.repoRoot, "bin/streamgate.mjs")}`);
   const port = await findFreePort();
   const dataDir = mkdtempSync(join(tmpdir(), "streamgate-bench-"));
-  const args = [binary, "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "warn"];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    binary,
+    "serve",
+    "--port",
+    String(port),
+    "--data-dir",
+    dataDir,
+    "--log-level",
+    "warn",
+  ];
   args.push(...(options.args ?? []));
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: options.repoRoot,
@@ -96,9 +124,7 @@ export async function startStreamgateProcess(options: StreamgateProcessOptions):
       await stop();
       throw new Error(`streamgate exited during startup:\n${logTail()}`);
     }
-    const response = await fetch(`${url}/healthz`).catch(() => undefined);
-    if (response !== undefined) await response.body?.cancel();
-    if (response?.status === 200) break;
+    if ((await healthStatus(port)) === 200) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`streamgate /healthz not 200 within ${options.startTimeoutMs ?? 30_000} ms:\n${logTail()}`);

@@ -31,6 +31,8 @@ export class OfficialClientDriver implements PubsubDriver {
   constructor(target: string, serverPid: number, name = "streamgate via @google-cloud/pubsub") {
     this.name = name;
     this.serverPid = serverPid;
+    // Loopback only: skip google-auth's GCE metadata probe (it times out and prints a warning).
+    process.env.METADATA_SERVER_DETECTION ??= "none";
     this.#pubsub = new PubSub({ projectId: PROJECT_ID, apiEndpoint: target, emulatorMode: true });
   }
 
