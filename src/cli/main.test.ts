@@ -105,5 +105,6 @@ describe("cli parsing", () => {
     assert.throws(() => parseSeekTime("yesterday"), UsageError);
     assert.equal(formatData(Buffer.from("héllo\nworld").toString("base64")), "héllo\\nworld");
     assert.equal(formatData(Buffer.from([0, 1, 255]).toString("base64")), "base64:AAH/");
+    assert.match(formatData(Buffer.alloc(1000).toString("base64")), /^base64:A{64}… \(1000 bytes; --json shows all\)$/);
   });
 });

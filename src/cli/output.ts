@@ -54,21 +54,28 @@ export function formatDuration(duration: string | undefined): string {
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Longest base64 shown in a table; binary payloads beyond it are cut (`--json` has them whole). */
+export const maxBase64Chars = 64;
+
 /**
  * Message data for a person: the UTF-8 text when it decodes and has no control characters other
- * than tab, CR and LF (shown as `\r`, `\n` so a message stays on one line), else `base64:…`.
+ * than tab, CR and LF (shown as `\r`, `\n` so a message stays on one line), else `base64:…`,
+ * cut after {@link maxBase64Chars} characters with the total size.
  */
 export function formatData(base64: string | undefined): string {
   if (base64 === undefined || base64 === "") return "";
   const bytes = Buffer.from(base64, "base64");
-  let text: string;
+  let text: string | undefined;
   try {
     text = strictUtf8.decode(bytes);
   } catch {
-    return `base64:${base64}`;
+    text = undefined;
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(text)) return `base64:${base64}`;
+  if (text === undefined || /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(text)) {
+    if (base64.length <= maxBase64Chars) return `base64:${base64}`;
+    return `base64:${base64.slice(0, maxBase64Chars)}… (${bytes.length} bytes; --json shows all)`;
+  }
   return text.replace(/\r/g, "\\r").replace(/\n/g, "\\n");
 }
 

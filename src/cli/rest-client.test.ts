@@ -101,7 +101,7 @@ describe("cli REST client against a fake server", () => {
           enableMessageOrdering: true,
           retainAckedMessages: true,
           messageRetentionDuration: "86400s",
-          expirationPolicy: { ttl: "" },
+          expirationPolicy: {},
           labels: { a: "b" },
         },
       },

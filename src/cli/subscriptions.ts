@@ -173,8 +173,9 @@ function subscriptionFromFlags(args: CommandArgs<typeof createSpec>, context: Cl
   if (values["retain-acked"]) body.retainAckedMessages = true;
   if (values.retention !== undefined) body.messageRetentionDuration = toProtoDuration(values.retention, "--retention");
   if (values.expiration !== undefined) {
+    // A policy without ttl means "never expires"; an empty ttl string is not valid Duration JSON.
     const never = values.expiration.toLowerCase() === "never";
-    body.expirationPolicy = { ttl: never ? "" : toProtoDuration(values.expiration, "--expiration") };
+    body.expirationPolicy = never ? {} : { ttl: toProtoDuration(values.expiration, "--expiration") };
   }
   if (values["push-endpoint"] !== undefined) body.pushConfig = { pushEndpoint: values["push-endpoint"] };
   const labels = parseKeyValues(values.label, "--label");

@@ -83,6 +83,37 @@ describe("cli end to end against a real server", () => {
     assert.deepEqual(messages[0]?.message.attributes, { kind: "test", n: "1" });
   });
 
+  test("cli - subscription options round-trip; snapshots create, list and seek", async () => {
+    assert.equal((await cli(["topics", "create", "events"])).code, 0);
+    assert.equal((await cli(["topics", "create", "events-dead"])).code, 0);
+    const flags = ["--topic", "events", "--expiration", "never", "--ack-deadline", "30", "--ordering"];
+    const dead = ["--dead-letter-topic", "events-dead", "--max-delivery-attempts", "7", "--min-backoff", "2s"];
+    const created = await cli(["subscriptions", "create", "events-sub", ...flags, ...dead, "--label", "a=b"]);
+    assert.equal(created.code, 0, created.stderr);
+    const shown = (await cli(["subscriptions", "get", "events-sub"])).stdout;
+    assert.match(shown, /ack deadline: +30s\n/);
+    assert.match(shown, /ordering: +enabled\n/);
+    assert.match(shown, /expiration: +never\n/);
+    assert.match(shown, /dead letter: +projects\/default\/topics\/events-dead after 7 attempts\n/);
+    assert.match(shown, /labels: +a=b\n/);
+    assert.match(
+      (await cli(["subscriptions", "list"])).stdout,
+      /events-sub +events +30s +pull +ordering, dead-letter\n/,
+    );
+
+    const snapshot = await cli(["snapshots", "create", "events-snap", "--subscription", "events-sub"]);
+    assert.equal(snapshot.code, 0, snapshot.stderr);
+    assert.match((await cli(["snapshots", "list"])).stdout, /^SNAPSHOT .*\nevents-snap +events +\d{4}-/);
+    const seeked = await cli(["seek", "events-sub", "--snapshot", "events-snap"]);
+    assert.equal(seeked.code, 0, seeked.stderr);
+    assert.equal(
+      seeked.stdout,
+      "seeked projects/default/subscriptions/events-sub to projects/default/snapshots/events-snap\n",
+    );
+    assert.equal((await cli(["snapshots", "delete", "events-snap"])).code, 0);
+    assertFailure(await cli(["snapshots", "get", "events-snap"]), 1, /^streamgate: NOT_FOUND: /);
+  });
+
   test("cli - bad and unknown names exit 1 with a one-line reason", async () => {
     assertFailure(await cli(["topics", "get", "nope"]), 1, /^streamgate: NOT_FOUND: .*nope/);
     assertFailure(await cli(["topics", "create", "bad name!"]), 1, /^streamgate: INVALID_ARGUMENT: /);
