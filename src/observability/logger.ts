@@ -8,7 +8,12 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { service: "streamgate" } }, destination({ fd: 2, sync: false }));
 }
 
-const traced = new Set((process.env.STREAMGATE_TRACE ?? "").split(",").map((part) => part.trim()).filter(Boolean));
+const traced = new Set(
+  (process.env.STREAMGATE_TRACE ?? "")
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean),
+);
 
 /** True when `STREAMGATE_TRACE` names `area` (or "all"), e.g. `STREAMGATE_TRACE=broker,tunnel`. */
 export function isTraced(area: string): boolean {

@@ -9,6 +9,7 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { PrefaceSocket } from "./preface-socket.js";
 
 export type RequestHandler = (
   request: IncomingMessage | Http2ServerRequest,
@@ -61,7 +62,10 @@ export function createListener(options: ListenerOptions): Listener {
     if (!accepting) session.close();
   };
 
-  const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, options.handler);
+  const http1 = createHttpServer(
+    { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 },
+    options.handler,
+  );
   http1.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     else socket.destroy();
@@ -107,10 +111,13 @@ export function createListener(options: ListenerOptions): Listener {
       const isPreface = buffered.subarray(0, compared).equals(PREFACE.subarray(0, compared));
       if (isPreface && buffered.length < PREFACE.length) return;
       socket.off("data", onData);
+      if (isPreface) {
+        h2c!.emit("connection", new PrefaceSocket(socket, buffered));
+        return;
+      }
       socket.pause();
       socket.unshift(buffered);
-      if (isPreface) h2c!.emit("connection", socket);
-      else http1.emit("connection", socket);
+      http1.emit("connection", socket);
       socket.resume();
     };
     socket.on("data", onData);

@@ -37,7 +37,10 @@ export interface ServerDependencies {
 }
 
 /** Creates the server; nothing listens until `listen()`. */
-export async function createServer(options: ServerOptions, dependencies: ServerDependencies = {}): Promise<StreamgateServer> {
+export async function createServer(
+  options: ServerOptions,
+  dependencies: ServerDependencies = {},
+): Promise<StreamgateServer> {
   const logger = dependencies.logger ?? createLogger(options.logLevel);
   const engine = dependencies.engine ?? (await createEngine(options));
   const shutdown = new AbortController();
@@ -129,7 +132,8 @@ export async function createServer(options: ServerOptions, dependencies: ServerD
         ? { certPath: options.tlsCertPath, keyPath: options.tlsKeyPath }
         : null,
     handler: (request, response) => {
-      if (draining && "setHeader" in response && request.httpVersionMajor === 1) response.setHeader("connection", "close");
+      if (draining && "setHeader" in response && request.httpVersionMajor === 1)
+        response.setHeader("connection", "close");
       handler(request, response);
     },
     pingIntervalMs: options.heartbeatMs,
@@ -154,7 +158,10 @@ export async function createServer(options: ServerOptions, dependencies: ServerD
       const scheme = options.tlsCertPath === null ? "http" : "https";
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
-      logger.info({ host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir }, "streamgate listening");
+      logger.info(
+        { host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir },
+        "streamgate listening",
+      );
       return { ...address, url };
     },
     async drain(graceMs) {

@@ -48,7 +48,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       while (server.connections() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const leaked = server.connections();
       await server.close();
-      if (closeOptions.keepDataDir !== true && options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+      if (closeOptions.keepDataDir !== true && options.dataDir === undefined)
+        rmSync(dataDir, { recursive: true, force: true });
       if (leaked > 0 && closeOptions.allowOpenConnections !== true) {
         throw new Error(`test server closed with ${leaked} client connection(s) still open: a client or stream leaked`);
       }

@@ -52,7 +52,7 @@ describe("durability", () => {
             });
             const ids = result.messageIds as string[];
             assert.equal(ids.length, payloads.length);
-            payloads.forEach((payload, i) => acknowledged.set(payload, ids[i]!));
+            for (const [i, payload] of payloads.entries()) acknowledged.set(payload, ids[i]!);
           } catch {
             // Not acknowledged (server died mid-request): may or may not be stored; never retried here.
             while (publishing && server.child.exitCode === null && server.child.signalCode === null) {

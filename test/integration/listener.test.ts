@@ -11,7 +11,9 @@ import { createSelfSigned } from "../harness/self-signed.js";
 import { spawnServer } from "../harness/spawn-server.js";
 import { startTestServer } from "../harness/start-test-server.js";
 
-const healthProto = protoLoader.loadSync("node_modules/grpc-health-check/proto/health/v1/health.proto");
+const healthProto = protoLoader.loadSync("node_modules/grpc-health-check/proto/health/v1/health.proto", {
+  enums: String,
+});
 const pubsubProto = protoLoader.loadSync("google/pubsub/v1/pubsub.proto", {
   includeDirs: ["node_modules/google-proto-files"],
   longs: String,
@@ -80,9 +82,11 @@ describe("listener", () => {
       const missing = await http1Get(`${server.url}/nope`);
       assert.equal(missing.status, 404);
       assert.equal(JSON.parse(missing.body).error.status, "NOT_FOUND");
-    } finally {
-      await server.close();
+    } catch (error) {
+      await server.close({ allowOpenConnections: true });
+      throw error;
     }
+    await server.close();
   });
 
   it("listener - TLS with ALPN serves HTTP/1.1, HTTP/2 and gRPC with a self-signed certificate", async () => {
@@ -101,10 +105,13 @@ describe("listener", () => {
       );
       assert.equal((await healthCheck(client)).status, "SERVING");
       client.close();
+    } catch (error) {
+      await server.close({ allowOpenConnections: true });
+      throw error;
     } finally {
-      await server.close();
       rmSync(tls.dir, { recursive: true, force: true });
     }
+    await server.close();
   });
 
   it("listener - SIGTERM ends a live StreamingPull with UNAVAILABLE and the process exits within the grace period", async () => {
@@ -127,19 +134,19 @@ describe("listener", () => {
         ),
       );
     try {
-      await unary(publisher, "createTopic", { name: "projects/drain/topics/t" });
+      await unary(publisher, "createTopic", { name: "projects/drain/topics/top" });
       await unary(subscriber, "createSubscription", {
-        name: "projects/drain/subscriptions/s",
-        topic: "projects/drain/topics/t",
+        name: "projects/drain/subscriptions/sub",
+        topic: "projects/drain/topics/top",
       });
       const call = (
         subscriber as unknown as { streamingPull(): grpc.ClientDuplexStream<object, object> }
       ).streamingPull();
-      call.write({ subscription: "projects/drain/subscriptions/s", streamAckDeadlineSeconds: 10 });
+      call.write({ subscription: "projects/drain/subscriptions/sub", streamAckDeadlineSeconds: 10 });
       const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
       call.on("data", () => undefined);
       call.on("error", () => undefined);
-      await unary(publisher, "publish", { topic: "projects/drain/topics/t", messages: [{ data: Buffer.from("x") }] });
+      await unary(publisher, "publish", { topic: "projects/drain/topics/top", messages: [{ data: Buffer.from("x") }] });
       await new Promise((resolve) => setTimeout(resolve, 200));
       const started = Date.now();
       const exit = server.kill("SIGTERM");

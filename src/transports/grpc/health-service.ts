@@ -22,7 +22,9 @@ export function createHealthService(source: HealthSource): ServiceImpl<typeof He
     async check(request) {
       const status = await statusOf(request.service);
       if (status === Status.SERVICE_UNKNOWN) {
-        throw new StreamgateError(Code.NOT_FOUND, `unknown service "${request.service}"`, { reason: "SERVICE_NOT_FOUND" });
+        throw new StreamgateError(Code.NOT_FOUND, `unknown service "${request.service}"`, {
+          reason: "SERVICE_NOT_FOUND",
+        });
       }
       return { status };
     },

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import type {
   DeadLetterPolicy,
+  ReceivedMessage as DomainReceived,
   PushConfig,
   RetryPolicy,
   Snapshot,
@@ -25,7 +26,6 @@ import {
   type Topic as TopicProto,
   TopicSchema,
 } from "../../gen/google/pubsub/v1/pubsub_pb.js";
-import type { ReceivedMessage as DomainReceived } from "../../broker/types.js";
 
 /** Milliseconds of a proto Duration; INVALID_ARGUMENT naming `field` when negative or malformed. */
 export function durationToMs(duration: Duration, field: string): number {
@@ -73,7 +73,12 @@ export function topicFromProto(proto: TopicProto): Omit<Topic, "createTimeMs" | 
   if (retention !== null && (retention < 10 * 60_000 || retention > 31 * 86_400_000)) {
     throw errors.invalidArgument("message_retention_duration", "must be between 10 minutes and 31 days");
   }
-  return { name: proto.name, labels: { ...proto.labels }, kmsKeyName: proto.kmsKeyName, messageRetentionDurationMs: retention };
+  return {
+    name: proto.name,
+    labels: { ...proto.labels },
+    kmsKeyName: proto.kmsKeyName,
+    messageRetentionDurationMs: retention,
+  };
 }
 
 export function subscriptionToProto(subscription: Subscription): SubscriptionProto {
@@ -86,7 +91,9 @@ export function subscriptionToProto(subscription: Subscription): SubscriptionPro
     messageRetentionDuration: msToDuration(subscription.messageRetentionDurationMs),
     labels: subscription.labels,
     enableMessageOrdering: subscription.enableMessageOrdering,
-    expirationPolicy: { ttl: subscription.expirationTtlMs === null ? undefined : msToDuration(subscription.expirationTtlMs) },
+    expirationPolicy: {
+      ttl: subscription.expirationTtlMs === null ? undefined : msToDuration(subscription.expirationTtlMs),
+    },
     filter: subscription.filter,
     deadLetterPolicy: subscription.deadLetterPolicy ?? undefined,
     retryPolicy:
@@ -169,15 +176,20 @@ export function deadLetterFromProto(proto: SubscriptionProto["deadLetterPolicy"]
   if (proto === undefined || proto.deadLetterTopic === "") return null;
   const attempts = proto.maxDeliveryAttempts === 0 ? 5 : proto.maxDeliveryAttempts;
   if (attempts < 5 || attempts > 100) {
-    throw errors.invalidArgument("dead_letter_policy.max_delivery_attempts", `must be between 5 and 100, got ${attempts}`);
+    throw errors.invalidArgument(
+      "dead_letter_policy.max_delivery_attempts",
+      `must be between 5 and 100, got ${attempts}`,
+    );
   }
   return { deadLetterTopic: proto.deadLetterTopic, maxDeliveryAttempts: attempts };
 }
 
 export function retryFromProto(proto: SubscriptionProto["retryPolicy"]): RetryPolicy | null {
   if (proto === undefined) return null;
-  const min = proto.minimumBackoff === undefined ? 10_000 : durationToMs(proto.minimumBackoff, "retry_policy.minimum_backoff");
-  const max = proto.maximumBackoff === undefined ? 600_000 : durationToMs(proto.maximumBackoff, "retry_policy.maximum_backoff");
+  const min =
+    proto.minimumBackoff === undefined ? 10_000 : durationToMs(proto.minimumBackoff, "retry_policy.minimum_backoff");
+  const max =
+    proto.maximumBackoff === undefined ? 600_000 : durationToMs(proto.maximumBackoff, "retry_policy.maximum_backoff");
   if (min > 600_000) throw errors.invalidArgument("retry_policy.minimum_backoff", "must be at most 600s");
   if (max > 600_000) throw errors.invalidArgument("retry_policy.maximum_backoff", "must be at most 600s");
   if (min > max) throw errors.invalidArgument("retry_policy", "minimum_backoff must not exceed maximum_backoff");

@@ -1,4 +1,5 @@
 // Public surface of the Pub/Sub API layer shared by the gRPC and REST transports.
+
+export { defaultPubsubLimits, type PubsubLimits } from "./limits.js";
 export { createPublisherService } from "./publisher-service.js";
 export { createSubscriberService } from "./subscriber-service.js";
-export { defaultPubsubLimits, type PubsubLimits } from "./limits.js";

@@ -41,7 +41,8 @@ export function createPublisherService(engine: Engine, limits: PubsubLimits): Se
         validateAttributes(message.attributes, `${field}.attributes`);
         validateOrderingKey(message.orderingKey, `${field}.ordering_key`);
         let size = message.data.length;
-        for (const [key, value] of Object.entries(message.attributes)) size += Buffer.byteLength(key) + Buffer.byteLength(value);
+        for (const [key, value] of Object.entries(message.attributes))
+          size += Buffer.byteLength(key) + Buffer.byteLength(value);
         if (size > limits.maxMessageBytes) {
           throw errors.resourceExhausted(
             "MESSAGE_TOO_LARGE",
@@ -59,7 +60,10 @@ export function createPublisherService(engine: Engine, limits: PubsubLimits): Se
     },
     async listTopics(request) {
       const project = parseProjectName(request.project, "project");
-      const page = await engine.listTopics(project, { pageSize: pageSize(request.pageSize), pageToken: request.pageToken });
+      const page = await engine.listTopics(project, {
+        pageSize: pageSize(request.pageSize),
+        pageToken: request.pageToken,
+      });
       return { topics: page.items.map(topicToProto), nextPageToken: page.nextPageToken };
     },
     async listTopicSubscriptions(request) {

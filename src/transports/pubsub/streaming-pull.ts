@@ -22,9 +22,13 @@ export function createStreamingPull(engine: Engine) {
     const initial = first.value;
     parseSubscriptionName(initial.subscription, "subscription");
     const subscription = await engine.getSubscription(initial.subscription);
-    const deadline = initial.streamAckDeadlineSeconds === 0 ? subscription.ackDeadlineSeconds : initial.streamAckDeadlineSeconds;
+    const deadline =
+      initial.streamAckDeadlineSeconds === 0 ? subscription.ackDeadlineSeconds : initial.streamAckDeadlineSeconds;
     if (deadline < 10 || deadline > 600) {
-      throw errors.invalidArgument("stream_ack_deadline_seconds", `must be between 10 and 600 seconds, got ${deadline}`);
+      throw errors.invalidArgument(
+        "stream_ack_deadline_seconds",
+        `must be between 10 and 600 seconds, got ${deadline}`,
+      );
     }
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -42,10 +46,7 @@ export function createStreamingPull(engine: Engine) {
         throw errors.invalidArgument("subscription", "must only be set in the first StreamingPullRequest");
       }
       if (request.modifyDeadlineAckIds.length !== request.modifyDeadlineSeconds.length) {
-        throw errors.invalidArgument(
-          "modify_deadline_seconds",
-          "must have as many entries as modify_deadline_ack_ids",
-        );
+        throw errors.invalidArgument("modify_deadline_seconds", "must have as many entries as modify_deadline_ack_ids");
       }
       if (!isFirst && request.streamAckDeadlineSeconds !== 0) {
         checkDeadline(request.streamAckDeadlineSeconds, "stream_ack_deadline_seconds");

@@ -24,7 +24,8 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       parseTopicName(request.topic, "topic");
       const init = subscriptionFromProto(request);
       validateLabels(init.labels, "labels");
-      if (init.deadLetterPolicy !== null) parseTopicName(init.deadLetterPolicy.deadLetterTopic, "dead_letter_policy.dead_letter_topic");
+      if (init.deadLetterPolicy !== null)
+        parseTopicName(init.deadLetterPolicy.deadLetterTopic, "dead_letter_policy.dead_letter_topic");
       return subscriptionToProto(await engine.createSubscription(init));
     },
     async getSubscription(request) {
@@ -44,7 +45,10 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
     },
     async listSubscriptions(request) {
       const project = parseProjectName(request.project, "project");
-      const page = await engine.listSubscriptions(project, { pageSize: pageSize(request.pageSize), pageToken: request.pageToken });
+      const page = await engine.listSubscriptions(project, {
+        pageSize: pageSize(request.pageSize),
+        pageToken: request.pageToken,
+      });
       return { subscriptions: page.items.map(subscriptionToProto), nextPageToken: page.nextPageToken };
     },
     async deleteSubscription(request) {
@@ -93,7 +97,10 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
     },
     async listSnapshots(request) {
       const project = parseProjectName(request.project, "project");
-      const page = await engine.listSnapshots(project, { pageSize: pageSize(request.pageSize), pageToken: request.pageToken });
+      const page = await engine.listSnapshots(project, {
+        pageSize: pageSize(request.pageSize),
+        pageToken: request.pageToken,
+      });
       return { snapshots: page.items.map(snapshotToProto), nextPageToken: page.nextPageToken };
     },
     async createSnapshot(request) {
@@ -110,7 +117,9 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       validateLabels(request.snapshot.labels, "snapshot.labels");
       const patch = {
         labels: { ...request.snapshot.labels },
-        ...(request.snapshot.expireTime === undefined ? {} : { expireTimeMs: timestampToMs(request.snapshot.expireTime) }),
+        ...(request.snapshot.expireTime === undefined
+          ? {}
+          : { expireTimeMs: timestampToMs(request.snapshot.expireTime) }),
       };
       return snapshotToProto(await engine.updateSnapshot(request.snapshot.name, { patch, paths }));
     },

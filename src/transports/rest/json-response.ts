@@ -26,14 +26,17 @@ export function sendJson(response: AnyResponse, status: number, body: unknown): 
 export function sendError(response: AnyResponse, error: unknown): void {
   const normalized = StreamgateError.from(error);
   const status = httpStatusByCode[normalized.code];
-  const details = Object.keys(normalized.details).length === 0 ? [] : [
-    {
-      "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-      reason: normalized.reason,
-      domain: "streamgate",
-      metadata: normalized.details,
-    },
-  ];
+  const details =
+    Object.keys(normalized.details).length === 0
+      ? []
+      : [
+          {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            reason: normalized.reason,
+            domain: "streamgate",
+            metadata: normalized.details,
+          },
+        ];
   sendJson(response, status, {
     error: { code: status, message: normalized.message, status: codeName(normalized.code), details },
   });

@@ -9,7 +9,12 @@ export interface RestRoute {
   pattern: RegExp;
   rpc: DescMethod;
   /** Builds the request JSON from the resource name, the body and the query. */
-  request(name: string, project: string, body: Record<string, unknown>, query: URLSearchParams): Record<string, unknown>;
+  request(
+    name: string,
+    project: string,
+    body: Record<string, unknown>,
+    query: URLSearchParams,
+  ): Record<string, unknown>;
 }
 
 const id = "[^/:]+";
@@ -33,30 +38,135 @@ const S = (name: string) => method(Subscriber, name);
 
 /** Every Pub/Sub REST route, in matching order. */
 export const pubsubRoutes: RestRoute[] = [
-  { httpMethod: "GET", pattern: suffix(projectPath, "/topics"), rpc: P("listTopics"), request: (n, _p, _b, q) => ({ project: n, ...listing(q) }) },
-  { httpMethod: "GET", pattern: suffix(topicPath, "/subscriptions"), rpc: P("listTopicSubscriptions"), request: (n, _p, _b, q) => ({ topic: n, ...listing(q) }) },
-  { httpMethod: "GET", pattern: suffix(topicPath, "/snapshots"), rpc: P("listTopicSnapshots"), request: (n, _p, _b, q) => ({ topic: n, ...listing(q) }) },
-  { httpMethod: "POST", pattern: suffix(topicPath, ":publish"), rpc: P("publish"), request: (n, _p, b) => ({ ...b, topic: n }) },
-  { httpMethod: "PUT", pattern: suffix(topicPath, ""), rpc: P("createTopic"), request: (n, _p, b) => ({ ...b, name: n }) },
+  {
+    httpMethod: "GET",
+    pattern: suffix(projectPath, "/topics"),
+    rpc: P("listTopics"),
+    request: (n, _p, _b, q) => ({ project: n, ...listing(q) }),
+  },
+  {
+    httpMethod: "GET",
+    pattern: suffix(topicPath, "/subscriptions"),
+    rpc: P("listTopicSubscriptions"),
+    request: (n, _p, _b, q) => ({ topic: n, ...listing(q) }),
+  },
+  {
+    httpMethod: "GET",
+    pattern: suffix(topicPath, "/snapshots"),
+    rpc: P("listTopicSnapshots"),
+    request: (n, _p, _b, q) => ({ topic: n, ...listing(q) }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(topicPath, ":publish"),
+    rpc: P("publish"),
+    request: (n, _p, b) => ({ ...b, topic: n }),
+  },
+  {
+    httpMethod: "PUT",
+    pattern: suffix(topicPath, ""),
+    rpc: P("createTopic"),
+    request: (n, _p, b) => ({ ...b, name: n }),
+  },
   { httpMethod: "GET", pattern: suffix(topicPath, ""), rpc: P("getTopic"), request: (n) => ({ topic: n }) },
-  { httpMethod: "PATCH", pattern: suffix(topicPath, ""), rpc: P("updateTopic"), request: (n, _p, b) => withName(b, "topic", n) },
+  {
+    httpMethod: "PATCH",
+    pattern: suffix(topicPath, ""),
+    rpc: P("updateTopic"),
+    request: (n, _p, b) => withName(b, "topic", n),
+  },
   { httpMethod: "DELETE", pattern: suffix(topicPath, ""), rpc: P("deleteTopic"), request: (n) => ({ topic: n }) },
-  { httpMethod: "GET", pattern: suffix(projectPath, "/subscriptions"), rpc: S("listSubscriptions"), request: (n, _p, _b, q) => ({ project: n, ...listing(q) }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":detach"), rpc: P("detachSubscription"), request: (n) => ({ subscription: n }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":pull"), rpc: S("pull"), request: (n, _p, b) => ({ ...b, subscription: n }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":acknowledge"), rpc: S("acknowledge"), request: (n, _p, b) => ({ ...b, subscription: n }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":modifyAckDeadline"), rpc: S("modifyAckDeadline"), request: (n, _p, b) => ({ ...b, subscription: n }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":modifyPushConfig"), rpc: S("modifyPushConfig"), request: (n, _p, b) => ({ ...b, subscription: n }) },
-  { httpMethod: "POST", pattern: suffix(subscriptionPath, ":seek"), rpc: S("seek"), request: (n, _p, b) => ({ ...b, subscription: n }) },
-  { httpMethod: "PUT", pattern: suffix(subscriptionPath, ""), rpc: S("createSubscription"), request: (n, _p, b) => ({ ...b, name: n }) },
-  { httpMethod: "GET", pattern: suffix(subscriptionPath, ""), rpc: S("getSubscription"), request: (n) => ({ subscription: n }) },
-  { httpMethod: "PATCH", pattern: suffix(subscriptionPath, ""), rpc: S("updateSubscription"), request: (n, _p, b) => withName(b, "subscription", n) },
-  { httpMethod: "DELETE", pattern: suffix(subscriptionPath, ""), rpc: S("deleteSubscription"), request: (n) => ({ subscription: n }) },
-  { httpMethod: "GET", pattern: suffix(projectPath, "/snapshots"), rpc: S("listSnapshots"), request: (n, _p, _b, q) => ({ project: n, ...listing(q) }) },
-  { httpMethod: "PUT", pattern: suffix(snapshotPath, ""), rpc: S("createSnapshot"), request: (n, _p, b) => ({ ...b, name: n }) },
+  {
+    httpMethod: "GET",
+    pattern: suffix(projectPath, "/subscriptions"),
+    rpc: S("listSubscriptions"),
+    request: (n, _p, _b, q) => ({ project: n, ...listing(q) }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":detach"),
+    rpc: P("detachSubscription"),
+    request: (n) => ({ subscription: n }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":pull"),
+    rpc: S("pull"),
+    request: (n, _p, b) => ({ ...b, subscription: n }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":acknowledge"),
+    rpc: S("acknowledge"),
+    request: (n, _p, b) => ({ ...b, subscription: n }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":modifyAckDeadline"),
+    rpc: S("modifyAckDeadline"),
+    request: (n, _p, b) => ({ ...b, subscription: n }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":modifyPushConfig"),
+    rpc: S("modifyPushConfig"),
+    request: (n, _p, b) => ({ ...b, subscription: n }),
+  },
+  {
+    httpMethod: "POST",
+    pattern: suffix(subscriptionPath, ":seek"),
+    rpc: S("seek"),
+    request: (n, _p, b) => ({ ...b, subscription: n }),
+  },
+  {
+    httpMethod: "PUT",
+    pattern: suffix(subscriptionPath, ""),
+    rpc: S("createSubscription"),
+    request: (n, _p, b) => ({ ...b, name: n }),
+  },
+  {
+    httpMethod: "GET",
+    pattern: suffix(subscriptionPath, ""),
+    rpc: S("getSubscription"),
+    request: (n) => ({ subscription: n }),
+  },
+  {
+    httpMethod: "PATCH",
+    pattern: suffix(subscriptionPath, ""),
+    rpc: S("updateSubscription"),
+    request: (n, _p, b) => withName(b, "subscription", n),
+  },
+  {
+    httpMethod: "DELETE",
+    pattern: suffix(subscriptionPath, ""),
+    rpc: S("deleteSubscription"),
+    request: (n) => ({ subscription: n }),
+  },
+  {
+    httpMethod: "GET",
+    pattern: suffix(projectPath, "/snapshots"),
+    rpc: S("listSnapshots"),
+    request: (n, _p, _b, q) => ({ project: n, ...listing(q) }),
+  },
+  {
+    httpMethod: "PUT",
+    pattern: suffix(snapshotPath, ""),
+    rpc: S("createSnapshot"),
+    request: (n, _p, b) => ({ ...b, name: n }),
+  },
   { httpMethod: "GET", pattern: suffix(snapshotPath, ""), rpc: S("getSnapshot"), request: (n) => ({ snapshot: n }) },
-  { httpMethod: "PATCH", pattern: suffix(snapshotPath, ""), rpc: S("updateSnapshot"), request: (n, _p, b) => withName(b, "snapshot", n) },
-  { httpMethod: "DELETE", pattern: suffix(snapshotPath, ""), rpc: S("deleteSnapshot"), request: (n) => ({ snapshot: n }) },
+  {
+    httpMethod: "PATCH",
+    pattern: suffix(snapshotPath, ""),
+    rpc: S("updateSnapshot"),
+    request: (n, _p, b) => withName(b, "snapshot", n),
+  },
+  {
+    httpMethod: "DELETE",
+    pattern: suffix(snapshotPath, ""),
+    rpc: S("deleteSnapshot"),
+    request: (n) => ({ snapshot: n }),
+  },
 ];
 
 /** PATCH bodies are `{topic: {...}, updateMask}`; the path names the resource. */

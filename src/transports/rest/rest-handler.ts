@@ -1,9 +1,17 @@
 // Serves the Pub/Sub REST API by decoding JSON into the same request messages the gRPC services take.
-import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, PayloadTooLargeError, readBody, sendError, sendJson } from "./json-response.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  PayloadTooLargeError,
+  readBody,
+  sendError,
+  sendJson,
+} from "./json-response.js";
 import { pubsubRoutes } from "./pubsub-routes.js";
 
 /** A service implementation keyed by method local name (what connect's ServiceImpl is). */
@@ -20,7 +28,8 @@ export interface RestHandlerOptions {
 /** Returns a handler that answers Pub/Sub REST requests; resolves false when no route matches. */
 export function createRestHandler(options: RestHandlerOptions) {
   const implementations = new Map<string, Implementation>();
-  for (const { descriptor, implementation } of options.services) implementations.set(descriptor.typeName, implementation);
+  for (const { descriptor, implementation } of options.services)
+    implementations.set(descriptor.typeName, implementation);
 
   return async function handleRest(request: AnyRequest, response: AnyResponse): Promise<boolean> {
     const url = new URL(request.url ?? "/", "http://localhost");
@@ -68,6 +77,7 @@ export function createRestHandler(options: RestHandlerOptions) {
         sendJson(response, 200, toJson(rpc.output, output));
       } finally {
         response.off("close", onClose);
+        context.abort(); // unlinks the context from the shutdown signal (one listener per request otherwise)
       }
     } catch (error) {
       if (error instanceof PayloadTooLargeError) {
