@@ -1,0 +1,60 @@
+// SIGTERM drain with the official client: its StreamingPull is ended, it reconnects to the restarted server, nothing is lost.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { PubSub } from "@google-cloud/pubsub";
+import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+describe("drain", () => {
+  it("drain - the official subscriber survives a SIGTERM restart without losing messages", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "streamgate-drain-"));
+    const port = await freePort();
+    const args = ["--data-dir", dataDir, "--port", String(port), "--drain-ms", "2000"];
+    let server: SpawnedServer = await spawnServer(args);
+    const pubsub = new PubSub({ projectId: "drain", apiEndpoint: `127.0.0.1:${port}`, emulatorMode: true });
+    try {
+      const [topic] = await pubsub.createTopic("drain-topic");
+      const [subscription] = await topic.createSubscription("drain-sub", { ackDeadlineSeconds: 10 });
+      const received = new Set<string>();
+      subscription.on("message", (message) => {
+        received.add(message.data.toString());
+        message.ack();
+      });
+      subscription.on("error", () => undefined);
+      const published: string[] = [];
+      const publishSome = async (from: number, count: number) => {
+        for (let i = from; i < from + count; i++) {
+          const payload = `m-${i}`;
+          await topic.publishMessage({ data: Buffer.from(payload) });
+          published.push(payload);
+        }
+      };
+      await publishSome(0, 100);
+      const exit = await server.kill("SIGTERM");
+      assert.equal(exit.code, 0, `drain exit: ${server.stderr()}`);
+      server = await spawnServer(args);
+      await publishSome(100, 100);
+      const deadline = Date.now() + 30_000;
+      while (received.size < published.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const missing = published.filter((payload) => !received.has(payload));
+      assert.deepEqual(missing, [], `lost ${missing.length} messages across the restart`);
+      await subscription.close();
+    } finally {
+      await pubsub.close();
+      await server.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
