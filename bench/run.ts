@@ -1,5 +1,5 @@
 // Benchmark runner: `npm run bench [-- <name>… --reps N --quick]`; writes bench/results/<name>.{json,md} and summary.md.
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { BenchContext, Benchmark } from "./lib/benchmark.js";
@@ -10,13 +10,14 @@ import { pubsubBenchmark } from "./pubsub/index.js";
 /** Every benchmark, in default run order. */
 const BENCHMARKS: readonly Benchmark[] = [pubsubBenchmark];
 
-const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--list]
+const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]
 
   name      benchmarks to run (default: all): ${BENCHMARKS.map((bench) => bench.name).join(", ")}
   --reps N  repetitions of each measurement, medians reported (default 3, 1–9)
   --quick   smaller workloads (scale 0.2) for a smoke run
   --anchor-only  measure only the anchors (checks a bench without its system under test)
   --cpu-prof     the streamgate server writes a V8 CPU profile to bench/results/profiles/
+  --server-root DIR  serve from another checkout's bin/streamgate.mjs (A/B a change; clients stay here)
   --list    list the benchmarks and exit`;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -58,6 +59,7 @@ async function main(): Promise<number> {
       quick: { type: "boolean", default: false },
       "anchor-only": { type: "boolean", default: false },
       "cpu-prof": { type: "boolean", default: false },
+      "server-root": { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
     positionals.length === 0 ? BENCHMARKS : BENCHMARKS.filter((bench) => positionals.includes(bench.name));
   const context: BenchContext = {
     repoRoot,
+    serverRoot: values["server-root"] === undefined ? repoRoot : resolve(values["server-root"]),
     repetitions,
     scale: values.quick ? 0.2 : 1,
     anchorOnly: values["anchor-only"],

@@ -5,6 +5,8 @@ import type { BenchOutcome } from "./report.js";
 export interface BenchContext {
   /** Repository root (holds bin/, node_modules/). */
   repoRoot: string;
+  /** Checkout whose `bin/streamgate.mjs` serves (`--server-root`, to A/B a change); default `repoRoot`. */
+  serverRoot: string;
   /** Repetitions of each measurement; medians are reported. Default 3. */
   repetitions: number;
   /** Workload scale: 1 = default sizes, `--quick` = 0.2 for a smoke run. */

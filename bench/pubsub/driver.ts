@@ -28,6 +28,11 @@ export interface PubsubSettings {
   latencyRatePerSecond: number;
   /** Length of each latency measurement, warm-up included. */
   latencyDurationMs: number;
+  /**
+   * How often the latency publisher sends what is due (streamgate: one Publish request per tick).
+   * 1 ms = no batching delay; the official client's default would be up to 10 ms.
+   */
+  latencyPublishIntervalMs: number;
   /** Initial part of each latency measurement left out of the percentiles. */
   latencyWarmupMs: number;
   /** Upper bound of any single measurement; hitting it is reported as "capped". */
@@ -96,11 +101,14 @@ export function makePayload(bytes: number): Buffer {
   return payload;
 }
 
-/** A copy of `base` carrying `performance.now()` in its first 8 bytes (same process sends and receives). */
-export function stampedPayload(base: Buffer): Buffer {
+/**
+ * A copy of `base` carrying a `performance.now()` time (default: now) in its first 8 bytes; the same
+ * process sends and receives, so clocks agree.
+ */
+export function stampedPayload(base: Buffer, time = performance.now()): Buffer {
   const payload = Buffer.allocUnsafe(base.length);
   base.copy(payload);
-  payload.writeDoubleLE(performance.now(), 0);
+  payload.writeDoubleLE(time, 0);
   return payload;
 }
 
@@ -111,26 +119,31 @@ export function latencyOf(data: Uint8Array): number {
 }
 
 /**
- * Calls `send(count)` so that `ratePerSecond` messages are sent on average over `durationMs`,
- * checking about every millisecond (Node timers' resolution) and catching up after a stall.
- * Resolves to the number sent.
+ * Calls `send(count, dueAt)` so that `ratePerSecond` messages are sent on average over `durationMs`,
+ * checking every `intervalMs` (default 1, Node timers' resolution) and catching up after a stall.
+ * `dueAt(k)` is when the k-th message of this call fell due (`performance.now()` time): stamping that,
+ * not the send time, counts timer granularity, batching and client stalls against latency instead of
+ * hiding them (no coordinated omission). Resolves to the number sent.
  */
 export async function sendAtFixedRate(
   ratePerSecond: number,
   durationMs: number,
-  send: (count: number) => void,
+  send: (count: number, dueAt: (k: number) => number) => void,
+  intervalMs = 1,
 ): Promise<number> {
   const start = performance.now();
+  const periodMs = 1000 / ratePerSecond;
   let sent = 0;
   for (;;) {
     const elapsed = performance.now() - start;
     if (elapsed >= durationMs) break;
-    const due = Math.floor((elapsed * ratePerSecond) / 1000) - sent;
+    const due = Math.floor(elapsed / periodMs) - sent;
     if (due > 0) {
-      send(due);
+      const first = sent;
+      send(due, (k) => start + (first + k + 1) * periodMs);
       sent += due;
     }
-    await sleep(1);
+    await sleep(intervalMs);
   }
   return sent;
 }

@@ -26,6 +26,7 @@ export const DEFAULT_PUBSUB_SETTINGS: PubsubSettings = {
   ackBatchMaxDelayMs: 10,
   latencyRatePerSecond: 5_000,
   latencyDurationMs: 10_000,
+  latencyPublishIntervalMs: 1,
   latencyWarmupMs: 1_000,
   measurementTimeoutMs: 60_000,
 };
@@ -66,7 +67,7 @@ function describeSetup(settings: PubsubSettings): string[] {
     "JetStream is measured publishing two ways: the official client's `js.publish()` (a promise and a timer per message; its client CPU is the limit, see details) and raw (core publish with a reply subject per message under one wildcard subscription, what Go's PublishAsync does), which shows the server's capacity. Both rows are reported; the raw one is the harder target. The latency phase is run both ways too.",
     `Consume: streamgate via one StreamingPull (max_outstanding_messages ${s.maxOutstandingMessages}) with acks in unary Acknowledge calls of up to ${s.ackBatchMaxMessages} ids or after ${s.ackBatchMaxDelayMs} ms; JetStream via a durable pull consumer (explicit ack, max_ack_pending ${s.maxOutstandingMessages}) with consume() and ack() per message. Timing ends when every ack is confirmed (Acknowledge answered / a NATS flush round trip).`,
     "The official Pub/Sub client batches acks for up to 100 ms; with 1000 outstanding that alone would cap one stream near 10k msg/s whatever the server does, so acks here go out after 10 ms or 500 ids.",
-    `Latency: ${s.latencyRatePerSecond} msg/s for ${s.latencyDurationMs / 1000} s, the first ${s.latencyWarmupMs / 1000} s left out; each message carries its send time (performance.now() at send; the same process receives). streamgate gets what is due each millisecond as one Publish (no batching delay; the official client's default would add up to 10 ms), JetStream one publish per message.`,
+    `Latency: ${s.latencyRatePerSecond} msg/s for ${s.latencyDurationMs / 1000} s, the first ${s.latencyWarmupMs / 1000} s left out; each message carries the time it fell due on the fixed schedule (performance.now(); the same process receives), so timer granularity and client stalls count against latency rather than being hidden. Every ${s.latencyPublishIntervalMs} ms streamgate gets what is due as one Publish (the official client's default batching would add up to 10 ms), JetStream one publish per message.`,
     "Rows 'via @google-cloud/pubsub defaults' are for information: the official client as an application would use it (publisher batching 100 messages / 10 ms with 1000 publishMessage() calls pending; subscriber with 5 streams, 1000 outstanding, acks batched up to 100 ms).",
     "Durability is comparable: streamgate's embedded engine by default runs SQLite in WAL mode with synchronous=NORMAL (no fsync per commit; an acknowledged publish survives kill -9, not necessarily power loss), and nats-server 2.9 syncs its file store every 2 minutes by default.",
     "Clients and both servers share 2 noisy cores; CPU µs per message (details) is steadier than the rates.",
@@ -98,14 +99,14 @@ export const pubsubBenchmark: Benchmark = {
       const jetStreamDriver = await JetStreamDriver.connect(nats.url, nats.pid, anchorName);
       anchor = contestant(jetStreamDriver);
       rawAnchor = contestant(jetStreamDriver.withPublishMode("raw", rawAnchorName), [Phase.Publish, Phase.Latency]);
-      if (context.anchorOnly || streamgateBinary(context.repoRoot) === null) {
+      if (context.anchorOnly || streamgateBinary(context.serverRoot) === null) {
         // Checks the anchor and the report plumbing without the server; the figures then show "–" and fail.
         context.log("  *** measuring the anchor only ***");
         notes.push("Only the anchor was measured (--anchor-only or bin/streamgate.mjs missing).");
       } else {
         const nodeArgs =
           context.cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", context.cpuProfileDir];
-        streamgate = await startStreamgateProcess({ repoRoot: context.repoRoot, nodeArgs });
+        streamgate = await startStreamgateProcess({ repoRoot: context.serverRoot, nodeArgs });
         const client = new PubsubGrpcClient(streamgate.target, context.repoRoot);
         own = contestant(new StreamgateDriver(client, streamgate.pid));
         official = contestant(new OfficialClientDriver(streamgate.target, streamgate.pid), [
@@ -184,7 +185,12 @@ export const pubsubBenchmark: Benchmark = {
     for (const entry of contestants) Object.assign(details, cpuDetails(entry.driver.name, entry.samples));
     for (const entry of contestants) details[`${entry.driver.name}: runs`] = entry.samples.runs;
     return {
-      parameters: { ...settings, repetitions: context.repetitions, scale: context.scale },
+      parameters: {
+        ...settings,
+        repetitions: context.repetitions,
+        scale: context.scale,
+        serverRoot: context.serverRoot === context.repoRoot ? "this checkout" : context.serverRoot,
+      },
       figures,
       details,
       notes,

@@ -271,16 +271,21 @@ export class JetStreamDriver implements PubsubDriver {
       const raw = this.#publishMode === "raw" ? new RawPublisher(this.#nc, subject) : undefined;
       const start = performance.now();
       measureFrom = start + settings.latencyWarmupMs;
-      const sent = await sendAtFixedRate(settings.latencyRatePerSecond, settings.latencyDurationMs, (count) => {
-        for (let i = 0; i < count; i++) {
-          if (raw !== undefined) raw.publish(stampedPayload(base));
-          else {
-            this.#js.publish(subject, stampedPayload(base)).catch(() => {
-              failures++;
-            });
+      const sent = await sendAtFixedRate(
+        settings.latencyRatePerSecond,
+        settings.latencyDurationMs,
+        (count, dueAt) => {
+          for (let i = 0; i < count; i++) {
+            if (raw !== undefined) raw.publish(stampedPayload(base, dueAt(i)));
+            else {
+              this.#js.publish(subject, stampedPayload(base, dueAt(i))).catch(() => {
+                failures++;
+              });
+            }
           }
-        }
-      });
+        },
+        settings.latencyPublishIntervalMs,
+      );
       const sendMs = performance.now() - start;
       await waitUntil(() => received >= sent - failures - (raw?.failed ?? 0), 5_000);
       raw?.close();

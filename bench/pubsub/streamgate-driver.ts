@@ -244,16 +244,23 @@ export class StreamgateDriver implements PubsubDriver {
       let failures = 0;
       const start = performance.now();
       measureFrom = start + settings.latencyWarmupMs;
-      const sent = await sendAtFixedRate(settings.latencyRatePerSecond, settings.latencyDurationMs, (count) => {
-        // What is due now goes out at once, in batches of at most batchMaxMessages (no added batching delay).
-        for (let offset = 0; offset < count; offset += settings.batchMaxMessages) {
-          const size = Math.min(settings.batchMaxMessages, count - offset);
-          const messages = Array.from({ length: size }, () => ({ data: stampedPayload(base) }));
-          this.#client.publish(topic, messages).catch(() => {
-            failures += size;
-          });
-        }
-      });
+      const sent = await sendAtFixedRate(
+        settings.latencyRatePerSecond,
+        settings.latencyDurationMs,
+        (count, dueAt) => {
+          // What is due now goes out at once, in batches of at most batchMaxMessages.
+          for (let offset = 0; offset < count; offset += settings.batchMaxMessages) {
+            const size = Math.min(settings.batchMaxMessages, count - offset);
+            const messages = Array.from({ length: size }, (_, i) => ({
+              data: stampedPayload(base, dueAt(offset + i)),
+            }));
+            this.#client.publish(topic, messages).catch(() => {
+              failures += size;
+            });
+          }
+        },
+        settings.latencyPublishIntervalMs,
+      );
       const sendMs = performance.now() - start;
       await waitUntil(() => received >= sent - failures, 5_000);
       await acker.drain();
