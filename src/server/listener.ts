@@ -142,6 +142,8 @@ export function createListener(options: ListenerOptions): Listener {
       http1.closeIdleConnections();
     },
     destroy() {
+      accepting = false;
+      if (net.listening) net.close();
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
       http1.closeAllConnections();

@@ -1,4 +1,5 @@
 // Composition root: wires engine, Pub/Sub services, gRPC/REST transports and the listener; owns the lifecycle.
+import { setMaxListeners } from "node:events";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -44,6 +45,8 @@ export async function createServer(
   const logger = dependencies.logger ?? createLogger(options.logLevel);
   const engine = dependencies.engine ?? (await createEngine(options));
   const shutdown = new AbortController();
+  // Every live call listens on the shutdown signal; thousands of streams are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   let draining = false;
   let closed = false;
   const statusWaiters = new Set<() => void>();
