@@ -310,6 +310,47 @@ describe("embedded engine", () => {
     }
   });
 
+  it("close - leaves no timers or immediates behind", async () => {
+    const closeDir = await mkdtemp(join(tmpdir(), "streamgate-close-"));
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout" || kind === "Immediate");
+    const baseline = timers().length;
+    const closing = await createEmbeddedEngine({ dataDir: closeDir, retentionCheckIntervalMs: 10 });
+    try {
+      await closing.createTopic({ name: topic("close") });
+      await closing.createSubscription({
+        name: subscription("close"),
+        topic: topic("close"),
+        retryPolicy: { minimumBackoffMs: 60_000, maximumBackoffMs: 60_000 },
+      });
+      await closing.publish(topic("close"), [message("leased"), message("backing-off")]);
+      const [, nacked] = await pullAtLeast(closing, subscription("close"), 2);
+      await closing.modifyAckDeadline(subscription("close"), [nacked!.ackId], 0);
+      const abort = new AbortController();
+      const stream = closing.openStream(subscription("close"), {
+        ackDeadlineSeconds: 10,
+        maxOutstandingMessages: 1,
+        maxOutstandingBytes: 0,
+        clientId: "close",
+        signal: abort.signal,
+      });
+      const iterating = (async () => {
+        for await (const _ of stream) {
+          // only the close ends this loop
+        }
+      })();
+      const waiting = closing.pull(subscription("close"), { maxMessages: 1, waitMs: 60_000, signal: never });
+      assert.ok(timers().length > baseline, "the engine had timers running");
+      await closing.close();
+      await iterating;
+      assert.deepEqual(await waiting, []);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(timers().length, baseline, `left behind: ${process.getActiveResourcesInfo().join(", ")}`);
+    } finally {
+      await closing.close();
+      await rm(closeDir, { recursive: true, force: true });
+    }
+  });
+
   it("options - defaults are documented values and bad ones are refused", () => {
     const resolved = resolveEmbeddedEngineOptions({ dataDir: "./data" });
     assert.equal(resolved.syncEveryCommit, false);
