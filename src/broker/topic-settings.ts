@@ -25,8 +25,9 @@ export function resolveTopic(init: TopicInit, nowMs: number): Topic {
   const topic: Topic = {
     name: init.name,
     labels: init.labels ?? {},
-    messageRetentionDurationMs: init.messageRetentionDurationMs ?? null,
-    retentionBytes: init.retentionBytes ?? null,
+    // 0 means "unset" on the wire, as in Pub/Sub.
+    messageRetentionDurationMs: init.messageRetentionDurationMs || null,
+    retentionBytes: init.retentionBytes || null,
     kmsKeyName: init.kmsKeyName ?? "",
     createTimeMs: nowMs,
   };
@@ -47,10 +48,10 @@ export function applyTopicUpdate(current: Topic, update: Update<Topic>): Topic {
         next.labels = patch.labels ?? {};
         break;
       case "message_retention_duration":
-        next.messageRetentionDurationMs = patch.messageRetentionDurationMs ?? null;
+        next.messageRetentionDurationMs = patch.messageRetentionDurationMs || null;
         break;
       case "retention_bytes":
-        next.retentionBytes = patch.retentionBytes ?? null;
+        next.retentionBytes = patch.retentionBytes || null;
         break;
       case "kms_key_name":
         next.kmsKeyName = patch.kmsKeyName ?? "";
