@@ -96,7 +96,8 @@ export function validateAttributes(attributes: Record<string, string>, field = "
         `attribute key ${quoted} must be at most ${MessageLimits.maxAttributeKeyBytes} bytes, got ${keyBytes}`,
       );
     }
-    if (key.startsWith("goog")) {
+    // The official clients add `googclient_*` attributes themselves (OpenTelemetry context); Pub/Sub accepts them.
+    if (key.startsWith("goog") && !key.startsWith("googclient_")) {
       throw errors.invalidArgument(field, `attribute key ${quoted} must not start with "goog" (reserved)`);
     }
     if (typeof value !== "string") throw errors.invalidArgument(field, `attribute ${quoted} must have a string value`);

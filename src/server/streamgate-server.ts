@@ -177,6 +177,7 @@ export async function createServer(
       const deadline = Date.now() + graceMs;
       const idle = listener.idle();
       while (Date.now() < deadline && listener.connections() > 0) {
+        listener.closeIdle();
         await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, 50))]);
       }
       await finish();
