@@ -77,13 +77,10 @@ describe("labels - message attributes", () => {
     );
   });
 
-  test("labels - rejects empty and goog-prefixed keys", () => {
+  test("labels - rejects empty and goog-prefixed keys but accepts the clients' googclient_ keys", () => {
     assertInvalid(() => validateAttributes({ "": "v" }), "attributes", /must not be empty/);
-    assertInvalid(
-      () => validateAttributes({ googclient_x: "v" }),
-      "attributes",
-      /"googclient_x" must not start with "goog"/,
-    );
+    assertInvalid(() => validateAttributes({ goog_x: "v" }), "attributes", /"goog_x" must not start with "goog"/);
+    validateAttributes({ googclient_OpenTelemetrySpanContext: "{}" });
   });
 });
 

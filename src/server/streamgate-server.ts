@@ -14,6 +14,7 @@ import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
 import { createLogger, type Logger } from "../observability/index.js";
 import { createHealthService, createReflection, errorInterceptor } from "../transports/grpc/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
+import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
 import { createListener } from "./listener.js";
 
@@ -55,9 +56,16 @@ export async function createServer(
     statusWaiters.clear();
   };
 
+  // Push delivery: the worker learns projects from the calls the services make (the Engine cannot list projects).
+  const pushIssuer = "streamgate";
+  const pushSigner = await createPushSigner({ issuer: pushIssuer });
+  const pushWorker = createPushWorker({ engine, signer: pushSigner, logger, issuer: pushIssuer });
+  pushWorker.start();
+  const servedEngine = pushWorker.observe(engine);
+
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
-  const publisher = createPublisherService(engine, limits);
-  const subscriber = createSubscriberService(engine, limits);
+  const publisher = createPublisherService(servedEngine, limits);
+  const subscriber = createSubscriberService(servedEngine, limits);
   const served: DescService[] = [Publisher, Subscriber, Health, ServerReflection, ServerReflectionV1Alpha];
   const serviceNames = () => served.map((service) => service.typeName);
   const serving = async () => !draining && !closed && (await engine.ready().catch(() => false));
@@ -105,6 +113,21 @@ export async function createServer(
       } else if (path === "/readyz" && (request.method === "GET" || request.method === "HEAD")) {
         const ready = await serving();
         sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
+      } else if (path === "/.well-known/jwks.json" && (request.method === "GET" || request.method === "HEAD")) {
+        sendJson(response, 200, pushSigner.jwks());
+      } else if (String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
+        // An RPC this server does not serve: a gRPC trailers-only answer, never an HTML or JSON page.
+        const headers = {
+          "content-type": "application/grpc",
+          "grpc-status": String(Code.UNIMPLEMENTED),
+          "grpc-message": encodeURIComponent(`unknown service or method ${path}`),
+        };
+        if ("stream" in response && response.stream !== undefined) {
+          response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+        } else {
+          response.writeHead(200, headers);
+          response.end();
+        }
       } else if (!(await rest(request, response))) {
         sendError(
           response,
@@ -148,6 +171,7 @@ export async function createServer(
     closed = true;
     if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
     listener.destroy();
+    await pushWorker.stop();
     await engine.close();
     logger.info("streamgate stopped");
     logger.flush();

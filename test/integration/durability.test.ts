@@ -72,7 +72,7 @@ describe("durability", () => {
       await publisher;
       publishing = false;
       assert.ok(kills >= 3, `expected at least 3 kills during publishing, got ${kills}`);
-      assert.ok(acknowledged.size > total / 2, `too few acknowledged publishes: ${acknowledged.size}`);
+      assert.ok(acknowledged.size >= 500, `too few acknowledged publishes to judge: ${acknowledged.size}`);
 
       // One more kill after the last acknowledgement, then read everything through the old subscription.
       await server.kill("SIGKILL");
