@@ -4,10 +4,39 @@ import { Agent, createServer, type IncomingMessage, type Server } from "node:htt
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
-import { fetchJson, type Json, type RestResponse } from "../harness/rest-client.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
-import { uniqueName } from "../harness/unique-name.js";
-import { delay, waitFor } from "../harness/wait-for.js";
+
+// Small local helpers: this file depends only on committed harness code.
+type Json = Record<string, unknown>;
+interface RestResponse {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+/** A REST call with `connection: close`, so no idle socket outlives the test. */
+async function fetchJson(baseUrl: string, method: string, path: string, body?: unknown): Promise<RestResponse> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === "" ? undefined : JSON.parse(text), text };
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+let sequence = 0;
+const uniqueName = (prefix: string) => `${prefix}-${process.pid}-${Date.now().toString(36)}-${++sequence}`;
+
+async function waitFor(condition: () => boolean, options: { timeoutMs: number; describe: () => string }) {
+  const deadline = Date.now() + options.timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${options.timeoutMs} ms: ${options.describe()}`);
+    await delay(20);
+  }
+}
 
 /** One push request as the receiver saw it. */
 interface Push {
