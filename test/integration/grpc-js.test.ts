@@ -388,6 +388,18 @@ describe("grpc-js", () => {
     await publish(topic, ["after detach"]);
   });
 
+  test("grpc-js errors - Seek to a snapshot of another topic is FAILED_PRECONDITION", { timeout: 30_000 }, async () => {
+    const topic = await createTopic();
+    const other = await createTopic();
+    const subscription = await createSubscription(topic);
+    const otherSubscription = await createSubscription(other);
+    const snapshot = snapshotPath(uniqueName("snap"));
+    await subscriber("CreateSnapshot", { name: snapshot, subscription: otherSubscription });
+    const error = await grpcFailure(subscriber("Seek", { subscription, snapshot }));
+    assert.equal(error.code, status.FAILED_PRECONDITION, error.message);
+    assert.match(error.details, /topic/);
+  });
+
   test("grpc-js errors - NOT_FOUND for unknown topics, subscriptions and snapshots", { timeout: 30_000 }, async () => {
     const missingTopic = topicPath(uniqueName("missing"));
     const missingSubscription = subscriptionPath(uniqueName("missing"));
