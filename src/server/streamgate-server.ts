@@ -58,7 +58,7 @@ export async function createServer(
 
   // Push delivery: the worker learns projects from the calls the services make (the Engine cannot list projects).
   const pushIssuer = "streamgate";
-  const pushSigner = await createPushSigner({ issuer: pushIssuer });
+  const pushSigner = createPushSigner({ issuer: pushIssuer });
   const pushWorker = createPushWorker({ engine, signer: pushSigner, logger, issuer: pushIssuer });
   pushWorker.start();
   const servedEngine = pushWorker.observe(engine);
@@ -114,7 +114,7 @@ export async function createServer(
         const ready = await serving();
         sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
       } else if (path === "/.well-known/jwks.json" && (request.method === "GET" || request.method === "HEAD")) {
-        sendJson(response, 200, pushSigner.jwks());
+        sendJson(response, 200, await pushSigner.jwks());
       } else if (String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
         // An RPC this server does not serve: a gRPC trailers-only answer, never an HTML or JSON page.
         const headers = {

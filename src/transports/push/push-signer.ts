@@ -1,6 +1,6 @@
 // Signs push OIDC tokens (RS256 JWTs) with an in-memory RSA key and publishes the public key as a JWKS.
 import { randomUUID } from "node:crypto";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, type JWK, type KeyLike, SignJWT } from "jose";
 
 /** Lifetime of a push token, as in Pub/Sub (1 hour). */
 export const PUSH_TOKEN_TTL_SECONDS = 3600;
@@ -14,22 +14,30 @@ export interface PushSigner {
    * iat now, exp now + 1 h.
    */
   sign(claims: { serviceAccountEmail: string; audience: string }): Promise<string>;
-  /** The public keys, as served at GET /.well-known/jwks.json. */
-  jwks(): { keys: JWK[] };
+  /** The public keys, as served at GET /.well-known/jwks.json (waits for the key on first use). */
+  jwks(): Promise<{ keys: JWK[] }>;
 }
 
 /**
- * Generates a fresh RSA-2048 key pair (in memory only). After a restart the key is new: tokens signed
- * before it no longer verify against the JWKS, and receivers that cache the JWKS fetch it again when
- * they meet the unknown `kid` (jose's createRemoteJWKSet does this).
+ * Uses a fresh RSA-2048 key pair (in memory only), generated lazily on first use so that server
+ * startup does not wait ~200 ms for it. After a restart the key is new: tokens signed before it no
+ * longer verify against the JWKS, and receivers that cache the JWKS fetch it again when they meet
+ * the unknown `kid` (jose's createRemoteJWKSet does this).
  */
-export async function createPushSigner(options: { issuer: string }): Promise<PushSigner> {
-  const { privateKey, publicKey } = await generateKeyPair("RS256", { modulusLength: 2048 });
+export function createPushSigner(options: { issuer: string }): PushSigner {
   const kid = randomUUID();
-  const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" };
+  let keys: Promise<{ privateKey: KeyLike; publicJwk: JWK }> | null = null;
+  const load = () => {
+    keys ??= generateKeyPair("RS256", { modulusLength: 2048 }).then(async ({ privateKey, publicKey }) => ({
+      privateKey,
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" },
+    }));
+    return keys;
+  };
   return {
     kid,
     async sign({ serviceAccountEmail, audience }) {
+      const { privateKey } = await load();
       return new SignJWT({ email: serviceAccountEmail, email_verified: true })
         .setProtectedHeader({ alg: "RS256", kid, typ: "JWT" })
         .setIssuer(options.issuer)
@@ -39,6 +47,9 @@ export async function createPushSigner(options: { issuer: string }): Promise<Pus
         .setExpirationTime(`${PUSH_TOKEN_TTL_SECONDS}s`)
         .sign(privateKey);
     },
-    jwks: () => ({ keys: [{ ...publicJwk }] }),
+    async jwks() {
+      const { publicJwk } = await load();
+      return { keys: [{ ...publicJwk }] };
+    },
   };
 }
