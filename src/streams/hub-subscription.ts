@@ -1,0 +1,225 @@
+// One live subscription of the hub: catches up from its position in bounded pages, then joins the shared tail.
+import type { AttributeFilter } from "../broker/filter.js";
+import type { StoredMessage } from "../broker/types.js";
+import type { Engine } from "../engines/engine.js";
+import { Code, StreamgateError } from "../errors/index.js";
+import type { LiveSubscriber, TopicFeed } from "./topic-feed.js";
+import type { FeedEvent, FeedSubscription } from "./types.js";
+
+/** What a subscription needs from its hub. */
+export interface SubscriptionContext {
+  engine: Engine;
+  feed: TopicFeed;
+  filter: AttributeFilter;
+  maxBufferBytes: number;
+  batchMaxMessages: number;
+  /** Called once when the subscription stops needing the feed. */
+  onDetach(subscription: HubSubscription): void;
+  /** Called when the subscription is dropped as a slow consumer. */
+  onSlowConsumer(): void;
+}
+
+/** Bytes a queued message is charged: payload, attributes and a fixed overhead for the object and its JSON. */
+export function queuedSize(message: StoredMessage): number {
+  let size = 96 + Math.ceil((message.data.byteLength * 4) / 3) + message.orderingKey.length;
+  for (const key in message.attributes) size += key.length + message.attributes[key]!.length + 6;
+  return size;
+}
+
+export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncIterator<FeedEvent> {
+  lastOffset = 0;
+  /** When the consumer last got an event (heartbeats fill silences). */
+  lastEmitMs = Date.now();
+  /** Next offset this subscription expects; pages are compared against it (no gap, no duplicate). */
+  private nextOffset: number;
+  private queue: (FeedEvent | undefined)[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private failure: StreamgateError | null = null;
+  private ended = false;
+  private detached = false;
+  private wake: (() => void) | null = null;
+  private roomWaiter: (() => void) | null = null;
+
+  constructor(
+    private readonly context: SubscriptionContext,
+    startOffset: number,
+    firstEvents: FeedEvent[],
+  ) {
+    this.nextOffset = startOffset;
+    for (const event of firstEvents) this.queue.push(event);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
+    return this;
+  }
+
+  /** Reads history in pages while it is behind the shared reader, then joins it. */
+  async catchUp(): Promise<void> {
+    const { engine, feed, batchMaxMessages, maxBufferBytes } = this.context;
+    try {
+      while (!this.detached) {
+        if (this.nextOffset >= feed.cursor) {
+          feed.live.add(this);
+          return;
+        }
+        // History is read at the consumer's pace: never more than half the buffer ahead of it.
+        if (this.queuedBytes >= maxBufferBytes / 2) {
+          await new Promise<void>((resolve) => {
+            this.roomWaiter = resolve;
+          });
+          continue;
+        }
+        const page = await engine.readTopic(feed.topic, this.nextOffset, {
+          maxMessages: Math.min(batchMaxMessages, feed.cursor - this.nextOffset),
+          maxBytes: Math.max(1, Math.floor(maxBufferBytes / 2)),
+        });
+        if (this.detached) return;
+        if (page.length === 0) {
+          const stats = await engine.topicStats(feed.topic);
+          if (stats.firstOffset > this.nextOffset) this.pushGap(stats.firstOffset);
+          else this.nextOffset = feed.cursor; // nothing readable below the shared reader: join it
+          continue;
+        }
+        this.accept(page, false);
+      }
+    } catch (error) {
+      this.fail(StreamgateError.from(error));
+    }
+  }
+
+  offerLive(page: readonly StoredMessage[]): void {
+    this.accept(page, true);
+  }
+
+  async next(): Promise<IteratorResult<FeedEvent>> {
+    for (;;) {
+      if (this.ended) return { value: undefined, done: true };
+      if (this.head < this.queue.length) return { value: this.take(), done: false };
+      if (this.failure !== null) {
+        const failure = this.failure;
+        this.end();
+        throw failure;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  async return(): Promise<IteratorResult<FeedEvent>> {
+    this.end();
+    return { value: undefined, done: true };
+  }
+
+  /** True when the consumer waits on an empty queue and has heard nothing for `idleMs`. */
+  idleFor(idleMs: number, nowMs: number): boolean {
+    return this.wake !== null && this.head >= this.queue.length && nowMs - this.lastEmitMs >= idleMs;
+  }
+
+  heartbeat(): void {
+    this.queue.push({ kind: "heartbeat" });
+    this.notify();
+  }
+
+  /** Ends with an error after the queued events (or at once, discarding them, when `discardQueue`). */
+  fail(error: StreamgateError, discardQueue = false): void {
+    if (this.ended || this.failure !== null) return;
+    this.failure = error;
+    if (discardQueue) {
+      this.queue = [];
+      this.head = 0;
+      this.queuedBytes = 0;
+    }
+    this.detach();
+    this.notify();
+  }
+
+  /** Ends the iteration now (abort, return, hub close). */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    this.detach();
+    this.notify();
+  }
+
+  private detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.context.feed.live.delete(this);
+    this.roomWaiter?.();
+    this.roomWaiter = null;
+    this.context.onDetach(this);
+  }
+
+  private accept(page: readonly StoredMessage[], live: boolean): void {
+    if (this.detached) return;
+    const { filter, maxBufferBytes } = this.context;
+    for (const message of page) {
+      if (message.offset < this.nextOffset) continue;
+      if (message.offset > this.nextOffset) this.pushGap(message.offset);
+      this.nextOffset = message.offset + 1;
+      if (!filter(message.attributes)) continue;
+      const size = queuedSize(message);
+      // An empty queue always takes one message, so a message larger than the limit still flows.
+      if (live && this.queuedBytes > 0 && this.queuedBytes + size > maxBufferBytes) {
+        this.dropSlow();
+        return;
+      }
+      this.queue.push({ kind: "message", message });
+      this.queuedBytes += size;
+    }
+    this.notify();
+  }
+
+  private pushGap(firstAvailable: number): void {
+    const fromOffset = this.nextOffset;
+    this.queue.push({ kind: "gap", fromOffset, firstAvailable, lost: firstAvailable - fromOffset });
+    this.nextOffset = firstAvailable;
+  }
+
+  private dropSlow(): void {
+    const behind = this.queue.length - this.head;
+    const { feed, maxBufferBytes } = this.context;
+    const error = new StreamgateError(
+      Code.RESOURCE_EXHAUSTED,
+      `slow consumer: more than ${maxBufferBytes} bytes (${behind} events) queued behind the live tail of ${feed.topic}; ` +
+        `reconnect and resume from offset ${this.lastOffset}`,
+      { reason: "SLOW_CONSUMER", details: { resumeFrom: String(this.lastOffset) } },
+    );
+    this.context.onSlowConsumer();
+    this.fail(error, true);
+  }
+
+  private take(): FeedEvent {
+    const event = this.queue[this.head]!;
+    this.queue[this.head++] = undefined;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.lastEmitMs = Date.now();
+    if (event.kind === "message") {
+      this.lastOffset = event.message.offset;
+      this.queuedBytes -= queuedSize(event.message);
+      if (this.roomWaiter !== null && this.queuedBytes < this.context.maxBufferBytes / 2) {
+        const resolve = this.roomWaiter;
+        this.roomWaiter = null;
+        resolve();
+      }
+    }
+    return event;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
