@@ -1,6 +1,7 @@
 // Entry of the `streamgate` command: dispatches to a command and turns every failure into one line and an exit code.
 import { codeName, StreamgateError } from "../errors/index.js";
 import { CliError, UsageError } from "./args.js";
+import { chatCommand } from "./chat.js";
 import { type CliIo, type Command, type CommandGroup, cliVersion, processIo, runGroup } from "./command.js";
 import { oneLine } from "./output.js";
 import { publishCommand } from "./publish.js";
@@ -20,6 +21,7 @@ export const commands: Readonly<Record<string, Command | CommandGroup>> = {
   publish: publishCommand,
   pull: pullCommand,
   seek: seekCommand,
+  chat: chatCommand,
 };
 
 /** Every runnable command path, e.g. `["topics", "create"]`; used by tests and docs. */
