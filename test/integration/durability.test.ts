@@ -40,6 +40,7 @@ describe("durability", () => {
       const acknowledged = new Map<string, string>(); // payload -> messageId
       let next = 0;
       let kills = 0;
+      let killedMidStream = 0;
       let publishing = true;
 
       const publisher = (async () => {
@@ -53,6 +54,7 @@ describe("durability", () => {
             const ids = result.messageIds as string[];
             assert.equal(ids.length, payloads.length);
             for (const [i, payload] of payloads.entries()) acknowledged.set(payload, ids[i]!);
+            await new Promise((resolve) => setTimeout(resolve, 10));
           } catch {
             // Not acknowledged (server died mid-request): may or may not be stored; never retried here.
             while (publishing && server.child.exitCode === null && server.child.signalCode === null) {
@@ -63,15 +65,18 @@ describe("durability", () => {
         }
       })();
 
-      while (kills < 5 && next < total * 0.9) {
-        await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 400));
+      // Five kills at random moments, each 50-400 ms into a server's life; the publisher is paced
+      // (one batch per ~10 ms) so it needs more uptime than that and every kill lands mid-stream.
+      while (kills < 5) {
+        await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 350));
+        if (next < total) killedMidStream += 1;
         await server.kill("SIGKILL");
         kills += 1;
         server = await spawnServer(["--data-dir", dataDir]);
       }
       await publisher;
       publishing = false;
-      assert.ok(kills >= 3, `expected at least 3 kills during publishing, got ${kills}`);
+      assert.ok(killedMidStream >= 3, `expected at least 3 kills while publishing, got ${killedMidStream}`);
       assert.ok(acknowledged.size >= 500, `too few acknowledged publishes to judge: ${acknowledged.size}`);
 
       // One more kill after the last acknowledgement, then read everything through the old subscription.
