@@ -7,11 +7,16 @@ import type { ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
 import { Code, StreamgateError } from "../errors/index.js";
+import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
+import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_pb.js";
 import { createLogger, type Logger } from "../observability/index.js";
+import { createStreamHub } from "../streams/index.js";
+import { createChatService } from "../transports/chat/index.js";
+import { createEventsService } from "../transports/events/index.js";
 import { createHealthService, createReflection, errorInterceptor } from "../transports/grpc/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
@@ -66,7 +71,27 @@ export async function createServer(
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
   const publisher = createPublisherService(servedEngine, limits);
   const subscriber = createSubscriberService(servedEngine, limits);
-  const served: DescService[] = [Publisher, Subscriber, Health, ServerReflection, ServerReflectionV1Alpha];
+  const hub = createStreamHub({
+    engine: servedEngine,
+    heartbeatMs: options.heartbeatMs,
+  });
+  const live = {
+    engine: servedEngine,
+    hub,
+    heartbeatMs: options.heartbeatMs,
+    maxMessageBytes: options.maxMessageBytes,
+  };
+  const events = createEventsService(live);
+  const chat = createChatService(live);
+  const served: DescService[] = [
+    Publisher,
+    Subscriber,
+    Events,
+    ChatService,
+    Health,
+    ServerReflection,
+    ServerReflectionV1Alpha,
+  ];
   const serviceNames = () => served.map((service) => service.typeName);
   const serving = async () => !draining && !closed && (await engine.ready().catch(() => false));
   const health = createHealthService({
@@ -84,13 +109,21 @@ export async function createServer(
       }),
   });
   const reflection = createReflection(
-    [file_google_pubsub_v1_pubsub, file_health_v1_health, file_grpc_reflection_v1_reflection],
+    [
+      file_google_pubsub_v1_pubsub,
+      file_streamgate_v1_events,
+      file_chat_chat,
+      file_health_v1_health,
+      file_grpc_reflection_v1_reflection,
+    ],
     serviceNames,
   );
 
   const routes = (router: ConnectRouter) => {
     router.service(Publisher, publisher);
     router.service(Subscriber, subscriber);
+    router.service(Events, events);
+    router.service(ChatService, chat);
     router.service(Health, health);
     router.service(ServerReflection, reflection.v1);
     router.service(ServerReflectionV1Alpha, reflection.v1alpha);
@@ -172,6 +205,7 @@ export async function createServer(
     if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
     listener.destroy();
     await pushWorker.stop();
+    await hub.close();
     await engine.close();
     logger.info("streamgate stopped");
     logger.flush();

@@ -12,7 +12,7 @@ import {
   type Message as StreamMessage,
   MessageSchema as StreamMessageSchema,
 } from "../../gen/streamgate/v1/events_pb.js";
-import type { FeedEvent } from "../../streams/types.js";
+import type { FeedEvent } from "../../streams/index.js";
 
 export function msToTimestamp(ms: number): Timestamp {
   return create(TimestampSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });

@@ -9,9 +9,11 @@ import { Code, errors, StreamgateError } from "../../errors/index.js";
 import {
   type ConnectRequest,
   ConnectRequestSchema,
+  type ConnectResponse,
+  type Event as StreamEvent,
   SubscribeRequestSchema,
 } from "../../gen/streamgate/v1/events_pb.js";
-import type { FeedEvent, FeedSubscribeOptions, StreamHub } from "../../streams/types.js";
+import type { FeedEvent, FeedSubscribeOptions, StreamHub } from "../../streams/index.js";
 import { createEventsService } from "./events-service.js";
 import { OutputQueue } from "./output-queue.js";
 
@@ -82,7 +84,8 @@ describe("events service", () => {
     const kinds: string[] = [];
     await assert.rejects(
       (async () => {
-        for await (const event of service(hub).subscribe(request, context())) kinds.push(String(event.kind.case));
+        for await (const event of service(hub).subscribe(request, context()))
+          kinds.push(String((event as StreamEvent).kind.case));
       })(),
       (error: unknown) =>
         error instanceof StreamgateError &&
@@ -116,7 +119,8 @@ describe("events service", () => {
       yield create(ConnectRequestSchema, { kind: { case: "unsubscribe", value: { id: "a" } } });
     }
     const seen: string[] = [];
-    for await (const response of service(hub).connect(requests(), context())) {
+    for await (const init of service(hub).connect(requests(), context())) {
+      const response = init as ConnectResponse;
       seen.push(
         response.kind.case === "event" ? `event:${response.kind.value.event?.kind.case}` : String(response.kind.case),
       );

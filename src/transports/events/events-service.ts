@@ -4,9 +4,10 @@ import { compileFilter, parseTopicName } from "../../broker/index.js";
 import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { Events } from "../../gen/streamgate/v1/events_pb.js";
-import type { StreamHub } from "../../streams/types.js";
+import type { StreamHub } from "../../streams/index.js";
 import { runConnectSession } from "./connect-session.js";
 import { eventToProto, inputsFromProto, positionFromProto } from "./convert.js";
+import { withResumeHint } from "./resume-hint.js";
 
 /** Options of the Events service. */
 export interface EventsServiceOptions {
@@ -20,18 +21,6 @@ export interface EventsServiceOptions {
   maxSubscriptionsPerStream?: number;
   /** Messages one PublishStream call may publish (its response lists them all). Default 100 000. */
   maxMessagesPerPublishStream?: number;
-}
-
-/** Adds where to resume to a slow-consumer error, so a client knows what to send next. */
-export function withResumeHint(error: unknown, lastOffset: number): unknown {
-  if (error instanceof StreamgateError && error.code === Code.RESOURCE_EXHAUSTED) {
-    return new StreamgateError(
-      error.code,
-      `${error.message}; resume with position.after_offset = the last offset you received (the server sent up to ${lastOffset})`,
-      { reason: error.reason, details: { ...error.details, lastOffset: String(lastOffset) }, cause: error },
-    );
-  }
-  return error;
 }
 
 /** Implements streamgate.v1.Events; errors are StreamgateErrors (mapped by the error interceptor). */

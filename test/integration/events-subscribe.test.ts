@@ -1,0 +1,225 @@
+// streamgate.v1.Events/Subscribe driven by @grpc/grpc-js (our .proto) and by a Connect-protocol client over HTTP/1.1.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { EmbeddedEngine } from "../../src/engines/embedded/index.js";
+import { Events } from "../../src/gen/streamgate/v1/events_pb.js";
+import { createLiveClients, grpc, type LiveClients, type Recorder, record } from "../harness/live-clients.js";
+import { startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { uniqueName } from "../harness/unique-name.js";
+import { delay, waitFor } from "../harness/wait-for.js";
+
+interface WireMessage {
+  offset: string;
+  messageId: string;
+  attributes: Record<string, string>;
+  data: Buffer;
+  publishTime: { seconds: string; nanos: number } | null;
+}
+interface WireEvent {
+  kind: "message" | "gap" | "heartbeat";
+  message?: WireMessage;
+  gap?: { fromOffset: string; firstAvailable: string; lost: string };
+}
+
+const HEARTBEAT_MS = 300;
+
+describe("events - Subscribe", () => {
+  let server: TestServer;
+  let clients: LiveClients;
+  const project = `projects/${uniqueName("events")}`;
+  const calls: grpc.ClientReadableStream<unknown>[] = [];
+
+  before(async () => {
+    server = await startTestServer({ heartbeatMs: HEARTBEAT_MS });
+    clients = createLiveClients(server.hostPort);
+  });
+  after(async () => {
+    for (const call of calls) call.cancel();
+    clients?.close();
+    await server?.close();
+  });
+
+  async function createTopic(init: { retentionBytes?: number } = {}): Promise<string> {
+    const name = `${project}/topics/${uniqueName("topic")}`;
+    await server.server.engine.createTopic({ name, ...init });
+    return name;
+  }
+  async function publish(topic: string, texts: string[], attributes: Record<string, string> = {}) {
+    return server.server.engine.publish(
+      topic,
+      texts.map((text) => ({ data: Buffer.from(text), attributes, orderingKey: "" })),
+    );
+  }
+  function subscribe(request: Record<string, unknown>): Recorder<WireEvent> {
+    const call = (
+      clients.events as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<unknown>>
+    ).Subscribe!.call(clients.events, request);
+    calls.push(call);
+    return record<WireEvent>(call);
+  }
+  const messages = (recorder: Recorder<WireEvent>) =>
+    recorder.items.filter((event) => event.kind === "message").map((event) => event.message!);
+  const texts = (recorder: Recorder<WireEvent>) => messages(recorder).map((message) => message.data.toString());
+  async function waitForMessages(recorder: Recorder<WireEvent>, count: number) {
+    await waitFor(() => messages(recorder).length >= count || recorder.error !== null, {
+      timeoutMs: 5_000,
+      describe: () => `${messages(recorder).length}/${count} messages, error ${recorder.error?.message}`,
+    });
+    assert.equal(recorder.error, null);
+  }
+  /** The first heartbeat proves the subscription is live (the hub sends one after HEARTBEAT_MS of silence). */
+  async function waitForHeartbeat(recorder: Recorder<WireEvent>) {
+    await waitFor(() => recorder.items.some((event) => event.kind === "heartbeat") || recorder.ended, {
+      timeoutMs: 5_000,
+      describe: () => "a heartbeat",
+    });
+    assert.equal(recorder.error, null);
+  }
+  async function failure(request: Record<string, unknown>): Promise<grpc.ServiceError> {
+    const recorder = subscribe(request);
+    await waitFor(() => recorder.ended, { timeoutMs: 5_000, describe: () => "the call to fail" });
+    assert.ok(recorder.error, "the call should fail");
+    return recorder.error;
+  }
+
+  test("events - Subscribe from earliest with a filter yields only matching messages, in order", async () => {
+    const topic = await createTopic();
+    await publish(topic, ["a1", "a2"], { kind: "a" });
+    await publish(topic, ["b1"], { kind: "b" });
+    await publish(topic, ["a3"], { kind: "a" });
+    const recorder = subscribe({ topic, position: { earliest: true }, filter: 'attributes.kind = "a"' });
+    await waitForMessages(recorder, 3);
+    await publish(topic, ["b2"], { kind: "b" });
+    await publish(topic, ["a4"], { kind: "a" });
+    await waitForMessages(recorder, 4);
+    assert.deepEqual(texts(recorder), ["a1", "a2", "a3", "a4"]);
+    assert.deepEqual(
+      messages(recorder).map((message) => message.offset),
+      ["1", "2", "4", "6"],
+    );
+    const first = messages(recorder)[0]!;
+    assert.deepEqual(first.attributes, { kind: "a" });
+    assert.ok(first.messageId.length > 0);
+    assert.ok(Number(first.publishTime?.seconds) > 1_600_000_000);
+  });
+
+  test("events - resuming after an offset yields every later event exactly once, in order", async () => {
+    const topic = await createTopic();
+    await publish(
+      topic,
+      Array.from({ length: 10 }, (_, index) => `m${index + 1}`),
+    );
+    const recorder = subscribe({ topic, position: { afterOffset: "4" } });
+    await waitForMessages(recorder, 6);
+    const live = publish(
+      topic,
+      Array.from({ length: 5 }, (_, index) => `m${index + 11}`),
+    );
+    await live;
+    await waitForMessages(recorder, 11);
+    await delay(100);
+    assert.deepEqual(
+      messages(recorder).map((message) => Number(message.offset)),
+      Array.from({ length: 11 }, (_, index) => index + 5),
+    );
+    assert.deepEqual(
+      texts(recorder),
+      Array.from({ length: 11 }, (_, index) => `m${index + 5}`),
+    );
+  });
+
+  test("events - Subscribe from latest skips history, streams new messages and sends heartbeats when idle", async () => {
+    const topic = await createTopic();
+    await publish(topic, ["old"]);
+    const recorder = subscribe({ topic, position: { latest: true } });
+    await waitForHeartbeat(recorder);
+    await publish(topic, ["new"]);
+    await waitForMessages(recorder, 1);
+    assert.deepEqual(texts(recorder), ["new"]);
+    const beats = recorder.items.filter((event) => event.kind === "heartbeat").length;
+    await delay(HEARTBEAT_MS * 2 + 200);
+    assert.ok(recorder.items.filter((event) => event.kind === "heartbeat").length > beats, "idle stream heartbeats");
+  });
+
+  test("events - Subscribe from a time starts at the first message published at or after it", async () => {
+    const topic = await createTopic();
+    await publish(topic, ["before1", "before2"]);
+    await delay(30);
+    const fromMs = Date.now();
+    await delay(5);
+    await publish(topic, ["after1", "after2"]);
+    const time = { seconds: String(Math.floor(fromMs / 1000)), nanos: (fromMs % 1000) * 1e6 };
+    const recorder = subscribe({ topic, position: { time } });
+    await waitForMessages(recorder, 2);
+    await delay(100);
+    assert.deepEqual(texts(recorder), ["after1", "after2"]);
+  });
+
+  test("events - resuming below retention yields an explicit gap, then the rest", async () => {
+    const topic = await createTopic({ retentionBytes: 100 });
+    await publish(
+      topic,
+      Array.from({ length: 20 }, (_, index) => `message-${String(index + 1).padStart(2, "0")}`),
+    );
+    await (server.server.engine as EmbeddedEngine).runMaintenance();
+    const stats = await server.server.engine.topicStats(topic);
+    assert.ok(stats.firstOffset > 1, `retention trimmed the log (first offset ${stats.firstOffset})`);
+    const recorder = subscribe({ topic, position: { afterOffset: "0" } });
+    await waitForMessages(recorder, 21 - stats.firstOffset);
+    const first = recorder.items.find((event) => event.kind !== "heartbeat")!;
+    assert.equal(first.kind, "gap");
+    assert.deepEqual(first.gap, {
+      fromOffset: "1",
+      firstAvailable: String(stats.firstOffset),
+      lost: String(stats.firstOffset - 1),
+    });
+    assert.deepEqual(
+      messages(recorder).map((message) => Number(message.offset)),
+      Array.from({ length: 21 - stats.firstOffset }, (_, index) => stats.firstOffset + index),
+    );
+  });
+
+  test("events - Subscribe to an unknown topic is NOT_FOUND", async () => {
+    const error = await failure({ topic: `${project}/topics/${uniqueName("missing")}`, position: { earliest: true } });
+    assert.equal(error.code, grpc.status.NOT_FOUND);
+    assert.match(error.details, /not found/i);
+  });
+
+  test("events - a bad filter or a malformed topic name is INVALID_ARGUMENT", async () => {
+    const topic = await createTopic();
+    const badFilter = await failure({ topic, filter: "attributes.kind = " });
+    assert.equal(badFilter.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(badFilter.details, /filter/);
+    const badName = await failure({ topic: "not-a-topic" });
+    assert.equal(badName.code, grpc.status.INVALID_ARGUMENT);
+  });
+
+  test("events - a Connect-protocol client (JSON over HTTP/1.1, as a browser) streams Subscribe", async () => {
+    const topic = await createTopic();
+    await publish(topic, ["one", "two", "three"], { via: "connect" });
+    const transport = createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: false });
+    const client = createClient(Events, transport);
+    const abort = new AbortController();
+    const received: { offset: bigint; text: string }[] = [];
+    const stream = client.subscribe(
+      { topic, position: { kind: { case: "earliest", value: true } } },
+      { signal: abort.signal },
+    );
+    try {
+      for await (const event of stream) {
+        if (event.kind.case !== "message") continue;
+        received.push({ offset: event.kind.value.offset, text: Buffer.from(event.kind.value.data).toString() });
+        if (received.length === 3) break;
+      }
+    } finally {
+      abort.abort();
+    }
+    assert.deepEqual(received, [
+      { offset: 1n, text: "one" },
+      { offset: 2n, text: "two" },
+      { offset: 3n, text: "three" },
+    ]);
+  });
+});
