@@ -103,6 +103,8 @@ export interface Engine {
   getSubscription(name: SubscriptionName): Promise<Subscription>;
   updateSubscription(name: SubscriptionName, update: Update<Subscription>): Promise<Subscription>;
   listSubscriptions(project: string, page: PageRequest): Promise<Page<Subscription>>;
+  /** Project ids owning at least one topic or subscription (background workers such as push scan them). */
+  listProjects(): Promise<string[]>;
   listTopicSubscriptions(topic: TopicName, page: PageRequest): Promise<Page<SubscriptionName>>;
   deleteSubscription(name: SubscriptionName): Promise<void>;
   /** Detaches from its topic: no more messages, pending ones dropped. */

@@ -29,6 +29,15 @@ export function topicContract(makeEngine: MakeEngine): void {
       await assertCode(engine.deleteTopic(name), Code.NOT_FOUND);
     });
 
+    engineTest(makeEngine, "topics - listProjects names every project with a topic or subscription", async (engine) => {
+      const other = `other-${Math.random().toString(36).slice(2, 8)}`;
+      await engine.createTopic({ name: topicName("projects") });
+      await engine.createTopic({ name: `projects/${other}/topics/elsewhere` });
+      const projects = await engine.listProjects();
+      assert.ok(projects.includes(PROJECT), `missing ${PROJECT} in ${projects.join(", ")}`);
+      assert.ok(projects.includes(other), `missing ${other} in ${projects.join(", ")}`);
+    });
+
     engineTest(makeEngine, "topics - errors name the resource or field", async (engine) => {
       const name = topicName("errors");
       await engine.createTopic({ name });

@@ -69,6 +69,10 @@ export class CatalogStore {
       pageSubscriptions: prepare(
         "SELECT config FROM subscriptions WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?",
       ).pluck(),
+      projects: prepare(
+        `SELECT DISTINCT substr(name, 10, instr(substr(name, 10), '/') - 1) FROM
+           (SELECT name FROM topics UNION ALL SELECT name FROM subscriptions) ORDER BY 1`,
+      ).pluck(),
       pageTopicSubscriptions: prepare(
         "SELECT name FROM subscriptions WHERE topic_id = ? AND name > ? ORDER BY name LIMIT ?",
       ).pluck(),
@@ -183,6 +187,11 @@ export class CatalogStore {
 
   pageSubscriptions(range: NameRange): Subscription[] {
     return this.page<Subscription>(this.statements.pageSubscriptions, range);
+  }
+
+  /** Project ids that own at least one topic or subscription. */
+  projects(): string[] {
+    return this.statements.projects.all() as string[];
   }
 
   pageTopicSubscriptions(topicId: number, after: string, limit: number): string[] {

@@ -168,6 +168,11 @@ class SqliteEngine implements EmbeddedEngine {
     return this.subscriptions.update(name, update);
   }
 
+  async listProjects(): Promise<string[]> {
+    this.assertOpen();
+    return this.context.catalog.projects();
+  }
+
   async listSubscriptions(project: string, page: PageRequest): Promise<Page<Subscription>> {
     this.assertOpen();
     return this.subscriptions.list(project, page);

@@ -34,7 +34,7 @@ export interface PushWorker {
   stop(): Promise<void>;
   /**
    * Makes the project of a resource name (`projects/{project}/...`) known to the worker and rescans soon.
-   * The Engine cannot enumerate projects, so the worker only scans projects it was told about.
+   * Projects the engine lists are scanned anyway; this only makes a new project's pushes start sooner.
    */
   watch(resourceName: string): void;
   /**
@@ -69,6 +69,11 @@ export function createPushWorker(options: PushWorkerOptions): PushWorker {
 
   const scanOnce = async () => {
     const seen = new Map<SubscriptionName, Subscription>();
+    try {
+      for (const project of await engine.listProjects()) projects.add(project);
+    } catch (error) {
+      logger.warn({ err: error }, "push: listing projects failed");
+    }
     for (const project of projects) {
       let pageToken = "";
       try {
