@@ -2,6 +2,7 @@
 import { Code, StreamgateError } from "../errors/index.js";
 import { createEmbeddedEngine } from "./embedded/index.js";
 import type { Engine } from "./engine.js";
+import { createJetStreamEngine } from "./jetstream/index.js";
 
 export {
   createEmbeddedEngine,
@@ -20,6 +21,13 @@ export type {
   TopicStats,
   Update,
 } from "./engine.js";
+export {
+  createJetStreamEngine,
+  JETSTREAM_ENGINE_DEFAULTS,
+  type JetStreamEngine,
+  type JetStreamEngineOptions,
+  resolveJetStreamEngineOptions,
+} from "./jetstream/index.js";
 
 /** Which engine to open and its settings (a subset of the server options). */
 export interface EngineSelection {
@@ -38,6 +46,8 @@ export async function createEngine(selection: EngineSelection): Promise<Engine> 
   switch (selection.engine) {
     case "embedded":
       return createEmbeddedEngine({ dataDir: selection.dataDir, syncEveryCommit: selection.syncEveryCommit });
+    case "jetstream":
+      return createJetStreamEngine({ natsUrl: selection.natsUrl ?? "" });
     default:
       throw new StreamgateError(
         Code.UNIMPLEMENTED,

@@ -1,0 +1,711 @@
+// The JetStream engine: topics as streams, subscriptions as durable pull consumers, metadata in a KV bucket.
+import { randomBytes } from "node:crypto";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  ReplayPolicy,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { compileFilter } from "../../broker/filter.js";
+import { validateMessages } from "../../broker/message-limits.js";
+import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
+import { validateLabels, validateRange } from "../../broker/resource-settings.js";
+import { applySnapshotUpdate, snapshotExpireTimeMs } from "../../broker/snapshot-settings.js";
+import {
+  applySubscriptionUpdate,
+  resolveSubscription,
+  SUBSCRIPTION_LIMITS,
+} from "../../broker/subscription-settings.js";
+import { applyTopicUpdate, resolveTopic } from "../../broker/topic-settings.js";
+import {
+  DELETED_TOPIC,
+  type MessageInput,
+  type Page,
+  type PageRequest,
+  type PublishedRef,
+  type ReceivedMessage,
+  type SeekTarget,
+  type Snapshot,
+  type SnapshotName,
+  type StoredMessage,
+  type Subscription,
+  type SubscriptionName,
+  type Topic,
+  type TopicName,
+} from "../../broker/types.js";
+import { Code, errors, StreamgateError } from "../../errors/index.js";
+import type {
+  DeliveryOptions,
+  DeliveryStream,
+  Engine,
+  SubscriptionInit,
+  SubscriptionStats,
+  TopicInit,
+  TopicStats,
+  Update,
+} from "../engine.js";
+import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
+import {
+  type JetStreamEngineOptions,
+  type ResolvedJetStreamEngineOptions,
+  resolveJetStreamEngineOptions,
+} from "./jetstream-engine-options.js";
+import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
+import {
+  messageAtOrAfter,
+  Naming,
+  publishToStream,
+  readStream,
+  sequenceAtTime,
+  streamConfig,
+  streamStats,
+  watchStream,
+} from "./topic-log.js";
+
+/** The JetStream engine, with what it offers beyond {@link Engine}. */
+export interface JetStreamEngine extends Engine {
+  readonly kind: "jetstream";
+  /** Deletes every stream, consumer and the catalog bucket of this engine's namespace (tests, teardown). */
+  destroy(): Promise<void>;
+}
+
+/** Pub/Sub refuses a snapshot that would expire within the hour. */
+const MIN_SNAPSHOT_LIFETIME_MS = 3_600_000;
+/** Most stream messages scanned to count a filtered backlog. */
+const MAX_BACKLOG_SCAN = 10_000;
+
+/**
+ * Connects to NATS and opens the engine. Several streamgate instances with the same `natsUrl` and
+ * namespace share every topic, subscription and snapshot; see docs/jetstream.md.
+ * @throws StreamgateError INVALID_ARGUMENT for bad options, UNAVAILABLE (ENGINE_UNAVAILABLE) when
+ *   NATS cannot be reached or has no JetStream.
+ */
+export async function createJetStreamEngine(options: JetStreamEngineOptions): Promise<JetStreamEngine> {
+  const resolved = resolveJetStreamEngineOptions(options);
+  let connection: NatsConnection;
+  try {
+    connection = await connect({
+      servers: resolved.natsUrl.split(",").map((url) => url.trim()),
+      timeout: resolved.connectTimeoutMs,
+      maxReconnectAttempts: -1,
+      name: "streamgate",
+    });
+  } catch (error) {
+    throw unavailable(`cannot connect to NATS at ${resolved.natsUrl}`, error);
+  }
+  try {
+    const jsm = await jetstreamManager(connection);
+    const catalog = await Catalog.open(connection, resolved.namespace, resolved.replicas);
+    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, resolved);
+  } catch (error) {
+    await connection.close();
+    throw unavailable(`NATS at ${resolved.natsUrl} has no usable JetStream`, error);
+  }
+}
+
+function unavailable(message: string, cause: unknown): StreamgateError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new StreamgateError(Code.UNAVAILABLE, `${message}: ${detail}`, { reason: "ENGINE_UNAVAILABLE", cause });
+}
+
+function randomId(): string {
+  return randomBytes(8).readBigUInt64BE().toString(36).padStart(13, "0").slice(0, 13);
+}
+
+class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
+  readonly kind = "jetstream" as const;
+  readonly naming: Naming;
+  private readonly workers = new Map<SubscriptionName, SubscriptionWorker>();
+  private readonly watchers = new Map<string, { listeners: Set<(next: number) => void>; stop: () => void }>();
+  private readonly lastNotified = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    readonly connection: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly catalog: Catalog,
+    private readonly options: ResolvedJetStreamEngineOptions,
+  ) {
+    this.naming = new Naming(options.namespace);
+    catalog.listener = (kind, name, record) => {
+      if (kind !== "subscription") return;
+      const worker = this.workers.get(name);
+      if (worker === undefined) return;
+      const next = record as SubscriptionRecord | null;
+      if (next === null || next.id !== worker.subscriptionId) {
+        this.workers.delete(name);
+        worker.close(errors.notFound("subscription", name));
+      } else {
+        worker.configure(next, next.config.detached ? detachedError(name) : undefined);
+      }
+    };
+  }
+
+  // ---- topics
+
+  async createTopic(init: TopicInit): Promise<Topic> {
+    this.assertOpen();
+    const topic = resolveTopic(init, Date.now());
+    if (this.catalog.get("topic", topic.name) !== undefined) throw errors.alreadyExists("topic", topic.name);
+    const tag = randomId();
+    await this.jsm.streams.add(
+      streamConfig(this.naming, tag, topic, this.options.defaultRetentionMs, this.options.replicas),
+    );
+    try {
+      await this.catalog.create("topic", topic.name, { config: topic, tag });
+    } catch (error) {
+      await this.jsm.streams.delete(this.naming.stream(tag)).catch(() => false);
+      throw error;
+    }
+    return structuredClone(topic);
+  }
+
+  async getTopic(name: TopicName): Promise<Topic> {
+    this.assertOpen();
+    return structuredClone(this.requireTopic(name, "name").config);
+  }
+
+  async updateTopic(name: TopicName, update: Update<Topic>): Promise<Topic> {
+    this.assertOpen();
+    const record = this.requireTopic(name, "name");
+    const next = applyTopicUpdate(record.config, update);
+    const config = streamConfig(this.naming, record.tag, next, this.options.defaultRetentionMs, this.options.replicas);
+    await this.jsm.streams.update(config.name, { max_age: config.max_age, max_bytes: config.max_bytes });
+    await this.catalog.put("topic", name, { ...record, config: next });
+    return structuredClone(next);
+  }
+
+  async listTopics(project: string, page: PageRequest): Promise<Page<Topic>> {
+    this.assertOpen();
+    validateProjectId(project);
+    return this.catalog.page(
+      "topic",
+      `projects/${project}/topics/`,
+      page,
+      () => true,
+      (record) => structuredClone(record.config),
+    );
+  }
+
+  async deleteTopic(name: TopicName): Promise<void> {
+    this.assertOpen();
+    const record = this.requireTopic(name, "name");
+    await this.catalog.remove("topic", name);
+    for (const subscription of this.catalog.all("subscription")) {
+      if (subscription.topicTag !== record.tag && subscription.config.topic !== name) continue;
+      const config = { ...subscription.config, topic: DELETED_TOPIC };
+      await this.catalog.put("subscription", config.name, { ...subscription, config, topicTag: null });
+    }
+    for (const snapshot of this.catalog.all("snapshot")) {
+      if (snapshot.topicTag === record.tag) await this.catalog.remove("snapshot", snapshot.config.name);
+    }
+    await this.jsm.streams.delete(this.naming.stream(record.tag)).catch(() => false);
+  }
+
+  async publish(topic: TopicName, messages: MessageInput[]): Promise<PublishedRef[]> {
+    this.assertOpen();
+    const record = this.requireTopic(topic);
+    validateMessages(messages);
+    let refs: PublishedRef[];
+    try {
+      refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, messages);
+    } catch (error) {
+      if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
+      throw unavailable(`publish to ${topic} failed`, error);
+    }
+    this.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
+    return refs;
+  }
+
+  async readTopic(
+    topic: TopicName,
+    fromOffset: number,
+    limit: { maxMessages: number; maxBytes: number },
+  ): Promise<StoredMessage[]> {
+    this.assertOpen();
+    const record = this.requireTopic(topic);
+    validateRange(fromOffset, 0, Number.MAX_SAFE_INTEGER, "from_offset");
+    validateRange(limit.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
+    validateRange(limit.maxBytes, 1, Number.MAX_SAFE_INTEGER, "max_bytes");
+    const stats = await streamStats(this.jsm, this.naming, record.tag);
+    if (fromOffset >= stats.nextOffset) return [];
+    return readStream(
+      this.jsm,
+      this.naming,
+      record.tag,
+      Math.max(fromOffset, stats.firstOffset),
+      limit,
+      stats.nextOffset,
+    );
+  }
+
+  async offsetAtTime(topic: TopicName, timeMs: number): Promise<number> {
+    this.assertOpen();
+    const record = this.requireTopic(topic);
+    if (typeof timeMs !== "number" || Number.isNaN(timeMs))
+      throw errors.invalidArgument("time", "must be a number of ms");
+    return sequenceAtTime(this.jsm, this.naming, record.tag, timeMs);
+  }
+
+  async topicStats(topic: TopicName): Promise<TopicStats> {
+    this.assertOpen();
+    return streamStats(this.jsm, this.naming, this.requireTopic(topic).tag);
+  }
+
+  watchTopic(topic: TopicName, listener: (nextOffset: number) => void): () => void {
+    this.assertOpen();
+    const { tag } = this.requireTopic(topic);
+    let watcher = this.watchers.get(tag);
+    if (watcher === undefined) {
+      const stop = watchStream(this.connection, this.jsm, this.naming, tag, (next) => this.notify(tag, next));
+      watcher = { listeners: new Set(), stop };
+      this.watchers.set(tag, watcher);
+    }
+    const entry = watcher;
+    entry.listeners.add(listener);
+    return () => {
+      entry.listeners.delete(listener);
+      if (entry.listeners.size === 0 && this.watchers.get(tag) === entry) {
+        entry.stop();
+        this.watchers.delete(tag);
+      }
+    };
+  }
+
+  private notify(tag: string, nextOffset: number): void {
+    if ((this.lastNotified.get(tag) ?? 0) >= nextOffset) return;
+    this.lastNotified.set(tag, nextOffset);
+    for (const listener of [...(this.watchers.get(tag)?.listeners ?? [])]) {
+      try {
+        listener(nextOffset);
+      } catch (error) {
+        process.emitWarning(`streamgate: a watchTopic listener threw: ${String(error)}`);
+      }
+    }
+  }
+
+  // ---- subscriptions
+
+  async createSubscription(init: SubscriptionInit): Promise<Subscription> {
+    this.assertOpen();
+    const subscription = resolveSubscription(init, Date.now());
+    if (this.catalog.get("subscription", subscription.name) !== undefined) {
+      throw errors.alreadyExists("subscription", subscription.name);
+    }
+    const topic = this.requireTopic(subscription.topic, "topic");
+    this.requireDeadLetterTopic(subscription);
+    const id = randomId();
+    // Pub/Sub: a new subscription receives only messages published after its creation.
+    const { nextOffset } = await streamStats(this.jsm, this.naming, topic.tag);
+    const record: SubscriptionRecord = { config: subscription, id, topicTag: topic.tag, generation: 1, skip: [] };
+    await this.addConsumer(record, nextOffset);
+    try {
+      await this.catalog.create("subscription", subscription.name, record);
+    } catch (error) {
+      await this.deleteConsumer(record);
+      throw error;
+    }
+    return structuredClone(subscription);
+  }
+
+  async getSubscription(name: SubscriptionName): Promise<Subscription> {
+    this.assertOpen();
+    return structuredClone(this.requireSubscription(name, "name").config);
+  }
+
+  async updateSubscription(name: SubscriptionName, update: Update<Subscription>): Promise<Subscription> {
+    this.assertOpen();
+    const record = this.requireSubscription(name, "name");
+    const next = applySubscriptionUpdate(record.config, update);
+    this.requireDeadLetterTopic(next);
+    if (next.ackDeadlineSeconds !== record.config.ackDeadlineSeconds && record.topicTag !== null) {
+      await this.jsm.consumers
+        .update(this.naming.stream(record.topicTag), this.naming.consumer(record.id, record.generation), {
+          ack_wait: next.ackDeadlineSeconds * 1_000_000_000,
+        })
+        .catch(() => undefined);
+    }
+    await this.catalog.put("subscription", name, { ...record, config: next });
+    return structuredClone(next);
+  }
+
+  async listSubscriptions(project: string, page: PageRequest): Promise<Page<Subscription>> {
+    this.assertOpen();
+    validateProjectId(project);
+    return this.catalog.page(
+      "subscription",
+      `projects/${project}/subscriptions/`,
+      page,
+      () => true,
+      (record) => structuredClone(record.config),
+    );
+  }
+
+  async listProjects(): Promise<string[]> {
+    this.assertOpen();
+    const names = [...this.catalog.all("topic"), ...this.catalog.all("subscription")].map(
+      (record) => record.config.name.split("/")[1] ?? "",
+    );
+    return [...new Set(names)].filter((project) => project !== "").sort();
+  }
+
+  async listTopicSubscriptions(topic: TopicName, page: PageRequest): Promise<Page<SubscriptionName>> {
+    this.assertOpen();
+    const { tag } = this.requireTopic(topic);
+    return this.catalog.page(
+      "subscription",
+      "projects/",
+      page,
+      (record) => record.topicTag === tag || (record.config.topic === topic && !record.config.detached),
+      (record) => record.config.name,
+    );
+  }
+
+  async deleteSubscription(name: SubscriptionName): Promise<void> {
+    this.assertOpen();
+    const record = this.requireSubscription(name, "name");
+    await this.catalog.remove("subscription", name);
+    await this.deleteConsumer(record);
+  }
+
+  async detachSubscription(name: SubscriptionName): Promise<void> {
+    this.assertOpen();
+    const record = this.requireSubscription(name, "name");
+    if (record.config.detached) return;
+    await this.catalog.put("subscription", name, {
+      ...record,
+      config: { ...record.config, detached: true },
+      topicTag: null,
+    });
+    await this.deleteConsumer(record);
+  }
+
+  async pull(
+    name: SubscriptionName,
+    options: { maxMessages: number; waitMs: number; signal: AbortSignal },
+  ): Promise<ReceivedMessage[]> {
+    this.assertOpen();
+    const worker = this.attachedWorker(name);
+    validateRange(options.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
+    validateRange(options.waitMs, 0, Number.MAX_SAFE_INTEGER, "wait_ms");
+    return worker.pull(options);
+  }
+
+  openStream(name: SubscriptionName, options: DeliveryOptions): DeliveryStream {
+    this.assertOpen();
+    return this.attachedWorker(name).openStream(options);
+  }
+
+  async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<void> {
+    this.assertOpen();
+    await this.worker(name).acknowledge(ackIds);
+  }
+
+  async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<void> {
+    this.assertOpen();
+    const worker = this.worker(name);
+    validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
+    await worker.modifyAckDeadline(ackIds, seconds);
+  }
+
+  /**
+   * Seeks by recreating the consumer (a new generation) at the first sequence to deliver, with the
+   * sequences after it that stay acked in the record's skip list.
+   */
+  async seek(name: SubscriptionName, target: SeekTarget): Promise<void> {
+    this.assertOpen();
+    const worker = this.attachedWorker(name);
+    const record = this.requireSubscription(name);
+    if (record.topicTag === null) {
+      throw errors.failedPrecondition("TOPIC_DELETED", `cannot seek subscription ${name}: its topic was deleted`);
+    }
+    let start: number;
+    let skip: number[];
+    if ("snapshot" in target) {
+      const snapshot = this.requireSnapshot(target.snapshot);
+      if (snapshot.topicTag !== record.topicTag) {
+        throw errors.failedPrecondition(
+          "SNAPSHOT_TOPIC_MISMATCH",
+          `snapshot ${target.snapshot} is of topic ${snapshot.config.topic}, but subscription ${name} is of topic ${record.config.topic}`,
+        );
+      }
+      start = snapshot.start;
+      skip = snapshot.skip;
+    } else {
+      if (typeof target.timeMs !== "number" || Number.isNaN(target.timeMs)) {
+        throw errors.invalidArgument("time", "must be a timestamp");
+      }
+      start = await sequenceAtTime(this.jsm, this.naming, record.topicTag, target.timeMs);
+      const topic = this.catalog.get("topic", record.config.topic);
+      const replayAcked = record.config.retainAckedMessages || topic?.config.messageRetentionDurationMs != null;
+      if (replayAcked) {
+        skip = [];
+      } else {
+        const state = await this.ackState(record, worker);
+        start = Math.max(start, state.start);
+        skip = state.skip.filter((sequence) => sequence >= start);
+      }
+    }
+    const next: SubscriptionRecord = { ...record, generation: record.generation + 1, skip };
+    await this.addConsumer(next, start);
+    await this.catalog.put("subscription", name, next);
+    await this.deleteConsumer(record);
+  }
+
+  async subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats> {
+    this.assertOpen();
+    const record = this.requireSubscription(name);
+    const worker = this.worker(name);
+    const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: worker.deadLettered, outstanding: 0 };
+    if (record.topicTag === null || record.config.detached) return empty;
+    await worker.settle();
+    const info = await this.jsm.consumers
+      .info(this.naming.stream(record.topicTag), this.naming.consumer(record.id, record.generation))
+      .catch(() => null);
+    if (info === null) return empty;
+    let backlog = info.num_pending + info.num_ack_pending;
+    if (record.config.filter.trim() !== "" || record.skip.length > 0) {
+      backlog = info.num_ack_pending + (await this.countUndelivered(record, info.delivered.stream_seq + 1));
+    }
+    let oldestUnackedAgeMs = 0;
+    if (backlog > 0) {
+      const first = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
+      const message = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, first);
+      if (message !== null) oldestUnackedAgeMs = Math.max(0, Date.now() - message.publishTimeMs);
+    }
+    return {
+      backlog,
+      oldestUnackedAgeMs,
+      deadLettered: worker.deadLettered,
+      outstanding: Math.max(0, info.num_ack_pending - worker.unleasedCount),
+    };
+  }
+
+  // ---- snapshots
+
+  async createSnapshot(
+    name: SnapshotName,
+    subscription: SubscriptionName,
+    labels: Record<string, string>,
+  ): Promise<Snapshot> {
+    this.assertOpen();
+    parseSnapshotName(name);
+    const checkedLabels = validateLabels(labels ?? {});
+    const record = this.requireSubscription(subscription, "subscription");
+    if (record.topicTag === null) {
+      throw errors.failedPrecondition("TOPIC_DELETED", `the topic of subscription ${subscription} was deleted`);
+    }
+    if (this.findSnapshot(name) !== undefined) throw errors.alreadyExists("snapshot", name);
+    const { start, skip } = await this.ackState(record, this.worker(subscription));
+    const oldest = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, start);
+    const now = Date.now();
+    const expireTimeMs = snapshotExpireTimeMs(oldest?.publishTimeMs ?? null, now);
+    if (expireTimeMs - now < MIN_SNAPSHOT_LIFETIME_MS) {
+      throw errors.failedPrecondition(
+        "SNAPSHOT_TOO_OLD",
+        `subscription ${subscription}'s oldest unacked message is too old: the snapshot would expire within an hour`,
+      );
+    }
+    const snapshot: Snapshot = { name, topic: record.config.topic, expireTimeMs, labels: checkedLabels };
+    await this.catalog.create("snapshot", name, { config: snapshot, topicTag: record.topicTag, start, skip });
+    return structuredClone(snapshot);
+  }
+
+  async getSnapshot(name: SnapshotName): Promise<Snapshot> {
+    this.assertOpen();
+    return structuredClone(this.requireSnapshot(name, "name").config);
+  }
+
+  async updateSnapshot(name: SnapshotName, update: Update<Snapshot>): Promise<Snapshot> {
+    this.assertOpen();
+    const record = this.requireSnapshot(name, "name");
+    const next = applySnapshotUpdate(record.config, update, Date.now());
+    await this.catalog.put("snapshot", name, { ...record, config: next });
+    return structuredClone(next);
+  }
+
+  async listSnapshots(project: string, page: PageRequest): Promise<Page<Snapshot>> {
+    this.assertOpen();
+    validateProjectId(project);
+    const now = Date.now();
+    return this.catalog.page(
+      "snapshot",
+      `projects/${project}/snapshots/`,
+      page,
+      (record) => record.config.expireTimeMs > now,
+      (record) => structuredClone(record.config),
+    );
+  }
+
+  async listTopicSnapshots(topic: TopicName, page: PageRequest): Promise<Page<SnapshotName>> {
+    this.assertOpen();
+    const { tag } = this.requireTopic(topic);
+    const now = Date.now();
+    return this.catalog.page(
+      "snapshot",
+      "projects/",
+      page,
+      (record) => record.topicTag === tag && record.config.expireTimeMs > now,
+      (record) => record.config.name,
+    );
+  }
+
+  async deleteSnapshot(name: SnapshotName): Promise<void> {
+    this.assertOpen();
+    this.requireSnapshot(name, "name");
+    await this.catalog.remove("snapshot", name);
+  }
+
+  // ---- lifecycle
+
+  async ready(): Promise<boolean> {
+    return !this.closed && !this.connection.isClosed();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const worker of this.workers.values()) worker.close();
+    this.workers.clear();
+    for (const watcher of this.watchers.values()) watcher.stop();
+    this.watchers.clear();
+    this.catalog.close();
+    await this.connection.close();
+  }
+
+  async destroy(): Promise<void> {
+    this.assertOpen();
+    const prefix = `${this.options.namespace}-t-`;
+    for await (const name of this.jsm.streams.names()) {
+      if (name.startsWith(prefix)) await this.jsm.streams.delete(name).catch(() => false);
+    }
+    await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
+  }
+
+  /** Publishes a dead-lettered copy (WorkerHost). */
+  async deadLetter(topic: TopicName, message: MessageInput): Promise<void> {
+    const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
+    const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
+    this.notify(record.tag, refs[0]!.offset + 1);
+  }
+
+  // ---- helpers
+
+  /** Where a snapshot or seek restarts: the first unacked sequence, and acked sequences after it. */
+  private async ackState(
+    record: SubscriptionRecord,
+    worker: SubscriptionWorker,
+  ): Promise<{ start: number; skip: number[] }> {
+    await worker.settle();
+    const info = await this.jsm.consumers.info(
+      this.naming.stream(record.topicTag!),
+      this.naming.consumer(record.id, record.generation),
+    );
+    const start = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
+    const skip = [...new Set([...record.skip, ...worker.acked])].filter((sequence) => sequence >= start);
+    return { start, skip: skip.sort((a, b) => a - b) };
+  }
+
+  /** Counts undelivered messages from `from` that the subscription would deliver (filter, skip list). */
+  private async countUndelivered(record: SubscriptionRecord, from: number): Promise<number> {
+    const { nextOffset } = await streamStats(this.jsm, this.naming, record.topicTag!);
+    const filter = record.config.filter.trim();
+    const accept = filter === "" ? null : compileFilter(filter);
+    const skip = new Set(record.skip);
+    let count = 0;
+    let scanned = 0;
+    for (let sequence = from; sequence < nextOffset && scanned < MAX_BACKLOG_SCAN; scanned++) {
+      const message = await messageAtOrAfter(this.jsm, this.naming, record.topicTag!, sequence);
+      if (message === null) break;
+      if (!skip.has(message.offset) && (accept === null || accept(message.attributes))) count++;
+      sequence = message.offset + 1;
+    }
+    return count;
+  }
+
+  private async addConsumer(record: SubscriptionRecord, startSequence: number): Promise<void> {
+    await this.jsm.consumers.add(this.naming.stream(record.topicTag!), {
+      durable_name: this.naming.consumer(record.id, record.generation),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: record.config.ackDeadlineSeconds * 1_000_000_000,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, startSequence),
+      replay_policy: ReplayPolicy.Instant,
+      max_deliver: -1,
+      max_ack_pending: -1,
+    });
+  }
+
+  private async deleteConsumer(record: SubscriptionRecord): Promise<void> {
+    if (record.topicTag === null) return;
+    await this.jsm.consumers
+      .delete(this.naming.stream(record.topicTag), this.naming.consumer(record.id, record.generation))
+      .catch(() => false);
+  }
+
+  private worker(name: SubscriptionName): SubscriptionWorker {
+    const record = this.requireSubscription(name);
+    let worker = this.workers.get(name);
+    if (worker === undefined || worker.subscriptionId !== record.id) {
+      worker?.close();
+      worker = new SubscriptionWorker(this, record);
+      this.workers.set(name, worker);
+    }
+    return worker;
+  }
+
+  private attachedWorker(name: SubscriptionName): SubscriptionWorker {
+    const record = this.requireSubscription(name);
+    if (record.config.detached) throw detachedError(name);
+    return this.worker(name);
+  }
+
+  private requireTopic(name: TopicName, field = "topic"): TopicRecord {
+    const record = this.catalog.get("topic", name);
+    if (record !== undefined) return record;
+    parseTopicName(name, field);
+    throw errors.notFound("topic", name);
+  }
+
+  private requireSubscription(name: SubscriptionName, field = "subscription"): SubscriptionRecord {
+    const record = this.catalog.get("subscription", name);
+    if (record !== undefined) return record;
+    parseSubscriptionName(name, field);
+    throw errors.notFound("subscription", name);
+  }
+
+  private findSnapshot(name: SnapshotName): SnapshotRecord | undefined {
+    const record = this.catalog.get("snapshot", name);
+    if (record === undefined || record.config.expireTimeMs > Date.now()) return record;
+    void this.catalog.remove("snapshot", name).catch(() => undefined);
+    return undefined;
+  }
+
+  private requireSnapshot(name: SnapshotName, field = "snapshot"): SnapshotRecord {
+    parseSnapshotName(name, field);
+    const record = this.findSnapshot(name);
+    if (record === undefined) throw errors.notFound("snapshot", name);
+    return record;
+  }
+
+  private requireDeadLetterTopic(subscription: Subscription): void {
+    const policy = subscription.deadLetterPolicy;
+    if (policy === null) return;
+    parseTopicName(policy.deadLetterTopic, "dead_letter_policy.dead_letter_topic");
+    this.requireTopic(policy.deadLetterTopic, "dead_letter_policy.dead_letter_topic");
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw errors.unavailable("ENGINE_CLOSED", "the jetstream engine is closed");
+  }
+}
+
+function detachedError(name: SubscriptionName) {
+  return errors.failedPrecondition("SUBSCRIPTION_DETACHED", `subscription ${name} is detached`);
+}

@@ -1,0 +1,637 @@
+// One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { deadLetterMessage } from "../../broker/dead-letter.js";
+import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
+import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
+import { messageSize } from "../../broker/message-limits.js";
+import { PullWaiter } from "../../broker/pull-waiter.js";
+import { retryDelayMs } from "../../broker/retry-backoff.js";
+import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/tracked-message.js";
+import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
+import type { StreamgateError } from "../../errors/index.js";
+import type { DeliveryOptions, DeliveryStream } from "../engine.js";
+import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import type { SubscriptionRecord } from "./catalog.js";
+import { decodeMessage, type Naming } from "./topic-log.js";
+
+/** What a worker needs from its engine. */
+export interface WorkerHost {
+  readonly connection: NatsConnection;
+  readonly naming: Naming;
+  /** Publishes a dead-lettered copy. @throws StreamgateError NOT_FOUND when the topic is missing. */
+  deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
+}
+
+/** A message this instance received from JetStream and has not seen acked. */
+interface JetStreamTracked extends TrackedMessage {
+  readonly sequence: number;
+  /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
+  reply: string;
+  /** When JetStream itself will redeliver unless told the message is in progress. */
+  jetStreamExpiryMs: number;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Largest batch asked of JetStream in one pull request. */
+const MAX_REQUEST_BATCH = 256;
+/** Upper bound of messages tracked (ready, held, leased) per subscription on one instance. */
+const MAX_TRACKED = 10_000;
+/** How long an idle long-poll pull request waits on the server when a stream is open. */
+const STREAM_LONG_POLL_MS = 5_000;
+/** Timeout of one ack/nak/progress round trip. */
+const ACK_TIMEOUT_MS = 2_000;
+
+/** A unary pull that knows when it gives up (long polls on JetStream last no longer). */
+class TimedPullWaiter extends PullWaiter {
+  constructor(
+    maxMessages: number,
+    leaseMs: number,
+    readonly deadlineMs: number,
+  ) {
+    super(maxMessages, leaseMs);
+  }
+}
+
+/**
+ * Delivers one subscription on this instance. JetStream owns the shared state (which messages are
+ * acked, delivery counts, redelivery after ack_wait, nak delays) so the instances of a cluster
+ * share a subscription's messages; this worker adds what JetStream lacks: filters (non-matching
+ * messages are acked on arrival), per-key ordering (held back within this instance), dead
+ * lettering, flow control per stream and exact lease deadlines.
+ */
+export class SubscriptionWorker implements StreamHost {
+  deadLettered = 0;
+  private record: SubscriptionRecord;
+  private filter: AttributeFilter | null = null;
+  private consumers: Consumer[] = [];
+  private readonly tracked = new Map<number, JetStreamTracked>();
+  private ready: JetStreamTracked[] = [];
+  private readonly heads = new Map<string, number>();
+  private readonly held = new Map<string, JetStreamTracked[]>();
+  /** Sequences acked through this instance since the last seek (a later seek keeps them acked). */
+  readonly acked = new Set<number>();
+  private skip = new Set<number>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private fetching = false;
+  private readonly openRequests = new Set<() => void>();
+  private pumpScheduled = false;
+  private roundRobin = 0;
+  private idleTicks = 0;
+  private closed = false;
+  private readonly keepAlive: NodeJS.Timeout;
+
+  constructor(
+    private readonly host: WorkerHost,
+    record: SubscriptionRecord,
+  ) {
+    this.record = record;
+    this.applyConfig(record);
+    this.keepAlive = setInterval(() => this.tick(), 1000);
+    this.keepAlive.unref();
+  }
+
+  get subscriptionId(): string {
+    return this.record.id;
+  }
+
+  /** True while the subscription reads a topic (not detached, topic not deleted). */
+  get attached(): boolean {
+    return this.record.topicTag !== null && !this.record.config.detached;
+  }
+
+  private get ackWaitMs(): number {
+    return this.record.config.ackDeadlineSeconds * 1000;
+  }
+
+  /** Applies a changed record: a new generation (seek) or topic drops every tracked message. */
+  configure(record: SubscriptionRecord, reason?: StreamgateError): void {
+    const previous = this.record;
+    this.record = record;
+    this.applyConfig(record);
+    if (previous.generation !== record.generation || previous.topicTag !== record.topicTag || !this.attached) {
+      this.reset();
+      if (!this.attached && reason !== undefined) this.endConsumers(reason);
+    }
+    this.schedulePump();
+  }
+
+  async pull(options: { maxMessages: number; waitMs: number; signal: AbortSignal }): Promise<ReceivedMessage[]> {
+    const waiter = new TimedPullWaiter(options.maxMessages, this.ackWaitMs, Date.now() + options.waitMs);
+    if (!this.attached || this.closed) {
+      if (options.waitMs > 0 && !this.closed) await waiter.wait(options.waitMs, options.signal);
+      return [];
+    }
+    let batch = this.take(waiter);
+    if (batch.length === 0) {
+      await this.request(Math.min(options.maxMessages, MAX_REQUEST_BATCH), null);
+      batch = this.take(waiter);
+    }
+    if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
+      return batch.map((message) => this.receivedMessage(message));
+    }
+    this.consumers.push(waiter);
+    this.schedulePump();
+    await waiter.wait(options.waitMs, options.signal);
+    this.removeConsumer(waiter);
+    return (waiter.taken ?? []).map((message) => this.receivedMessage(message as JetStreamTracked));
+  }
+
+  openStream(options: DeliveryOptions): DeliveryStream {
+    const stream = new DispatchStream(this, options);
+    if (this.closed) stream.end();
+    else if (!stream.isEnded) this.consumers.push(stream);
+    this.schedulePump();
+    return stream;
+  }
+
+  /** Validates every ack id (INVALID_ARGUMENT for malformed or foreign ones) before acting on any. */
+  private resolve(ackIds: string[]): AckIdParts[] {
+    const parts = ackIds.map((ackId) => decodeJetStreamAckId(ackId, this.record.id, this.record.config.name));
+    return parts.filter((part) => part.generation === this.record.generation);
+  }
+
+  async acknowledge(ackIds: string[]): Promise<void> {
+    const parts = this.resolve(ackIds);
+    const work: Promise<unknown>[] = [];
+    for (const part of parts) {
+      const tracked = this.tracked.get(part.sequence);
+      if (tracked !== undefined) {
+        if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) continue;
+        this.finish(tracked);
+        work.push(this.send(tracked.reply, "+ACK"));
+      } else {
+        // Leased through another instance (or expired here): JetStream acks by sequence.
+        work.push(this.send(this.replyOf(part), "+ACK"));
+      }
+      this.acked.add(part.sequence);
+    }
+    await Promise.all(work);
+  }
+
+  async modifyAckDeadline(ackIds: string[], seconds: number): Promise<void> {
+    const parts = this.resolve(ackIds);
+    const work: Promise<unknown>[] = [];
+    const now = Date.now();
+    for (const part of parts) {
+      const tracked = this.tracked.get(part.sequence);
+      if (tracked === undefined) {
+        if (!this.acked.has(part.sequence)) {
+          work.push(this.send(this.replyOf(part), seconds === 0 ? "-NAK" : "+WPI"));
+        }
+        continue;
+      }
+      if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) continue;
+      if (seconds === 0) {
+        work.push(this.redeliver(tracked));
+        continue;
+      }
+      tracked.deadlineMs = now + seconds * 1000;
+      this.armLease(tracked);
+      if (tracked.jetStreamExpiryMs < tracked.deadlineMs) {
+        tracked.jetStreamExpiryMs = now + this.ackWaitMs;
+        work.push(this.send(tracked.reply, "+WPI"));
+      }
+    }
+    await Promise.all(work);
+    this.schedulePump();
+  }
+
+  /** Waits for every ack, nak and progress report sent so far to be confirmed by JetStream. */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  /** Tracked messages not leased to a client (ready or held back): JetStream counts them as ack-pending. */
+  get unleasedCount(): number {
+    let count = 0;
+    for (const tracked of this.tracked.values()) if (tracked.state !== TrackedState.leased) count++;
+    return count;
+  }
+
+  /** Stops timers and requests and ends every stream and waiting pull. */
+  close(reason?: StreamgateError): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepAlive);
+    this.reset();
+    this.endConsumers(reason);
+  }
+
+  receivedMessage(message: TrackedMessage): ReceivedMessage {
+    const tracked = message as JetStreamTracked;
+    const parsed = parseAckSubject(tracked.reply);
+    return {
+      ackId: encodeJetStreamAckId({ subscriptionId: this.record.id, generation: this.record.generation, ...parsed }),
+      message: tracked.message,
+      deliveryAttempt: tracked.attempt,
+    };
+  }
+
+  streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
+    this.removeConsumer(stream);
+    // Leased but never yielded: the same JetStream delivery goes to another local consumer.
+    for (const message of undelivered) {
+      const tracked = message as JetStreamTracked;
+      this.releaseLease(tracked);
+      this.makeReady(tracked);
+    }
+    if (undelivered.length > 0) this.schedulePump();
+  }
+
+  wake(): void {
+    this.schedulePump();
+  }
+
+  private applyConfig(record: SubscriptionRecord): void {
+    const expression = record.config.filter.trim();
+    this.filter = expression === "" ? null : compileFilter(expression);
+    this.skip = new Set(record.skip);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+      void this.fetchLoop();
+    });
+  }
+
+  /** Hands ready messages to consumers with room, round-robin. */
+  private pump(): void {
+    let progress = true;
+    while (progress && this.consumers.length > 0) {
+      progress = false;
+      const start = this.roundRobin++ % this.consumers.length;
+      const round = [...this.consumers.slice(start), ...this.consumers.slice(0, start)];
+      for (const consumer of round) {
+        if (!this.consumers.includes(consumer)) continue;
+        const batch = this.take(consumer);
+        if (batch.length === 0) continue;
+        progress = true;
+        consumer.accept(batch);
+        if (consumer instanceof PullWaiter) this.removeConsumer(consumer);
+      }
+    }
+  }
+
+  private take(consumer: Consumer): JetStreamTracked[] {
+    const capacity = consumer.capacity();
+    const limit = Math.min(capacity.messages, MAX_DELIVERY_BATCH);
+    const taken: JetStreamTracked[] = [];
+    let bytes = capacity.bytes;
+    const now = Date.now();
+    this.ready = this.ready.filter((message) => message.state === TrackedState.ready);
+    let index = 0;
+    while (taken.length < limit && index < this.ready.length) {
+      const next = this.ready[index]!;
+      if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
+      index++;
+      bytes -= next.size;
+      next.holder = consumer;
+      next.deadlineMs = now + consumer.leaseMs;
+      next.version++;
+      next.state = TrackedState.leased;
+      this.armLease(next);
+      taken.push(next);
+    }
+    this.ready.splice(0, index);
+    return taken;
+  }
+
+  /** Messages the local consumers could take now beyond those already ready. */
+  private demand(): number {
+    let demand = 0;
+    for (const consumer of this.consumers) {
+      const capacity = consumer.capacity();
+      if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
+      else if (capacity.messages > 0 && (capacity.bytes > 0 || capacity.idle)) demand += 1;
+    }
+    const ready = this.ready.filter((message) => message.state === TrackedState.ready).length;
+    return Math.min(demand - ready, MAX_TRACKED - this.tracked.size);
+  }
+
+  /** How long a long-poll request may wait: until the latest waiting pull gives up, or a while for streams. */
+  private longPollMs(): number {
+    let wait = 0;
+    for (const consumer of this.consumers) {
+      if (consumer instanceof DispatchStream) return STREAM_LONG_POLL_MS;
+      if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now());
+    }
+    return Math.min(wait, STREAM_LONG_POLL_MS);
+  }
+
+  /** Pulls from JetStream while local consumers have room: what is there now, else a long poll for one. */
+  private async fetchLoop(): Promise<void> {
+    if (this.fetching || this.closed || !this.attached) return;
+    this.fetching = true;
+    try {
+      for (;;) {
+        const demand = this.demand();
+        if (demand <= 0 || this.closed || !this.attached) break;
+        const generation = this.record.generation;
+        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null);
+        if (generation !== this.record.generation) continue;
+        this.pump();
+        if (received > 0) continue;
+        const wait = this.longPollMs();
+        if (wait < 20) break;
+        await this.request(1, wait);
+        // Whatever arrived is pumped after the next no-wait request collects the rest.
+      }
+    } finally {
+      this.fetching = false;
+      this.pump();
+    }
+  }
+
+  /**
+   * One JetStream pull request: `batch` messages, waiting up to `expiresMs` (null = only what is
+   * available now). Resolves with how many messages arrived.
+   */
+  private request(batch: number, expiresMs: number | null): Promise<number> {
+    const stream = this.streamName();
+    if (stream === null || this.closed) return Promise.resolve(0);
+    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
+    const generation = this.record.generation;
+    const body = expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    return new Promise<number>((resolve) => {
+      let count = 0;
+      const finish = () => {
+        subscription.unsubscribe();
+        clearTimeout(guard);
+        this.openRequests.delete(finish);
+        resolve(count);
+      };
+      const subscription = this.host.connection.subscribe(createInbox(), {
+        callback: (error, message) => {
+          if (error !== null) return finish();
+          if (message.reply?.startsWith("$JS.ACK.")) {
+            count++;
+            if (generation === this.record.generation) this.arrive(message);
+            if (count >= batch) finish();
+            return;
+          }
+          finish(); // a status: 404 no messages, 408 expired, 409 consumer deleted or limits
+        },
+      });
+      const guard = setTimeout(finish, (expiresMs ?? 0) + 5_000);
+      this.openRequests.add(finish);
+      this.host.connection.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), {
+        reply: subscription.getSubject(),
+      });
+    });
+  }
+
+  /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
+  private arrive(delivery: Msg): void {
+    const reply = delivery.reply!;
+    const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
+    if (this.skip.has(sequence)) {
+      void this.send(reply, "+ACK");
+      return;
+    }
+    const message = decodeMessage(
+      this.record.topicTag ?? "",
+      sequence,
+      Math.floor(Number(timestampNs) / 1_000_000),
+      delivery.data,
+      delivery.headers,
+    );
+    if (this.filter !== null && !this.filter(message.attributes)) {
+      void this.send(reply, "+ACK");
+      return;
+    }
+    const policy = this.record.config.deadLetterPolicy;
+    if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
+      // Expired (not nacked) on its last attempt: forward it now.
+      void this.forwardToDeadLetter(message, deliveryCount - 1, reply);
+      return;
+    }
+    let tracked = this.tracked.get(sequence);
+    if (tracked !== undefined) {
+      this.releaseLease(tracked);
+      tracked.reply = reply;
+      tracked.attempt = deliveryCount;
+      tracked.version++;
+    } else {
+      tracked = {
+        sequence,
+        reply,
+        message,
+        size: messageSize(message),
+        state: TrackedState.ready,
+        attempt: deliveryCount,
+        version: 0,
+        deadlineMs: 0,
+        holder: null,
+        jetStreamExpiryMs: 0,
+        timer: null,
+      };
+      this.tracked.set(sequence, tracked);
+    }
+    tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
+    this.admit(tracked);
+  }
+
+  /** Per-key ordering: only the key's head (lowest unfinished sequence seen here) is deliverable. */
+  private admit(tracked: JetStreamTracked): void {
+    const key = tracked.message.orderingKey;
+    if (this.record.config.enableMessageOrdering && key !== "") {
+      const head = this.heads.get(key);
+      if (head === undefined || head > tracked.sequence) {
+        if (head !== undefined) this.demoteHead(key, head);
+        this.heads.set(key, tracked.sequence);
+      } else if (head !== tracked.sequence) {
+        const queue = this.held.get(key) ?? [];
+        if (!queue.includes(tracked)) {
+          queue.push(tracked);
+          queue.sort((a, b) => a.sequence - b.sequence);
+        }
+        this.held.set(key, queue);
+        tracked.state = TrackedState.held;
+        return;
+      }
+    }
+    this.makeReady(tracked);
+  }
+
+  private demoteHead(key: string, head: number): void {
+    const tracked = this.tracked.get(head);
+    if (tracked === undefined || tracked.state === TrackedState.leased) return;
+    const queue = this.held.get(key) ?? [];
+    queue.push(tracked);
+    queue.sort((a, b) => a.sequence - b.sequence);
+    this.held.set(key, queue);
+    tracked.state = TrackedState.held;
+  }
+
+  private makeReady(tracked: JetStreamTracked): void {
+    tracked.state = TrackedState.ready;
+    tracked.holder = null;
+    this.ready.push(tracked);
+    this.ready.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  /** Acked or dead-lettered: forget it and release the next message of its key. */
+  private finish(tracked: JetStreamTracked): void {
+    this.releaseLease(tracked);
+    tracked.state = TrackedState.done;
+    this.tracked.delete(tracked.sequence);
+    const key = tracked.message.orderingKey;
+    if (key === "" || this.heads.get(key) !== tracked.sequence) return;
+    const queue = this.held.get(key);
+    const next = queue?.shift();
+    if (next === undefined) {
+      this.heads.delete(key);
+      this.held.delete(key);
+    } else {
+      this.heads.set(key, next.sequence);
+      if (queue!.length === 0) this.held.delete(key);
+      this.makeReady(next);
+    }
+    this.schedulePump();
+  }
+
+  /** Nack or lease expiry: dead-letter on the last attempt, else nak with the retry policy's backoff. */
+  private async redeliver(tracked: JetStreamTracked): Promise<void> {
+    this.releaseLease(tracked);
+    const policy = this.record.config.deadLetterPolicy;
+    if (policy !== null && tracked.attempt >= policy.maxDeliveryAttempts) {
+      tracked.state = TrackedState.delayed;
+      await this.forwardToDeadLetter(tracked.message, tracked.attempt, tracked.reply, tracked);
+      return;
+    }
+    // JetStream redelivers it; the key's head stays this sequence so later messages of the key wait.
+    tracked.state = TrackedState.done;
+    this.tracked.delete(tracked.sequence);
+    await this.nak(tracked.reply, tracked.attempt);
+  }
+
+  private nak(reply: string, attempt: number): Promise<unknown> {
+    const delayMs = retryDelayMs(this.record.config.retryPolicy, attempt);
+    return this.send(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : "-NAK");
+  }
+
+  private async forwardToDeadLetter(
+    message: StoredMessage,
+    attempts: number,
+    reply: string,
+    tracked?: JetStreamTracked,
+  ): Promise<void> {
+    const policy = this.record.config.deadLetterPolicy!;
+    try {
+      await this.host.deadLetter(policy.deadLetterTopic, deadLetterMessage(message, this.record.config.name, attempts));
+    } catch {
+      // The dead-letter topic is missing: keep redelivering, as Pub/Sub does.
+      if (tracked !== undefined) {
+        tracked.state = TrackedState.done;
+        this.tracked.delete(tracked.sequence);
+      }
+      await this.nak(reply, attempts);
+      return;
+    }
+    this.deadLettered++;
+    if (tracked !== undefined) this.finish(tracked);
+    await this.send(reply, "+ACK");
+  }
+
+  private armLease(tracked: JetStreamTracked): void {
+    if (tracked.timer !== null) clearTimeout(tracked.timer);
+    const version = tracked.version;
+    tracked.timer = setTimeout(
+      () => {
+        tracked.timer = null;
+        if (tracked.state !== TrackedState.leased || tracked.version !== version) return;
+        void this.redeliver(tracked).then(() => this.schedulePump());
+      },
+      Math.max(0, tracked.deadlineMs - Date.now()),
+    );
+    tracked.timer.unref();
+  }
+
+  private releaseLease(tracked: JetStreamTracked): void {
+    if (tracked.timer !== null) {
+      clearTimeout(tracked.timer);
+      tracked.timer = null;
+    }
+    const holder = tracked.holder;
+    tracked.holder = null;
+    if (tracked.state === TrackedState.leased) tracked.state = TrackedState.ready;
+    holder?.release(tracked);
+  }
+
+  /**
+   * Every second: tells JetStream that messages held here (ready, held back, or leased for longer
+   * than ack_wait) are in progress; and gives back what no local consumer wants.
+   */
+  private tick(): void {
+    const now = Date.now();
+    this.idleTicks = this.consumers.length === 0 ? this.idleTicks + 1 : 0;
+    for (const tracked of [...this.tracked.values()]) {
+      if (this.idleTicks >= 2 && tracked.state !== TrackedState.leased) {
+        // Nobody here wants it: let another instance have it now rather than after ack_wait.
+        tracked.state = TrackedState.done;
+        this.tracked.delete(tracked.sequence);
+        void this.send(tracked.reply, "-NAK");
+        continue;
+      }
+      const needed = tracked.state !== TrackedState.leased || tracked.deadlineMs > tracked.jetStreamExpiryMs;
+      if (needed && tracked.jetStreamExpiryMs - now < this.ackWaitMs / 2) {
+        tracked.jetStreamExpiryMs = now + this.ackWaitMs;
+        void this.send(tracked.reply, "+WPI");
+      }
+    }
+    if (this.idleTicks >= 2 && this.heads.size > 0 && this.tracked.size === 0) {
+      this.heads.clear();
+      this.held.clear();
+    }
+  }
+
+  /** Sends an ack-protocol message and waits for JetStream's confirmation. */
+  private send(reply: string, body: string): Promise<unknown> {
+    const promise = this.host.connection
+      .request(reply, body, { timeout: ACK_TIMEOUT_MS })
+      .catch(() => undefined)
+      .finally(() => this.inFlight.delete(promise));
+    this.inFlight.add(promise);
+    return promise;
+  }
+
+  private replyOf(part: AckIdParts): string {
+    return ackSubject(this.streamName() ?? "_", this.host.naming.consumer(this.record.id, part.generation), part);
+  }
+
+  private streamName(): string | null {
+    return this.record.topicTag === null ? null : this.host.naming.stream(this.record.topicTag);
+  }
+
+  /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
+  private reset(): void {
+    for (const finish of [...this.openRequests]) finish();
+    for (const tracked of this.tracked.values()) {
+      this.releaseLease(tracked);
+      tracked.state = TrackedState.done;
+    }
+    this.tracked.clear();
+    this.ready = [];
+    this.heads.clear();
+    this.held.clear();
+    this.acked.clear();
+  }
+
+  private removeConsumer(consumer: Consumer): void {
+    const index = this.consumers.indexOf(consumer);
+    if (index >= 0) this.consumers.splice(index, 1);
+  }
+
+  private endConsumers(reason?: StreamgateError): void {
+    const consumers = this.consumers;
+    this.consumers = [];
+    for (const consumer of consumers) {
+      if (consumer instanceof DispatchStream) consumer.end(reason);
+      else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
+    }
+  }
+}
