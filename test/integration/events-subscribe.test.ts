@@ -181,6 +181,39 @@ describe("events - Subscribe", () => {
     );
   });
 
+  test("events - a client that stops reading is dropped with RESOURCE_EXHAUSTED and resumes after its last offset", async () => {
+    const topic = await createTopic();
+    const recorder = subscribe({ topic, position: { latest: true } });
+    await waitForHeartbeat(recorder);
+    const call = calls.at(-1)!;
+    call.pause();
+    const payload = "x".repeat(100_000);
+    const total = 300;
+    for (let batch = 0; batch < total / 10; batch++)
+      await publish(
+        topic,
+        Array.from({ length: 10 }, () => payload),
+      );
+    call.resume();
+    await waitFor(() => recorder.ended, { timeoutMs: 20_000, describe: () => "the slow subscriber to be dropped" });
+    assert.equal(recorder.error?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(recorder.error!.details, /after_offset/);
+    const seen = messages(recorder).map((message) => Number(message.offset));
+    assert.ok(seen.length < total, `dropped before the end (${seen.length} of ${total} delivered)`);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: seen.length }, (_, index) => index + 1),
+    );
+    const last = seen.at(-1) ?? 0;
+    const resumed = subscribe({ topic, position: { afterOffset: String(last) } });
+    await waitForMessages(resumed, total - last);
+    assert.deepEqual(
+      messages(resumed).map((message) => Number(message.offset)),
+      Array.from({ length: total - last }, (_, index) => last + 1 + index),
+    );
+    calls.at(-1)!.cancel();
+  });
+
   test("events - Subscribe to an unknown topic is NOT_FOUND", async () => {
     const error = await failure({ topic: `${project}/topics/${uniqueName("missing")}`, position: { earliest: true } });
     assert.equal(error.code, grpc.status.NOT_FOUND);
