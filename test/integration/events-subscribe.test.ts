@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { EmbeddedEngine } from "../../src/engines/embedded/index.js";
 import { Events } from "../../src/gen/streamgate/v1/events_pb.js";
 import { createLiveClients, grpc, type LiveClients, type Recorder, record } from "../harness/live-clients.js";
@@ -254,5 +254,30 @@ describe("events - Subscribe", () => {
       { offset: 2n, text: "two" },
       { offset: 3n, text: "three" },
     ]);
+  });
+  test("events - a gRPC-Web client over HTTP/1.1 streams Subscribe and sees NOT_FOUND for an unknown topic", async () => {
+    const topic = await createTopic();
+    await publish(topic, ["web1", "web2"]);
+    const client = createClient(Events, createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+    const abort = new AbortController();
+    const texts: string[] = [];
+    try {
+      for await (const event of client.subscribe(
+        { topic, position: { kind: { case: "afterOffset", value: 0n } } },
+        { signal: abort.signal },
+      )) {
+        if (event.kind.case === "message") texts.push(Buffer.from(event.kind.value.data).toString());
+        if (texts.length === 2) break;
+      }
+    } finally {
+      abort.abort();
+    }
+    assert.deepEqual(texts, ["web1", "web2"]);
+    await assert.rejects(
+      (async () => {
+        for await (const _ of client.subscribe({ topic: `${project}/topics/${uniqueName("missing")}` })) break;
+      })(),
+      /not found/i,
+    );
   });
 });
