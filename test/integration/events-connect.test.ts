@@ -182,4 +182,37 @@ describe("events - Connect and PublishStream", () => {
     });
     assert.equal(error?.code, grpc.status.NOT_FOUND);
   });
+  test("events - draining the server ends Subscribe and Connect with UNAVAILABLE so clients reconnect", async () => {
+    const draining = await startTestServer({ heartbeatMs: HEARTBEAT_MS });
+    const drainClients = createLiveClients(draining.hostPort);
+    try {
+      const topic = `${project}/topics/${uniqueName("drain")}`;
+      await draining.server.engine.createTopic({ name: topic });
+      const events = drainClients.events as unknown as {
+        Subscribe(request: unknown): grpc.ClientReadableStream<unknown>;
+        Connect(): grpc.ClientDuplexStream<unknown, unknown>;
+      };
+      const subscribe = record<{ kind: string }>(events.Subscribe({ topic }));
+      const connectCall = events.Connect();
+      const connectRecorder = record<ConnectResponse>(connectCall);
+      connectCall.write({ subscribe: { id: "a", topic } });
+      await waitFor(() => subscribe.items.length > 0 && connectRecorder.items.length > 0, {
+        timeoutMs: 5_000,
+        describe: () => "both streams live",
+      });
+      const drained = draining.server.drain(2_000);
+      await waitFor(() => subscribe.ended && connectRecorder.ended, {
+        timeoutMs: 5_000,
+        describe: () => "streams ended",
+      });
+      assert.equal(subscribe.error?.code, grpc.status.UNAVAILABLE);
+      assert.equal(connectRecorder.error?.code, grpc.status.UNAVAILABLE);
+      assert.match(subscribe.error!.details, /draining/);
+      drainClients.close();
+      await drained;
+    } finally {
+      drainClients.close();
+      await draining.close({ allowOpenConnections: true });
+    }
+  });
 });

@@ -65,7 +65,12 @@ export function createChatService(options: ChatServiceOptions): ServiceImpl<type
       const stats = await engine.topicStats(topic);
       const first = Math.max(stats.firstOffset, stats.nextOffset - historyMessages);
       const stop = new AbortController();
-      const onAbort = () => stop.abort();
+      const output = new OutputQueue<ChatMessage>({ maxQueued: 64, maxForced: 64 });
+      // Server shutdown or drain: end with its UNAVAILABLE so the client reconnects.
+      const onAbort = () => {
+        stop.abort();
+        output.fail(context.signal.reason);
+      };
       context.signal.addEventListener("abort", onAbort, { once: true });
       const feed = await hub.subscribe({
         topic,
@@ -73,7 +78,6 @@ export function createChatService(options: ChatServiceOptions): ServiceImpl<type
         filter: "",
         signal: stop.signal,
       });
-      const output = new OutputQueue<ChatMessage>({ maxQueued: 64, maxForced: 64 });
 
       const pump = (async () => {
         try {

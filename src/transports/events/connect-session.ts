@@ -46,9 +46,13 @@ export async function* runConnectSession(
   options: ConnectSessionOptions,
 ): AsyncGenerator<ConnectResponse> {
   const session = new AbortController();
-  const onAbort = () => session.abort(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
   const output = new OutputQueue<ConnectResponse>({ maxQueued: MAX_QUEUED_RESPONSES, maxForced: MAX_FORCED_RESPONSES });
+  // Server shutdown or drain: end with its UNAVAILABLE (after queued replies) so the client reconnects.
+  const onAbort = () => {
+    session.abort(signal.reason);
+    output.fail(signal.reason);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
   const subscriptions = new Map<string, ActiveSubscription>();
   let lastWriteMs = Date.now();
 

@@ -39,6 +39,8 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
       });
       try {
         for await (const event of subscription) yield eventToProto(event);
+        // Server shutdown or drain: end with its UNAVAILABLE so the client reconnects, not with OK.
+        if (context.signal.aborted) throw context.signal.reason;
       } catch (error) {
         throw withResumeHint(error, subscription.lastOffset);
       }
