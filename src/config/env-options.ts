@@ -15,10 +15,20 @@ export const envNames = {
   maxMessageBytes: "STREAMGATE_MAX_MESSAGE_BYTES",
   maxRequestBytes: "STREAMGATE_MAX_REQUEST_BYTES",
   heartbeatMs: "STREAMGATE_HEARTBEAT_MS",
+  maxStreamBufferBytes: "STREAMGATE_MAX_STREAM_BUFFER_BYTES",
+  maxWebSocketPayloadBytes: "STREAMGATE_MAX_WS_PAYLOAD_BYTES",
   logLevel: "STREAMGATE_LOG_LEVEL",
 } as const satisfies Record<keyof ServerOptions, string>;
 
-const numeric = new Set<keyof ServerOptions>(["port", "drainMs", "maxMessageBytes", "maxRequestBytes", "heartbeatMs"]);
+const numeric = new Set<keyof ServerOptions>([
+  "port",
+  "drainMs",
+  "maxMessageBytes",
+  "maxRequestBytes",
+  "heartbeatMs",
+  "maxStreamBufferBytes",
+  "maxWebSocketPayloadBytes",
+]);
 
 /** Options present in `env`; unset variables are left out so defaults apply. */
 export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ServerOptions> {

@@ -35,6 +35,15 @@ export interface ServerOptions {
   maxRequestBytes: number;
   /** Interval of keepalive/heartbeat frames on idle streams, in ms. Default 15 000 (below the 30 s of many LBs). */
   heartbeatMs: number;
+  /**
+   * Bytes of events one live-stream client (SSE, WebSocket, gRPC Events) may have waiting, in the hub
+   * queue or unsent in its socket, before it is dropped as a slow consumer and told where to resume.
+   * Default 1 MiB: about a thousand 1 KiB events, enough to ride out a GC pause or a mobile network
+   * hiccup, while a thousand stalled clients cost at most about 1 GiB. A single larger message still flows.
+   */
+  maxStreamBufferBytes: number;
+  /** Largest WebSocket frame a client may send, in bytes; larger ones close with 1009. Default 1 MiB (publish bigger messages over REST or gRPC). */
+  maxWebSocketPayloadBytes: number;
   /** Log level for pino. Default "info". */
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -53,6 +62,8 @@ export const defaultServerOptions: ServerOptions = {
   maxMessageBytes: 10_000_000,
   maxRequestBytes: 16 * 1024 * 1024,
   heartbeatMs: 15_000,
+  maxStreamBufferBytes: 1024 * 1024,
+  maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
 };
 
@@ -82,6 +93,9 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
     fail("maxRequestBytes", `must be at least maxMessageBytes (${options.maxMessageBytes})`);
   }
   if (!Number.isFinite(options.heartbeatMs) || options.heartbeatMs < 100) fail("heartbeatMs", "must be >= 100");
+  for (const option of ["maxStreamBufferBytes", "maxWebSocketPayloadBytes"] as const) {
+    if (!Number.isInteger(options[option]) || options[option] < 1024) fail(option, "must be an integer >= 1024");
+  }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
   return options;
 }

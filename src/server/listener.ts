@@ -21,6 +21,8 @@ export interface ListenerOptions {
   port: number;
   tls: { certPath: string; keyPath: string } | null;
   handler: RequestHandler;
+  /** Takes HTTP/1.1 `Upgrade` requests (WebSocket); without it they get no special handling. */
+  upgrade?: (request: IncomingMessage, socket: Socket, head: Buffer) => void;
   /** Interval of HTTP/2 PING frames on idle sessions; keeps NAT and proxies from dropping them. */
   pingIntervalMs: number;
   /** Largest HTTP/2 header block, in bytes. */
@@ -68,6 +70,9 @@ export function createListener(options: ListenerOptions): Listener {
     { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 },
     options.handler,
   );
+  const upgrade = options.upgrade;
+  if (upgrade !== undefined)
+    http1.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => upgrade(request, socket, head));
   http1.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     else socket.destroy();
@@ -99,6 +104,7 @@ export function createListener(options: ListenerOptions): Listener {
       options.handler,
     );
     secure.on("session", trackSession);
+    if (upgrade !== undefined) secure.on("upgrade", upgrade);
     secure.on("connection", (socket: Socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));

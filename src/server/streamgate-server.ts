@@ -21,6 +21,8 @@ import { createHealthService, createReflection, errorInterceptor } from "../tran
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
+import { createEventsHandler } from "../transports/sse/index.js";
+import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
 import { createListener } from "./listener.js";
 
 /** A running (or ready to run) streamgate server. */
@@ -74,6 +76,7 @@ export async function createServer(
   const hub = createStreamHub({
     engine: servedEngine,
     heartbeatMs: options.heartbeatMs,
+    maxBufferBytes: options.maxStreamBufferBytes,
   });
   const live = {
     engine: servedEngine,
@@ -136,6 +139,20 @@ export async function createServer(
     maxRequestBytes: options.maxRequestBytes,
     shutdownSignal: shutdown.signal,
   });
+  // Live streams over plain HTTP: SSE / long poll on GET …/topics/{t}/events, WebSocket on /v1/ws.
+  const topicEvents = createEventsHandler({
+    hub,
+    engine: servedEngine,
+    shutdownSignal: shutdown.signal,
+    maxBufferBytes: options.maxStreamBufferBytes,
+  });
+  const webSockets = createWebSocketEndpoint({
+    hub,
+    publish: (topic, messages) => servedEngine.publish(topic, messages),
+    heartbeatMs: options.heartbeatMs,
+    maxPayloadBytes: options.maxWebSocketPayloadBytes,
+    maxBufferBytes: options.maxStreamBufferBytes,
+  });
 
   const fallback = (request: AnyRequest, response: AnyResponse) => {
     void (async () => {
@@ -161,7 +178,7 @@ export async function createServer(
           response.writeHead(200, headers);
           response.end();
         }
-      } else if (!(await rest(request, response))) {
+      } else if (!(await topicEvents(request, response, path)) && !(await rest(request, response))) {
         sendError(
           response,
           new StreamgateError(Code.NOT_FOUND, `no route for ${request.method} ${path}`, { reason: "ROUTE_NOT_FOUND" }),
@@ -195,6 +212,14 @@ export async function createServer(
         response.setHeader("connection", "close");
       handler(request, response);
     },
+    upgrade: (request, socket, head) => {
+      const path = (request.url ?? "/").split("?")[0];
+      if (path === WEBSOCKET_PATH && !draining && !closed) webSockets.handleUpgrade(request, socket, head);
+      else
+        socket.end(
+          `HTTP/1.1 ${draining ? 503 : 404} ${draining ? "Service Unavailable" : "Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+        );
+    },
     pingIntervalMs: options.heartbeatMs,
     maxHeaderBytes: 64 * 1024,
   });
@@ -203,6 +228,7 @@ export async function createServer(
     if (closed) return;
     closed = true;
     if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
+    webSockets.close();
     listener.destroy();
     await pushWorker.stop();
     await hub.close();
@@ -232,6 +258,7 @@ export async function createServer(
       logger.info({ graceMs }, "draining: no new connections; streams told to reconnect");
       listener.stopAccepting();
       shutdown.abort(new ConnectError("server is draining; reconnect to another instance", ConnectCode.Unavailable));
+      webSockets.close();
       const deadline = Date.now() + graceMs;
       const idle = listener.idle();
       while (Date.now() < deadline && listener.connections() > 0) {

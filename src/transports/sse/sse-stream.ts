@@ -1,0 +1,133 @@
+// Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, writes coalesced per tick.
+import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import type { FeedEvent, StreamHub } from "../../streams/index.js";
+import { encodeMessageJson } from "../../streams/index.js";
+import { type AnyRequest, type AnyResponse, sendError } from "../rest/index.js";
+import type { EventsRequest } from "./events-route.js";
+
+/** Reconnect delay suggested to EventSource, in ms. */
+export const SSE_RETRY_MS = 2_000;
+
+/** The SSE text of one hub event. Gap events carry `id: firstAvailable - 1` so a reconnect does not repeat them. */
+export function formatSseEvent(event: FeedEvent): string {
+  switch (event.kind) {
+    case "message":
+      return `id: ${event.message.offset}\nevent: message\ndata: ${encodeMessageJson(event.message)}\n\n`;
+    case "gap":
+      return (
+        `id: ${event.firstAvailable - 1}\nevent: gap\ndata: ` +
+        `{"fromOffset":"${event.fromOffset}","firstAvailable":"${event.firstAvailable}","lost":${event.lost}}\n\n`
+      );
+    case "heartbeat":
+      return ": keepalive\n\n";
+  }
+}
+
+/** The final `event: error` of a stream. */
+export function formatSseError(error: StreamgateError, resumeFrom: string): string {
+  const body = {
+    code: httpStatusByCode[error.code],
+    status: codeName(error.code),
+    reason: error.reason,
+    message: error.message,
+    resumeFrom,
+  };
+  return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+/** Serves one SSE stream until the client leaves, the server shuts down or the subscription fails. */
+export async function serveSse(
+  hub: StreamHub,
+  parsed: EventsRequest,
+  request: AnyRequest,
+  response: AnyResponse,
+  shutdownSignal: AbortSignal,
+  maxBufferBytes: number,
+): Promise<void> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  shutdownSignal.addEventListener("abort", stop, { once: true });
+  response.once("close", stop);
+  request.once("close", stop);
+  try {
+    let subscription: Awaited<ReturnType<StreamHub["subscribe"]>>;
+    try {
+      subscription = await hub.subscribe({
+        topic: parsed.topic,
+        from: parsed.from,
+        filter: parsed.filter,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (!controller.signal.aborted) sendError(response, error);
+      return;
+    }
+    response.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    });
+    await pump(subscription, parsed.fromText, response, maxBufferBytes);
+  } finally {
+    shutdownSignal.removeEventListener("abort", stop);
+    response.off("close", stop);
+    request.off("close", stop);
+  }
+}
+
+async function pump(
+  subscription: AsyncIterable<FeedEvent>,
+  fromText: string,
+  response: AnyResponse,
+  maxBufferBytes: number,
+): Promise<void> {
+  let resumeFrom = fromText;
+  let pending: string[] = [`retry: ${SSE_RETRY_MS}\n\n`];
+  let scheduled = false;
+  // Events that are ready in the same tick go out in one write (one syscall, one TCP segment when small).
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0 || response.destroyed || response.writableEnded) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join("");
+    pending = [];
+    response.write(text);
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+  schedule();
+  try {
+    for await (const event of subscription) {
+      pending.push(formatSseEvent(event));
+      if (event.kind === "message") resumeFrom = String(event.message.offset);
+      else if (event.kind === "gap") resumeFrom = String(event.firstAvailable - 1);
+      schedule();
+      // What the socket holds unsent is bounded too: past the limit the client is a slow consumer.
+      if (response.writableLength > maxBufferBytes) throw slowConsumer(maxBufferBytes, resumeFrom);
+    }
+  } catch (error) {
+    pending.push(formatSseError(StreamgateError.from(error), resumeFrom));
+  }
+  flush();
+  if (response.writableEnded) return;
+  response.end();
+  // A client that stopped reading may never take the final event: do not hold its socket forever.
+  if (!response.writableFinished) {
+    const timer = setTimeout(() => response.destroy(), FINAL_FLUSH_MS);
+    timer.unref();
+    response.once("close", () => clearTimeout(timer));
+  }
+}
+
+/** How long the final event of a stream may take to leave before the socket is cut. */
+const FINAL_FLUSH_MS = 10_000;
+
+function slowConsumer(maxBufferBytes: number, resumeFrom: string): StreamgateError {
+  return new StreamgateError(
+    Code.RESOURCE_EXHAUSTED,
+    `slow consumer: more than ${maxBufferBytes} bytes unsent on this connection; reconnect and resume from ${resumeFrom}`,
+    { reason: "SLOW_CONSUMER", details: { resumeFrom } },
+  );
+}

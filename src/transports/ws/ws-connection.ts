@@ -1,0 +1,220 @@
+// One WebSocket client: many topic subscriptions, publishes and pings over JSON text frames.
+import type { Socket } from "node:net";
+import type { WebSocket } from "ws";
+import { validateMessages } from "../../broker/message-limits.js";
+import { parseTopicName } from "../../broker/names.js";
+import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
+import { Code, errors, StreamgateError } from "../../errors/index.js";
+import { encodeMessageJson, parseStreamPosition, type StreamHub } from "../../streams/index.js";
+import {
+  type ClientFrame,
+  errorFrame,
+  frameCorrelation,
+  gapFrame,
+  messageFrame,
+  parseClientFrame,
+} from "./ws-frames.js";
+
+export interface WsConnectionContext {
+  hub: StreamHub;
+  publish(topic: TopicName, messages: MessageInput[]): Promise<PublishedRef[]>;
+  /** Bytes the socket may hold unsent before the client is dropped as a slow consumer (close 1013). */
+  maxBufferBytes: number;
+  /** Subscriptions one connection may hold. */
+  maxSubscriptions: number;
+  /** Malformed frames in a row after which the connection is closed (1008). */
+  maxMalformedFrames: number;
+}
+
+/** Close code for "try again later": a slow consumer resumes from its cursor. */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+export class WsConnection {
+  /** Pings sent without a pong since; the endpoint terminates at 2. */
+  missedPongs = 0;
+  private readonly subscriptions = new Map<string, AbortController>();
+  private malformedInRow = 0;
+  private corked = false;
+  private closing = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    private readonly context: WsConnectionContext,
+  ) {
+    ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on("pong", () => {
+      this.missedPongs = 0;
+    });
+    ws.on("close", () => this.stopAll());
+    ws.on("error", () => this.stopAll());
+  }
+
+  /** Closes with a code and reason (reason cut to the 123 bytes a close frame allows). */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopAll();
+    let text = reason;
+    while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
+    this.ws.close(code, text);
+  }
+
+  ping(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+
+  terminate(): void {
+    this.closing = true;
+    this.stopAll();
+    this.ws.terminate();
+  }
+
+  private stopAll(): void {
+    for (const controller of this.subscriptions.values()) controller.abort();
+    this.subscriptions.clear();
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closing) return;
+    const text = isBinary ? null : data.toString("utf8");
+    let frame: ClientFrame;
+    try {
+      if (text === null) throw errors.invalidArgument("frame", "binary frames are not accepted; send JSON text frames");
+      frame = parseClientFrame(text);
+    } catch (error) {
+      this.malformedInRow++;
+      if (this.malformedInRow >= this.context.maxMalformedFrames) {
+        this.close(1008, `too many malformed frames (${this.malformedInRow} in a row)`);
+        return;
+      }
+      this.send(errorFrame(StreamgateError.from(error), text === null ? {} : frameCorrelation(text)));
+      return;
+    }
+    this.malformedInRow = 0;
+    switch (frame.type) {
+      case "ping":
+        this.send('{"type":"pong"}');
+        return;
+      case "subscribe":
+        void this.subscribe(frame);
+        return;
+      case "unsubscribe": {
+        const controller = this.subscriptions.get(frame.id);
+        if (controller === undefined) {
+          this.send(errorFrame(notSubscribed(frame.id), { id: frame.id }));
+          return;
+        }
+        controller.abort();
+        this.subscriptions.delete(frame.id);
+        this.send(JSON.stringify({ type: "unsubscribed", id: frame.id }));
+        return;
+      }
+      case "publish":
+        void this.publish(frame);
+        return;
+    }
+  }
+
+  private async publish(frame: Extract<ClientFrame, { type: "publish" }>): Promise<void> {
+    try {
+      parseTopicName(frame.topic, "topic");
+      validateMessages(frame.messages);
+      const refs = await this.context.publish(frame.topic, frame.messages);
+      this.send(
+        JSON.stringify({
+          type: "published",
+          ref: frame.ref,
+          offsets: refs.map((ref) => String(ref.offset)),
+          messageIds: refs.map((ref) => ref.messageId),
+        }),
+      );
+    } catch (error) {
+      this.send(errorFrame(StreamgateError.from(error), { ref: frame.ref }));
+    }
+  }
+
+  private async subscribe(frame: Extract<ClientFrame, { type: "subscribe" }>): Promise<void> {
+    const { id } = frame;
+    if (this.subscriptions.has(id)) {
+      this.send(
+        errorFrame(
+          new StreamgateError(Code.ALREADY_EXISTS, `subscription id ${id} is already in use on this connection`, {
+            reason: "SUBSCRIPTION_ID_IN_USE",
+          }),
+          { id },
+        ),
+      );
+      return;
+    }
+    if (this.subscriptions.size >= this.context.maxSubscriptions) {
+      this.send(
+        errorFrame(
+          errors.resourceExhausted(
+            "TOO_MANY_SUBSCRIPTIONS",
+            `a connection may hold at most ${this.context.maxSubscriptions} subscriptions`,
+          ),
+          { id },
+        ),
+      );
+      return;
+    }
+    const controller = new AbortController();
+    this.subscriptions.set(id, controller);
+    let resumeFrom = frame.from === "" ? "latest" : frame.from;
+    try {
+      parseTopicName(frame.topic, "topic");
+      const subscription = await this.context.hub.subscribe({
+        topic: frame.topic,
+        from: parseStreamPosition(frame.from, "from"),
+        filter: frame.filter,
+        signal: controller.signal,
+      });
+      if (controller.signal.aborted) return;
+      this.send(JSON.stringify({ type: "subscribed", id }));
+      for await (const event of subscription) {
+        if (event.kind === "message") {
+          this.send(messageFrame(id, encodeMessageJson(event.message)));
+          resumeFrom = String(event.message.offset);
+        } else if (event.kind === "gap") {
+          this.send(gapFrame(id, event));
+          resumeFrom = String(event.firstAvailable - 1);
+        } else continue; // idle: the endpoint's WebSocket pings keep the connection alive
+        // Checked against what the socket holds, so memory stays bounded even if the hub queue is empty.
+        if (this.ws.bufferedAmount > this.context.maxBufferBytes) {
+          this.close(CLOSE_TRY_AGAIN_LATER, `slow consumer: resume from ${resumeFrom}`);
+          return;
+        }
+      }
+    } catch (error) {
+      const failure = StreamgateError.from(error);
+      if (failure.reason === "SLOW_CONSUMER") {
+        this.close(CLOSE_TRY_AGAIN_LATER, `slow consumer: resume from ${resumeFrom}`);
+        return;
+      }
+      if (!controller.signal.aborted) this.send(errorFrame(failure, { id }));
+    } finally {
+      if (this.subscriptions.get(id) === controller) this.subscriptions.delete(id);
+    }
+  }
+
+  /** Sends a text frame; frames sent in the same tick leave in one socket write. */
+  private send(text: string): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.ws.send(text);
+  }
+}
+
+function notSubscribed(id: string): StreamgateError {
+  return new StreamgateError(Code.NOT_FOUND, `no subscription with id ${id} on this connection`, {
+    reason: "SUBSCRIPTION_ID_NOT_FOUND",
+  });
+}

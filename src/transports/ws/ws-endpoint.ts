@@ -1,0 +1,78 @@
+// GET /v1/ws: accepts WebSocket upgrades (ws, noServer) and keeps connections alive with pings.
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { WebSocketServer } from "ws";
+import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
+import type { StreamHub } from "../../streams/index.js";
+import { WsConnection } from "./ws-connection.js";
+
+export interface WebSocketEndpointOptions {
+  hub: StreamHub;
+  publish(topic: TopicName, messages: MessageInput[]): Promise<PublishedRef[]>;
+  /** Interval of WebSocket pings; a connection that misses two pongs is terminated. */
+  heartbeatMs: number;
+  /** Largest frame a client may send, in bytes; larger ones close with 1009. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Unsent bytes a connection may hold before it is closed 1013 (slow consumer). */
+  maxBufferBytes: number;
+  /** Default 100. */
+  maxSubscriptions?: number;
+  /** Default 10. */
+  maxMalformedFrames?: number;
+}
+
+export interface WebSocketEndpoint {
+  /** Takes over an HTTP/1.1 upgrade request for /v1/ws. */
+  handleUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** Closes every connection with 1001 (going away) and stops the ping timer. */
+  close(): void;
+  connections(): number;
+}
+
+export const WEBSOCKET_PATH = "/v1/ws";
+
+export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
+  const server = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes ?? 1024 * 1024,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const connections = new Set<WsConnection>();
+  const context = {
+    hub: options.hub,
+    publish: options.publish,
+    maxBufferBytes: options.maxBufferBytes,
+    maxSubscriptions: options.maxSubscriptions ?? 100,
+    maxMalformedFrames: options.maxMalformedFrames ?? 10,
+  };
+
+  const pinger = setInterval(() => {
+    for (const connection of connections) {
+      if (connection.missedPongs >= 2) {
+        connection.terminate();
+        continue;
+      }
+      connection.missedPongs++;
+      connection.ping();
+    }
+  }, options.heartbeatMs);
+  pinger.unref();
+
+  return {
+    handleUpgrade(request, socket, head) {
+      socket.setNoDelay(true);
+      server.handleUpgrade(request, socket, head, (ws) => {
+        const connection = new WsConnection(ws, socket, context);
+        connections.add(connection);
+        ws.once("close", () => connections.delete(connection));
+      });
+    },
+    close() {
+      clearInterval(pinger);
+      for (const connection of connections) connection.close(1001, "server is shutting down; reconnect and resume");
+      server.close();
+    },
+    connections: () => connections.size,
+  };
+}
