@@ -17,7 +17,13 @@ import { createLogger, type Logger } from "../observability/index.js";
 import { createStreamHub } from "../streams/index.js";
 import { createChatService } from "../transports/chat/index.js";
 import { createEventsService } from "../transports/events/index.js";
-import { createHealthService, createReflection, errorInterceptor } from "../transports/grpc/index.js";
+import {
+  createHealthService,
+  createReflection,
+  errorInterceptor,
+  specPercentEncode,
+  useSpecGrpcMessageEncoding,
+} from "../transports/grpc/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
@@ -170,7 +176,7 @@ export async function createServer(
         const headers = {
           "content-type": "application/grpc",
           "grpc-status": String(Code.UNIMPLEMENTED),
-          "grpc-message": encodeURIComponent(`unknown service or method ${path}`),
+          "grpc-message": specPercentEncode(`unknown service or method ${path}`),
         };
         if ("stream" in response && response.stream !== undefined) {
           response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
@@ -210,6 +216,10 @@ export async function createServer(
     handler: (request, response) => {
       if (draining && "setHeader" in response && request.httpVersionMajor === 1)
         response.setHeader("connection", "close");
+      const contentType = request.headers["content-type"];
+      if (typeof contentType === "string" && /^application\/grpc(?!-web)/.test(contentType)) {
+        useSpecGrpcMessageEncoding(response);
+      }
       handler(request, response);
     },
     upgrade: (request, socket, head) => {

@@ -89,6 +89,24 @@ describe("listener", () => {
     await server.close();
   });
 
+  it("listener - gRPC error messages reach grpc-js readable (no %3A or %2C left encoded)", async () => {
+    const server = await startTestServer();
+    const publisher = new pubsubPackage.google.pubsub.v1.Publisher(server.hostPort, grpc.credentials.createInsecure());
+    try {
+      const error = await new Promise<grpc.ServiceError>((resolve) =>
+        (publisher as unknown as { createTopic(r: object, cb: (e: grpc.ServiceError) => void): void }).createTopic(
+          { name: "projects/p/topics/x" },
+          resolve,
+        ),
+      );
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(error.details, /^name: topic id "x" must be 3 to 255 characters long, got 1$/);
+    } finally {
+      publisher.close();
+    }
+    await server.close();
+  });
+
   it("listener - TLS with ALPN serves HTTP/1.1, HTTP/2 and gRPC with a self-signed certificate", async () => {
     const tls = createSelfSigned();
     const server = await startTestServer({ tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath });
