@@ -51,23 +51,37 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   );
   heartbeatTimer.unref();
 
+  // Which map entry a feed came from, so a release never removes a newer feed of the same topic.
+  const origins = new WeakMap<TopicFeed, Promise<TopicFeed>>();
+
   const acquireFeed = async (topic: TopicName): Promise<TopicFeed> => {
-    let opening = feeds.get(topic);
-    if (opening === undefined) {
-      opening = TopicFeed.open(engine, topic, batchMaxMessages);
-      feeds.set(topic, opening);
-      opening.catch(() => feeds.delete(topic));
+    for (;;) {
+      let opening = feeds.get(topic);
+      if (opening === undefined) {
+        const created = TopicFeed.open(engine, topic, batchMaxMessages);
+        opening = created;
+        feeds.set(topic, created);
+        created.catch(() => {
+          if (feeds.get(topic) === created) feeds.delete(topic);
+        });
+      }
+      const feed = await opening;
+      // The last member may have left (and closed it) while this caller waited for it to open.
+      if (feed.closed) {
+        if (feeds.get(topic) === opening) feeds.delete(topic);
+        continue;
+      }
+      origins.set(feed, opening);
+      feed.members++;
+      return feed;
     }
-    const feed = await opening;
-    feed.members++;
-    return feed;
   };
 
   const releaseFeed = (feed: TopicFeed) => {
     feed.members--;
     if (feed.members > 0) return;
     feed.close();
-    feeds.delete(feed.topic);
+    if (feeds.get(feed.topic) === origins.get(feed)) feeds.delete(feed.topic);
   };
 
   /** First offset to deliver, plus a gap event when the position is older than retention. */

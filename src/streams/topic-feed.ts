@@ -27,7 +27,8 @@ export class TopicFeed {
   members = 0;
   private target = 0;
   private reading = false;
-  private closed = false;
+  /** True once the last member left; a closed feed never reads again. */
+  closed = false;
   private unwatch: () => void = () => undefined;
 
   private constructor(
