@@ -13,9 +13,10 @@ import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grp
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
 import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_pb.js";
-import { createLogger, type Logger } from "../observability/index.js";
+import { createLogger, type Logger, liveConnections } from "../observability/index.js";
 import { createStreamHub } from "../streams/index.js";
 import { createChatService } from "../transports/chat/index.js";
+import { createDashboardHandler } from "../transports/dashboard/index.js";
 import { createEventsService } from "../transports/events/index.js";
 import {
   createHealthService,
@@ -160,6 +161,13 @@ export async function createServer(
     maxBufferBytes: options.maxStreamBufferBytes,
   });
 
+  // The dashboard: web/ at `/` and GET /v1/dashboard/overview (`listener` is assigned below, before any request).
+  const dashboard = createDashboardHandler({
+    engine: servedEngine,
+    streamStats: () => hub.stats(),
+    connections: () => ({ ...liveConnections.counts(), http: listener.connections() }),
+  });
+
   const fallback = (request: AnyRequest, response: AnyResponse) => {
     void (async () => {
       const path = (request.url ?? "/").split("?")[0];
@@ -184,7 +192,11 @@ export async function createServer(
           response.writeHead(200, headers);
           response.end();
         }
-      } else if (!(await topicEvents(request, response, path)) && !(await rest(request, response))) {
+      } else if (
+        !(await dashboard(request, response, path)) &&
+        !(await topicEvents(request, response, path)) &&
+        !(await rest(request, response))
+      ) {
         sendError(
           response,
           new StreamgateError(Code.NOT_FOUND, `no route for ${request.method} ${path}`, { reason: "ROUTE_NOT_FOUND" }),

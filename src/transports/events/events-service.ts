@@ -4,6 +4,7 @@ import { compileFilter, parseTopicName } from "../../broker/index.js";
 import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { Events } from "../../gen/streamgate/v1/events_pb.js";
+import { liveConnections } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
 import { runConnectSession } from "./connect-session.js";
 import { eventToProto, inputsFromProto, positionFromProto } from "./convert.js";
@@ -29,6 +30,7 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
   const maxMessagesPerPublishStream = options.maxMessagesPerPublishStream ?? 100_000;
   return {
     async *subscribe(request, context) {
+      liveConnections.track("grpc", context.signal);
       parseTopicName(request.topic, "topic");
       compileFilter(request.filter);
       const subscription = await hub.subscribe({
@@ -47,6 +49,7 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
     },
 
     connect(requests, context) {
+      liveConnections.track("grpc", context.signal);
       return runConnectSession(requests, context.signal, {
         engine,
         hub,

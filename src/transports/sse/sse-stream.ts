@@ -1,5 +1,6 @@
 // Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, writes coalesced per tick.
 import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { liveConnections } from "../../observability/index.js";
 import type { FeedEvent, StreamHub } from "../../streams/index.js";
 import { encodeMessageJson } from "../../streams/index.js";
 import { type AnyRequest, type AnyResponse, sendError } from "../rest/index.js";
@@ -67,6 +68,7 @@ export async function serveSse(
       "cache-control": "no-cache",
       "x-accel-buffering": "no",
     });
+    liveConnections.track("sse", response);
     await pump(subscription, parsed.fromText, response, maxBufferBytes);
   } finally {
     shutdownSignal.removeEventListener("abort", stop);

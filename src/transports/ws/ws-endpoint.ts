@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
+import { liveConnections } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
 import { WsConnection } from "./ws-connection.js";
 
@@ -66,6 +67,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         const connection = new WsConnection(ws, socket, context);
         connections.add(connection);
         ws.once("close", () => connections.delete(connection));
+        liveConnections.track("websocket", ws);
       });
     },
     close() {

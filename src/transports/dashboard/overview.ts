@@ -1,0 +1,140 @@
+// GET /v1/dashboard/overview: one JSON snapshot of a project's topics, subscriptions and live connections.
+import type { Page, PageRequest } from "../../broker/types.js";
+import type { Engine } from "../../engines/engine.js";
+import type { StreamTransport } from "../../observability/index.js";
+
+/** Window over which the publish rate is measured. */
+const RATE_WINDOW_MS = 60_000;
+/** At most this many topics / subscriptions per overview; the dashboard is not a listing API. */
+const MAX_ITEMS = 1_000;
+/** Retention the engines apply when a topic sets none (Pub/Sub's 7 days). */
+const DEFAULT_TOPIC_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export interface TopicOverview {
+  name: string;
+  messages: number;
+  bytes: number;
+  firstOffset: number;
+  nextOffset: number;
+  /** Messages per second over up to the last minute of samples; null until two samples exist. */
+  publishRatePerSecond: number | null;
+  retentionMs: number;
+  retentionIsDefault: boolean;
+  retentionBytes: number | null;
+}
+
+export interface SubscriptionOverview {
+  name: string;
+  topic: string;
+  backlog: number;
+  oldestUnackedAgeMs: number;
+  deadLettered: number;
+  outstanding: number;
+  deliveryType: "pull" | "push";
+  deadLetterTopic: string | null;
+}
+
+export interface DashboardOverview {
+  generatedAtMs: number;
+  engine: Engine["kind"];
+  projects: string[];
+  /** The project shown; null when the server has none yet. */
+  project: string | null;
+  topics: TopicOverview[];
+  subscriptions: SubscriptionOverview[];
+  /** Live streaming connections by transport, plus open HTTP (TCP) connections. */
+  connections: Record<StreamTransport | "http", number>;
+  streams: { feeds: number; subscribers: number; droppedSlowConsumers: number };
+}
+
+export interface OverviewSources {
+  engine: Engine;
+  streamStats(): { topics: number; subscribers: number; droppedSlowConsumers: number };
+  connections(): Record<StreamTransport | "http", number>;
+}
+
+/**
+ * Builds overviews. The publish rate comes from nextOffset samples taken when an overview is built
+ * (the dashboard polls every 2 s), so an idle server does no work and no topic is watched.
+ */
+export function createOverviewBuilder(
+  sources: OverviewSources,
+): (project: string | null) => Promise<DashboardOverview> {
+  const { engine } = sources;
+  const samples = new Map<string, Array<{ atMs: number; nextOffset: number }>>();
+
+  const publishRate = (topic: string, atMs: number, nextOffset: number): number | null => {
+    const series = samples.get(topic) ?? [];
+    series.push({ atMs, nextOffset });
+    while (series.length > 2 && series[1] !== undefined && atMs - series[1].atMs >= RATE_WINDOW_MS) series.shift();
+    samples.set(topic, series);
+    const oldest = series[0];
+    if (oldest === undefined || series.length < 2 || atMs - oldest.atMs < 500) return null;
+    return (nextOffset - oldest.nextOffset) / ((atMs - oldest.atMs) / 1000);
+  };
+
+  return async (requested) => {
+    const projects = (await engine.listProjects()).sort();
+    const project = requested !== null && requested !== "" ? requested : (projects[0] ?? null);
+    const generatedAtMs = Date.now();
+    const overview: DashboardOverview = {
+      generatedAtMs,
+      engine: engine.kind,
+      projects,
+      project,
+      topics: [],
+      subscriptions: [],
+      connections: sources.connections(),
+      streams: (({ topics, subscribers, droppedSlowConsumers }) => ({
+        feeds: topics,
+        subscribers,
+        droppedSlowConsumers,
+      }))(sources.streamStats()),
+    };
+    if (project === null) return overview;
+    const [topics, subscriptions] = await Promise.all([
+      listAll((page) => engine.listTopics(project, page)),
+      listAll((page) => engine.listSubscriptions(project, page)),
+    ]);
+    overview.topics = await Promise.all(
+      topics.map(async (topic): Promise<TopicOverview> => {
+        const stats = await engine.topicStats(topic.name);
+        return {
+          name: topic.name,
+          messages: stats.messages,
+          bytes: stats.bytes,
+          firstOffset: stats.firstOffset,
+          nextOffset: stats.nextOffset,
+          publishRatePerSecond: publishRate(topic.name, generatedAtMs, stats.nextOffset),
+          retentionMs: topic.messageRetentionDurationMs ?? DEFAULT_TOPIC_RETENTION_MS,
+          retentionIsDefault: topic.messageRetentionDurationMs === null,
+          retentionBytes: topic.retentionBytes,
+        };
+      }),
+    );
+    overview.subscriptions = await Promise.all(
+      subscriptions.map(async (subscription): Promise<SubscriptionOverview> => {
+        const stats = await engine.subscriptionStats(subscription.name);
+        return {
+          name: subscription.name,
+          topic: subscription.topic,
+          ...stats,
+          deliveryType: subscription.pushConfig === null ? "pull" : "push",
+          deadLetterTopic: subscription.deadLetterPolicy?.deadLetterTopic ?? null,
+        };
+      }),
+    );
+    return overview;
+  };
+}
+
+async function listAll<T>(list: (page: PageRequest) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let pageToken = "";
+  do {
+    const page = await list({ pageSize: 1000, pageToken });
+    items.push(...page.items);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "" && items.length < MAX_ITEMS);
+  return items.slice(0, MAX_ITEMS);
+}

@@ -1,0 +1,83 @@
+// Serves the dashboard's static files (web/) from memory: content types, ETag revalidation, strict security headers.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join, relative, sep } from "node:path";
+import type { AnyRequest, AnyResponse } from "../rest/index.js";
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".json": "application/json; charset=utf-8",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/** Everything the page may load comes from this origin: no CDN, no inline script. */
+const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+interface StaticFile {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+/** The files of `root` keyed by URL path (`/` is `/index.html`); read once, so a request never touches the disk. */
+export function loadStaticFiles(root: string): Map<string, StaticFile> {
+  const files = new Map<string, StaticFile>();
+  const walk = (directory: string) => {
+    for (const entry of readdirSync(directory)) {
+      if (entry.startsWith(".")) continue;
+      const path = join(directory, entry);
+      if (statSync(path).isDirectory()) {
+        walk(path);
+        continue;
+      }
+      const contentType = CONTENT_TYPES[extname(entry)];
+      if (contentType === undefined) continue;
+      const body = readFileSync(path);
+      const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
+      files.set(`/${relative(root, path).split(sep).join("/")}`, { body, contentType, etag });
+    }
+  };
+  walk(root);
+  const index = files.get("/index.html");
+  if (index !== undefined) files.set("/", index);
+  return files;
+}
+
+/**
+ * Answers GET/HEAD for a known file; resolves false for any other path so API routes stay reachable.
+ * Files are not fingerprinted, so every one is `no-cache`: browsers keep them and revalidate by ETag (304).
+ */
+export function serveStaticFile(
+  files: Map<string, StaticFile>,
+  request: AnyRequest,
+  response: AnyResponse,
+  path: string,
+): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  const file = files.get(path);
+  if (file === undefined) return false;
+  const headers = {
+    "cache-control": "no-cache",
+    etag: file.etag,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+  };
+  if (request.headers["if-none-match"] === file.etag) {
+    response.writeHead(304, headers);
+    response.end();
+    return true;
+  }
+  response.writeHead(200, { ...headers, "content-type": file.contentType, "content-length": file.body.length });
+  if (request.method === "HEAD") response.end();
+  else response.end(file.body);
+  return true;
+}

@@ -1,0 +1,463 @@
+// streamgate dashboard: polls GET /v1/dashboard/overview every 2 s and tails a topic over SSE (EventSource).
+const POLL_MS = 2_000;
+const MAX_TAIL_ROWS = 200;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const state = {
+  project: params.get("project") ?? "",
+  tailTopic: params.get("topic") ?? "",
+  overview: null,
+  source: null,
+  paused: false,
+  received: 0,
+};
+
+/** Builds an element; children are nodes or text (never HTML, so topic names and data cannot inject markup). */
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") element.className = value;
+    // CSSOM, not a style attribute: the page's CSP (style-src 'self') blocks inline style attributes.
+    else if (key === "style") Object.assign(element.style, value);
+    else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
+    else element.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null && child !== false) element.append(child);
+  }
+  return element;
+}
+
+const numberFormat = new Intl.NumberFormat();
+const formatNumber = (value) => numberFormat.format(value);
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+function formatDuration(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60 ? `${seconds % 60} s` : ""}`.trim();
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60 ? `${minutes % 60} min` : ""}`.trim();
+  return `${Math.round(hours / 24)} d`;
+}
+
+function formatRate(rate) {
+  if (rate === null || rate === undefined) return "–";
+  if (rate === 0) return "0";
+  return rate < 10 ? rate.toFixed(1) : formatNumber(Math.round(rate));
+}
+
+/** `projects/p/topics/t` → `t`. */
+const shortName = (name) => name.slice(name.lastIndexOf("/") + 1);
+
+function emptyState(title, ...hint) {
+  return h("div", { class: "empty" }, h("strong", {}, title), ...hint);
+}
+
+// ---- overview polling ----------------------------------------------------------------------------
+
+async function poll() {
+  try {
+    const query = state.project ? `?project=${encodeURIComponent(state.project)}` : "";
+    const response = await fetch(`/v1/dashboard/overview${query}`, { headers: { accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const overview = await response.json();
+    state.overview = overview;
+    if (!state.project && overview.project) state.project = overview.project;
+    render(overview);
+    setStatus("live", "Live");
+  } catch (error) {
+    setStatus("error", `Offline · retrying (${error.message})`);
+  } finally {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(poll, POLL_MS);
+  }
+}
+
+function setStatus(kind, text) {
+  $("status").dataset.state = kind;
+  $("status-text").textContent = text;
+}
+
+function render(overview) {
+  renderProjects(overview);
+  $("engine").textContent = `engine: ${overview.engine}`;
+  renderCards(overview);
+  renderTopics(overview);
+  renderSubscriptions(overview);
+  renderConnections(overview);
+  renderTailChoices(overview);
+  $("generated").textContent =
+    `Updated ${new Date(overview.generatedAtMs).toLocaleTimeString(undefined, { hour12: false })}`;
+}
+
+function renderProjects(overview) {
+  const select = $("project");
+  const projects = overview.projects.length > 0 ? overview.projects : overview.project ? [overview.project] : [];
+  const current = [...select.options].map((option) => option.value).join("\n");
+  if (current !== projects.join("\n")) {
+    select.replaceChildren(...projects.map((project) => h("option", { value: project }, project)));
+    if (projects.length === 0) select.append(h("option", { value: "" }, "no projects yet"));
+  }
+  select.value = overview.project ?? "";
+  select.disabled = projects.length === 0;
+}
+
+function renderCards(overview) {
+  const { topics, subscriptions, connections } = overview;
+  $("m-topics").textContent = formatNumber(topics.length);
+  const messages = topics.reduce((sum, topic) => sum + topic.messages, 0);
+  const bytes = topics.reduce((sum, topic) => sum + topic.bytes, 0);
+  $("m-topics-hint").textContent = `${formatNumber(messages)} messages · ${formatBytes(bytes)} retained`;
+  const rates = topics.map((topic) => topic.publishRatePerSecond).filter((rate) => rate !== null);
+  $("m-rate").textContent = rates.length === 0 ? "–" : formatRate(rates.reduce((sum, rate) => sum + rate, 0));
+  const backlog = subscriptions.reduce((sum, subscription) => sum + subscription.backlog, 0);
+  const oldest = Math.max(0, ...subscriptions.map((subscription) => subscription.oldestUnackedAgeMs));
+  $("m-backlog").textContent = formatNumber(backlog);
+  $("m-backlog-hint").textContent =
+    subscriptions.length === 0
+      ? "no subscriptions"
+      : backlog === 0
+        ? `${subscriptions.length} subscription${subscriptions.length === 1 ? "" : "s"} caught up`
+        : `oldest unacked ${formatDuration(oldest)}`;
+  const live = connections.sse + connections.websocket + connections.grpc;
+  $("m-connections").textContent = formatNumber(live);
+  $("m-connections-hint").textContent = `streams · ${formatNumber(connections.http)} TCP connections`;
+}
+
+function renderTopics(overview) {
+  const container = $("topics");
+  if (overview.topics.length === 0) {
+    container.replaceChildren(
+      emptyState(
+        overview.project ? `No topics in ${overview.project} yet` : "No projects yet",
+        "Create one: ",
+        h("code", {}, `curl -X PUT ${location.origin}/v1/projects/${overview.project ?? "my-project"}/topics/my-topic`),
+      ),
+    );
+    return;
+  }
+  const maxRate = Math.max(1, ...overview.topics.map((topic) => topic.publishRatePerSecond ?? 0));
+  const rows = overview.topics.map((topic) => {
+    const select = () => chooseTailTopic(topic.name);
+    return h(
+      "tr",
+      {
+        tabindex: 0,
+        class: topic.name === state.tailTopic ? "selected" : undefined,
+        "data-topic": topic.name,
+        onclick: select,
+        onkeydown: (event) => {
+          if (event.key !== "Enter" && event.key !== " ") return;
+          event.preventDefault();
+          select();
+        },
+      },
+      h("td", {}, h("span", { class: "name" }, shortName(topic.name))),
+      h(
+        "td",
+        { class: "num" },
+        formatRate(topic.publishRatePerSecond),
+        h("span", { class: "muted" }, "/s"),
+        h(
+          "span",
+          { class: "spark opt" },
+          h("i", { style: { width: `${((topic.publishRatePerSecond ?? 0) / maxRate) * 100}%` } }),
+        ),
+      ),
+      h("td", { class: "num" }, formatNumber(topic.messages)),
+      h("td", { class: "num" }, formatBytes(topic.bytes)),
+      h(
+        "td",
+        { class: "num opt" },
+        h(
+          "span",
+          { class: "muted" },
+          topic.messages === 0 ? `empty · next ${topic.nextOffset}` : `${topic.firstOffset} – ${topic.nextOffset - 1}`,
+        ),
+      ),
+      h(
+        "td",
+        { class: "opt" },
+        formatDuration(topic.retentionMs),
+        topic.retentionIsDefault ? h("span", { class: "muted" }, " (default)") : null,
+        topic.retentionBytes !== null
+          ? h("span", { class: "muted" }, ` · max ${formatBytes(topic.retentionBytes)}`)
+          : null,
+      ),
+    );
+  });
+  container.replaceChildren(
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Topic"),
+          h("th", { class: "num" }, "Publish rate"),
+          h("th", { class: "num" }, "Messages"),
+          h("th", { class: "num" }, "Size"),
+          h("th", { class: "num opt" }, "Offsets"),
+          h("th", { class: "opt" }, "Retention"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function renderSubscriptions(overview) {
+  const container = $("subscriptions");
+  if (overview.subscriptions.length === 0) {
+    container.replaceChildren(
+      emptyState("No subscriptions", "Pull and push subscriptions of this project show here with their backlog."),
+    );
+    return;
+  }
+  const rows = overview.subscriptions.map((subscription) => {
+    const age = subscription.oldestUnackedAgeMs;
+    const health = subscription.backlog === 0 ? "ok" : age > 5 * 60_000 ? "bad" : age > 30_000 ? "warn" : "neutral";
+    return h(
+      "tr",
+      {},
+      h(
+        "td",
+        {},
+        h("span", { class: "name" }, shortName(subscription.name)),
+        h("span", { class: "sub" }, `${subscription.deliveryType} · ${shortName(subscription.topic)}`),
+      ),
+      h("td", { class: "num" }, h("span", { class: `pill ${health}` }, formatNumber(subscription.backlog))),
+      h("td", { class: "num" }, subscription.backlog === 0 ? h("span", { class: "muted" }, "–") : formatDuration(age)),
+      h("td", { class: "num opt" }, formatNumber(subscription.outstanding)),
+      h(
+        "td",
+        { class: "num" },
+        subscription.deadLettered > 0
+          ? h(
+              "span",
+              { class: "pill bad", title: subscription.deadLetterTopic ?? "" },
+              formatNumber(subscription.deadLettered),
+            )
+          : h("span", { class: "muted" }, subscription.deadLetterTopic ? "0" : "–"),
+      ),
+    );
+  });
+  container.replaceChildren(
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Subscription"),
+          h("th", { class: "num" }, "Backlog"),
+          h("th", { class: "num" }, "Oldest unacked"),
+          h("th", { class: "num opt" }, "Leased"),
+          h("th", { class: "num" }, "Dead-lettered"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+const TRANSPORTS = [
+  ["sse", "SSE"],
+  ["websocket", "WebSocket"],
+  ["grpc", "gRPC streams"],
+  ["http", "HTTP (TCP)"],
+];
+
+function renderConnections(overview) {
+  const { connections, streams } = overview;
+  const max = Math.max(1, ...TRANSPORTS.map(([key]) => connections[key] ?? 0));
+  $("connections").replaceChildren(
+    ...TRANSPORTS.map(([key, label]) =>
+      h(
+        "div",
+        { class: "bar-row", "data-transport": key },
+        h("span", { class: "bar-label" }, label),
+        h(
+          "span",
+          { class: "bar-track" },
+          h("span", { class: "bar-fill", style: { width: `${((connections[key] ?? 0) / max) * 100}%` } }),
+        ),
+        h("span", { class: "bar-value" }, formatNumber(connections[key] ?? 0)),
+      ),
+    ),
+  );
+  $("streams-foot").textContent =
+    `${formatNumber(streams.subscribers)} live subscribers on ${formatNumber(streams.feeds)} shared topic feeds` +
+    (streams.droppedSlowConsumers > 0 ? ` · ${formatNumber(streams.droppedSlowConsumers)} slow consumers dropped` : "");
+}
+
+// ---- live tail -----------------------------------------------------------------------------------
+
+function renderTailChoices(overview) {
+  const select = $("tail-topic");
+  const names = overview.topics.map((topic) => topic.name);
+  const wanted = ["", ...names].join("\n");
+  if ([...select.options].map((option) => option.value).join("\n") !== wanted) {
+    select.replaceChildren(
+      h("option", { value: "" }, names.length === 0 ? "no topics" : "Choose a topic…"),
+      ...names.map((name) => h("option", { value: name }, shortName(name))),
+    );
+  }
+  select.value = state.tailTopic;
+  if (state.tailTopic && !state.source && names.includes(state.tailTopic)) openTail();
+}
+
+function chooseTailTopic(name) {
+  if (name === state.tailTopic) return;
+  state.tailTopic = name;
+  $("tail-topic").value = name;
+  syncUrl();
+  $("tail-rows").replaceChildren();
+  openTail();
+  if (state.overview) renderTopics(state.overview);
+}
+
+function syncUrl() {
+  const next = new URLSearchParams();
+  if (state.project) next.set("project", state.project);
+  if (state.tailTopic) next.set("topic", state.tailTopic);
+  const query = next.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function setTailState(kind, text) {
+  $("tail").dataset.state = kind;
+  $("tail-state").textContent = text;
+}
+
+function openTail() {
+  state.source?.close();
+  state.source = null;
+  state.received = 0;
+  if (!state.tailTopic) {
+    setTailState("idle", "Idle");
+    return;
+  }
+  // `from=latest` on the first connect; EventSource resends Last-Event-ID on reconnect, so nothing is missed.
+  const source = new EventSource(`/v1/${state.tailTopic}/events?from=latest`);
+  state.source = source;
+  setTailState("connecting", "Connecting…");
+  source.addEventListener("open", () => setTailState("live", "Live"));
+  source.addEventListener("message", (event) => {
+    state.received += 1;
+    setTailState("live", `Live · ${formatNumber(state.received)} received`);
+    if (!state.paused) addTailRow(renderMessage(JSON.parse(event.data)));
+  });
+  source.addEventListener("gap", (event) => {
+    const gap = JSON.parse(event.data);
+    addTailRow(
+      h(
+        "li",
+        { class: "tail-row gap" },
+        `Gap: ${gap.lost} message(s) before offset ${gap.firstAvailable} expired before they could be read`,
+      ),
+    );
+  });
+  source.addEventListener("error", (event) => {
+    if (event.data) {
+      const failure = JSON.parse(event.data);
+      setTailState("error", failure.message);
+      if (failure.status !== "RESOURCE_EXHAUSTED") source.close();
+    } else if (source.readyState !== EventSource.CLOSED) {
+      setTailState("connecting", "Reconnecting…");
+    } else {
+      setTailState("error", "Closed");
+    }
+  });
+}
+
+function addTailRow(row) {
+  const list = $("tail-rows");
+  list.prepend(row);
+  while (list.childElementCount > MAX_TAIL_ROWS) list.lastElementChild.remove();
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** UTF-8 text when the bytes decode and are printable; otherwise a short base64 preview. */
+function describeData(base64) {
+  const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+  if (bytes.length === 0) return { text: "(empty)", binary: true };
+  try {
+    const text = utf8.decode(bytes);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point.
+    if (!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return { text, binary: false };
+  } catch {
+    // not UTF-8: fall through to the binary preview
+  }
+  return {
+    text: `binary · ${formatNumber(bytes.length)} bytes · ${base64.slice(0, 48)}${base64.length > 48 ? "…" : ""}`,
+    binary: true,
+  };
+}
+
+function renderMessage(message) {
+  const data = describeData(message.data ?? "");
+  const time = new Date(message.publishTime);
+  const attributes = Object.entries(message.attributes ?? {});
+  if (message.orderingKey) attributes.unshift(["orderingKey", message.orderingKey]);
+  return h(
+    "li",
+    { class: "tail-row fresh", "data-offset": message.offset },
+    h("span", { class: "offset" }, `#${message.offset}`),
+    h(
+      "time",
+      { class: "time", datetime: message.publishTime, title: message.publishTime },
+      time.toLocaleTimeString(undefined, { hour12: false }) + `.${String(time.getMilliseconds()).padStart(3, "0")}`,
+    ),
+    h(
+      "span",
+      { class: "attrs" },
+      attributes.length === 0
+        ? h("span", { class: "muted" }, "–")
+        : attributes.map(([key, value]) => h("span", { class: "attr" }, h("b", {}, key), `=${value}`)),
+    ),
+    h("span", { class: data.binary ? "data binary" : "data", title: data.text }, data.text),
+  );
+}
+
+// ---- controls ------------------------------------------------------------------------------------
+
+$("project").addEventListener("change", (event) => {
+  state.project = event.target.value;
+  state.tailTopic = "";
+  $("tail-rows").replaceChildren();
+  openTail();
+  syncUrl();
+  poll();
+});
+$("tail-topic").addEventListener("change", (event) => chooseTailTopic(event.target.value));
+$("tail-pause").addEventListener("click", (event) => {
+  state.paused = !state.paused;
+  event.target.textContent = state.paused ? "Resume" : "Pause";
+});
+$("tail-clear").addEventListener("click", () => $("tail-rows").replaceChildren());
+
+poll();
