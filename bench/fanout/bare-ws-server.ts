@@ -1,0 +1,46 @@
+// The fan-out anchor (child process): a bare `ws` server. Subscribers connect on /sub; one publisher on
+// /pub sends pre-serialized frames joined by "\n"; each is broadcast as is to every subscriber (one
+// corked write burst per subscriber per batch), then "ack" goes back to the publisher.
+import { createServer } from "node:http";
+import type { Socket } from "node:net";
+import { WebSocket, WebSocketServer } from "ws";
+
+const server = createServer((_request, response) => response.writeHead(404).end());
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
+const subscribers = new Set<{ ws: WebSocket; socket: Socket }>();
+
+server.on("upgrade", (request, socket: Socket, head) => {
+  socket.setNoDelay(true);
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    if (request.url === "/pub") {
+      ws.on("message", (data: Buffer) => {
+        const text = data.toString("utf8");
+        const frames: Buffer[] = [];
+        let from = 0;
+        for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", from)) {
+          frames.push(Buffer.from(text.slice(from, at)));
+          from = at + 1;
+        }
+        frames.push(Buffer.from(text.slice(from)));
+        for (const subscriber of subscribers) {
+          if (subscriber.ws.readyState !== WebSocket.OPEN) continue;
+          subscriber.socket.cork();
+          for (const frame of frames) subscriber.ws.send(frame, { binary: false });
+          subscriber.socket.uncork();
+        }
+        ws.send("ack");
+      });
+      return;
+    }
+    const subscriber = { ws, socket };
+    subscribers.add(subscriber);
+    ws.on("close", () => subscribers.delete(subscriber));
+    ws.on("error", () => undefined);
+  });
+});
+
+server.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  process.send?.({ port: typeof address === "object" && address !== null ? address.port : 0 });
+});
+process.on("disconnect", () => process.exit(0));
