@@ -1,5 +1,5 @@
 // Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, writes coalesced per tick.
-import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 import { liveConnections } from "../../observability/index.js";
 import type { FeedEvent, StreamHub } from "../../streams/index.js";
 import { encodeMessageJson } from "../../streams/index.js";
@@ -106,8 +106,12 @@ async function pump(
       if (event.kind === "message") resumeFrom = String(event.message.offset);
       else if (event.kind === "gap") resumeFrom = String(event.firstAvailable - 1);
       schedule();
-      // What the socket holds unsent is bounded too: past the limit the client is a slow consumer.
-      if (response.writableLength > maxBufferBytes) throw slowConsumer(maxBufferBytes, resumeFrom);
+      // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
+      // hub's byte-bounded queue fills and drops this client as a slow consumer (final `event: error`).
+      if (response.writableLength > maxBufferBytes) {
+        flush();
+        await drained(response);
+      }
     }
   } catch (error) {
     pending.push(formatSseError(StreamgateError.from(error), resumeFrom));
@@ -126,10 +130,16 @@ async function pump(
 /** How long the final event of a stream may take to leave before the socket is cut. */
 const FINAL_FLUSH_MS = 10_000;
 
-function slowConsumer(maxBufferBytes: number, resumeFrom: string): StreamgateError {
-  return new StreamgateError(
-    Code.RESOURCE_EXHAUSTED,
-    `slow consumer: more than ${maxBufferBytes} bytes unsent on this connection; reconnect and resume from ${resumeFrom}`,
-    { reason: "SLOW_CONSUMER", details: { resumeFrom } },
-  );
+/** Resolves on 'drain' or when the stream closes (no listener is left behind). */
+function drained(response: AnyResponse): Promise<void> {
+  if (response.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
 }

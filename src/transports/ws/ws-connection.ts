@@ -180,11 +180,9 @@ export class WsConnection {
           this.send(gapFrame(id, event));
           resumeFrom = String(event.firstAvailable - 1);
         } else continue; // idle: the endpoint's WebSocket pings keep the connection alive
-        // Checked against what the socket holds, so memory stays bounded even if the hub queue is empty.
-        if (this.ws.bufferedAmount > this.context.maxBufferBytes) {
-          this.close(CLOSE_TRY_AGAIN_LATER, `slow consumer: resume from ${resumeFrom}`);
-          return;
-        }
+        // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
+        // hub's byte-bounded queue fills and drops this subscription as a slow consumer (close 1013).
+        if (this.ws.bufferedAmount > this.context.maxBufferBytes) await this.drained();
       }
     } catch (error) {
       const failure = StreamgateError.from(error);
@@ -196,6 +194,20 @@ export class WsConnection {
     } finally {
       if (this.subscriptions.get(id) === controller) this.subscriptions.delete(id);
     }
+  }
+
+  /** Resolves when the socket drained or closed (no listener is left behind). */
+  private drained(): Promise<void> {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off("drain", done);
+        this.socket.off("close", done);
+        resolve();
+      };
+      this.socket.on("drain", done);
+      this.socket.on("close", done);
+    });
   }
 
   /** Sends a text frame; frames sent in the same tick leave in one socket write. */
