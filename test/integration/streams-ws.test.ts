@@ -30,7 +30,12 @@ describe("streams - WebSocket", () => {
     client.send({ type: "subscribe", id: "a", topic: first, from: "latest" });
     client.send({ type: "subscribe", id: "b", topic: second, from: "earliest", filter: 'attributes.keep = "1"' });
     await client.until((c) => c.frames.filter((frame) => frame.type === "subscribed").length === 2);
-    client.send({ type: "publish", ref: "r1", topic: first, messages: [{ data: encode("one"), attributes: { x: "y" } }] });
+    client.send({
+      type: "publish",
+      ref: "r1",
+      topic: first,
+      messages: [{ data: encode("one"), attributes: { x: "y" } }],
+    });
     client.send({
       type: "publish",
       ref: "r2",
@@ -68,7 +73,11 @@ describe("streams - WebSocket", () => {
     const topic = await newTopic();
     await engine.publish(
       topic,
-      Array.from({ length: 20 }, (_, index) => ({ data: Buffer.from(`m${index + 1}`), attributes: {}, orderingKey: "" })),
+      Array.from({ length: 20 }, (_, index) => ({
+        data: Buffer.from(`m${index + 1}`),
+        attributes: {},
+        orderingKey: "",
+      })),
     );
     const client = await WsClient.open(server.url);
     client.send({ type: "subscribe", id: "r", topic, from: "15" });
@@ -91,7 +100,13 @@ describe("streams - WebSocket", () => {
     client.send({ type: "subscribe", id: "g", topic: capped, from: "0" });
     await client.until((c) => c.messages("g").length === 11 - firstOffset);
     const gap = client.frames.find((frame) => frame.type === "gap");
-    assert.deepEqual(gap, { type: "gap", id: "g", fromOffset: "1", firstAvailable: String(firstOffset), lost: firstOffset - 1 });
+    assert.deepEqual(gap, {
+      type: "gap",
+      id: "g",
+      fromOffset: "1",
+      firstAvailable: String(firstOffset),
+      lost: firstOffset - 1,
+    });
     const gapIndex = client.frames.indexOf(gap!);
     const firstMessage = client.frames.findIndex((frame) => frame.type === "message" && frame.id === "g");
     assert.ok(gapIndex < firstMessage, "gap before the first message");
@@ -112,7 +127,9 @@ describe("streams - WebSocket", () => {
     client.send({ type: "nope" });
     await client.until((c) => c.frames.filter((frame) => frame.type === "error").length === 6);
     const errorsById = Object.fromEntries(
-      client.frames.filter((frame) => frame.type === "error").map((frame) => [frame.id ?? frame.ref ?? "-", frame.status]),
+      client.frames
+        .filter((frame) => frame.type === "error")
+        .map((frame) => [frame.id ?? frame.ref ?? "-", frame.status]),
     );
     assert.equal(errorsById.missing, "NOT_FOUND");
     assert.equal(errorsById.offset, "INVALID_ARGUMENT");
