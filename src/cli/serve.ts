@@ -79,6 +79,18 @@ const serveSpec = {
       description: "Heartbeat interval on idle streams",
       defaultText: "$STREAMGATE_HEARTBEAT_MS, else 15000",
     },
+    "max-stream-buffer-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Per-connection send buffer of live streams; a client further behind is dropped",
+      defaultText: "$STREAMGATE_MAX_STREAM_BUFFER_BYTES, else 1048576",
+    },
+    "max-ws-payload-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Largest WebSocket frame accepted (bigger closes with 1009)",
+      defaultText: "$STREAMGATE_MAX_WS_PAYLOAD_BYTES, else 1048576",
+    },
     "log-level": {
       type: "string",
       valueName: "LEVEL",
@@ -118,6 +130,12 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   }
   if (values["heartbeat-ms"] !== undefined) {
     options.heartbeatMs = parseInteger(values["heartbeat-ms"], "--heartbeat-ms", 100);
+  }
+  if (values["max-stream-buffer-bytes"] !== undefined) {
+    options.maxStreamBufferBytes = parseInteger(values["max-stream-buffer-bytes"], "--max-stream-buffer-bytes", 1024);
+  }
+  if (values["max-ws-payload-bytes"] !== undefined) {
+    options.maxWebSocketPayloadBytes = parseInteger(values["max-ws-payload-bytes"], "--max-ws-payload-bytes", 1024);
   }
   if (values["log-level"] !== undefined) {
     if (!logLevels.includes(values["log-level"])) {
