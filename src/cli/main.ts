@@ -10,6 +10,7 @@ import { seekCommand } from "./seek.js";
 import { serveCommand } from "./serve.js";
 import { snapshotsGroup } from "./snapshots.js";
 import { subscriptionsGroup } from "./subscriptions.js";
+import { tailCommand } from "./tail.js";
 import { topicsGroup } from "./topics.js";
 
 /** Top-level commands: a single command or a group of subcommands. */
@@ -22,6 +23,7 @@ export const commands: Readonly<Record<string, Command | CommandGroup>> = {
   pull: pullCommand,
   seek: seekCommand,
   chat: chatCommand,
+  tail: tailCommand,
 };
 
 /** Every runnable command path, e.g. `["topics", "create"]`; used by tests and docs. */

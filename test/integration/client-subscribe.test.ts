@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from "../harness/start-test-server.j
 import { uniqueName } from "../harness/unique-name.js";
 
 /** Tests ask for `connection: close` so no idle keep-alive socket outlives a test (the harness fails on leaks). */
-export const closingFetch: typeof fetch = (input, init = {}) =>
+const closingFetch: typeof fetch = (input, init = {}) =>
   fetch(input, { ...init, headers: { ...(init.headers as Record<string, string>), connection: "close" } });
 
 const transports: StreamTransport[] = ["sse", "websocket", "longpoll"];
