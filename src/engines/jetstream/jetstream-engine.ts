@@ -94,6 +94,8 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
       timeout: resolved.connectTimeoutMs,
       maxReconnectAttempts: -1,
       name: "streamgate",
+      // Every ack and publish is a request; capturing a stack for each costs more than the round trip.
+      noAsyncTraces: true,
     });
   } catch (error) {
     throw unavailable(`cannot connect to NATS at ${resolved.natsUrl}`, error);

@@ -282,7 +282,7 @@ export class SubscriptionWorker implements StreamHost {
     const taken: JetStreamTracked[] = [];
     let bytes = capacity.bytes;
     const now = Date.now();
-    this.ready = this.ready.filter((message) => message.state === TrackedState.ready);
+    this.compactReady();
     let index = 0;
     while (taken.length < limit && index < this.ready.length) {
       const next = this.ready[index]!;
@@ -300,6 +300,13 @@ export class SubscriptionWorker implements StreamHost {
     return taken;
   }
 
+  /** Drops entries that left the ready state (acked, expired, reset) since they were queued. */
+  private compactReady(): void {
+    if (this.ready.some((message) => message.state !== TrackedState.ready)) {
+      this.ready = this.ready.filter((message) => message.state === TrackedState.ready);
+    }
+  }
+
   /** Messages the local consumers could take now beyond those already ready. */
   private demand(): number {
     let demand = 0;
@@ -308,8 +315,9 @@ export class SubscriptionWorker implements StreamHost {
       if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
       else if (capacity.messages > 0 && (capacity.bytes > 0 || capacity.idle)) demand += 1;
     }
-    const ready = this.ready.filter((message) => message.state === TrackedState.ready).length;
-    return Math.min(demand - ready, MAX_TRACKED - this.tracked.size);
+    if (demand === 0) return 0;
+    this.compactReady();
+    return Math.min(demand - this.ready.length, MAX_TRACKED - this.tracked.size);
   }
 
   /** How long a long-poll request may wait: until the latest waiting pull gives up, or a while for streams. */
@@ -470,8 +478,20 @@ export class SubscriptionWorker implements StreamHost {
   private makeReady(tracked: JetStreamTracked): void {
     tracked.state = TrackedState.ready;
     tracked.holder = null;
-    this.ready.push(tracked);
-    this.ready.sort((a, b) => a.sequence - b.sequence);
+    // Arrivals are almost always in sequence order: append, else insert in place (binary search).
+    const ready = this.ready;
+    if (ready.length === 0 || ready[ready.length - 1]!.sequence < tracked.sequence) {
+      ready.push(tracked);
+      return;
+    }
+    let low = 0;
+    let high = ready.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (ready[middle]!.sequence < tracked.sequence) low = middle + 1;
+      else high = middle;
+    }
+    if (ready[low] !== tracked) ready.splice(low, 0, tracked);
   }
 
   /** Acked or dead-lettered: forget it and release the next message of its key. */
