@@ -1,11 +1,19 @@
-// The fan-out anchor (child process): a bare `ws` server. Subscribers connect on /sub; one publisher on
+// The fan-out and connections anchor (child process): a bare `ws` server. Subscribers connect on /sub; one publisher on
 // /pub sends pre-serialized frames joined by "\n"; each is broadcast as is to every subscriber (one
 // corked write burst per subscriber per batch), then "ack" goes back to the publisher.
 import { createServer } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 
-const server = createServer((_request, response) => response.writeHead(404).end());
+// GET /sse holds an idle event stream open (the connections bench's SSE anchor); anything else is 404.
+const server = createServer((request, response) => {
+  if (request.url !== "/sse") {
+    response.writeHead(404).end();
+    return;
+  }
+  response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  response.write("retry: 2000\n\n");
+});
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
 const subscribers = new Set<{ ws: WebSocket; socket: Socket }>();
 

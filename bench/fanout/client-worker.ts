@@ -178,7 +178,7 @@ async function main(): Promise<WorkerResult> {
   const eventsPerSecond = (end.published - start.published) / seconds;
 
   // Drain, then the fixed-rate phase: events due are published every 5 ms, open loop (no waiting on acks).
-  const drainDeadline = now() + 10_000;
+  const drainDeadline = now() + 5_000;
   while (slowest() < published && now() < drainDeadline) await sleep(5);
   const deliveredBefore = delivered();
   const publishedBefore = published;
@@ -190,7 +190,7 @@ async function main(): Promise<WorkerResult> {
     await sleep(5);
   }
   const latencyPublished = published - publishedBefore;
-  const latencyDeadline = now() + 10_000;
+  const latencyDeadline = now() + 5_000;
   while (slowest() < published && now() < latencyDeadline) await sleep(5);
   recording = false;
   const open = streams.filter((stream) => !stream.closed).length;

@@ -30,9 +30,9 @@ const DEFAULTS: Settings = {
   batch: 20,
   window: 200,
   warmupMs: 1_000,
-  saturationMs: 4_000,
+  saturationMs: 3_000,
   rate: 2_000,
-  latencyMs: 4_000,
+  latencyMs: 3_000,
   sampleEvery: 50,
 };
 
@@ -172,7 +172,7 @@ export const fanoutBenchmark: Benchmark = {
         "streamgate runs as a child process (`node bin/streamgate.mjs serve`, embedded engine); the anchor is a child process too: a bare `ws` server that broadcasts pre-serialized frames (the same JSON shape and size as streamgate's WebSocket message frame) to every subscriber, one corked burst per subscriber per batch.",
         `Subscribers and the publisher run in one client child process per measurement (raw TCP clients that count frames/events without a full parser; every ${s.sampleEvery}th subscriber decodes the send time from the data for latency). Order per repetition: anchor, WebSocket, SSE; fresh topic each.`,
         `Saturation: batches of ${s.batch} events of ${s.dataBytes} B data as fast as the slowest subscriber lets a window of ${s.window} events advance (keeps every buffer far below the 1 MiB slow-consumer limit); ${s.warmupMs / 1000} s warm-up, then ${s.saturationMs / 1000} s counted. Deliveries = messages received summed over all subscribers.`,
-        `Latency: ${s.rate} events/s published open-loop in 5 ms ticks for ${s.latencyMs / 1000} s (send time = performance.now() in the data; the same process receives); events not delivered within 10 s after the end are not in the percentiles but show as latencyDeliveredShare < 1 in details.`,
+        `Latency: ${s.rate} events/s published open-loop in 5 ms ticks for ${s.latencyMs / 1000} s (send time = performance.now() in the data; the same process receives); events not delivered within 5 s after the end are not in the percentiles but show as latencyDeliveredShare < 1 in details.`,
         "Server, client and publisher share 2 noisy cores: the client process's CPU (details) is part of every figure, equally for streamgate and the anchor.",
       ],
     };

@@ -11,6 +11,8 @@ export interface WireHandlers {
   onClose?(code: number, reason: string): void;
   /** WebSocket: a text frame that is not a message (subscribed, published, error…). */
   onText?(text: string): void;
+  /** SSE, count mode: the `id:` of each event, in order (messages are counted by these then). */
+  onOffset?(offset: number): void;
   /** SSE: the final `event: error` data. */
   onSseError?(data: string): void;
 }
@@ -20,8 +22,11 @@ export interface WireOptions {
   port: number;
   /** Source address (127.0.0.x) so more than one ephemeral port range is available. */
   localAddress?: string;
-  /** Hand every message's JSON text to onMessage (costs a decode); otherwise count only. */
-  parse?: boolean;
+  /**
+   * Hand every message's JSON text to onMessage (costs a decode); "head": WebSocket only, its first
+   * 120 bytes (enough for the offset); otherwise count only.
+   */
+  parse?: boolean | "head";
   handlers: WireHandlers;
   /** Handshake / subscribe deadline. Default 30000 ms. */
   timeoutMs?: number;
@@ -156,7 +161,13 @@ export async function openWebSocket(
           data.compare(MESSAGE_TYPE, 0, MESSAGE_TYPE.length, start, start + MESSAGE_TYPE.length) === 0
         ) {
           stream.messages++;
-          handlers.onMessage?.(options.parse === true ? data.toString("utf8", start, end) : null);
+          handlers.onMessage?.(
+            options.parse === true
+              ? data.toString("utf8", start, end)
+              : options.parse === "head"
+                ? data.toString("latin1", start, Math.min(end, start + 120))
+                : null,
+          );
         } else {
           if (resolveReady !== null && awaitBytes !== null && data.subarray(start, end).includes(awaitBytes)) {
             resolveReady();
@@ -186,6 +197,7 @@ export async function openWebSocket(
 }
 
 const SSE_MESSAGE = "event: message\n";
+const SSE_ID = "\nid: ";
 
 /** An SSE client on `path` (GET, HTTP/1.1): resolves once the 200 response head arrived. */
 export async function openSse(options: WireOptions & { path: string }): Promise<WireStream> {
@@ -203,6 +215,25 @@ export async function openSse(options: WireOptions & { path: string }): Promise<
   let tail = "";
   let text = "";
   const onData = (chunk: Buffer) => {
+    if (!parse && handlers.onOffset !== undefined) {
+      // Every event's "id: N" line follows a newline (an event's blank line or the chunk framing's CRLF).
+      const data = tail + chunk.toString("latin1");
+      let keepFrom = Math.max(0, data.length - 5);
+      let at = data.indexOf(SSE_ID);
+      while (at >= 0) {
+        const lineEnd = data.indexOf("\n", at + SSE_ID.length);
+        if (lineEnd < 0) {
+          keepFrom = at;
+          break;
+        }
+        stream.messages++;
+        handlers.onOffset(Number(data.slice(at + SSE_ID.length, lineEnd)));
+        at = data.indexOf(SSE_ID, lineEnd);
+        keepFrom = Math.max(lineEnd, data.length - 5);
+      }
+      tail = data.slice(keepFrom);
+      return;
+    }
     if (!parse) {
       // Count "event: message" lines; keep a tail shorter than the pattern across reads.
       const data = tail + chunk.toString("latin1");
