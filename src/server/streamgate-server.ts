@@ -13,7 +13,13 @@ import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grp
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
 import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_pb.js";
-import { createLogger, type Logger, liveConnections } from "../observability/index.js";
+import {
+  createLogger,
+  createServerMetrics,
+  instrumentEngine,
+  type Logger,
+  liveConnections,
+} from "../observability/index.js";
 import { createStreamHub } from "../streams/index.js";
 import { createChatService } from "../transports/chat/index.js";
 import { createDashboardHandler } from "../transports/dashboard/index.js";
@@ -58,7 +64,14 @@ export async function createServer(
   dependencies: ServerDependencies = {},
 ): Promise<StreamgateServer> {
   const logger = dependencies.logger ?? createLogger(options.logLevel);
-  const engine = dependencies.engine ?? (await createEngine(options));
+  const rawEngine = dependencies.engine ?? (await createEngine(options));
+  // `listener` and `hub` are assigned below, before any scrape can happen.
+  const metrics = createServerMetrics({
+    engine: rawEngine,
+    hubStats: () => hub.stats(),
+    tcpConnections: () => listener.connections(),
+  });
+  const engine = instrumentEngine(rawEngine, metrics);
   const shutdown = new AbortController();
   // Every live call listens on the shutdown signal; thousands of streams are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
@@ -177,6 +190,10 @@ export async function createServer(
       } else if (path === "/readyz" && (request.method === "GET" || request.method === "HEAD")) {
         const ready = await serving();
         sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
+      } else if (path === "/metrics" && (request.method === "GET" || request.method === "HEAD")) {
+        const text = await metrics.scrape();
+        response.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
+        response.end(text);
       } else if (path === "/.well-known/jwks.json" && (request.method === "GET" || request.method === "HEAD")) {
         sendJson(response, 200, await pushSigner.jwks());
       } else if (String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {

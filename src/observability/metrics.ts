@@ -1,0 +1,131 @@
+// Prometheus metrics (prom-client): counters the transports bump, and gauges read from the engine on scrape.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Engine } from "../engines/engine.js";
+import { liveConnections, StreamTransport } from "./connection-registry.js";
+
+/** Most subscriptions whose backlog is exported per scrape (bounds scrape cost and cardinality). */
+export const MAX_SCRAPED_SUBSCRIPTIONS = 1000;
+
+/** What the metrics read at scrape time. */
+export interface MetricsSources {
+  engine: Engine;
+  /** Live-stream hub counters. */
+  hubStats(): { topics: number; subscribers: number; droppedSlowConsumers: number };
+  /** Open TCP connections of the listener. */
+  tcpConnections(): number;
+}
+
+/** The server's metrics; one registry per server so tests can run several. */
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly published: Counter<"topic">;
+  readonly delivered: Counter<"subscription" | "path">;
+  /** Seconds from publish to first delivery. */
+  readonly deliveryLatency: Histogram<"path">;
+  /** Prometheus text exposition. */
+  scrape(): Promise<string>;
+  readonly contentType: string;
+}
+
+export function createServerMetrics(sources: MetricsSources): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "streamgate_" });
+  const published = new Counter({
+    name: "streamgate_messages_published_total",
+    help: "Messages accepted by Publish, per topic",
+    labelNames: ["topic"] as const,
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: "streamgate_messages_delivered_total",
+    help: "Messages delivered to subscribers (Pull, StreamingPull, push), per subscription and path",
+    labelNames: ["subscription", "path"] as const,
+    registers: [registry],
+  });
+  const deliveryLatency = new Histogram({
+    name: "streamgate_publish_to_delivery_seconds",
+    help: "Time from publish to a message's first delivery",
+    labelNames: ["path"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "streamgate_connections",
+    help: "Open connections by transport (tcp = every client connection of the listener)",
+    labelNames: ["transport"] as const,
+    registers: [registry],
+    collect() {
+      const counts = liveConnections.counts();
+      for (const transport of Object.values(StreamTransport)) this.set({ transport }, counts[transport]);
+      this.set({ transport: "tcp" }, sources.tcpConnections());
+    },
+  });
+  new Gauge({
+    name: "streamgate_stream_subscribers",
+    help: "Live-stream subscribers (SSE, WebSocket, gRPC Events) attached to the hub",
+    registers: [registry],
+    collect() {
+      this.set(sources.hubStats().subscribers);
+    },
+  });
+  new Counter({
+    name: "streamgate_slow_consumers_dropped_total",
+    help: "Live-stream clients dropped for falling behind their buffer limit",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.hubStats().droppedSlowConsumers);
+    },
+  });
+  const backlog = new Gauge({
+    name: "streamgate_subscription_backlog_messages",
+    help: "Unacknowledged messages per subscription (Pub/Sub num_undelivered_messages)",
+    labelNames: ["subscription"] as const,
+    registers: [registry],
+  });
+  const oldest = new Gauge({
+    name: "streamgate_subscription_oldest_unacked_age_seconds",
+    help: "Age of the oldest unacknowledged message per subscription",
+    labelNames: ["subscription"] as const,
+    registers: [registry],
+  });
+  const deadLettered = new Gauge({
+    name: "streamgate_subscription_dead_lettered_messages",
+    help: "Messages forwarded to the dead-letter topic since the process started",
+    labelNames: ["subscription"] as const,
+    registers: [registry],
+  });
+
+  const collectSubscriptions = async () => {
+    backlog.reset();
+    oldest.reset();
+    deadLettered.reset();
+    let seen = 0;
+    for (const project of await sources.engine.listProjects()) {
+      let pageToken = "";
+      do {
+        const page = await sources.engine.listSubscriptions(project, { pageSize: 1000, pageToken });
+        for (const subscription of page.items) {
+          if (seen++ >= MAX_SCRAPED_SUBSCRIPTIONS) return;
+          const stats = await sources.engine.subscriptionStats(subscription.name);
+          backlog.set({ subscription: subscription.name }, stats.backlog);
+          oldest.set({ subscription: subscription.name }, stats.oldestUnackedAgeMs / 1000);
+          deadLettered.set({ subscription: subscription.name }, stats.deadLettered);
+        }
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+    }
+  };
+
+  return {
+    registry,
+    published,
+    delivered,
+    deliveryLatency,
+    contentType: registry.contentType,
+    async scrape() {
+      await collectSubscriptions();
+      return registry.metrics();
+    },
+  };
+}
