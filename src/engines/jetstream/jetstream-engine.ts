@@ -93,6 +93,8 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
       servers: resolved.natsUrl.split(",").map((url) => url.trim()),
       timeout: resolved.connectTimeoutMs,
       maxReconnectAttempts: -1,
+      // Fail over to another cluster member quickly; publishes in flight wait for the reconnect.
+      reconnectTimeWait: 250,
       name: "streamgate",
       // Every ack and publish is a request; capturing a stack for each costs more than the round trip.
       noAsyncTraces: true,
@@ -134,7 +136,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly catalog: Catalog,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
-    this.naming = new Naming(options.namespace);
+    this.naming = new Naming(options.namespace, options.replicas > 1);
     catalog.listener = (kind, name, record) => {
       if (kind !== "subscription") return;
       const worker = this.workers.get(name);

@@ -10,9 +10,16 @@ const ATTRIBUTES_HEADER = "Sg-Attributes";
 /** Header carrying a message's ordering key (URI-encoded); absent when empty. */
 const ORDERING_KEY_HEADER = "Sg-Ordering-Key";
 
-/** Names of the JetStream objects of one namespace. */
+/** Names of the JetStream objects of one namespace, and how to read them. */
 export class Naming {
-  constructor(readonly namespace: string) {}
+  /**
+   * @param readFromLeader - read messages through the stream leader (replicated streams, where a
+   *   direct get may be answered by a follower that has not yet applied the latest messages).
+   */
+  constructor(
+    readonly namespace: string,
+    readonly readFromLeader = false,
+  ) {}
   stream(tag: string): string {
     return `${this.namespace}-t-${tag}`;
   }
@@ -92,9 +99,11 @@ export async function messageAtOrAfter(
   tag: string,
   sequence: number,
 ): Promise<StoredMessage | null> {
-  const stored = await jsm.direct
-    .getMessage(naming.stream(tag), { seq: Math.max(1, sequence), next_by_subj: naming.subject(tag) })
-    .catch(() => null);
+  const query = { seq: Math.max(1, sequence), next_by_subj: naming.subject(tag) };
+  const stored = await (naming.readFromLeader
+    ? jsm.streams.getMessage(naming.stream(tag), query)
+    : jsm.direct.getMessage(naming.stream(tag), query)
+  ).catch(() => null);
   return stored === null ? null : fromStored(tag, stored);
 }
 
