@@ -45,7 +45,7 @@ describe("jetstream cluster", { skip: missing }, () => {
             topic,
             texts.map((text) => ({ data: Buffer.from(text), attributes: { text }, orderingKey: "" })),
           );
-          refs.forEach((ref, index) => acknowledged.set(ref.offset, texts[index]!));
+          for (const [index, ref] of refs.entries()) acknowledged.set(ref.offset, texts[index]!);
         } catch {
           failed += texts.length; // not acknowledged: allowed to be lost
         }
