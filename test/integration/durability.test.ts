@@ -45,22 +45,25 @@ describe("durability", () => {
 
       const publisher = (async () => {
         while (next < total) {
+          const target = server;
           const payloads = Array.from({ length: Math.min(batchSize, total - next) }, (_, i) => `seq-${next + i}`);
-          next += payloads.length;
           try {
-            const result = await rest(server, "POST", `${topic}:publish`, {
+            const result = await rest(target, "POST", `${topic}:publish`, {
               messages: payloads.map((payload) => ({ data: Buffer.from(payload).toString("base64") })),
             });
+            next += payloads.length;
             const ids = result.messageIds as string[];
             assert.equal(ids.length, payloads.length);
             for (const [i, payload] of payloads.entries()) acknowledged.set(payload, ids[i]!);
             await new Promise((resolve) => setTimeout(resolve, 10));
-          } catch {
-            // Not acknowledged (server died mid-request): may or may not be stored; never retried here.
-            while (publishing && server.child.exitCode === null && server.child.signalCode === null) {
-              await new Promise((resolve) => setTimeout(resolve, 10));
-            }
-            await new Promise((resolve) => setTimeout(resolve, 50));
+          } catch (error) {
+            const code = (error as { cause?: { code?: string } }).cause?.code;
+            // Refused: the batch never reached a server, so it is sent again. Anything else (the server
+            // died mid-request): not acknowledged, may or may not be stored, never retried here.
+            if (code !== "ECONNREFUSED") next += payloads.length;
+            const dead = () => target.child.exitCode !== null || target.child.signalCode !== null;
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            while (publishing && server === target && dead()) await new Promise((resolve) => setTimeout(resolve, 10));
           }
         }
       })();
