@@ -149,4 +149,56 @@ describe("jetstream instances", { skip: missing }, () => {
       }
     }
   });
+  test("jetstream instances - messages leased on an instance that shuts down are redelivered through another after the ack deadline", {
+    timeout: 40_000,
+  }, async () => {
+    const topic = topicPath(uniqueName("takeover"));
+    const subscription = subscriptionPath(uniqueName("takeover"));
+    await unary(clientsB.publisher, "CreateTopic", { name: topic });
+    await unary(clientsB.subscriber, "CreateSubscription", { name: subscription, topic, ackDeadlineSeconds: 10 });
+    const c = await startTestServer({ engine: "jetstream", natsUrl: nats!.url });
+    const clientsC = createGrpcJsClients(c.hostPort);
+    const leasedOnC: string[] = [];
+    try {
+      const call = bidi(clientsC.subscriber, "StreamingPull");
+      const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+      call.on("error", () => {});
+      call.on("data", (response: { receivedMessages: ReceivedMessage[] }) => {
+        leasedOnC.push(...response.receivedMessages.map((received) => received.message.data.toString()));
+      });
+      call.write({ subscription, streamAckDeadlineSeconds: 10 });
+      await delay(200);
+      await publish(clientsB, topic, ["t1", "t2", "t3"]);
+      await waitFor(() => leasedOnC.length === 3, {
+        timeoutMs: 10_000,
+        describe: () => `C leased ${leasedOnC.length}`,
+      });
+      call.end();
+      await Promise.race([ended, delay(3_000)]);
+      call.cancel();
+    } finally {
+      clientsC.close();
+      await c.close({ allowOpenConnections: true });
+    }
+    const shutdownAt = Date.now();
+    const redelivered: ReceivedMessage[] = [];
+    while (redelivered.length < 3 && Date.now() - shutdownAt < 25_000) {
+      const response = await unary<{ receivedMessages: ReceivedMessage[] }>(
+        clientsB.subscriber,
+        "Pull",
+        { subscription, maxMessages: 10 },
+        { deadlineMs: 15_000 },
+      ).catch(() => ({ receivedMessages: [] as ReceivedMessage[] }));
+      redelivered.push(...response.receivedMessages);
+    }
+    assert.deepEqual(
+      redelivered.map((received) => received.message.data.toString()).sort(),
+      ["t1", "t2", "t3"],
+      "B receives every message C had leased",
+    );
+    await unary(clientsB.subscriber, "Acknowledge", {
+      subscription,
+      ackIds: redelivered.map((received) => received.ackId),
+    });
+  });
 });
