@@ -128,6 +128,8 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   private readonly watchers = new Map<string, { listeners: Set<(next: number) => void>; stop: () => void }>();
   private readonly lastNotified = new Map<string, number>();
   private closed = false;
+  /** False while the client is reconnecting to NATS (for /readyz). */
+  private connected = true;
 
   constructor(
     readonly connection: NatsConnection,
@@ -137,6 +139,12 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
+    void (async () => {
+      for await (const status of connection.status()) {
+        if (status.type === "disconnect") this.connected = false;
+        else if (status.type === "reconnect") this.connected = true;
+      }
+    })();
     catalog.listener = (kind, name, record) => {
       if (kind !== "subscription") return;
       const worker = this.workers.get(name);
@@ -569,7 +577,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   // ---- lifecycle
 
   async ready(): Promise<boolean> {
-    return !this.closed && !this.connection.isClosed();
+    return !this.closed && this.connected && !this.connection.isClosed();
   }
 
   async close(): Promise<void> {

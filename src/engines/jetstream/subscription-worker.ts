@@ -1,5 +1,5 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
@@ -12,6 +12,8 @@ import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
 import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
+import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
+import { KeyGate, type SequencedMessage } from "./key-gate.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -23,8 +25,7 @@ export interface WorkerHost {
 }
 
 /** A message this instance received from JetStream and has not seen acked. */
-interface JetStreamTracked extends TrackedMessage {
-  readonly sequence: number;
+interface JetStreamTracked extends SequencedMessage {
   /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
   reply: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
@@ -38,8 +39,6 @@ const MAX_REQUEST_BATCH = 256;
 const MAX_TRACKED = 10_000;
 /** How long an idle long-poll pull request waits on the server when a stream is open. */
 const STREAM_LONG_POLL_MS = 5_000;
-/** Timeout of one ack/nak/progress round trip. */
-const ACK_TIMEOUT_MS = 2_000;
 
 /** A unary pull that knows when it gives up (long polls on JetStream last no longer). */
 class TimedPullWaiter extends PullWaiter {
@@ -66,14 +65,12 @@ export class SubscriptionWorker implements StreamHost {
   private consumers: Consumer[] = [];
   private readonly tracked = new Map<number, JetStreamTracked>();
   private ready: JetStreamTracked[] = [];
-  private readonly heads = new Map<string, number>();
-  private readonly held = new Map<string, JetStreamTracked[]>();
+  private readonly gate = new KeyGate<JetStreamTracked>();
   /** Sequences acked through this instance since the last seek (a later seek keeps them acked). */
   readonly acked = new Set<number>();
   private skip = new Set<number>();
-  private readonly inFlight = new Set<Promise<unknown>>();
   private fetching = false;
-  private readonly openRequests = new Set<() => void>();
+  private readonly channel: ConsumerChannel;
   private pumpScheduled = false;
   private roundRobin = 0;
   private idleTicks = 0;
@@ -85,6 +82,7 @@ export class SubscriptionWorker implements StreamHost {
     record: SubscriptionRecord,
   ) {
     this.record = record;
+    this.channel = new ConsumerChannel(host.connection);
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
@@ -158,10 +156,10 @@ export class SubscriptionWorker implements StreamHost {
       if (tracked !== undefined) {
         if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) continue;
         this.finish(tracked);
-        work.push(this.send(tracked.reply, "+ACK"));
+        work.push(this.send(tracked.reply, AckBody.ack));
       } else {
         // Leased through another instance (or expired here): JetStream acks by sequence.
-        work.push(this.send(this.replyOf(part), "+ACK"));
+        work.push(this.send(this.replyOf(part), AckBody.ack));
       }
       this.acked.add(part.sequence);
     }
@@ -176,7 +174,7 @@ export class SubscriptionWorker implements StreamHost {
       const tracked = this.tracked.get(part.sequence);
       if (tracked === undefined) {
         if (!this.acked.has(part.sequence)) {
-          work.push(this.send(this.replyOf(part), seconds === 0 ? "-NAK" : "+WPI"));
+          work.push(this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress));
         }
         continue;
       }
@@ -189,7 +187,7 @@ export class SubscriptionWorker implements StreamHost {
       this.armLease(tracked);
       if (tracked.jetStreamExpiryMs < tracked.deadlineMs) {
         tracked.jetStreamExpiryMs = now + this.ackWaitMs;
-        work.push(this.send(tracked.reply, "+WPI"));
+        work.push(this.send(tracked.reply, AckBody.progress));
       }
     }
     await Promise.all(work);
@@ -197,8 +195,8 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   /** Waits for every ack, nak and progress report sent so far to be confirmed by JetStream. */
-  async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  settle(): Promise<void> {
+    return this.channel.settle();
   }
 
   /** Tracked messages not leased to a client (ready or held back): JetStream counts them as ack-pending. */
@@ -354,41 +352,14 @@ export class SubscriptionWorker implements StreamHost {
     }
   }
 
-  /**
-   * One JetStream pull request: `batch` messages, waiting up to `expiresMs` (null = only what is
-   * available now). Resolves with how many messages arrived.
-   */
+  /** One pull request on the current consumer generation; deliveries of an older generation are dropped. */
   private request(batch: number, expiresMs: number | null): Promise<number> {
     const stream = this.streamName();
     if (stream === null || this.closed) return Promise.resolve(0);
-    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
     const generation = this.record.generation;
-    const body = expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
-    return new Promise<number>((resolve) => {
-      let count = 0;
-      const finish = () => {
-        subscription.unsubscribe();
-        clearTimeout(guard);
-        this.openRequests.delete(finish);
-        resolve(count);
-      };
-      const subscription = this.host.connection.subscribe(createInbox(), {
-        callback: (error, message) => {
-          if (error !== null) return finish();
-          if (message.reply?.startsWith("$JS.ACK.")) {
-            count++;
-            if (generation === this.record.generation) this.arrive(message);
-            if (count >= batch) finish();
-            return;
-          }
-          finish(); // a status: 404 no messages, 408 expired, 409 consumer deleted or limits
-        },
-      });
-      const guard = setTimeout(finish, (expiresMs ?? 0) + 5_000);
-      this.openRequests.add(finish);
-      this.host.connection.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), {
-        reply: subscription.getSubject(),
-      });
+    const consumer = this.host.naming.consumer(this.record.id, generation);
+    return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
+      if (generation === this.record.generation) this.arrive(delivery);
     });
   }
 
@@ -397,7 +368,7 @@ export class SubscriptionWorker implements StreamHost {
     const reply = delivery.reply!;
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
     if (this.skip.has(sequence)) {
-      void this.send(reply, "+ACK");
+      void this.send(reply, AckBody.ack);
       return;
     }
     const message = decodeMessage(
@@ -408,7 +379,7 @@ export class SubscriptionWorker implements StreamHost {
       delivery.headers,
     );
     if (this.filter !== null && !this.filter(message.attributes)) {
-      void this.send(reply, "+ACK");
+      void this.send(reply, AckBody.ack);
       return;
     }
     const policy = this.record.config.deadLetterPolicy;
@@ -445,34 +416,9 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Per-key ordering: only the key's head (lowest unfinished sequence seen here) is deliverable. */
   private admit(tracked: JetStreamTracked): void {
-    const key = tracked.message.orderingKey;
-    if (this.record.config.enableMessageOrdering && key !== "") {
-      const head = this.heads.get(key);
-      if (head === undefined || head > tracked.sequence) {
-        if (head !== undefined) this.demoteHead(key, head);
-        this.heads.set(key, tracked.sequence);
-      } else if (head !== tracked.sequence) {
-        const queue = this.held.get(key) ?? [];
-        if (!queue.includes(tracked)) {
-          queue.push(tracked);
-          queue.sort((a, b) => a.sequence - b.sequence);
-        }
-        this.held.set(key, queue);
-        tracked.state = TrackedState.held;
-        return;
-      }
-    }
+    const ordered = this.record.config.enableMessageOrdering && tracked.message.orderingKey !== "";
+    if (ordered && !this.gate.admit(tracked, (sequence) => this.tracked.get(sequence))) return;
     this.makeReady(tracked);
-  }
-
-  private demoteHead(key: string, head: number): void {
-    const tracked = this.tracked.get(head);
-    if (tracked === undefined || tracked.state === TrackedState.leased) return;
-    const queue = this.held.get(key) ?? [];
-    queue.push(tracked);
-    queue.sort((a, b) => a.sequence - b.sequence);
-    this.held.set(key, queue);
-    tracked.state = TrackedState.held;
   }
 
   private makeReady(tracked: JetStreamTracked): void {
@@ -499,18 +445,9 @@ export class SubscriptionWorker implements StreamHost {
     this.releaseLease(tracked);
     tracked.state = TrackedState.done;
     this.tracked.delete(tracked.sequence);
-    const key = tracked.message.orderingKey;
-    if (key === "" || this.heads.get(key) !== tracked.sequence) return;
-    const queue = this.held.get(key);
-    const next = queue?.shift();
-    if (next === undefined) {
-      this.heads.delete(key);
-      this.held.delete(key);
-    } else {
-      this.heads.set(key, next.sequence);
-      if (queue!.length === 0) this.held.delete(key);
-      this.makeReady(next);
-    }
+    if (tracked.message.orderingKey === "") return;
+    const next = this.gate.finish(tracked);
+    if (next !== undefined) this.makeReady(next);
     this.schedulePump();
   }
 
@@ -531,7 +468,7 @@ export class SubscriptionWorker implements StreamHost {
 
   private nak(reply: string, attempt: number): Promise<unknown> {
     const delayMs = retryDelayMs(this.record.config.retryPolicy, attempt);
-    return this.send(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : "-NAK");
+    return this.send(reply, nakWithDelay(delayMs));
   }
 
   private async forwardToDeadLetter(
@@ -554,7 +491,7 @@ export class SubscriptionWorker implements StreamHost {
     }
     this.deadLettered++;
     if (tracked !== undefined) this.finish(tracked);
-    await this.send(reply, "+ACK");
+    await this.send(reply, AckBody.ack);
   }
 
   private armLease(tracked: JetStreamTracked): void {
@@ -594,29 +531,20 @@ export class SubscriptionWorker implements StreamHost {
         // Nobody here wants it: let another instance have it now rather than after ack_wait.
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
-        void this.send(tracked.reply, "-NAK");
+        void this.send(tracked.reply, AckBody.nak);
         continue;
       }
       const needed = tracked.state !== TrackedState.leased || tracked.deadlineMs > tracked.jetStreamExpiryMs;
       if (needed && tracked.jetStreamExpiryMs - now < this.ackWaitMs / 2) {
         tracked.jetStreamExpiryMs = now + this.ackWaitMs;
-        void this.send(tracked.reply, "+WPI");
+        void this.send(tracked.reply, AckBody.progress);
       }
     }
-    if (this.idleTicks >= 2 && this.heads.size > 0 && this.tracked.size === 0) {
-      this.heads.clear();
-      this.held.clear();
-    }
+    if (this.idleTicks >= 2 && this.gate.size > 0 && this.tracked.size === 0) this.gate.clear();
   }
 
-  /** Sends an ack-protocol message and waits for JetStream's confirmation. */
   private send(reply: string, body: string): Promise<unknown> {
-    const promise = this.host.connection
-      .request(reply, body, { timeout: ACK_TIMEOUT_MS })
-      .catch(() => undefined)
-      .finally(() => this.inFlight.delete(promise));
-    this.inFlight.add(promise);
-    return promise;
+    return this.channel.send(reply, body);
   }
 
   private replyOf(part: AckIdParts): string {
@@ -629,15 +557,14 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
   private reset(): void {
-    for (const finish of [...this.openRequests]) finish();
+    this.channel.cancelRequests();
     for (const tracked of this.tracked.values()) {
       this.releaseLease(tracked);
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
     this.ready = [];
-    this.heads.clear();
-    this.held.clear();
+    this.gate.clear();
     this.acked.clear();
   }
 

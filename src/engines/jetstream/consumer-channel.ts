@@ -1,0 +1,95 @@
+// The JetStream pull-consumer wire protocol one worker speaks: pull requests, and acks/naks/progress confirmed by the server.
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+
+/** Timeout of one ack/nak/progress round trip. */
+const ACK_TIMEOUT_MS = 2_000;
+/** How long after a pull request's own expiry the client gives up on its terminating status. */
+const REQUEST_GRACE_MS = 5_000;
+
+/** JetStream's ack-protocol bodies. */
+export const AckBody = {
+  /** Acknowledge: the message is done. */
+  ack: "+ACK",
+  /** Negative ack: redeliver now. */
+  nak: "-NAK",
+  /** Work in progress: restart the ack_wait timer. */
+  progress: "+WPI",
+} as const;
+
+/** A negative ack that asks JetStream to wait `delayMs` before redelivering. */
+export function nakWithDelay(delayMs: number): string {
+  return delayMs > 0 ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : AckBody.nak;
+}
+
+/**
+ * Raw pull requests (`$JS.API.CONSUMER.MSG.NEXT`) rather than the client library's fetch: a
+ * no-wait request returns at once with what is available (Pub/Sub's return_immediately), and a
+ * long poll can be sized to exactly the room the local consumers have.
+ */
+export class ConsumerChannel {
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly openRequests = new Set<() => void>();
+
+  constructor(private readonly connection: NatsConnection) {}
+
+  /**
+   * One pull request for `batch` messages of `consumer` on `stream`, waiting up to `expiresMs`
+   * (null = only what is available now). Calls `onMessage` per delivery; resolves with how many
+   * arrived once the server ends the request (or {@link cancelRequests} does).
+   */
+  pull(
+    stream: string,
+    consumer: string,
+    batch: number,
+    expiresMs: number | null,
+    onMessage: (delivery: Msg) => void,
+  ): Promise<number> {
+    const body = expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    return new Promise<number>((resolve) => {
+      let count = 0;
+      const finish = () => {
+        subscription.unsubscribe();
+        clearTimeout(guard);
+        this.openRequests.delete(finish);
+        resolve(count);
+      };
+      const subscription = this.connection.subscribe(createInbox(), {
+        callback: (error, message) => {
+          if (error !== null) return finish();
+          if (message.reply?.startsWith("$JS.ACK.")) {
+            count++;
+            onMessage(message);
+            if (count >= batch) finish();
+            return;
+          }
+          finish(); // a status: 404 no messages, 408 expired, 409 consumer deleted or limits
+        },
+      });
+      const guard = setTimeout(finish, (expiresMs ?? 0) + REQUEST_GRACE_MS);
+      this.openRequests.add(finish);
+      this.connection.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), {
+        reply: subscription.getSubject(),
+      });
+    });
+  }
+
+  /** Sends an ack-protocol body to a delivery's reply subject and waits for JetStream's confirmation. */
+  send(reply: string, body: string): Promise<unknown> {
+    const promise = this.connection
+      .request(reply, body, { timeout: ACK_TIMEOUT_MS })
+      .catch(() => undefined)
+      .finally(() => this.inFlight.delete(promise));
+    this.inFlight.add(promise);
+    return promise;
+  }
+
+  /** Waits until every body sent so far is confirmed (or timed out). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  /** Ends every open pull request now; messages the server still sends them expire after ack_wait. */
+  cancelRequests(): void {
+    for (const finish of [...this.openRequests]) finish();
+  }
+}
