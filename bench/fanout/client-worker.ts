@@ -193,8 +193,7 @@ async function main(): Promise<WorkerResult> {
   const latencyDeadline = now() + 5_000;
   while (slowest() < published && now() < latencyDeadline) await sleep(5);
   recording = false;
-  const open = streams.filter((stream) => !stream.closed).length;
-  const latencyDeliveredShare = (delivered() - deliveredBefore) / Math.max(1, latencyPublished * Math.max(1, open));
+  const latencyDeliveredShare = (delivered() - deliveredBefore) / Math.max(1, latencyPublished * streams.length);
   for (const stream of streams) stream.destroy();
   publisher.destroy();
   const cpu = process.cpuUsage(cpuBefore);
