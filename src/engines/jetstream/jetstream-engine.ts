@@ -1,17 +1,8 @@
 // The JetStream engine: topics as streams, subscriptions as durable pull consumers, metadata in a KV bucket.
 import { randomBytes } from "node:crypto";
-import {
-  AckPolicy,
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  ReplayPolicy,
-} from "@nats-io/jetstream";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { compileFilter } from "../../broker/filter.js";
 import { validateMessages } from "../../broker/message-limits.js";
 import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
 import { validateLabels, validateRange } from "../../broker/resource-settings.js";
@@ -50,6 +41,7 @@ import type {
   Update,
 } from "../engine.js";
 import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
+import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
 import {
   type JetStreamEngineOptions,
   type ResolvedJetStreamEngineOptions,
@@ -76,8 +68,6 @@ export interface JetStreamEngine extends Engine {
 
 /** Pub/Sub refuses a snapshot that would expire within the hour. */
 const MIN_SNAPSHOT_LIFETIME_MS = 3_600_000;
-/** Most stream messages scanned to count a filtered backlog. */
-const MAX_BACKLOG_SCAN = 10_000;
 
 /**
  * Connects to NATS and opens the engine. Several streamgate instances with the same `natsUrl` and
@@ -316,11 +306,11 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     // Pub/Sub: a new subscription receives only messages published after its creation.
     const { nextOffset } = await streamStats(this.jsm, this.naming, topic.tag);
     const record: SubscriptionRecord = { config: subscription, id, topicTag: topic.tag, generation: 1, skip: [] };
-    await this.addConsumer(record, nextOffset);
+    await addConsumer(this.jsm, this.naming, record, nextOffset);
     try {
       await this.catalog.create("subscription", subscription.name, record);
     } catch (error) {
-      await this.deleteConsumer(record);
+      await deleteConsumer(this.jsm, this.naming, record);
       throw error;
     }
     return structuredClone(subscription);
@@ -383,7 +373,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.assertOpen();
     const record = this.requireSubscription(name, "name");
     await this.catalog.remove("subscription", name);
-    await this.deleteConsumer(record);
+    await deleteConsumer(this.jsm, this.naming, record);
   }
 
   async detachSubscription(name: SubscriptionName): Promise<void> {
@@ -395,7 +385,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       config: { ...record.config, detached: true },
       topicTag: null,
     });
-    await this.deleteConsumer(record);
+    await deleteConsumer(this.jsm, this.naming, record);
   }
 
   async pull(
@@ -459,44 +449,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (replayAcked) {
         skip = [];
       } else {
-        const state = await this.ackState(record, worker);
+        const state = await consumerAckState(this.jsm, this.naming, record, worker);
         start = Math.max(start, state.start);
         skip = state.skip.filter((sequence) => sequence >= start);
       }
     }
     const next: SubscriptionRecord = { ...record, generation: record.generation + 1, skip };
-    await this.addConsumer(next, start);
+    await addConsumer(this.jsm, this.naming, next, start);
     await this.catalog.put("subscription", name, next);
-    await this.deleteConsumer(record);
+    await deleteConsumer(this.jsm, this.naming, record);
   }
 
   async subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats> {
     this.assertOpen();
     const record = this.requireSubscription(name);
-    const worker = this.worker(name);
-    const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: worker.deadLettered, outstanding: 0 };
-    if (record.topicTag === null || record.config.detached) return empty;
-    await worker.settle();
-    const info = await this.jsm.consumers
-      .info(this.naming.stream(record.topicTag), this.naming.consumer(record.id, record.generation))
-      .catch(() => null);
-    if (info === null) return empty;
-    let backlog = info.num_pending + info.num_ack_pending;
-    if (record.config.filter.trim() !== "" || record.skip.length > 0) {
-      backlog = info.num_ack_pending + (await this.countUndelivered(record, info.delivered.stream_seq + 1));
-    }
-    let oldestUnackedAgeMs = 0;
-    if (backlog > 0) {
-      const first = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
-      const message = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, first);
-      if (message !== null) oldestUnackedAgeMs = Math.max(0, Date.now() - message.publishTimeMs);
-    }
-    return {
-      backlog,
-      oldestUnackedAgeMs,
-      deadLettered: worker.deadLettered,
-      outstanding: Math.max(0, info.num_ack_pending - worker.unleasedCount),
-    };
+    return consumerStats(this.jsm, this.naming, record, this.worker(name));
   }
 
   // ---- snapshots
@@ -514,7 +481,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       throw errors.failedPrecondition("TOPIC_DELETED", `the topic of subscription ${subscription} was deleted`);
     }
     if (this.findSnapshot(name) !== undefined) throw errors.alreadyExists("snapshot", name);
-    const { start, skip } = await this.ackState(record, this.worker(subscription));
+    const { start, skip } = await consumerAckState(this.jsm, this.naming, record, this.worker(subscription));
     const oldest = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, start);
     const now = Date.now();
     const expireTimeMs = snapshotExpireTimeMs(oldest?.publishTimeMs ?? null, now);
@@ -608,58 +575,6 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   }
 
   // ---- helpers
-
-  /** Where a snapshot or seek restarts: the first unacked sequence, and acked sequences after it. */
-  private async ackState(
-    record: SubscriptionRecord,
-    worker: SubscriptionWorker,
-  ): Promise<{ start: number; skip: number[] }> {
-    await worker.settle();
-    const info = await this.jsm.consumers.info(
-      this.naming.stream(record.topicTag!),
-      this.naming.consumer(record.id, record.generation),
-    );
-    const start = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
-    const skip = [...new Set([...record.skip, ...worker.acked])].filter((sequence) => sequence >= start);
-    return { start, skip: skip.sort((a, b) => a - b) };
-  }
-
-  /** Counts undelivered messages from `from` that the subscription would deliver (filter, skip list). */
-  private async countUndelivered(record: SubscriptionRecord, from: number): Promise<number> {
-    const { nextOffset } = await streamStats(this.jsm, this.naming, record.topicTag!);
-    const filter = record.config.filter.trim();
-    const accept = filter === "" ? null : compileFilter(filter);
-    const skip = new Set(record.skip);
-    let count = 0;
-    let scanned = 0;
-    for (let sequence = from; sequence < nextOffset && scanned < MAX_BACKLOG_SCAN; scanned++) {
-      const message = await messageAtOrAfter(this.jsm, this.naming, record.topicTag!, sequence);
-      if (message === null) break;
-      if (!skip.has(message.offset) && (accept === null || accept(message.attributes))) count++;
-      sequence = message.offset + 1;
-    }
-    return count;
-  }
-
-  private async addConsumer(record: SubscriptionRecord, startSequence: number): Promise<void> {
-    await this.jsm.consumers.add(this.naming.stream(record.topicTag!), {
-      durable_name: this.naming.consumer(record.id, record.generation),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: record.config.ackDeadlineSeconds * 1_000_000_000,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, startSequence),
-      replay_policy: ReplayPolicy.Instant,
-      max_deliver: -1,
-      max_ack_pending: -1,
-    });
-  }
-
-  private async deleteConsumer(record: SubscriptionRecord): Promise<void> {
-    if (record.topicTag === null) return;
-    await this.jsm.consumers
-      .delete(this.naming.stream(record.topicTag), this.naming.consumer(record.id, record.generation))
-      .catch(() => false);
-  }
 
   private worker(name: SubscriptionName): SubscriptionWorker {
     const record = this.requireSubscription(name);
