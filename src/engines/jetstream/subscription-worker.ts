@@ -323,7 +323,8 @@ export class SubscriptionWorker implements StreamHost {
     let wait = 0;
     for (const consumer of this.consumers) {
       if (consumer instanceof DispatchStream) return STREAM_LONG_POLL_MS;
-      if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now());
+      // End a little before the pull gives up, so a message never lands after its puller left.
+      if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now() - 50);
     }
     return Math.min(wait, STREAM_LONG_POLL_MS);
   }
