@@ -55,21 +55,25 @@ function tlsLiveClients(hostPort: string, cert: Buffer) {
 function openSse(url: string, ca: Buffer) {
   const state = { status: 0, text: "", ended: false, close: () => {} };
   return new Promise<typeof state>((resolve, reject) => {
-    const req = httpsRequest(url, { ca, headers: { accept: "text/event-stream" } }, (response) => {
-      state.status = response.statusCode ?? 0;
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        state.text += chunk;
-      });
-      const ended = () => {
-        state.ended = true;
-      };
-      response.on("end", ended);
-      response.on("close", ended);
-      response.on("error", ended);
-      state.close = () => req.destroy();
-      resolve(state);
-    });
+    const req = httpsRequest(
+      url,
+      { ca, servername: "localhost", headers: { accept: "text/event-stream" } },
+      (response) => {
+        state.status = response.statusCode ?? 0;
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          state.text += chunk;
+        });
+        const ended = () => {
+          state.ended = true;
+        };
+        response.on("end", ended);
+        response.on("close", ended);
+        response.on("error", ended);
+        state.close = () => req.destroy();
+        resolve(state);
+      },
+    );
     req.on("error", reject);
     req.end();
   });
