@@ -64,6 +64,11 @@ export interface JetStreamEngine extends Engine {
   readonly kind: "jetstream";
   /** Deletes every stream, consumer and the catalog bucket of this engine's namespace (tests, teardown). */
   destroy(): Promise<void>;
+  /**
+   * The embedded engine's "enforce retention now", for callers that run it on either engine: a
+   * no-op, since JetStream trims a stream past `max_bytes` on publish and expires by age itself.
+   */
+  runMaintenance(): Promise<void>;
 }
 
 /** Pub/Sub refuses a snapshot that would expire within the hour. */
@@ -556,6 +561,10 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.watchers.clear();
     this.catalog.close();
     await this.connection.close();
+  }
+
+  async runMaintenance(): Promise<void> {
+    this.assertOpen();
   }
 
   async destroy(): Promise<void> {
