@@ -107,7 +107,15 @@ export async function messageAtOrAfter(
   return stored === null ? null : fromStored(tag, stored);
 }
 
-/** Reads from `fromOffset` inclusive: at most `maxMessages`, stopping past `maxBytes` (at least one). */
+/** Sequences fetched concurrently per round of {@link readStream}. */
+const READ_AHEAD = 64;
+
+/**
+ * Reads from `fromOffset` inclusive: at most `maxMessages`, stopping past `maxBytes` (at least
+ * one). Sequences are contiguous unless retention removed some, so each round gets up to
+ * {@link READ_AHEAD} sequences concurrently by number; a missing one (removed) is skipped by
+ * asking for the next message at or after it.
+ */
 export async function readStream(
   jsm: JetStreamManager,
   naming: Naming,
@@ -120,14 +128,39 @@ export async function readStream(
   let bytes = 0;
   let sequence = fromOffset;
   while (result.length < limit.maxMessages && sequence < nextOffset) {
-    const message = await messageAtOrAfter(jsm, naming, tag, sequence);
-    if (message === null) break;
-    if (result.length > 0 && bytes + message.data.byteLength > limit.maxBytes) break;
-    result.push(message);
-    bytes += message.data.byteLength;
-    sequence = message.offset + 1;
+    const count = Math.min(READ_AHEAD, limit.maxMessages - result.length, nextOffset - sequence);
+    const round = await Promise.all(
+      Array.from({ length: count }, (_, index) =>
+        index === 0 ? messageAtOrAfter(jsm, naming, tag, sequence) : messageAt(jsm, naming, tag, sequence + index),
+      ),
+    );
+    let next = sequence;
+    for (const message of round) {
+      if (message === null || message.offset < next) continue;
+      if (result.length > 0 && bytes + message.data.byteLength > limit.maxBytes) return result;
+      result.push(message);
+      bytes += message.data.byteLength;
+      next = message.offset + 1;
+    }
+    if (next === sequence) break; // nothing at or after `sequence`
+    sequence = next;
   }
   return result;
+}
+
+/** The message with exactly `sequence`, or null when it was removed (or never existed). */
+async function messageAt(
+  jsm: JetStreamManager,
+  naming: Naming,
+  tag: string,
+  sequence: number,
+): Promise<StoredMessage | null> {
+  const stream = naming.stream(tag);
+  const stored = await (naming.readFromLeader
+    ? jsm.streams.getMessage(stream, { seq: sequence })
+    : jsm.direct.getMessage(stream, { seq: sequence })
+  ).catch(() => null);
+  return stored === null ? null : fromStored(tag, stored);
 }
 
 /** Per-record overhead JetStream's file store counts in `bytes` besides subject, headers and data. */
