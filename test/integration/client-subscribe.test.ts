@@ -19,7 +19,7 @@ const transports: StreamTransport[] = ["sse", "websocket", "longpoll"];
 const text = (message: StreamMessage) => new TextDecoder().decode(message.data);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Takes `count` messages from an iterable, failing after `timeoutMs`. */
+/** Takes `count` messages from an iterable; rejects after `timeoutMs`. */
 async function take(
   iterable: AsyncIterable<StreamMessage>,
   count: number,
@@ -27,18 +27,22 @@ async function take(
 ): Promise<StreamMessage[]> {
   const out: StreamMessage[] = [];
   if (count === 0) return out;
-  const timer = setTimeout(() => {
-    throw new Error(`timed out after ${out.length} of ${count} messages`);
-  }, timeoutMs);
-  try {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${out.length} of ${count} messages`)), timeoutMs);
+  });
+  const reading = (async () => {
     for await (const message of iterable) {
       out.push(message);
       if (out.length >= count) break;
     }
+    return out;
+  })();
+  try {
+    return await Promise.race([reading, timeout]);
   } finally {
     clearTimeout(timer);
   }
-  return out;
 }
 
 describe("client - subscribe", () => {
