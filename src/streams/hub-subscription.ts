@@ -40,6 +40,10 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
   private detached = false;
   private wake: (() => void) | null = null;
   private roomWaiter: (() => void) | null = null;
+  private markCaughtUp!: () => void;
+  readonly caughtUp = new Promise<void>((resolve) => {
+    this.markCaughtUp = resolve;
+  });
 
   constructor(
     private readonly context: SubscriptionContext,
@@ -61,6 +65,7 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
       while (!this.detached) {
         if (this.nextOffset >= feed.cursor) {
           feed.live.add(this);
+          this.markCaughtUp();
           return;
         }
         // History is read at the consumer's pace: never more than half the buffer ahead of it.
@@ -149,6 +154,7 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
   private detach(): void {
     if (this.detached) return;
     this.detached = true;
+    this.markCaughtUp();
     this.context.feed.live.delete(this);
     this.roomWaiter?.();
     this.roomWaiter = null;

@@ -32,6 +32,12 @@ export interface FeedSubscribeOptions {
 export interface FeedSubscription extends AsyncIterable<FeedEvent> {
   /** Offset of the last message delivered (0 before any); where a client resumes. */
   readonly lastOffset: number;
+  /**
+   * Settles once history catch-up is done: the subscription has queued everything below the live
+   * tail at the time it joined (or it ended). Engines with asynchronous reads (jetstream) fill the
+   * queue after `subscribe` returns; a caller answering "what is there now" waits for this first.
+   */
+  readonly caughtUp: Promise<void>;
 }
 
 /** The hub: one shared log reader per topic, fanning out to every live subscriber of that topic. */

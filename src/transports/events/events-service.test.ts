@@ -42,6 +42,7 @@ function fakeHub(events: FeedEvent[], failure?: unknown): StreamHub & { calls: F
         get lastOffset() {
           return lastOffset;
         },
+        caughtUp: Promise.resolve(),
         async *[Symbol.asyncIterator]() {
           for (const event of events) {
             if (event.kind === "message") lastOffset = event.message.offset;

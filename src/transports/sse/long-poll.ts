@@ -10,6 +10,8 @@ import type { EventsRequest } from "./events-route.js";
 export const MAX_WAIT_SECONDS = 60;
 export const DEFAULT_MAX_MESSAGES = 100;
 export const MAX_MAX_MESSAGES = 1000;
+/** Longest a `wait=0` poll waits for history catch-up before answering with what it has. */
+const MAX_CATCH_UP_MS = 5_000;
 
 /**
  * Answers `{"messages":[…],"nextFrom":"<offset>"}` (plus `"gap"` when retention removed
@@ -43,13 +45,16 @@ export async function serveLongPoll(
     const messages: string[] = [];
     let nextFrom = after;
     let gap = "";
-    timer = setTimeout(stop, waitSeconds * 1000);
+    // wait=0 still lets history catch-up finish (bounded), so an engine with async reads answers with it.
+    timer = setTimeout(stop, waitSeconds === 0 ? MAX_CATCH_UP_MS : waitSeconds * 1000);
     let finishing = false;
-    // Once something arrived, take what is already queued (same tick) and answer.
+    // Once something arrived (or wait=0), let the first read finish (history catch-up: engines such
+    // as jetstream read asynchronously, so a gap or the first page can come before the rest), then
+    // take what is already queued (same tick) and answer.
     const finishSoon = () => {
       if (finishing) return;
       finishing = true;
-      setImmediate(stop);
+      void subscription.caughtUp.then(() => setImmediate(stop));
     };
     if (waitSeconds === 0) finishSoon();
     for await (const event of subscription) {
