@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { Duration, type Message, PubSub, type SubscriberOptions, type Subscription } from "@google-cloud/pubsub";
+import { type NatsServer, startNatsServer } from "../harness/nats-server.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { delay, waitFor } from "../harness/wait-for.js";
@@ -19,12 +20,18 @@ process.env.METADATA_SERVER_DETECTION ??= "none";
 
 describe("pubsub client", () => {
   let server: TestServer;
+  // STREAMGATE_TEST_ENGINE=jetstream runs this suite unchanged on the jetstream engine (pubsub-client-jetstream.test.ts).
+  let nats: NatsServer | undefined;
 
   before(async () => {
-    server = await startTestServer();
+    if (process.env.STREAMGATE_TEST_ENGINE === "jetstream") {
+      nats = await startNatsServer();
+      server = await startTestServer({ engine: "jetstream", natsUrl: nats.url });
+    } else server = await startTestServer();
   });
   after(async () => {
     await server?.close();
+    await nats?.stop();
   });
 
   async function withClient(fn: (session: ClientSession) => Promise<void>): Promise<void> {
