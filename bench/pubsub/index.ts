@@ -13,6 +13,8 @@ import { PubsubGrpcClient } from "./pubsub-grpc-client.js";
 import { StreamgateDriver } from "./streamgate-driver.js";
 
 /** Settings at scale 1 (about 2–3 minutes on 2 cores). */
+const JETSTREAM_ENGINE_NAME = "streamgate --engine jetstream";
+
 export const DEFAULT_PUBSUB_SETTINGS: PubsubSettings = {
   messageBytes: 256,
   publishMessages: 50_000,
@@ -93,6 +95,9 @@ export const pubsubBenchmark: Benchmark = {
     let anchor: Contestant | undefined;
     let rawAnchor: Contestant | undefined;
     let official: Contestant | undefined;
+    // streamgate --engine jetstream on the anchor's nats-server: the overhead streamgate adds over raw JetStream.
+    let onJetStream: Contestant | undefined;
+    let streamgateJetStream: StreamgateProcess | undefined;
     try {
       context.log("  starting nats-server -js and streamgate (child processes)");
       nats = await startNatsServer({ jetstream: true });
@@ -113,17 +118,31 @@ export const pubsubBenchmark: Benchmark = {
           Phase.Publish,
           Phase.Consume,
         ]);
+        streamgateJetStream = await startStreamgateProcess({
+          repoRoot: context.serverRoot,
+          args: ["--engine", "jetstream", "--nats-url", nats.url],
+        });
+        onJetStream = contestant(
+          new StreamgateDriver(
+            new PubsubGrpcClient(streamgateJetStream.target, context.repoRoot),
+            streamgateJetStream.pid,
+            JETSTREAM_ENGINE_NAME,
+          ),
+          [Phase.Publish, Phase.Consume],
+        );
       }
       contestants.push(
         ...(own === undefined ? [] : [own]),
         anchor,
         rawAnchor,
         ...(official === undefined ? [] : [official]),
+        ...(onJetStream === undefined ? [] : [onJetStream]),
       );
       await measureAll(contestants, settings, context);
     } finally {
       for (const entry of contestants) await entry.driver.close().catch(() => undefined);
       await streamgate?.stop();
+      await streamgateJetStream?.stop();
       await nats?.stop();
     }
 
@@ -175,6 +194,34 @@ export const pubsubBenchmark: Benchmark = {
       figures.push(
         compare(`Publish ${client}`, "msg/s", true, publishRate, anchorName, anchor.samples.publishRate, null),
         compare(`Consume with ack ${client}`, "msg/s", true, consumeRate, anchorName, anchor.samples.consumeRate, null),
+      );
+    }
+    if (onJetStream !== undefined) {
+      // Target: at most 1.5x raw JetStream's per-message cost, i.e. at least 0.67x its throughput.
+      const overhead: Target = { kind: "ratioAtLeast", ratio: 0.67 };
+      const { publishRate, consumeRate } = onJetStream.samples;
+      figures.push(
+        compare(
+          `Publish, ${settings.messageBytes} B, batched, ${JETSTREAM_ENGINE_NAME}`,
+          "msg/s",
+          true,
+          publishRate,
+          anchorName,
+          anchor.samples.publishRate,
+          overhead,
+        ),
+        compare(
+          `Consume with ack, backlog ${backlog}, ${JETSTREAM_ENGINE_NAME}`,
+          "msg/s",
+          true,
+          consumeRate,
+          anchorName,
+          anchor.samples.consumeRate,
+          overhead,
+        ),
+      );
+      notes.push(
+        `${JETSTREAM_ENGINE_NAME}: a second streamgate child process (\`serve --engine jetstream --nats-url\` the anchor's nats-server, R1 file streams), driven by the same raw grpc-js client; its target is ≥ 0.67× the anchor's throughput (≤ 1.5× raw JetStream's per-message cost).`,
       );
     }
     notes.push(...describeSetup(settings));
