@@ -36,7 +36,8 @@ describe("streams - resume under chaos", () => {
             orderingKey: "",
           })),
         );
-        await sleep(2);
+        // Paced (~3 s in all) so every client is still receiving when its 20 cuts land, even on an idle machine.
+        await sleep(15);
       }
     })();
 
