@@ -4,13 +4,19 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connectionsBenchmark } from "./connections/index.js";
 import { fanoutBenchmark } from "./fanout/index.js";
+import { fanoutInstancesBenchmark } from "./fanout-instances/index.js";
 import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
 import { pubsubBenchmark } from "./pubsub/index.js";
 
 /** Every benchmark, in default run order. */
-const BENCHMARKS: readonly Benchmark[] = [pubsubBenchmark, fanoutBenchmark, connectionsBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  pubsubBenchmark,
+  fanoutBenchmark,
+  fanoutInstancesBenchmark,
+  connectionsBenchmark,
+];
 
 const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]
 
