@@ -37,6 +37,8 @@ interface JetStreamTracked extends SequencedMessage {
 const MAX_REQUEST_BATCH = 256;
 /** Upper bound of messages tracked (ready, held, leased) per subscription on one instance. */
 const MAX_TRACKED = 10_000;
+/** Assumed message size (bytes) before any has arrived, when sizing pulls for byte-limited consumers. */
+const INITIAL_AVERAGE_SIZE = 1_024;
 /** How long an idle long-poll pull request waits on the server when a stream is open. */
 const STREAM_LONG_POLL_MS = 5_000;
 
@@ -73,6 +75,8 @@ export class SubscriptionWorker implements StreamHost {
   private readonly channel: ConsumerChannel;
   private pumpScheduled = false;
   private roundRobin = 0;
+  /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
+  private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
   private closed = false;
   private readonly keepAlive: NodeJS.Timeout;
@@ -310,8 +314,13 @@ export class SubscriptionWorker implements StreamHost {
     let demand = 0;
     for (const consumer of this.consumers) {
       const capacity = consumer.capacity();
+      if (capacity.messages <= 0) continue;
       if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
-      else if (capacity.messages > 0 && (capacity.bytes > 0 || capacity.idle)) demand += 1;
+      else if (capacity.bytes > 0 || capacity.idle) {
+        // Byte-limited: ask for as many messages as fit at the average size seen so far.
+        const fit = Math.floor(capacity.bytes / this.averageSize);
+        demand += Math.max(1, Math.min(capacity.messages, fit));
+      }
     }
     if (demand === 0) return 0;
     this.compactReady();
@@ -410,6 +419,7 @@ export class SubscriptionWorker implements StreamHost {
         timer: null,
       };
       this.tracked.set(sequence, tracked);
+      this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
     this.admit(tracked);
