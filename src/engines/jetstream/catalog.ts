@@ -24,6 +24,11 @@ export interface SubscriptionRecord {
   generation: number;
   /** Stream sequences at or after the consumer's start that count as acked (restored by a seek). */
   skip: number[];
+  /**
+   * Last pull, stream, ack or modack seen by any instance (ms since the epoch), written at most
+   * once per activity interval per instance; absent on records of older versions (creation time).
+   */
+  lastActiveMs?: number;
 }
 
 /** A snapshot: where a subscription's consumer restarts and which later sequences were acked. */
@@ -120,6 +125,43 @@ export class Catalog {
   async put<K extends ResourceKind>(kind: K, name: string, record: RecordOf<K>): Promise<void> {
     const revision = await this.kv.put(keyOf(kind, name), JSON.stringify(record));
     this.set(kind, name, record, revision);
+  }
+
+  /**
+   * Replaces a record only if it is still the revision this instance last saw (compare and set).
+   * @returns false when another writer changed or deleted it first.
+   */
+  async putIfUnchanged<K extends ResourceKind>(kind: K, name: string, record: RecordOf<K>): Promise<boolean> {
+    const key = keyOf(kind, name);
+    const expected = this.revisions.get(key);
+    if (expected === undefined || !this.maps[kind].has(name)) return false;
+    let revision: number;
+    try {
+      revision = await this.kv.update(key, JSON.stringify(record), expected);
+    } catch (error) {
+      if (/wrong last sequence/i.test(String(error))) return false;
+      throw error;
+    }
+    this.set(kind, name, record, revision);
+    return true;
+  }
+
+  /**
+   * Deletes a record only if it is still the revision this instance last saw.
+   * @returns false when another writer changed or deleted it first.
+   */
+  async removeIfUnchanged(kind: ResourceKind, name: string): Promise<boolean> {
+    const key = keyOf(kind, name);
+    const expected = this.revisions.get(key);
+    if (expected === undefined || !this.maps[kind].has(name)) return false;
+    try {
+      await this.kv.delete(key, { previousSeq: expected });
+    } catch (error) {
+      if (/wrong last sequence/i.test(String(error))) return false;
+      throw error;
+    }
+    if (this.maps[kind].delete(name)) this.listener(kind, name, null);
+    return true;
   }
 
   async remove(kind: ResourceKind, name: string): Promise<void> {

@@ -23,6 +23,19 @@ export interface JetStreamEngineOptions {
   replicas?: number;
   /** How long to wait for the first connection to NATS, in ms. Default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * How often this instance looks for subscriptions idle past their expiration policy's ttl and
+   * deletes them, in ms. Default 60000. Every instance sweeps; deletes are compare-and-set, so
+   * concurrent sweeps are harmless.
+   */
+  expirationSweepIntervalMs?: number;
+  /**
+   * Least time between two writes of a subscription's last-activity time to the catalog by this
+   * instance, in ms. Default 60000 (expiration ttls are at least a day).
+   */
+  activityWriteIntervalMs?: number;
+  /** The clock (ms since the epoch) for expiration and subscription retention. Default Date.now; tests inject one. */
+  now?: () => number;
 }
 
 /** {@link JetStreamEngineOptions} with every default filled in. */
@@ -34,6 +47,8 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   defaultRetentionMs: 7 * 86_400_000,
   replicas: 1,
   connectTimeoutMs: 5_000,
+  expirationSweepIntervalMs: 60_000,
+  activityWriteIntervalMs: 60_000,
 } as const;
 
 /**
@@ -47,6 +62,9 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     defaultRetentionMs: options.defaultRetentionMs ?? JETSTREAM_ENGINE_DEFAULTS.defaultRetentionMs,
     replicas: options.replicas ?? JETSTREAM_ENGINE_DEFAULTS.replicas,
     connectTimeoutMs: options.connectTimeoutMs ?? JETSTREAM_ENGINE_DEFAULTS.connectTimeoutMs,
+    expirationSweepIntervalMs: options.expirationSweepIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.expirationSweepIntervalMs,
+    activityWriteIntervalMs: options.activityWriteIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.activityWriteIntervalMs,
+    now: options.now ?? Date.now,
   };
   if (typeof resolved.natsUrl !== "string" || resolved.natsUrl.trim() === "") {
     throw errors.invalidArgument("natsUrl", "must name a NATS server, e.g. nats://127.0.0.1:4222");
@@ -54,7 +72,11 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
   if (typeof resolved.namespace !== "string" || !/^[A-Za-z0-9_-]{1,32}$/.test(resolved.namespace)) {
     throw errors.invalidArgument("namespace", "must be 1-32 characters of A-Z a-z 0-9 _ -");
   }
-  for (const key of ["defaultRetentionMs", "connectTimeoutMs"] as const) {
+  if (typeof resolved.now !== "function") throw errors.invalidArgument("now", "must be a function returning ms");
+  if (!Number.isInteger(resolved.activityWriteIntervalMs) || resolved.activityWriteIntervalMs < 0) {
+    throw errors.invalidArgument("activityWriteIntervalMs", "must be a non-negative integer number of ms");
+  }
+  for (const key of ["defaultRetentionMs", "connectTimeoutMs", "expirationSweepIntervalMs"] as const) {
     const value = resolved[key];
     if (!Number.isInteger(value) || value <= 0) {
       throw errors.invalidArgument(key, `must be a positive integer number of ms, got ${String(value)}`);

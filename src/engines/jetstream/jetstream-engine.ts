@@ -65,8 +65,9 @@ export interface JetStreamEngine extends Engine {
   /** Deletes every stream, consumer and the catalog bucket of this engine's namespace (tests, teardown). */
   destroy(): Promise<void>;
   /**
-   * The embedded engine's "enforce retention now", for callers that run it on either engine: a
-   * no-op, since JetStream trims a stream past `max_bytes` on publish and expires by age itself.
+   * The embedded engine's "enforce retention now", for callers that run it on either engine: runs
+   * the subscription expiration sweep now (JetStream trims a stream past `max_bytes` on publish
+   * and expires by age itself).
    */
   runMaintenance(): Promise<void>;
 }
@@ -125,6 +126,10 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   private closed = false;
   /** False while the client is reconnecting to NATS (for /readyz). */
   private connected = true;
+  /** Subscriptions whose last-activity write is in flight. */
+  private readonly activityWrites = new Set<SubscriptionName>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private sweeping = false;
 
   constructor(
     readonly connection: NatsConnection,
@@ -152,6 +157,13 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
         worker.configure(next, next.config.detached ? detachedError(name) : undefined);
       }
     };
+    this.sweepTimer = setInterval(() => void this.expireSubscriptions(), options.expirationSweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** The engine's clock (WorkerHost). */
+  now(): number {
+    return this.options.now();
   }
 
   // ---- topics
@@ -301,7 +313,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
 
   async createSubscription(init: SubscriptionInit): Promise<Subscription> {
     this.assertOpen();
-    const subscription = resolveSubscription(init, Date.now());
+    const subscription = resolveSubscription(init, this.now());
     if (this.catalog.get("subscription", subscription.name) !== undefined) {
       throw errors.alreadyExists("subscription", subscription.name);
     }
@@ -401,17 +413,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.attachedWorker(name);
     validateRange(options.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
     validateRange(options.waitMs, 0, Number.MAX_SAFE_INTEGER, "wait_ms");
+    this.touch(name);
     return worker.pull(options);
   }
 
   openStream(name: SubscriptionName, options: DeliveryOptions): DeliveryStream {
     this.assertOpen();
-    return this.attachedWorker(name).openStream(options);
+    const stream = this.attachedWorker(name).openStream(options);
+    this.touch(name);
+    return stream;
   }
 
   async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<void> {
     this.assertOpen();
     await this.worker(name).acknowledge(ackIds);
+    this.touch(name);
   }
 
   async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<void> {
@@ -419,6 +435,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.worker(name);
     validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
     await worker.modifyAckDeadline(ackIds, seconds);
+    this.touch(name);
   }
 
   /**
@@ -555,6 +572,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweepTimer);
     for (const worker of this.workers.values()) worker.close();
     this.workers.clear();
     for (const watcher of this.watchers.values()) watcher.stop();
@@ -565,6 +583,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
 
   async runMaintenance(): Promise<void> {
     this.assertOpen();
+    await this.expireSubscriptions();
   }
 
   async destroy(): Promise<void> {
@@ -581,6 +600,54 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
     const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
     this.notify(record.tag, refs[0]!.offset + 1);
+  }
+
+  // ---- expiration
+
+  /**
+   * Records activity on a subscription: writes `lastActiveMs` to its catalog record (compare and
+   * set, so a concurrent update or seek wins) when the stored value is older than the activity
+   * interval. The stored value is shared, so busy instances together write about once per interval.
+   */
+  private touch(name: SubscriptionName): void {
+    const record = this.catalog.get("subscription", name);
+    if (record === undefined || this.activityWrites.has(name) || this.closed) return;
+    const now = this.now();
+    if (now - (record.lastActiveMs ?? record.config.createTimeMs) < this.options.activityWriteIntervalMs) return;
+    this.activityWrites.add(name);
+    void this.catalog
+      .putIfUnchanged("subscription", name, { ...record, lastActiveMs: now })
+      .catch(() => false)
+      .finally(() => this.activityWrites.delete(name));
+  }
+
+  /**
+   * Deletes subscriptions idle past their expiration ttl (the sweep every instance runs). A
+   * subscription with a stream or waiting pull on this instance counts as active. The delete is
+   * compare-and-set on the record this instance saw, so a touch or an update on another instance
+   * in between keeps the subscription, and concurrent sweeps delete it once.
+   */
+  private async expireSubscriptions(): Promise<void> {
+    if (this.sweeping || this.closed || !this.connected) return;
+    this.sweeping = true;
+    try {
+      const now = this.now();
+      for (const record of this.catalog.all("subscription")) {
+        if (this.closed) return;
+        const name = record.config.name;
+        if (this.workers.get(name)?.hasConsumers) {
+          this.touch(name);
+          continue;
+        }
+        const ttl = record.config.expirationTtlMs;
+        if (ttl === null || now - (record.lastActiveMs ?? record.config.createTimeMs) < ttl) continue;
+        if (await this.catalog.removeIfUnchanged("subscription", name).catch(() => false)) {
+          await deleteConsumer(this.jsm, this.naming, record);
+        }
+      }
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   // ---- helpers

@@ -20,6 +20,8 @@ import { decodeMessage, type Naming } from "./topic-log.js";
 export interface WorkerHost {
   readonly connection: NatsConnection;
   readonly naming: Naming;
+  /** The engine's clock (ms since the epoch), for the subscription's message retention. */
+  now(): number;
   /** Publishes a dead-lettered copy. @throws StreamgateError NOT_FOUND when the topic is missing. */
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
 }
@@ -201,6 +203,11 @@ export class SubscriptionWorker implements StreamHost {
   /** Waits for every ack, nak and progress report sent so far to be confirmed by JetStream. */
   settle(): Promise<void> {
     return this.channel.settle();
+  }
+
+  /** True while a stream or a waiting pull is open on this instance (the subscription is in use). */
+  get hasConsumers(): boolean {
+    return this.consumers.length > 0;
   }
 
   /** Tracked messages not leased to a client (ready or held back): JetStream counts them as ack-pending. */
@@ -388,7 +395,11 @@ export class SubscriptionWorker implements StreamHost {
       delivery.data,
       delivery.headers,
     );
-    if (this.filter !== null && !this.filter(message.attributes)) {
+    const expired = this.host.now() - message.publishTimeMs > this.record.config.messageRetentionDurationMs;
+    if (expired || (this.filter !== null && !this.filter(message.attributes))) {
+      // Past the subscription's message_retention_duration, or filtered out: done without delivery.
+      const known = this.tracked.get(sequence);
+      if (known !== undefined) this.finish(known);
       void this.send(reply, AckBody.ack);
       return;
     }
