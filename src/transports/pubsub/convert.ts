@@ -1,6 +1,7 @@
 // Converts between Pub/Sub v1 proto messages and the broker's domain types, validating as Pub/Sub does.
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { SUBSCRIPTION_DEFAULTS } from "../../broker/subscription-settings.js";
 import type {
   DeadLetterPolicy,
   ReceivedMessage as DomainReceived,
@@ -70,9 +71,6 @@ export function topicFromProto(proto: TopicProto): Omit<Topic, "createTimeMs" | 
     proto.messageRetentionDuration === undefined
       ? null
       : durationToMs(proto.messageRetentionDuration, "message_retention_duration");
-  if (retention !== null && (retention < 10 * 60_000 || retention > 31 * 86_400_000)) {
-    throw errors.invalidArgument("message_retention_duration", "must be between 10 minutes and 31 days");
-  }
   return {
     name: proto.name,
     labels: { ...proto.labels },
@@ -117,18 +115,9 @@ function pushConfigToProto(push: PushConfig): PushConfigProto {
   });
 }
 
-/** Push config from a proto; an empty endpoint means pull delivery (null). */
+/** Push config from a proto; an empty endpoint means pull delivery (null). The URL is validated by the broker. */
 export function pushConfigFromProto(proto: SubscriptionProto["pushConfig"]): PushConfig | null {
   if (proto === undefined || proto.pushEndpoint === "") return null;
-  let url: URL;
-  try {
-    url = new URL(proto.pushEndpoint);
-  } catch {
-    throw errors.invalidArgument("push_config.push_endpoint", `"${proto.pushEndpoint}" is not a valid URL`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw errors.invalidArgument("push_config.push_endpoint", "must be an http or https URL");
-  }
   const oidc = proto.authenticationMethod.case === "oidcToken" ? proto.authenticationMethod.value : null;
   return {
     pushEndpoint: proto.pushEndpoint,
@@ -138,27 +127,32 @@ export function pushConfigFromProto(proto: SubscriptionProto["pushConfig"]): Pus
   };
 }
 
-/** Subscription fields present in a proto, converted and range-checked with Pub/Sub's rules. */
-export function subscriptionFromProto(proto: SubscriptionProto): Omit<Subscription, "createTimeMs" | "detached"> {
+/**
+ * Subscription fields present in a proto, converted to domain units. Unset numbers stay 0 and ranges
+ * are left to the broker's settings (resolveSubscription / applySubscriptionUpdate), which every engine
+ * applies; only the proto-specific meanings (expiration policy presence, default backoffs) are decided here.
+ */
+export function subscriptionFromProto(
+  proto: SubscriptionProto,
+): Omit<Subscription, "createTimeMs" | "detached" | "expirationTtlMs"> & { expirationTtlMs?: number | null } {
   rejectUnsupported(proto.bigqueryConfig !== undefined, "bigquery_config");
   rejectUnsupported(proto.cloudStorageConfig !== undefined, "cloud_storage_config");
   rejectUnsupported(proto.bigtableConfig !== undefined, "bigtable_config");
   rejectUnsupported(proto.messageTransforms.length > 0, "message_transforms");
-  const ackDeadline = proto.ackDeadlineSeconds === 0 ? 10 : proto.ackDeadlineSeconds;
-  if (ackDeadline < 10 || ackDeadline > 600) {
-    throw errors.invalidArgument("ack_deadline_seconds", `must be between 10 and 600 seconds, got ${ackDeadline}`);
-  }
   const retentionMs =
     proto.messageRetentionDuration === undefined
-      ? 7 * 86_400_000
+      ? 0
       : durationToMs(proto.messageRetentionDuration, "message_retention_duration");
-  if (retentionMs < 10 * 60_000 || retentionMs > 7 * 86_400_000) {
-    throw errors.invalidArgument("message_retention_duration", "must be between 10 minutes and 7 days");
+  const expirationTtlMs = expirationFromProto(proto.expirationPolicy);
+  // Pub/Sub's API rule across two fields (engines accept any ttl within its own range).
+  const effectiveRetentionMs = retentionMs === 0 ? SUBSCRIPTION_DEFAULTS.messageRetentionDurationMs : retentionMs;
+  if (typeof expirationTtlMs === "number" && expirationTtlMs < effectiveRetentionMs) {
+    throw errors.invalidArgument("expiration_policy.ttl", "must not be shorter than message_retention_duration");
   }
   return {
     name: proto.name,
     topic: proto.topic,
-    ackDeadlineSeconds: ackDeadline,
+    ackDeadlineSeconds: proto.ackDeadlineSeconds,
     retainAckedMessages: proto.retainAckedMessages,
     messageRetentionDurationMs: retentionMs,
     labels: { ...proto.labels },
@@ -166,7 +160,7 @@ export function subscriptionFromProto(proto: SubscriptionProto): Omit<Subscripti
     filter: proto.filter,
     deadLetterPolicy: deadLetterFromProto(proto.deadLetterPolicy),
     retryPolicy: retryFromProto(proto.retryPolicy),
-    expirationTtlMs: expirationFromProto(proto.expirationPolicy, retentionMs),
+    expirationTtlMs,
     pushConfig: pushConfigFromProto(proto.pushConfig),
     enableExactlyOnceDelivery: proto.enableExactlyOnceDelivery,
   };
@@ -174,14 +168,7 @@ export function subscriptionFromProto(proto: SubscriptionProto): Omit<Subscripti
 
 export function deadLetterFromProto(proto: SubscriptionProto["deadLetterPolicy"]): DeadLetterPolicy | null {
   if (proto === undefined || proto.deadLetterTopic === "") return null;
-  const attempts = proto.maxDeliveryAttempts === 0 ? 5 : proto.maxDeliveryAttempts;
-  if (attempts < 5 || attempts > 100) {
-    throw errors.invalidArgument(
-      "dead_letter_policy.max_delivery_attempts",
-      `must be between 5 and 100, got ${attempts}`,
-    );
-  }
-  return { deadLetterTopic: proto.deadLetterTopic, maxDeliveryAttempts: attempts };
+  return { deadLetterTopic: proto.deadLetterTopic, maxDeliveryAttempts: proto.maxDeliveryAttempts };
 }
 
 export function retryFromProto(proto: SubscriptionProto["retryPolicy"]): RetryPolicy | null {
@@ -190,23 +177,14 @@ export function retryFromProto(proto: SubscriptionProto["retryPolicy"]): RetryPo
     proto.minimumBackoff === undefined ? 10_000 : durationToMs(proto.minimumBackoff, "retry_policy.minimum_backoff");
   const max =
     proto.maximumBackoff === undefined ? 600_000 : durationToMs(proto.maximumBackoff, "retry_policy.maximum_backoff");
-  if (min > 600_000) throw errors.invalidArgument("retry_policy.minimum_backoff", "must be at most 600s");
-  if (max > 600_000) throw errors.invalidArgument("retry_policy.maximum_backoff", "must be at most 600s");
-  if (min > max) throw errors.invalidArgument("retry_policy", "minimum_backoff must not exceed maximum_backoff");
   return { minimumBackoffMs: min, maximumBackoffMs: max };
 }
 
-/** Pub/Sub: no policy = 31 days; a policy with no ttl = never expires; ttl ≥ 1 day and ≥ retention. */
-export function expirationFromProto(proto: SubscriptionProto["expirationPolicy"], retentionMs: number): number | null {
-  if (proto === undefined) return 31 * 86_400_000;
-  if (proto.ttl === undefined) return null;
-  const ttl = durationToMs(proto.ttl, "expiration_policy.ttl");
-  if (ttl === 0) return null;
-  if (ttl < 86_400_000) throw errors.invalidArgument("expiration_policy.ttl", "must be at least 1 day");
-  if (ttl < retentionMs) {
-    throw errors.invalidArgument("expiration_policy.ttl", "must not be shorter than message_retention_duration");
-  }
-  return ttl;
+/** Pub/Sub: no policy = the default (undefined here); a policy with no or zero ttl = never expires (null). */
+export function expirationFromProto(proto: SubscriptionProto["expirationPolicy"]): number | null | undefined {
+  if (proto === undefined) return undefined;
+  const ttl = proto.ttl === undefined ? 0 : durationToMs(proto.ttl, "expiration_policy.ttl");
+  return ttl === 0 ? null : ttl;
 }
 
 export function snapshotToProto(snapshot: Snapshot): SnapshotProto {

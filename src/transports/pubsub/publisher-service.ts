@@ -1,6 +1,6 @@
 // google.pubsub.v1.Publisher over the Engine: validates, converts and delegates (shared by gRPC and REST).
 import type { ServiceImpl } from "@connectrpc/connect";
-import { validateAttributes, validateLabels, validateOrderingKey } from "../../broker/labels.js";
+import { messageSize } from "../../broker/message-limits.js";
 import { parseProjectName, parseSubscriptionName, parseTopicName } from "../../broker/names.js";
 import type { MessageInput } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
@@ -15,7 +15,6 @@ export function createPublisherService(engine: Engine, limits: PubsubLimits): Se
     async createTopic(request) {
       parseTopicName(request.name, "name");
       const topic = topicFromProto(request);
-      validateLabels(topic.labels, "labels");
       return topicToProto(await engine.createTopic(topic));
     },
     async updateTopic(request) {
@@ -24,7 +23,6 @@ export function createPublisherService(engine: Engine, limits: PubsubLimits): Se
       if (paths.length === 0) throw errors.invalidArgument("update_mask", "must name at least one field");
       parseTopicName(request.topic.name, "topic.name");
       const patch = topicFromProto(request.topic);
-      validateLabels(patch.labels, "topic.labels");
       return topicToProto(await engine.updateTopic(request.topic.name, { patch, paths }));
     },
     async publish(request) {
@@ -33,16 +31,11 @@ export function createPublisherService(engine: Engine, limits: PubsubLimits): Se
       if (request.messages.length > limits.maxMessagesPerPublish) {
         throw errors.invalidArgument("messages", `at most ${limits.maxMessagesPerPublish} messages per request`);
       }
+      // Attribute, ordering-key and empty-message rules are the engine's (validateMessages); only the
+      // server's configurable size limit is checked here.
       const inputs: MessageInput[] = request.messages.map((message, index) => {
         const field = `messages[${index}]`;
-        if (message.data.length === 0 && Object.keys(message.attributes).length === 0) {
-          throw errors.invalidArgument(field, "a message must have data or at least one attribute");
-        }
-        validateAttributes(message.attributes, `${field}.attributes`);
-        validateOrderingKey(message.orderingKey, `${field}.ordering_key`);
-        let size = message.data.length;
-        for (const [key, value] of Object.entries(message.attributes))
-          size += Buffer.byteLength(key) + Buffer.byteLength(value);
+        const size = messageSize(message);
         if (size > limits.maxMessageBytes) {
           throw errors.resourceExhausted(
             "MESSAGE_TOO_LARGE",

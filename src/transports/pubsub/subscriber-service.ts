@@ -1,6 +1,5 @@
 // google.pubsub.v1.Subscriber over the Engine: validates, converts and delegates (shared by gRPC and REST).
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { validateLabels } from "../../broker/labels.js";
 import { parseProjectName, parseSnapshotName, parseSubscriptionName, parseTopicName } from "../../broker/names.js";
 import type { Engine } from "../../engines/engine.js";
 import { errors } from "../../errors/index.js";
@@ -23,9 +22,6 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       parseSubscriptionName(request.name, "name");
       parseTopicName(request.topic, "topic");
       const init = subscriptionFromProto(request);
-      validateLabels(init.labels, "labels");
-      if (init.deadLetterPolicy !== null)
-        parseTopicName(init.deadLetterPolicy.deadLetterTopic, "dead_letter_policy.dead_letter_topic");
       return subscriptionToProto(await engine.createSubscription(init));
     },
     async getSubscription(request) {
@@ -40,7 +36,6 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       const current = await engine.getSubscription(request.subscription.name);
       const proto = { ...request.subscription, topic: current.topic };
       const patch = subscriptionFromProto(proto);
-      validateLabels(patch.labels, "subscription.labels");
       return subscriptionToProto(await engine.updateSubscription(request.subscription.name, { patch, paths }));
     },
     async listSubscriptions(request) {
@@ -106,7 +101,6 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
     async createSnapshot(request) {
       parseSnapshotName(request.name, "name");
       parseSubscriptionName(request.subscription, "subscription");
-      validateLabels(request.labels, "labels");
       return snapshotToProto(await engine.createSnapshot(request.name, request.subscription, { ...request.labels }));
     },
     async updateSnapshot(request) {
@@ -114,7 +108,6 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       const paths = request.updateMask?.paths ?? [];
       if (paths.length === 0) throw errors.invalidArgument("update_mask", "must name at least one field");
       parseSnapshotName(request.snapshot.name, "snapshot.name");
-      validateLabels(request.snapshot.labels, "snapshot.labels");
       const patch = {
         labels: { ...request.snapshot.labels },
         ...(request.snapshot.expireTime === undefined
