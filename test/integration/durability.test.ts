@@ -16,21 +16,36 @@ async function rest(
   path: string,
   body?: unknown,
 ): Promise<Record<string, unknown>> {
-  const response = await fetch(`${server.url}/v1/${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
+  const call = (async () => {
+    const response = await fetch(`${server.url}/v1/${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const json = (await response.json()) as Record<string, unknown>;
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    return json;
+  })();
+  // Node 20's fetch can hang on a connection cut mid-body despite the abort signal: bound the whole call.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${method} ${path}: no answer in 12 s`)), 12_000);
   });
-  const json = (await response.json()) as Record<string, unknown>;
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
+  try {
+    return await Promise.race([call, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe("durability", () => {
-  it("durability - acknowledged publishes survive repeated kill -9 exactly once; the subscription continues", async () => {
+  it("durability - acknowledged publishes survive repeated kill -9 exactly once; the subscription continues", {
+    timeout: 180_000,
+  }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "streamgate-durability-"));
     let server = await spawnServer(["--data-dir", dataDir]);
+    let publishing = true;
     try {
       await rest(server, "PUT", topic, {});
       await rest(server, "PUT", subscription, { topic, ackDeadlineSeconds: 60 });
@@ -41,10 +56,9 @@ describe("durability", () => {
       let next = 0;
       let kills = 0;
       let killedMidStream = 0;
-      let publishing = true;
 
       const publisher = (async () => {
-        while (next < total) {
+        while (publishing && next < total) {
           const target = server;
           const payloads = Array.from({ length: Math.min(batchSize, total - next) }, (_, i) => `seq-${next + i}`);
           try {
@@ -116,6 +130,7 @@ describe("durability", () => {
         assert.equal(ids.size, 1, `${payload} stored ${ids.size} times: ${[...ids].join(", ")}`);
       }
     } finally {
+      publishing = false;
       await server.kill("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
     }
