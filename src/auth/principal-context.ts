@@ -1,0 +1,27 @@
+// Who is making the current request: set once per request at the edge, read by authorization and limits.
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** The caller of a request, as the edge authenticated it. */
+export interface Principal {
+  /**
+   * Stable key for limits and logs: the token's `sub` (prefixed with its issuer when several are
+   * trusted), or `anonymous@<ip>` when auth is off.
+   */
+  readonly id: string;
+  /** False when auth is off (every action allowed); true for a verified token. */
+  readonly authenticated: boolean;
+  /** The client's address (socket remote address, not X-Forwarded-For unless trusted). */
+  readonly remoteAddress: string;
+}
+
+const current = new AsyncLocalStorage<Principal>();
+
+/** Runs `work` with `principal` as the current principal (for everything `work` starts, sync or async). */
+export function runAsPrincipal<T>(principal: Principal, work: () => T): T {
+  return current.run(principal, work);
+}
+
+/** The principal of the request being handled, or undefined outside a request (internal work). */
+export function currentPrincipal(): Principal | undefined {
+  return current.getStore();
+}
