@@ -91,6 +91,42 @@ const serveSpec = {
       description: "Largest WebSocket frame accepted (bigger closes with 1009)",
       defaultText: "$STREAMGATE_MAX_WS_PAYLOAD_BYTES, else 1048576",
     },
+    "max-streams-per-connection": {
+      type: "string",
+      valueName: "COUNT",
+      description: "HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS)",
+      defaultText: "$STREAMGATE_MAX_STREAMS_PER_CONNECTION, else 1000",
+    },
+    "max-connections-per-ip": {
+      type: "string",
+      valueName: "COUNT",
+      description: "TCP connections from one client IP; more are refused (0 = no limit)",
+      defaultText: "$STREAMGATE_MAX_CONNECTIONS_PER_IP, else 10000",
+    },
+    "max-connections-per-principal": {
+      type: "string",
+      valueName: "COUNT",
+      description: "Long-lived streams (SSE, WebSocket, streaming RPCs) of one principal (0 = no limit)",
+      defaultText: "$STREAMGATE_MAX_CONNECTIONS_PER_PRINCIPAL, else 1000",
+    },
+    "max-subscriptions-per-principal": {
+      type: "string",
+      valueName: "COUNT",
+      description: "Live subscriptions of one principal across its connections (0 = no limit)",
+      defaultText: "$STREAMGATE_MAX_SUBSCRIPTIONS_PER_PRINCIPAL, else 1000",
+    },
+    "publish-rate": {
+      type: "string",
+      valueName: "MESSAGES",
+      description: "Messages per second one principal may publish, all transports (0 = no limit)",
+      defaultText: "$STREAMGATE_PUBLISH_RATE, else 10000",
+    },
+    "publish-burst": {
+      type: "string",
+      valueName: "MESSAGES",
+      description: "Messages one principal may publish at once after being idle",
+      defaultText: "$STREAMGATE_PUBLISH_BURST, else 20000",
+    },
     "log-level": {
       type: "string",
       valueName: "LEVEL",
@@ -136,6 +172,36 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   }
   if (values["max-ws-payload-bytes"] !== undefined) {
     options.maxWebSocketPayloadBytes = parseInteger(values["max-ws-payload-bytes"], "--max-ws-payload-bytes", 1024);
+  }
+  if (values["max-streams-per-connection"] !== undefined) {
+    options.maxStreamsPerConnection = parseInteger(
+      values["max-streams-per-connection"],
+      "--max-streams-per-connection",
+      1,
+    );
+  }
+  if (values["max-connections-per-ip"] !== undefined) {
+    options.maxConnectionsPerIp = parseInteger(values["max-connections-per-ip"], "--max-connections-per-ip", 0);
+  }
+  if (values["max-connections-per-principal"] !== undefined) {
+    options.maxConnectionsPerPrincipal = parseInteger(
+      values["max-connections-per-principal"],
+      "--max-connections-per-principal",
+      0,
+    );
+  }
+  if (values["max-subscriptions-per-principal"] !== undefined) {
+    options.maxSubscriptionsPerPrincipal = parseInteger(
+      values["max-subscriptions-per-principal"],
+      "--max-subscriptions-per-principal",
+      0,
+    );
+  }
+  if (values["publish-rate"] !== undefined) {
+    options.publishRate = parseInteger(values["publish-rate"], "--publish-rate", 0);
+  }
+  if (values["publish-burst"] !== undefined) {
+    options.publishBurst = parseInteger(values["publish-burst"], "--publish-burst", 1);
   }
   if (values["log-level"] !== undefined) {
     if (!logLevels.includes(values["log-level"])) {

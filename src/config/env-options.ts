@@ -18,6 +18,12 @@ export const envNames = {
   maxStreamBufferBytes: "STREAMGATE_MAX_STREAM_BUFFER_BYTES",
   maxWebSocketPayloadBytes: "STREAMGATE_MAX_WS_PAYLOAD_BYTES",
   logLevel: "STREAMGATE_LOG_LEVEL",
+  maxStreamsPerConnection: "STREAMGATE_MAX_STREAMS_PER_CONNECTION",
+  maxConnectionsPerIp: "STREAMGATE_MAX_CONNECTIONS_PER_IP",
+  maxConnectionsPerPrincipal: "STREAMGATE_MAX_CONNECTIONS_PER_PRINCIPAL",
+  maxSubscriptionsPerPrincipal: "STREAMGATE_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
+  publishRate: "STREAMGATE_PUBLISH_RATE",
+  publishBurst: "STREAMGATE_PUBLISH_BURST",
 } as const satisfies Record<keyof ServerOptions, string>;
 
 const numeric = new Set<keyof ServerOptions>([
@@ -28,6 +34,12 @@ const numeric = new Set<keyof ServerOptions>([
   "heartbeatMs",
   "maxStreamBufferBytes",
   "maxWebSocketPayloadBytes",
+  "maxStreamsPerConnection",
+  "maxConnectionsPerIp",
+  "maxConnectionsPerPrincipal",
+  "maxSubscriptionsPerPrincipal",
+  "publishRate",
+  "publishBurst",
 ]);
 
 /** Options present in `env`; unset variables are left out so defaults apply. */

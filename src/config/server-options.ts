@@ -1,5 +1,6 @@
 // Options of the streamgate server, their defaults, and resolveServerOptions().
 import { Code, StreamgateError } from "../errors/index.js";
+import { checkLimitsOptions, defaultLimitsOptions, type LimitsOptions } from "../limits/index.js";
 
 /** Engines a server can run on. */
 export const EngineKind = {
@@ -10,7 +11,8 @@ export const EngineKind = {
 } as const;
 export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
 
-export interface ServerOptions {
+/** Server options; the limits (streams per connection, connections, subscriptions, publish rate) are documented on {@link LimitsOptions}. */
+export interface ServerOptions extends LimitsOptions {
   /** Address to bind. Default "0.0.0.0", so containers and `docker run -p` work. */
   host: string;
   /** TCP port; 0 picks a free one. Default 8080 or $PORT (Cloud Run sets it). */
@@ -65,6 +67,7 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
+  ...defaultLimitsOptions,
 };
 
 /** Fills defaults and rejects contradictions with a message that names the option. */
@@ -97,5 +100,7 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
     if (!Number.isInteger(options[option]) || options[option] < 1024) fail(option, "must be an integer >= 1024");
   }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
+  for (const problem of checkLimitsOptions(options))
+    fail(problem.split(":")[0]!, problem.slice(problem.indexOf(":") + 2));
   return options;
 }

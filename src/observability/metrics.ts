@@ -22,6 +22,8 @@ export interface ServerMetrics {
   readonly delivered: Counter<"subscription" | "path">;
   /** Seconds from publish to first delivery. */
   readonly deliveryLatency: Histogram<"path">;
+  /** Requests and connections refused by a limit (`limit`: publish, connections_per_ip, connections_per_principal, subscriptions_per_principal). */
+  readonly rateLimited: Counter<"limit">;
   /** Prometheus text exposition. */
   scrape(): Promise<string>;
   readonly contentType: string;
@@ -47,6 +49,12 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     help: "Time from publish to a message's first delivery",
     labelNames: ["path"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: "streamgate_rate_limited_total",
+    help: "Requests and connections refused by a limit (--publish-rate, --max-connections-per-ip, per principal), per limit",
+    labelNames: ["limit"] as const,
     registers: [registry],
   });
   new Gauge({
@@ -122,6 +130,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     published,
     delivered,
     deliveryLatency,
+    rateLimited,
     contentType: registry.contentType,
     async scrape() {
       await collectSubscriptions();

@@ -27,6 +27,13 @@ export interface ListenerOptions {
   pingIntervalMs: number;
   /** Largest HTTP/2 header block, in bytes. */
   maxHeaderBytes: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of every session; more streams are refused with REFUSED_STREAM. Default 1000. */
+  maxStreamsPerConnection?: number;
+  /**
+   * Called once per accepted TCP connection (`tls` tells which listener); false means it refused
+   * the connection and answered or closed it itself (per-IP limit). Default: every connection is admitted.
+   */
+  admitConnection?: (socket: Socket, tls: boolean) => boolean;
 }
 
 export interface Listener {
@@ -50,7 +57,11 @@ export function createListener(options: ListenerOptions): Listener {
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   let accepting = true;
-  const http2Settings = { maxHeaderListSize: options.maxHeaderBytes, enablePush: false };
+  const http2Settings = {
+    maxHeaderListSize: options.maxHeaderBytes,
+    enablePush: false,
+    maxConcurrentStreams: options.maxStreamsPerConnection ?? 1000,
+  };
 
   const trackSession = (session: Http2Session) => {
     sessions.add(session);
@@ -88,6 +99,7 @@ export function createListener(options: ListenerOptions): Listener {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       socket.on("error", () => socket.destroy());
+      if (options.admitConnection?.(socket, false) === false) return;
       sniff(socket);
     });
   } else {
@@ -108,6 +120,7 @@ export function createListener(options: ListenerOptions): Listener {
     secure.on("connection", (socket: Socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
+      options.admitConnection?.(socket, true);
     });
     secure.on("tlsClientError", () => undefined);
     net = secure as unknown as NetServer;

@@ -1,18 +1,22 @@
 // Composition root: wires engine, Pub/Sub services, gRPC/REST transports and the listener; owns the lifecycle.
 import { setMaxListeners } from "node:events";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
 import type { ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
-import { Code, StreamgateError } from "../errors/index.js";
+import { Code, codeName, StreamgateError } from "../errors/index.js";
 import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
 import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_pb.js";
+import { anonymousPrincipal, createLimits, refusePlainSocket, tooManyConnectionsError } from "../limits/index.js";
 import {
   createLogger,
   createServerMetrics,
@@ -36,7 +40,7 @@ import { createPushSigner, createPushWorker } from "../transports/push/index.js"
 import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
-import { createListener } from "./listener.js";
+import { createListener, type RequestHandler } from "./listener.js";
 
 /** A running (or ready to run) streamgate server. */
 export interface StreamgateServer {
@@ -88,16 +92,20 @@ export async function createServer(
   const pushSigner = createPushSigner({ issuer: pushIssuer });
   const pushWorker = createPushWorker({ engine, signer: pushSigner, logger, issuer: pushIssuer });
   pushWorker.start();
-  const servedEngine = pushWorker.observe(engine);
+  // Limits (publish rate, subscriptions, streams and connections) hold once for every transport.
+  const principalLimits = createLimits(options, { onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
+  const servedEngine = principalLimits.limitEngine(pushWorker.observe(engine));
 
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
   const publisher = createPublisherService(servedEngine, limits);
   const subscriber = createSubscriberService(servedEngine, limits);
-  const hub = createStreamHub({
-    engine: servedEngine,
-    heartbeatMs: options.heartbeatMs,
-    maxBufferBytes: options.maxStreamBufferBytes,
-  });
+  const hub = principalLimits.limitHub(
+    createStreamHub({
+      engine: servedEngine,
+      heartbeatMs: options.heartbeatMs,
+      maxBufferBytes: options.maxStreamBufferBytes,
+    }),
+  );
   const live = {
     engine: servedEngine,
     hub,
@@ -225,7 +233,7 @@ export async function createServer(
     });
   };
 
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     routes,
     fallback,
     interceptors: [errorInterceptor],
@@ -234,6 +242,91 @@ export async function createServer(
     writeMaxBytes: options.maxRequestBytes,
     jsonOptions: { ignoreUnknownFields: false },
   });
+
+  // Every request runs as a principal, the key of the per-principal limits. Auth establishes it (its
+  // runAsPrincipal must wrap this edge so the stream count below sees the token's subject); without
+  // one, each client address is its own anonymous principal.
+  const asPrincipal = <T>(remoteAddress: string | undefined, work: () => T): T =>
+    currentPrincipal() === undefined ? runAsPrincipal(anonymousPrincipal(remoteAddress), work) : work();
+  // Long-lived calls (streaming RPCs of any protocol, SSE and long poll) count against the principal's streams.
+  const streamingPaths = new Set(
+    served.flatMap((service) =>
+      service.methods
+        .filter((method) => method.methodKind !== "unary")
+        .map((method) => `/${service.typeName}/${method.name}`),
+    ),
+  );
+  const isLongLived = (request: AnyRequest, path: string) =>
+    streamingPaths.has(path) ||
+    (request.method === "GET" && /^\/v1\/projects\/[^/]+\/topics\/[^/]+\/events$/.test(path));
+  const edge =
+    (next: RequestHandler): RequestHandler =>
+    (request, response) =>
+      asPrincipal(request.socket?.remoteAddress, () => {
+        const path = (request.url ?? "/").split("?")[0]!;
+        if (isLongLived(request, path)) {
+          let release: () => void;
+          try {
+            release = principalLimits.admitStream();
+          } catch (error) {
+            refuseRequest(request, response, StreamgateError.from(error));
+            return;
+          }
+          response.once("close", release);
+        }
+        next(request, response);
+      });
+  const refuseRequest = (request: AnyRequest, response: AnyResponse, error: StreamgateError) => {
+    if (!String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
+      response.setHeader("connection", "close");
+      sendError(response, error);
+      return;
+    }
+    const headers = {
+      "content-type": String(request.headers["content-type"]),
+      "grpc-status": String(error.code),
+      "grpc-message": specPercentEncode(error.message),
+    };
+    if ("stream" in response && response.stream !== undefined) {
+      response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    } else {
+      response.writeHead(200, headers);
+      response.end();
+    }
+  };
+  const upgradeWebSocket = (request: IncomingMessage, socket: Socket, head: Buffer) =>
+    asPrincipal(socket.remoteAddress, () => {
+      let release: () => void;
+      try {
+        release = principalLimits.admitStream();
+      } catch (error) {
+        const refused = StreamgateError.from(error);
+        const body = JSON.stringify({
+          error: { code: 429, message: refused.message, status: codeName(refused.code), reason: refused.reason },
+        });
+        socket.end(
+          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        return;
+      }
+      socket.once("close", release);
+      webSockets.handleUpgrade(request, socket, head);
+    });
+  const handler = edge(connectHandler);
+  // At accept: past --max-connections-per-ip a plain connection gets an answer its protocol understands, TLS a close.
+  const admitConnection = (socket: Socket, tls: boolean) => {
+    const release = principalLimits.admitConnection(socket.remoteAddress);
+    if (release !== null) {
+      socket.once("close", release);
+      return true;
+    }
+    if (tls) socket.destroy();
+    else {
+      const refused = tooManyConnectionsError(options.maxConnectionsPerIp);
+      refusePlainSocket(socket, refused.reason, refused.message);
+    }
+    return false;
+  };
 
   const listener = createListener({
     host: options.host,
@@ -253,7 +346,7 @@ export async function createServer(
     },
     upgrade: (request, socket, head) => {
       const path = (request.url ?? "/").split("?")[0];
-      if (path === WEBSOCKET_PATH && !draining && !closed) webSockets.handleUpgrade(request, socket, head);
+      if (path === WEBSOCKET_PATH && !draining && !closed) upgradeWebSocket(request, socket, head);
       else
         socket.end(
           `HTTP/1.1 ${draining ? 503 : 404} ${draining ? "Service Unavailable" : "Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
@@ -261,6 +354,8 @@ export async function createServer(
     },
     pingIntervalMs: options.heartbeatMs,
     maxHeaderBytes: 64 * 1024,
+    maxStreamsPerConnection: options.maxStreamsPerConnection,
+    admitConnection,
   });
 
   const finish = async () => {

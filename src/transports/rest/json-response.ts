@@ -37,6 +37,9 @@ export function sendError(response: AnyResponse, error: unknown): void {
             metadata: normalized.details,
           },
         ];
+  // Rate limits say when to come back (RFC 9110 retry-after, in seconds).
+  const retryAfter = normalized.details.retryAfterSeconds;
+  if (retryAfter !== undefined && !response.headersSent) response.setHeader("retry-after", retryAfter);
   sendJson(response, status, {
     error: { code: status, message: normalized.message, status: codeName(normalized.code), details },
   });

@@ -1,4 +1,5 @@
 // One WebSocket client: many topic subscriptions, publishes and pings over JSON text frames.
+import { AsyncResource } from "node:async_hooks";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import { validateMessages } from "../../broker/message-limits.js";
@@ -42,7 +43,11 @@ export class WsConnection {
     private readonly socket: Socket,
     private readonly context: WsConnectionContext,
   ) {
-    ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    // Frames arrive in the socket's async context; bound here, they run as the principal of the upgrade request (auth, limits).
+    ws.on(
+      "message",
+      AsyncResource.bind((data: unknown, isBinary: boolean) => this.onFrame(data as Buffer, isBinary)),
+    );
     ws.on("pong", () => {
       this.missedPongs = 0;
     });

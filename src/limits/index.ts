@@ -1,0 +1,81 @@
+// Public surface of limits: per-IP and per-principal connection, subscription and publish-rate limits.
+import type { Engine } from "../engines/engine.js";
+import type { StreamHub } from "../streams/index.js";
+import { KeyedCounter } from "./keyed-counter.js";
+import { KeyedRateLimiter } from "./keyed-rate-limiter.js";
+import { tooManyPrincipalConnectionsError } from "./limit-errors.js";
+import { limitEngine } from "./limited-engine.js";
+import { limitHub } from "./limited-hub.js";
+import { type LimitName, LimitName as LimitNames, type LimitsOptions } from "./limits-options.js";
+import { currentLimitKey, normalizeAddress } from "./principal-key.js";
+
+export { KeyedCounter } from "./keyed-counter.js";
+export { KeyedRateLimiter, type KeyedRateLimiterOptions } from "./keyed-rate-limiter.js";
+export {
+  rateLimitedError,
+  tooManyConnectionsError,
+  tooManyPrincipalConnectionsError,
+  tooManyPrincipalSubscriptionsError,
+} from "./limit-errors.js";
+export { checkLimitsOptions, defaultLimitsOptions, LimitName, type LimitsOptions } from "./limits-options.js";
+export { anonymousPrincipal, currentLimitKey, normalizeAddress } from "./principal-key.js";
+export { http1RefusalBytes, http2GoAwayBytes, refusePlainSocket } from "./socket-refusal.js";
+export { TokenBucket } from "./token-bucket.js";
+
+/** The server's limits: one instance per server, shared by every transport. */
+export interface Limits {
+  readonly options: LimitsOptions;
+  /** `engine` with publish rate-limited and StreamingPull streams counted per principal. */
+  limitEngine(engine: Engine): Engine;
+  /** `hub` with live subscriptions counted per principal. */
+  limitHub(hub: StreamHub): StreamHub;
+  /** At accept: a release function for a connection from `remoteAddress`, or null when that IP is at its limit. */
+  admitConnection(remoteAddress: string | undefined): (() => void) | null;
+  /**
+   * For a long-lived stream of the current principal: a release function.
+   * @throws StreamgateError RESOURCE_EXHAUSTED (TOO_MANY_PRINCIPAL_CONNECTIONS) at the limit.
+   */
+  admitStream(): () => void;
+}
+
+export interface LimitsHooks {
+  /** Called once per refused request or connection (the `streamgate_rate_limited_total` counter). */
+  onLimited?(limit: LimitName): void;
+  /** Clock of the publish buckets; tests inject one. Default Date.now. */
+  now?: () => number;
+}
+
+export function createLimits(options: LimitsOptions, hooks: LimitsHooks = {}): Limits {
+  const onLimited = hooks.onLimited ?? (() => undefined);
+  const perIp = new KeyedCounter(options.maxConnectionsPerIp);
+  const streams = new KeyedCounter(options.maxConnectionsPerPrincipal);
+  const subscriptions = new KeyedCounter(options.maxSubscriptionsPerPrincipal);
+  const publishRate =
+    options.publishRate > 0
+      ? new KeyedRateLimiter({
+          ratePerSecond: options.publishRate,
+          burst: options.publishBurst,
+          ...(hooks.now === undefined ? {} : { now: hooks.now }),
+        })
+      : null;
+  const noop = () => undefined;
+  return {
+    options,
+    limitEngine: (engine) =>
+      limitEngine(engine, { publishRate, publishRatePerSecond: options.publishRate, subscriptions, onLimited }),
+    limitHub: (hub) => limitHub(hub, subscriptions, onLimited),
+    admitConnection(remoteAddress) {
+      const release = perIp.tryAcquire(normalizeAddress(remoteAddress));
+      if (release === null) onLimited(LimitNames.connectionsPerIp);
+      return release;
+    },
+    admitStream() {
+      const key = currentLimitKey();
+      if (key === undefined) return noop;
+      const release = streams.tryAcquire(key);
+      if (release !== null) return release;
+      onLimited(LimitNames.connectionsPerPrincipal);
+      throw tooManyPrincipalConnectionsError(options.maxConnectionsPerPrincipal);
+    },
+  };
+}
