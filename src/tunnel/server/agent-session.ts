@@ -1,0 +1,184 @@
+// One registered agent session: its standby stream pool, requests waiting for a stream, and its state.
+import type { UpstreamStatus } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { TunnelStream } from "./tunnel-stream.js";
+
+/** After this long without the asked-for standbys, the server asks again. */
+const STALE_REQUEST_MS = 5_000;
+
+/** What a session needs from its control stream. */
+export interface SessionControl {
+  /** Asks the agent for `count` more standby streams. */
+  openStreams(count: number): void;
+}
+
+export interface AgentSessionInit {
+  id: string;
+  clientId: string;
+  group: string;
+  /** Name of the token grant the agent authenticated with (standbys must present the same one). */
+  grantName: string;
+  agentVersion: string;
+  /** Standby streams to keep ready (before in-flight headroom). */
+  standbyTarget: number;
+  /** Most tunnel streams (standby + in flight) this agent serves. */
+  maxStreams: number;
+  control: SessionControl;
+  /** Streams the agent opens by itself right after Registered. */
+  initialStandbys: number;
+}
+
+/** A request waiting for a standby stream of this session. */
+interface Waiter {
+  resolve(stream: TunnelStream | null): void;
+}
+
+export class AgentSession {
+  readonly id: string;
+  readonly clientId: string;
+  readonly group: string;
+  readonly grantName: string;
+  readonly agentVersion: string;
+  readonly connectedAtMs = Date.now();
+  /** False after missed heartbeats or once the session ended. */
+  healthy = true;
+  /** No new requests (the agent or the server asked to drain, or rotation). */
+  draining = false;
+  ended = false;
+  /** Requests running on this session's streams. */
+  inFlight = 0;
+  lastHeardAtMs = Date.now();
+  /** Latest upstream health the agent reported. */
+  upstreams: UpstreamStatus[] = [];
+  /** Streams carrying a request right now (destroyed when the session is lost). */
+  readonly active = new Set<TunnelStream>();
+  /** Called when a draining session has nothing in flight any more. */
+  onDrained: (() => void) | null = null;
+  private readonly standby: TunnelStream[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** Standbys asked for (OpenStreams or the initial ones) that have not attached yet. */
+  private requested: number;
+  private requestedAtMs = Date.now();
+  private topUpScheduled = false;
+
+  constructor(private readonly init: AgentSessionInit) {
+    this.id = init.id;
+    this.clientId = init.clientId;
+    this.group = init.group;
+    this.grantName = init.grantName;
+    this.agentVersion = init.agentVersion;
+    this.requested = init.initialStandbys;
+  }
+
+  /** Requests on this session or waiting for one of its streams: what the balancer compares. */
+  get outstanding(): number {
+    return this.inFlight + this.waiters.length;
+  }
+
+  get standbyCount(): number {
+    return this.standby.length;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Can take new requests. */
+  get available(): boolean {
+    return this.healthy && !this.draining && !this.ended;
+  }
+
+  /** A standby attached; returns false when the session cannot use it (the caller ends the stream). */
+  addStandby(stream: TunnelStream): boolean {
+    if (this.requested > 0) this.requested--;
+    if (!this.available) return false;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter.resolve(stream);
+      this.scheduleTopUp();
+      return true;
+    }
+    if (this.standby.length >= this.poolLimit()) return false;
+    this.standby.push(stream);
+    return true;
+  }
+
+  /** A standby went away before it was used (the agent closed it). */
+  removeStandby(stream: TunnelStream): void {
+    const index = this.standby.indexOf(stream);
+    if (index >= 0) this.standby.splice(index, 1);
+    this.scheduleTopUp();
+  }
+
+  /** Takes a standby now, or waits up to `waitMs` for one; null when none came (or the session ended). */
+  takeStandby(waitMs: number, signal: AbortSignal): Promise<TunnelStream | null> | TunnelStream | null {
+    const ready = this.standby.pop();
+    if (ready !== undefined) {
+      this.scheduleTopUp();
+      return ready;
+    }
+    if (!this.available || waitMs <= 0 || signal.aborted) return null;
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        resolve: (stream) => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", onAbort);
+          resolve(stream);
+        },
+      };
+      const leave = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        waiter.resolve(null);
+      };
+      const onAbort = () => leave();
+      const timer = setTimeout(leave, waitMs);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.scheduleTopUp();
+    });
+  }
+
+  /** A request on `stream` started. */
+  begin(stream: TunnelStream): void {
+    this.inFlight++;
+    this.active.add(stream);
+  }
+
+  /** A request on `stream` ended (any way). */
+  end(stream: TunnelStream): void {
+    if (!this.active.delete(stream)) return;
+    this.inFlight--;
+    if (this.draining && this.inFlight === 0) this.onDrained?.();
+    else this.scheduleTopUp();
+  }
+
+  /** Stops taking requests: waiters get null; standbys are returned for the caller to end. */
+  stopTaking(): TunnelStream[] {
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(null);
+    return this.standby.splice(0);
+  }
+
+  /** Most standbys worth keeping: the target plus headroom for a quarter of the load in flight. */
+  private poolLimit(): number {
+    const wanted = this.init.standbyTarget + Math.ceil(this.inFlight / 4);
+    return Math.max(0, Math.min(wanted, this.init.maxStreams - this.inFlight));
+  }
+
+  /** Coalesces OpenStreams requests: one control message per tick at most. */
+  scheduleTopUp(): void {
+    if (this.topUpScheduled || !this.available) return;
+    this.topUpScheduled = true;
+    setImmediate(() => {
+      this.topUpScheduled = false;
+      if (!this.available) return;
+      const wanted = Math.min(this.poolLimit() + this.waiters.length, this.init.maxStreams - this.inFlight);
+      // An agent at its own stream limit may open fewer than asked: forget asks older than a few seconds.
+      if (this.requested > 0 && Date.now() - this.requestedAtMs > STALE_REQUEST_MS) this.requested = 0;
+      const missing = wanted - this.standby.length - this.requested;
+      if (missing <= 0) return;
+      this.requested += missing;
+      this.requestedAtMs = Date.now();
+      this.init.control.openStreams(missing);
+    });
+  }
+}

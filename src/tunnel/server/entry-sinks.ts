@@ -1,0 +1,156 @@
+// Where a tunnelled response goes: a raw gRPC HTTP/2 stream, an HTTP response, or an upgraded WebSocket socket.
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
+import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink } from "../upstream/exchange.js";
+import { endGrpc, endWithTrailers } from "./grpc-stream.js";
+
+/** HTTP status of a tunnel error: 503 when no agent could take it, 502 when the agent or its backend failed. */
+export function httpStatusOfError(error: StreamgateError): number {
+  if (error.reason === "TUNNEL_NO_AGENT") return 503;
+  if (
+    error.reason === "TUNNEL_AGENT_LOST" ||
+    error.reason === "TUNNEL_UPSTREAM_UNAVAILABLE" ||
+    error.reason === "TUNNEL_AGENT_PROTOCOL"
+  )
+    return 502;
+  if (error.reason === "TUNNEL_MESSAGE_TOO_LARGE") return 413;
+  return httpStatusByCode[error.code];
+}
+
+/** Resolves once `stream` accepted `bytes` (after 'drain' when its buffer is full); rejects once it closed. */
+export function writeWithBackpressure(stream: Writable, bytes: Uint8Array): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) return Promise.reject(clientGone());
+  if (stream.write(bytes)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      stream.off("close", onClose);
+      resolve();
+    };
+    const onClose = () => {
+      stream.off("drain", onDrain);
+      reject(clientGone());
+    };
+    stream.once("drain", onDrain);
+    stream.once("close", onClose);
+  });
+}
+
+const clientGone = () => new StreamgateError(Code.CANCELLED, "the client went away", { reason: "TUNNEL_CLIENT_GONE" });
+
+/** Response headers safe to send on HTTP/2 (no connection-specific ones, no pseudo headers). */
+function responseHeaders(
+  entries: readonly HeaderEntry[],
+  keep: readonly string[] = [],
+): Record<string, string | string[]> {
+  return headerObject(endToEndHeaders(entries, keep));
+}
+
+/** A sink writing gRPC to a raw HTTP/2 stream: headers, messages, trailers (or trailers-only). */
+export function createGrpcSink(stream: ServerHttp2Stream): ResponseSink {
+  return {
+    async head(head) {
+      if (stream.destroyed || stream.closed) throw clientGone();
+      const headers: OutgoingHttpHeaders = { ...responseHeaders(head.headers), ":status": head.status };
+      stream.removeAllListeners("wantTrailers");
+      if (head.endStream) stream.respond(headers, { endStream: true });
+      else stream.respond(headers, { waitForTrailers: true });
+    },
+    data: (bytes) => writeWithBackpressure(stream, bytes),
+    async trailers(headers) {
+      const trailers = responseHeaders(headers);
+      if (trailers["grpc-status"] === undefined) trailers["grpc-status"] = String(Code.UNKNOWN);
+      endWithTrailers(stream, trailers);
+    },
+    async error(error) {
+      endGrpc(stream, error);
+    },
+  };
+}
+
+/** A sink writing an HTTP/1.1 or HTTP/2 response through node's response object. */
+export function createHttpSink(response: ServerResponse | Http2ServerResponse): ResponseSink {
+  const http2 = "stream" in response;
+  return {
+    async head(head) {
+      if (response.headersSent || response.destroyed) throw clientGone();
+      (response as ServerResponse).writeHead(head.status, responseHeaders(head.headers));
+      if (head.endStream) response.end();
+    },
+    data: (bytes) => writeWithBackpressure(response as unknown as Writable, bytes),
+    async trailers(headers) {
+      if (http2 && headers.length > 0) response.addTrailers(responseHeaders(headers));
+      response.end();
+    },
+    async error(error) {
+      if (!response.headersSent) {
+        const status = httpStatusOfError(error);
+        const text = JSON.stringify({
+          error: { code: status, message: error.message, status: codeName(error.code), reason: error.reason },
+        });
+        (response as ServerResponse).writeHead(status, {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(text),
+          "cache-control": "no-store",
+        });
+        response.end(text);
+      } else {
+        // The status line is gone: cut the response so the client sees it incomplete, not a clean end.
+        response.destroy();
+      }
+    },
+  };
+}
+
+/** A sink for a WebSocket upgrade: the agent's 101 (or refusal) as raw HTTP/1.1, then raw bytes. */
+export function createWebSocketSink(socket: Socket): ResponseSink & { readonly upgraded: boolean } {
+  let headWritten = false;
+  let upgraded = false;
+  const writeHead = (status: number, reason: string, headers: Record<string, string | string[]>) => {
+    let text = `HTTP/1.1 ${status} ${reason}\r\n`;
+    for (const [name, value] of Object.entries(headers)) {
+      for (const item of Array.isArray(value) ? value : [value]) text += `${name}: ${item}\r\n`;
+    }
+    socket.write(`${text}\r\n`);
+    headWritten = true;
+  };
+  return {
+    get upgraded() {
+      return upgraded;
+    },
+    async head(head) {
+      if (socket.destroyed) throw clientGone();
+      if (head.status === 101) {
+        upgraded = true;
+        writeHead(101, "Switching Protocols", {
+          ...responseHeaders(head.headers),
+          connection: "Upgrade",
+          upgrade: head.headers.find((header) => header.name === "upgrade")?.value ?? "websocket",
+        });
+      } else {
+        writeHead(head.status, "Upgrade Refused", { ...responseHeaders(head.headers), connection: "close" });
+      }
+      if (head.endStream) socket.end();
+    },
+    data: (bytes) => writeWithBackpressure(socket, bytes),
+    async trailers() {
+      socket.end();
+    },
+    async error(error) {
+      if (!headWritten && !socket.destroyed) {
+        const status = httpStatusOfError(error);
+        const text = JSON.stringify({ error: { code: status, message: error.message, reason: error.reason } });
+        writeHead(status, codeName(error.code), {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": String(Buffer.byteLength(text)),
+          connection: "close",
+        });
+        socket.end(text);
+      } else {
+        socket.destroy();
+      }
+    },
+  };
+}

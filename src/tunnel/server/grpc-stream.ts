@@ -1,0 +1,59 @@
+// Raw gRPC over one node:http2 server stream: response headers, trailers, trailers-only errors, grpc-timeout.
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { Code, StreamgateError } from "../../errors/index.js";
+import { specPercentEncode } from "../../transports/grpc/grpc-message-encoding.js";
+
+/**
+ * Sends `:status 200, content-type: application/grpc` and keeps the stream open for trailers.
+ * The HTTP/2 compatibility layer (the listener's request handler) registers its own `wantTrailers`
+ * listener that would send empty trailers first; it is removed because this stream is driven raw.
+ */
+export function respondGrpc(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders = {}): void {
+  if (stream.headersSent || stream.destroyed) return;
+  stream.removeAllListeners("wantTrailers");
+  stream.respond({ ":status": 200, "content-type": "application/grpc", ...headers }, { waitForTrailers: true });
+}
+
+/** Ends the call with `trailers` after the data written so far (the headers must have been sent by respondGrpc). */
+export function endWithTrailers(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) {
+    stream.removeAllListeners("wantTrailers");
+    stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
+    return;
+  }
+  if (stream.writableEnded) return;
+  stream.once("wantTrailers", () => {
+    if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
+  });
+  stream.end();
+}
+
+/** The grpc-status / grpc-message trailer pair of an error (OK when null). */
+export function statusTrailers(error: StreamgateError | null): OutgoingHttpHeaders {
+  if (error === null) return { "grpc-status": "0" };
+  return { "grpc-status": String(error.code), "grpc-message": specPercentEncode(error.message) };
+}
+
+/**
+ * Ends the call with a status: trailers-only when nothing was sent yet (`content-type`, `grpc-status`
+ * and `grpc-message` in the one HEADERS frame), else trailers after the data.
+ */
+export function endGrpc(stream: ServerHttp2Stream, error: StreamgateError | null): void {
+  endWithTrailers(stream, statusTrailers(error));
+}
+
+const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };
+
+/** Milliseconds of a `grpc-timeout` header (e.g. `100m`, `5S`), or null when absent; throws on a malformed one. */
+export function parseGrpcTimeout(value: string | string[] | undefined): number | null {
+  if (value === undefined) return null;
+  const text = Array.isArray(value) ? value[0] : value;
+  const match = /^(\d{1,8})([HMSmun])$/.exec(text ?? "");
+  if (match === null) {
+    throw new StreamgateError(Code.INVALID_ARGUMENT, `malformed grpc-timeout header ${JSON.stringify(text)}`, {
+      reason: "TUNNEL_BAD_TIMEOUT",
+    });
+  }
+  return Number(match[1]) * TIMEOUT_UNITS[match[2]!]!;
+}

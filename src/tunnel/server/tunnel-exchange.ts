@@ -1,0 +1,230 @@
+// Carries one request over an attached tunnel stream: RequestHead, body as Data, response frames into a sink.
+import { create } from "@bufbuild/protobuf";
+import { Code, StreamgateError } from "../../errors/index.js";
+import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { ResponseSink } from "../upstream/exchange.js";
+import type { TunnelStream } from "./tunnel-stream.js";
+
+/** A request as the entry prepared it. */
+export interface EntryRequest {
+  /** RequestHead without timeout (set when sent). */
+  head: RequestHead;
+  requestId: string;
+  traceId: string;
+  /** Request body; null when `head.endStream`. Pulled only as fast as the tunnel accepts it. */
+  body: AsyncIterable<Uint8Array> | null;
+  /** Absolute deadline (ms since epoch) or null. */
+  deadlineAtMs: number | null;
+  /** Aborts when the client went away. */
+  signal: AbortSignal;
+}
+
+/** How an exchange ended, for metrics, ejection and logs. */
+export interface ExchangeOutcome {
+  /** gRPC status (or the Code of the error) the client got; null for HTTP responses. */
+  grpcStatus: number | null;
+  /** HTTP status of the response head (0 when none was sent). */
+  httpStatus: number;
+  /** The agent answered UNAVAILABLE, or was lost: counts towards ejection. */
+  agentUnavailable: boolean;
+  cancelled: boolean;
+  deadlineExceeded: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  /** The error the client got, if any. */
+  error: StreamgateError | null;
+}
+
+const closedSignal = Symbol("aborted");
+
+export const agentLost = (detail: string) =>
+  new StreamgateError(Code.UNAVAILABLE, `the tunnel agent went away: ${detail}`, { reason: "TUNNEL_AGENT_LOST" });
+
+export const deadlineExceeded = () =>
+  new StreamgateError(Code.DEADLINE_EXCEEDED, "deadline exceeded in the tunnel", { reason: "TUNNEL_DEADLINE" });
+
+/** Runs `request` over `tunnel` (already claimed), writing the response into `sink`. Never throws. */
+export async function runTunnelExchange(
+  tunnel: TunnelStream,
+  request: EntryRequest,
+  sink: ResponseSink,
+): Promise<ExchangeOutcome> {
+  const outcome: ExchangeOutcome = {
+    grpcStatus: null,
+    httpStatus: 0,
+    agentUnavailable: false,
+    cancelled: false,
+    deadlineExceeded: false,
+    bytesIn: 0,
+    bytesOut: 0,
+    error: null,
+  };
+  const grpc = request.head.protocol === 1;
+  const frame = (kind: TunnelFrame["kind"]) =>
+    create(TunnelFrameSchema, { requestId: request.requestId, traceId: request.traceId, kind });
+  // One promise that settles when the client goes away or the deadline passes: every wait races it.
+  let stop: (reason: "cancel" | "deadline") => void = () => undefined;
+  const stopped = new Promise<typeof closedSignal>((resolve) => {
+    stop = (reason) => {
+      if (reason === "deadline") outcome.deadlineExceeded = true;
+      else outcome.cancelled = true;
+      resolve(closedSignal);
+    };
+  });
+  const onAbort = () => stop("cancel");
+  if (request.signal.aborted) onAbort();
+  else request.signal.addEventListener("abort", onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  let timeoutMs = 0;
+  if (request.deadlineAtMs !== null) {
+    timeoutMs = request.deadlineAtMs - Date.now();
+    if (timeoutMs <= 0) stop("deadline");
+    else timer = setTimeout(() => stop("deadline"), timeoutMs);
+  }
+
+  let done = false;
+  const failClient = async (error: StreamgateError) => {
+    outcome.error = error;
+    if (grpc) outcome.grpcStatus = error.code;
+    await sink.error(error).catch(() => undefined);
+  };
+
+  try {
+    if (outcome.cancelled || outcome.deadlineExceeded) throw closedSignal;
+    request.head.timeoutMs = BigInt(Math.max(0, Math.ceil(timeoutMs)));
+    await race(tunnel.send(frame({ case: "requestHead", value: request.head })), stopped);
+    const pump = request.body === null ? Promise.resolve() : pumpBody(request.body);
+    pump.catch(() => undefined);
+
+    for (;;) {
+      const next = await race(tunnel.next(), stopped);
+      if (next === null) {
+        if (tunnel.sequence.responseBodyComplete) {
+          await race(sink.trailers([]), stopped);
+          break;
+        }
+        throw agentLost("its stream ended before the response was complete");
+      }
+      const kind = next.kind;
+      if (kind.case === "responseHead") {
+        outcome.httpStatus = kind.value.status;
+        if (kind.value.endStream) {
+          outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
+          outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
+        }
+        await race(
+          sink.head({ status: kind.value.status, headers: kind.value.headers, endStream: kind.value.endStream }),
+          stopped,
+        );
+        if (kind.value.endStream) break;
+      } else if (kind.case === "data") {
+        outcome.bytesOut += kind.value.data.length;
+        if (kind.value.data.length > 0) await race(sink.data(kind.value.data), stopped);
+      } else if (kind.case === "trailers") {
+        outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
+        outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
+        await race(sink.trailers(kind.value.headers), stopped);
+        break;
+      } else if (kind.case === "error" || kind.case === "cancel") {
+        const code = kind.case === "error" ? (kind.value.code as Code) : Code.CANCELLED;
+        const message = kind.case === "error" ? kind.value.message : `the agent cancelled: ${kind.value.reason}`;
+        outcome.agentUnavailable = code === Code.UNAVAILABLE;
+        await failClient(
+          new StreamgateError(
+            code >= 0 && code <= 16 ? code : Code.UNKNOWN,
+            message || "the agent failed the request",
+            {
+              reason: code === Code.UNAVAILABLE ? "TUNNEL_UPSTREAM_UNAVAILABLE" : "TUNNEL_AGENT_ERROR",
+            },
+          ),
+        );
+        done = true;
+        tunnel.finish(null);
+        return outcome;
+      }
+    }
+    done = true;
+    tunnel.finish(null);
+  } catch (error) {
+    done = true;
+    if (error === closedSignal) {
+      // Tell the agent, so the backend call is cancelled too.
+      const reason = outcome.deadlineExceeded ? "deadline exceeded" : "the client cancelled";
+      if (tunnel.sequence.isAttached && !tunnel.closed && !tunnel.sequence.finished) {
+        try {
+          await Promise.race([tunnel.send(frame({ case: "cancel", value: { reason } as never })), delay(1_000)]);
+        } catch {
+          // The tunnel stream is already gone.
+        }
+      }
+      tunnel.finish(null);
+      if (outcome.deadlineExceeded) await failClient(deadlineExceeded());
+    } else {
+      const failure = StreamgateError.from(error);
+      const lost =
+        failure.reason === "TUNNEL_STREAM_CLOSED" || failure.reason === "TUNNEL_AGENT_LOST"
+          ? agentLost(
+              failure.reason === "TUNNEL_AGENT_LOST" ? failure.message.replace(/^.*: /, "") : "its stream broke",
+            )
+          : failure.code === Code.INVALID_ARGUMENT || failure.code === Code.RESOURCE_EXHAUSTED
+            ? new StreamgateError(Code.UNAVAILABLE, `the tunnel agent broke the protocol: ${failure.message}`, {
+                reason: "TUNNEL_AGENT_PROTOCOL",
+              })
+            : failure;
+      outcome.agentUnavailable = lost.code === Code.UNAVAILABLE;
+      tunnel.finish(
+        failure.reason === "TUNNEL_AGENT_LOST" || failure.reason === "TUNNEL_STREAM_CLOSED" ? null : failure,
+      );
+      if (!tunnel.closed) tunnel.destroy();
+      await failClient(lost);
+    }
+  } finally {
+    clearTimeout(timer);
+    request.signal.removeEventListener("abort", onAbort);
+  }
+  return outcome;
+
+  async function pumpBody(body: AsyncIterable<Uint8Array>): Promise<void> {
+    try {
+      for await (const chunk of body) {
+        if (done) return;
+        outcome.bytesIn += chunk.length;
+        await tunnel.send(frame({ case: "data", value: { data: chunk, endStream: false } as never }));
+      }
+      if (!done && !tunnel.sequence.finished) {
+        await tunnel.send(frame({ case: "data", value: { data: new Uint8Array(0), endStream: true } as never }));
+      }
+    } catch (error) {
+      // A body the entry rejected (e.g. a message above the limit) fails the request; a closed tunnel shows in the response loop.
+      if (error instanceof StreamgateError && error.reason !== "TUNNEL_STREAM_CLOSED" && !done) {
+        done = true;
+        outcome.error = error;
+        try {
+          await tunnel.send(frame({ case: "cancel", value: { reason: error.message } as never }));
+        } catch {
+          // already closed
+        }
+        tunnel.finish(null);
+        await failClient(error);
+        stop("cancel");
+        outcome.cancelled = false;
+      }
+    }
+  }
+}
+
+function race<T>(work: Promise<T>, stopped: Promise<typeof closedSignal>): Promise<T> {
+  return Promise.race([work, stopped]).then((value) => {
+    if (value === closedSignal) throw closedSignal;
+    return value as T;
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function grpcStatusOf(headers: readonly { name: string; value: string }[]): number {
+  for (const header of headers) if (header.name === "grpc-status") return Number(header.value);
+  return Code.UNKNOWN;
+}

@@ -1,0 +1,117 @@
+// One agent Stream call on the server: a standby until a request is assigned, then that request's frames.
+import { constants, type ServerHttp2Stream } from "node:http2";
+import { Code, StreamgateError } from "../../errors/index.js";
+import type { TunnelFrame } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { FrameChannel } from "../protocol/frame-channel.js";
+import { FrameSequence } from "../protocol/frame-sequence.js";
+import type { AgentSession } from "./agent-session.js";
+import { endGrpc } from "./grpc-stream.js";
+
+/** How long the agent may keep its side open after the exchange ended before the stream is reset. */
+const LINGER_MS = 5_000;
+
+export class TunnelStream {
+  readonly sequence = new FrameSequence();
+  /** Set once a request owns the stream; the standby watcher then stops acting on frames. */
+  private owned = false;
+  private pending: Promise<IteratorResult<TunnelFrame>> | null = null;
+  private ended = false;
+
+  constructor(
+    readonly session: AgentSession,
+    readonly stream: ServerHttp2Stream,
+    readonly channel: FrameChannel<TunnelFrame, TunnelFrame>,
+    private readonly frames: AsyncIterator<TunnelFrame>,
+    private readonly onGone: (stream: TunnelStream) => void,
+  ) {
+    stream.once("close", () => {
+      this.ended = true;
+      this.onGone(this);
+    });
+  }
+
+  get closed(): boolean {
+    return this.ended || this.stream.destroyed || this.stream.closed;
+  }
+
+  /** Watches the standby: the agent closing it, or sending anything, takes it out of the pool. */
+  watchStandby(): void {
+    this.pending = this.frames.next();
+    this.pending.then(
+      (result) => {
+        if (this.owned) return;
+        this.session.removeStandby(this);
+        if (result.done) this.finish(null);
+        else
+          this.finish(
+            new StreamgateError(Code.INVALID_ARGUMENT, "tunnel protocol error: a frame on a standby stream", {
+              reason: "TUNNEL_FRAME_SEQUENCE",
+            }),
+          );
+      },
+      (error: unknown) => {
+        if (this.owned) return;
+        this.session.removeStandby(this);
+        this.finish(StreamgateError.from(error));
+      },
+    );
+  }
+
+  /** Claims the stream for a request. */
+  claim(): void {
+    this.owned = true;
+  }
+
+  /** Sends a frame (checked against the frame order). */
+  send(frame: TunnelFrame): Promise<void> {
+    this.sequence.check("server", frame);
+    return this.channel.send(frame);
+  }
+
+  /**
+   * The agent's next frame that is not to be ignored, or null when the agent ended its side.
+   * Throws a StreamgateError for a frame out of order or a broken stream.
+   */
+  async next(): Promise<TunnelFrame | null> {
+    for (;;) {
+      const pending = this.pending ?? this.frames.next();
+      this.pending = null;
+      const result = await pending;
+      if (result.done) return null;
+      if (this.sequence.check("agent", result.value) === "accept") return result.value;
+    }
+  }
+
+  /** Ends the Stream call (OK, or the error as grpc-status) and resets it if the agent lingers. */
+  finish(error: StreamgateError | null): void {
+    if (this.closed) return;
+    endGrpc(this.stream, error);
+    if (this.stream.readableEnded) return;
+    // The agent should half-close right after its last frame; one that does not is reset.
+    const timer = setTimeout(() => {
+      if (!this.closed) this.stream.close(constants.NGHTTP2_NO_ERROR);
+    }, LINGER_MS);
+    timer.unref();
+    this.stream.once("close", () => clearTimeout(timer));
+    // Keep reading so the agent's late frames do not hold flow-control credit.
+    if (!this.owned) return;
+    void this.drainFrames();
+  }
+
+  /** Resets the stream at once (agent lost, server closing). */
+  destroy(): void {
+    if (!this.closed) this.stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  private async drainFrames(): Promise<void> {
+    try {
+      for (;;) {
+        const pending = this.pending ?? this.frames.next();
+        this.pending = null;
+        if ((await pending).done) return;
+      }
+    } catch {
+      // The stream broke after the exchange ended: nothing left to report.
+    }
+  }
+}
