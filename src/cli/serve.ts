@@ -55,6 +55,16 @@ const serveSpec = {
       description: "PEM certificate; with --tls-key serves TLS (h2, http/1.1)",
     },
     "tls-key": { type: "string", valueName: "PATH", description: "PEM private key of --tls-cert" },
+    "tls-client-ca": {
+      type: "string",
+      valueName: "PATH",
+      description: "PEM CA bundle for client certificates: enables mTLS (needs --tls-cert)",
+    },
+    "tls-client-cert-optional": {
+      type: "boolean",
+      description:
+        "With --tls-client-ca, also accept clients without a certificate (env STREAMGATE_TLS_CLIENT_CERT_OPTIONAL=1)",
+    },
     "drain-ms": {
       type: "string",
       valueName: "MS",
@@ -157,6 +167,8 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   if (values["nats-url"] !== undefined) options.natsUrl = values["nats-url"];
   if (values["tls-cert"] !== undefined) options.tlsCertPath = values["tls-cert"];
   if (values["tls-key"] !== undefined) options.tlsKeyPath = values["tls-key"];
+  if (values["tls-client-ca"] !== undefined) options.tlsClientCaPath = values["tls-client-ca"];
+  if (values["tls-client-cert-optional"]) options.tlsClientCertOptional = true;
   if (values["drain-ms"] !== undefined) options.drainMs = parseInteger(values["drain-ms"], "--drain-ms", 0);
   if (values["max-message-bytes"] !== undefined) {
     options.maxMessageBytes = parseInteger(values["max-message-bytes"], "--max-message-bytes", 1);

@@ -11,6 +11,8 @@ export const envNames = {
   natsUrl: "STREAMGATE_NATS_URL",
   tlsCertPath: "STREAMGATE_TLS_CERT",
   tlsKeyPath: "STREAMGATE_TLS_KEY",
+  tlsClientCaPath: "STREAMGATE_TLS_CLIENT_CA",
+  tlsClientCertOptional: "STREAMGATE_TLS_CLIENT_CERT_OPTIONAL",
   drainMs: "STREAMGATE_DRAIN_MS",
   maxMessageBytes: "STREAMGATE_MAX_MESSAGE_BYTES",
   maxRequestBytes: "STREAMGATE_MAX_REQUEST_BYTES",
@@ -49,7 +51,8 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Part
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
     if (numeric.has(option)) options[option] = Number(raw);
-    else if (option === "syncEveryCommit") options[option] = raw === "1" || raw.toLowerCase() === "true";
+    else if (option === "syncEveryCommit" || option === "tlsClientCertOptional")
+      options[option] = raw === "1" || raw.toLowerCase() === "true";
     else options[option] = raw;
   }
   return options as Partial<ServerOptions>;

@@ -29,6 +29,16 @@ export interface ServerOptions extends LimitsOptions {
   tlsCertPath: string | null;
   /** PEM private key file. Default none. */
   tlsKeyPath: string | null;
+  /**
+   * PEM bundle of the CAs that sign client certificates: enables mTLS (requires tlsCertPath).
+   * Clients without a certificate signed by one of them are refused at the handshake. Default none.
+   */
+  tlsClientCaPath: string | null;
+  /**
+   * With tlsClientCaPath: still accept clients without a valid certificate (requests then have no
+   * client certificate, so auth decides). Default false: mTLS is enforced.
+   */
+  tlsClientCertOptional: boolean;
   /** Grace period for SIGTERM drain before streams are cut, in ms. Default 10 000. */
   drainMs: number;
   /** Largest accepted message (data + attributes), in bytes. Default 10 MB as in Pub/Sub. */
@@ -60,6 +70,8 @@ export const defaultServerOptions: ServerOptions = {
   natsUrl: "nats://127.0.0.1:4222",
   tlsCertPath: null,
   tlsKeyPath: null,
+  tlsClientCaPath: null,
+  tlsClientCertOptional: false,
   drainMs: 10_000,
   maxMessageBytes: 10_000_000,
   maxRequestBytes: 16 * 1024 * 1024,
@@ -87,6 +99,12 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
   }
   if ((options.tlsCertPath === null) !== (options.tlsKeyPath === null)) {
     fail("tls", "--tls-cert and --tls-key must be given together");
+  }
+  if (options.tlsClientCaPath !== null && options.tlsCertPath === null) {
+    fail("tlsClientCaPath", "--tls-client-ca needs --tls-cert and --tls-key (mTLS is part of TLS)");
+  }
+  if (options.tlsClientCertOptional && options.tlsClientCaPath === null) {
+    fail("tlsClientCertOptional", "--tls-client-cert-optional needs --tls-client-ca");
   }
   if (!Number.isFinite(options.drainMs) || options.drainMs < 0) fail("drainMs", "must be >= 0");
   if (!Number.isInteger(options.maxMessageBytes) || options.maxMessageBytes < 1) {

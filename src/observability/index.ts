@@ -1,4 +1,4 @@
-// Public surface of observability: logging, metrics, connection counts and debug tracing.
+// Public surface of observability: logging, metrics, connection counts, stream telemetry, trace context and debug tracing.
 
 export {
   type ConnectionLifetime,
@@ -10,3 +10,25 @@ export {
 export { instrumentEngine } from "./instrumented-engine.js";
 export { createLogger, isTraced, type Logger } from "./logger.js";
 export { createServerMetrics, MAX_SCRAPED_SUBSCRIPTIONS, type MetricsSources, type ServerMetrics } from "./metrics.js";
+export {
+  createStreamTelemetry,
+  ObservedTransport,
+  StreamCloseReason,
+  type StreamTelemetry,
+} from "./stream-telemetry.js";
+export {
+  childTraceparent,
+  currentTraceContext,
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  runWithTraceContext,
+  TRACEPARENT_ATTRIBUTE,
+  TRACESTATE_ATTRIBUTE,
+  type TraceContext,
+  type TraceParent,
+  traceContextFromHeaders,
+  traceLogFields,
+  withTraceAttributes,
+} from "./trace-context.js";

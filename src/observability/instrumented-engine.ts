@@ -1,7 +1,8 @@
-// Decorates an Engine so every publish and delivery, whatever the transport, is counted in the metrics.
+// Decorates an Engine so every publish and delivery, whatever the transport, is counted in the metrics (and publishes carry the trace context).
 import type { ReceivedMessage } from "../broker/types.js";
 import type { DeliveryStream, Engine } from "../engines/engine.js";
 import type { ServerMetrics } from "./metrics.js";
+import { currentTraceContext, withTraceAttributes } from "./trace-context.js";
 
 function observeDeliveries(metrics: ServerMetrics, subscription: string, path: string, batch: ReceivedMessage[]): void {
   if (batch.length === 0) return;
@@ -14,11 +15,13 @@ function observeDeliveries(metrics: ServerMetrics, subscription: string, path: s
   }
 }
 
-/** Returns `engine` with publish, pull and openStream counted; every other method passes through. */
+/** Returns `engine` with publish, pull and openStream counted, publishes traced; every other method passes through. */
 export function instrumentEngine(engine: Engine, metrics: ServerMetrics): Engine {
   const overrides: Partial<Engine> = {
     async publish(topic, messages) {
-      const refs = await engine.publish(topic, messages);
+      // Every publish path (gRPC, REST, Events, WebSocket, chat) meets here: the request's W3C trace
+      // context becomes the `traceparent` attribute that deliveries carry.
+      const refs = await engine.publish(topic, withTraceAttributes(messages, currentTraceContext()));
       metrics.published.inc({ topic }, refs.length);
       return refs;
     },

@@ -20,10 +20,17 @@ export interface ServerMetrics {
   readonly registry: Registry;
   readonly published: Counter<"topic">;
   readonly delivered: Counter<"subscription" | "path">;
-  /** Seconds from publish to first delivery. */
+  /**
+   * Seconds from publish to first delivery; `path` is pull, stream (StreamingPull), push, or a
+   * live-stream transport (sse, websocket, grpc, chat) for messages sent at the live tail.
+   */
   readonly deliveryLatency: Histogram<"path">;
   /** Requests and connections refused by a limit (`limit`: publish, connections_per_ip, connections_per_principal, subscriptions_per_principal). */
   readonly rateLimited: Counter<"limit">;
+  /** Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport. */
+  readonly streamSent: Counter<"topic" | "transport">;
+  /** Live-stream clients dropped for falling behind (slow consumers), per transport. */
+  readonly slowClientsDropped: Counter<"transport">;
   /** Prometheus text exposition. */
   scrape(): Promise<string>;
   readonly contentType: string;
@@ -49,6 +56,18 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     help: "Time from publish to a message's first delivery",
     labelNames: ["path"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const streamSent = new Counter({
+    name: "streamgate_stream_messages_sent_total",
+    help: "Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport",
+    labelNames: ["topic", "transport"] as const,
+    registers: [registry],
+  });
+  const slowClientsDropped = new Counter({
+    name: "streamgate_slow_clients_dropped_total",
+    help: "Live-stream clients dropped for falling behind their buffer limit, per transport",
+    labelNames: ["transport"] as const,
     registers: [registry],
   });
   const rateLimited = new Counter({
@@ -131,6 +150,8 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     delivered,
     deliveryLatency,
     rateLimited,
+    streamSent,
+    slowClientsDropped,
     contentType: registry.contentType,
     async scrape() {
       await collectSubscriptions();

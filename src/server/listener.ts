@@ -1,5 +1,4 @@
-// One TCP listener speaking HTTP/1.1 and h2c (prior knowledge) on the same port, or TLS with ALPN h2,http/1.1.
-import { readFileSync } from "node:fs";
+// One TCP listener speaking HTTP/1.1 and h2c (prior knowledge) on the same port, or TLS with ALPN h2,http/1.1 (optional mTLS, reloaded certificates).
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import {
   createServer as createHttp2Server,
@@ -9,7 +8,11 @@ import {
   type Http2Session,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "../observability/logger.js";
 import { PrefaceSocket } from "./preface-socket.js";
+import { formatSubject } from "./tls-client-certificate.js";
+import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
 
 export type RequestHandler = (
   request: IncomingMessage | Http2ServerRequest,
@@ -19,7 +22,9 @@ export type RequestHandler = (
 export interface ListenerOptions {
   host: string;
   port: number;
-  tls: { certPath: string; keyPath: string } | null;
+  tls: ListenerTlsOptions | null;
+  /** Connection lines (debug), TLS reloads and handshake failures. Default: none. */
+  logger?: Logger;
   handler: RequestHandler;
   /** Takes HTTP/1.1 `Upgrade` requests (WebSocket); without it they get no special handling. */
   upgrade?: (request: IncomingMessage, socket: Socket, head: Buffer) => void;
@@ -35,6 +40,21 @@ export interface ListenerOptions {
    */
   admitConnection?: (socket: Socket, tls: boolean) => boolean;
 }
+
+/** TLS of the listener; the files are watched and reloaded when they change. */
+export interface ListenerTlsOptions {
+  certPath: string;
+  keyPath: string;
+  /** PEM bundle of CAs for client certificates (mTLS); null = no client certificate asked. */
+  clientCaPath: string | null;
+  /** With a client CA: accept clients without a valid certificate too (requests then see no client certificate). */
+  clientCertOptional: boolean;
+  /** Interval of the stat poll backing up fs.watch, in ms. Default 5 000. */
+  reloadPollMs?: number;
+}
+
+/** Transport of one client connection, as connection log lines name it. */
+type ConnectionTransport = "http1" | "h2c" | "h2/tls" | "http1/tls" | "websocket" | "websocket/tls";
 
 export interface Listener {
   /** Resolves to the bound address once listening. */
@@ -82,14 +102,19 @@ export function createListener(options: ListenerOptions): Listener {
     options.handler,
   );
   const upgrade = options.upgrade;
-  if (upgrade !== undefined)
-    http1.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => upgrade(request, socket, head));
+  const upgradeTo = (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    logConnection.identified(socket, options.tls === null ? "websocket" : "websocket/tls");
+    upgrade!(request, socket, head);
+  };
+  if (upgrade !== undefined) http1.on("upgrade", upgradeTo);
   http1.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     else socket.destroy();
   });
   let h2c: ReturnType<typeof createHttp2Server> | null = null;
   let net: NetServer;
+  let certificates: CertificateWatcher | null = null;
+  const logConnection = connectionLogger(options.logger);
 
   if (options.tls === null) {
     h2c = createHttp2Server({ settings: http2Settings, maxSessionMemory: 64 }, options.handler);
@@ -99,14 +124,20 @@ export function createListener(options: ListenerOptions): Listener {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       socket.on("error", () => socket.destroy());
+      logConnection.opened(socket);
       if (options.admitConnection?.(socket, false) === false) return;
       sniff(socket);
     });
   } else {
+    const tls = options.tls;
+    const files = { certPath: tls.certPath, keyPath: tls.keyPath, clientCaPath: tls.clientCaPath };
+    const mutual = tls.clientCaPath !== null;
     const secure = createSecureServer(
       {
-        cert: readFileSync(options.tls.certPath),
-        key: readFileSync(options.tls.keyPath),
+        ...loadSecureContextOptions(files),
+        // mTLS: ask every client for a certificate; unless optional, one not signed by the CA fails the handshake.
+        requestCert: mutual,
+        rejectUnauthorized: mutual && !tls.clientCertOptional,
         allowHTTP1: true,
         ALPNProtocols: ["h2", "http/1.1"],
         settings: http2Settings,
@@ -116,13 +147,39 @@ export function createListener(options: ListenerOptions): Listener {
       options.handler,
     );
     secure.on("session", trackSession);
-    if (upgrade !== undefined) secure.on("upgrade", upgrade);
+    if (upgrade !== undefined) secure.on("upgrade", upgradeTo);
     secure.on("connection", (socket: Socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       options.admitConnection?.(socket, true);
     });
-    secure.on("tlsClientError", () => undefined);
+    secure.on("secureConnection", (socket: TLSSocket) => {
+      // With mTLS the line names the verified client certificate: who the connection belongs to.
+      const peer = mutual && socket.authorized ? socket.getPeerCertificate() : undefined;
+      const clientSubject = peer?.subject === undefined ? undefined : formatSubject(peer.subject);
+      logConnection.opened(socket, socket.alpnProtocol === "h2" ? "h2/tls" : "http1/tls", { clientSubject });
+    });
+    // Scanners and clients without a valid certificate (mTLS) end here: debug, as it can be frequent.
+    secure.on("tlsClientError", (error: Error & { code?: string }, socket: TLSSocket) => {
+      options.logger?.debug(
+        { remoteAddress: socket.remoteAddress, reason: error.code ?? error.message },
+        "tls handshake failed",
+      );
+    });
+    certificates = watchCertificateFiles({
+      files,
+      pollMs: tls.reloadPollMs,
+      apply(context) {
+        secure.setSecureContext(context);
+        options.logger?.info({ certPath: tls.certPath }, "tls certificate reloaded; new connections use it");
+      },
+      failed(error) {
+        options.logger?.error(
+          { err: error, certPath: tls.certPath, keyPath: tls.keyPath },
+          "tls certificate reload failed; still serving the previous certificate",
+        );
+      },
+    });
     net = secure as unknown as NetServer;
   }
 
@@ -135,9 +192,11 @@ export function createListener(options: ListenerOptions): Listener {
       if (isPreface && buffered.length < PREFACE.length) return;
       socket.off("data", onData);
       if (isPreface) {
+        logConnection.identified(socket, "h2c");
         h2c!.emit("connection", new PrefaceSocket(socket, buffered));
         return;
       }
+      logConnection.identified(socket, "http1");
       socket.pause();
       socket.unshift(buffered);
       http1.emit("connection", socket);
@@ -160,6 +219,7 @@ export function createListener(options: ListenerOptions): Listener {
     },
     stopAccepting() {
       accepting = false;
+      certificates?.close();
       net.close();
       for (const session of sessions) session.close();
       http1.closeIdleConnections();
@@ -169,6 +229,7 @@ export function createListener(options: ListenerOptions): Listener {
     },
     destroy() {
       accepting = false;
+      certificates?.close();
       if (net.listening) net.close();
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
@@ -178,5 +239,53 @@ export function createListener(options: ListenerOptions): Listener {
       while (sockets.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     },
     connections: () => sockets.size,
+  };
+}
+
+/**
+ * One debug line per client connection open and close (transport, remote address, reason,
+ * duration). Debug, not info: every keep-alive, health probe and load-balancer check is a
+ * connection, which would flood the log; the per-stream lines (info) say what users see.
+ */
+function connectionLogger(logger: Logger | undefined) {
+  const log = logger?.isLevelEnabled("debug") ? logger : undefined;
+  const transports = new WeakMap<Socket, ConnectionTransport>();
+  return {
+    opened(socket: Socket, transport?: ConnectionTransport, fields: Record<string, unknown> = {}) {
+      if (log === undefined) return;
+      const openedMs = Date.now();
+      const remoteAddress = socket.remoteAddress;
+      const remotePort = socket.remotePort;
+      if (transport !== undefined) transports.set(socket, transport);
+      let failure: string | undefined;
+      socket.on("error", (error: Error & { code?: string }) => {
+        failure ??= error.code ?? error.message;
+      });
+      // The transport of a plain connection is only known after its first bytes (see identified()).
+      if (transport !== undefined) log.debug({ transport, remoteAddress, remotePort, ...fields }, "connection opened");
+      socket.once("close", (hadError: boolean) => {
+        log.debug(
+          {
+            transport: transports.get(socket) ?? "unidentified",
+            remoteAddress,
+            remotePort,
+            reason: failure ?? (hadError ? "error" : "closed"),
+            durationMs: Date.now() - openedMs,
+          },
+          "connection closed",
+        );
+      });
+    },
+    identified(socket: Socket, transport: ConnectionTransport) {
+      if (log === undefined) return;
+      const first = !transports.has(socket);
+      transports.set(socket, transport);
+      if (first) {
+        log.debug(
+          { transport, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort },
+          "connection opened",
+        );
+      }
+    },
   };
 }

@@ -20,9 +20,14 @@ import { anonymousPrincipal, createLimits, refusePlainSocket, tooManyConnections
 import {
   createLogger,
   createServerMetrics,
+  createStreamTelemetry,
   instrumentEngine,
   type Logger,
   liveConnections,
+  ObservedTransport,
+  runWithTraceContext,
+  traceContextFromHeaders,
+  traceLogFields,
 } from "../observability/index.js";
 import { createStreamHub } from "../streams/index.js";
 import { createChatService } from "../transports/chat/index.js";
@@ -76,6 +81,8 @@ export async function createServer(
     tcpConnections: () => listener.connections(),
   });
   const engine = instrumentEngine(rawEngine, metrics);
+  // Each transport gets the hub through its own observer: stream open/close log lines and stream metrics.
+  const telemetry = createStreamTelemetry(logger, metrics);
   const shutdown = new AbortController();
   // Every live call listens on the shutdown signal; thousands of streams are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
@@ -112,8 +119,8 @@ export async function createServer(
     heartbeatMs: options.heartbeatMs,
     maxMessageBytes: options.maxMessageBytes,
   };
-  const events = createEventsService(live);
-  const chat = createChatService(live);
+  const events = createEventsService({ ...live, hub: telemetry.observe(hub, ObservedTransport.grpc) });
+  const chat = createChatService({ ...live, hub: telemetry.observe(hub, ObservedTransport.chat) });
   const served: DescService[] = [
     Publisher,
     Subscriber,
@@ -169,13 +176,14 @@ export async function createServer(
   });
   // Live streams over plain HTTP: SSE / long poll on GET …/topics/{t}/events, WebSocket on /v1/ws.
   const topicEvents = createEventsHandler({
-    hub,
+    hub: telemetry.observe(hub, ObservedTransport.sse),
+    longPollHub: telemetry.observe(hub, ObservedTransport.longPoll),
     engine: servedEngine,
     shutdownSignal: shutdown.signal,
     maxBufferBytes: options.maxStreamBufferBytes,
   });
   const webSockets = createWebSocketEndpoint({
-    hub,
+    hub: telemetry.observe(hub, ObservedTransport.websocket),
     publish: (topic, messages) => servedEngine.publish(topic, messages),
     heartbeatMs: options.heartbeatMs,
     maxPayloadBytes: options.maxWebSocketPayloadBytes,
@@ -228,7 +236,7 @@ export async function createServer(
         );
       }
     })().catch((error: unknown) => {
-      logger.error({ err: error }, "request handler failed");
+      logger.error({ err: error, ...traceLogFields() }, "request handler failed");
       sendError(response, error);
     });
   };
@@ -333,8 +341,14 @@ export async function createServer(
     port: options.port,
     tls:
       options.tlsCertPath !== null && options.tlsKeyPath !== null
-        ? { certPath: options.tlsCertPath, keyPath: options.tlsKeyPath }
+        ? {
+            certPath: options.tlsCertPath,
+            keyPath: options.tlsKeyPath,
+            clientCaPath: options.tlsClientCaPath,
+            clientCertOptional: options.tlsClientCertOptional,
+          }
         : null,
+    logger,
     handler: (request, response) => {
       if (draining && "setHeader" in response && request.httpVersionMajor === 1)
         response.setHeader("connection", "close");
@@ -342,7 +356,9 @@ export async function createServer(
       if (typeof contentType === "string" && /^application\/grpc(?!-web)/.test(contentType)) {
         useSpecGrpcMessageEncoding(response);
       }
-      handler(request, response);
+      // W3C trace context (HTTP header, or gRPC metadata, which travels as headers): publishes store it
+      // as the `traceparent` attribute and log lines of this request carry its trace id.
+      runWithTraceContext(traceContextFromHeaders(request.headers), () => handler(request, response));
     },
     upgrade: (request, socket, head) => {
       const path = (request.url ?? "/").split("?")[0];

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { startTestServer } from "../harness/start-test-server.js";
+import { SseReader } from "./streams-clients.js";
 
 async function call(url: string, method: string, body?: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
@@ -60,6 +61,29 @@ describe("metrics", () => {
       assert.ok(sample(text, "streamgate_connections", 'transport="tcp"') >= 1);
       assert.match(text, /^streamgate_process_resident_memory_bytes \d+/m);
     } finally {
+      await server.close();
+    }
+  });
+
+  it("metrics - live streams count messages sent per topic and transport and publish-to-deliver latency", async () => {
+    const server = await startTestServer();
+    let reader: SseReader | undefined;
+    try {
+      const topic = "projects/metrics/topics/live";
+      await call(`${server.url}/v1/${topic}`, "PUT", {});
+      reader = await SseReader.open(`${server.url}/v1/${topic}/events?from=latest`);
+      await reader.until((open) => open.retry !== null);
+      const messages = [1, 2, 3].map((n) => ({ data: Buffer.from(`m${n}`).toString("base64") }));
+      await call(`${server.url}/v1/${topic}:publish`, "POST", { messages });
+      await reader.until((open) => open.messages().length === 3);
+
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { connection: "close" } })).text();
+      assert.equal(sample(text, "streamgate_stream_messages_sent_total", `topic="${topic}",transport="sse"`), 3);
+      assert.equal(sample(text, "streamgate_publish_to_delivery_seconds_count", 'path="sse"'), 3);
+      assert.equal(sample(text, "streamgate_connections", 'transport="sse"'), 1);
+      assert.match(text, /^# TYPE streamgate_slow_clients_dropped_total counter$/m);
+    } finally {
+      reader?.close();
       await server.close();
     }
   });

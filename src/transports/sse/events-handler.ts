@@ -8,6 +8,8 @@ import { serveSse } from "./sse-stream.js";
 
 export interface EventsHandlerOptions {
   hub: StreamHub;
+  /** The hub long polls read from (e.g. one observed at another log level). Default: `hub`. */
+  longPollHub?: StreamHub;
   /** For pinning long-poll cursors (latest/earliest/time) to offsets. */
   engine: Engine;
   /** Aborts on drain/close: streams end so clients reconnect elsewhere. */
@@ -33,7 +35,14 @@ export function createEventsHandler(
     }
     const accept = String(request.headers.accept ?? "");
     if (parsed.query.has("wait") && !accept.includes("text/event-stream")) {
-      await serveLongPoll(options.hub, options.engine, parsed, request, response, options.shutdownSignal);
+      await serveLongPoll(
+        options.longPollHub ?? options.hub,
+        options.engine,
+        parsed,
+        request,
+        response,
+        options.shutdownSignal,
+      );
     } else {
       await serveSse(options.hub, parsed, request, response, options.shutdownSignal, options.maxBufferBytes);
     }

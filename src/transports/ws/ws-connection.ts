@@ -6,6 +6,7 @@ import { validateMessages } from "../../broker/message-limits.js";
 import { parseTopicName } from "../../broker/names.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
+import { runWithTraceContext, type TraceContext, traceContextFromHeaders } from "../../observability/index.js";
 import { encodeMessageJson, parseStreamPosition, type StreamHub } from "../../streams/index.js";
 import {
   type ClientFrame,
@@ -42,6 +43,8 @@ export class WsConnection {
     private readonly ws: WebSocket,
     private readonly socket: Socket,
     private readonly context: WsConnectionContext,
+    /** The upgrade request's W3C trace context: publishes without their own carry it. */
+    private readonly trace?: TraceContext,
   ) {
     // Frames arrive in the socket's async context; bound here, they run as the principal of the upgrade request (auth, limits).
     ws.on(
@@ -125,7 +128,10 @@ export class WsConnection {
     try {
       parseTopicName(frame.topic, "topic");
       validateMessages(frame.messages);
-      const refs = await this.context.publish(frame.topic, frame.messages);
+      const own = traceContextFromHeaders({ traceparent: frame.traceparent, tracestate: frame.tracestate });
+      const refs = await runWithTraceContext(own ?? this.trace, () =>
+        this.context.publish(frame.topic, frame.messages),
+      );
       this.send(
         JSON.stringify({
           type: "published",
@@ -169,12 +175,14 @@ export class WsConnection {
     let resumeFrom = frame.from === "" ? "latest" : frame.from;
     try {
       parseTopicName(frame.topic, "topic");
-      const subscription = await this.context.hub.subscribe({
-        topic: frame.topic,
-        from: parseStreamPosition(frame.from, "from"),
-        filter: frame.filter,
-        signal: controller.signal,
-      });
+      const subscription = await runWithTraceContext(this.trace, () =>
+        this.context.hub.subscribe({
+          topic: frame.topic,
+          from: parseStreamPosition(frame.from, "from"),
+          filter: frame.filter,
+          signal: controller.signal,
+        }),
+      );
       if (controller.signal.aborted) return;
       this.send(JSON.stringify({ type: "subscribed", id }));
       for await (const event of subscription) {

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
-import { liveConnections } from "../../observability/index.js";
+import { liveConnections, traceContextFromHeaders } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
 import { WsConnection } from "./ws-connection.js";
 
@@ -64,7 +64,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     handleUpgrade(request, socket, head) {
       socket.setNoDelay(true);
       server.handleUpgrade(request, socket, head, (ws) => {
-        const connection = new WsConnection(ws, socket, context);
+        const connection = new WsConnection(ws, socket, context, traceContextFromHeaders(request.headers));
         connections.add(connection);
         ws.once("close", () => connections.delete(connection));
         liveConnections.track("websocket", ws);

@@ -6,7 +6,8 @@ import { codeName, errors, httpStatusByCode, type StreamgateError } from "../../
 export type ClientFrame =
   | { type: "subscribe"; id: string; topic: string; from: string; filter: string }
   | { type: "unsubscribe"; id: string }
-  | { type: "publish"; ref: string; topic: string; messages: MessageInput[] }
+  /** `traceparent`/`tracestate`: optional W3C trace context of this publish ("" when absent); it overrides the upgrade request's. */
+  | { type: "publish"; ref: string; topic: string; messages: MessageInput[]; traceparent: string; tracestate: string }
   | { type: "ping" };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
@@ -47,6 +48,8 @@ export function parseClientFrame(text: string): ClientFrame {
         ref: frame.ref === undefined ? "" : identifier(frame.ref, "ref"),
         topic: requiredString(frame.topic, "topic"),
         messages: frame.messages.map((message: unknown, index) => messageInput(message, `messages[${index}]`)),
+        traceparent: optionalString(frame.traceparent, "traceparent"),
+        tracestate: optionalString(frame.tracestate, "tracestate"),
       };
     }
     case "ping":

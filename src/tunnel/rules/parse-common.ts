@@ -117,7 +117,6 @@ function readHost(reader: YamlReader, node: Node | undefined, field: string): Ho
 
 /** Reads `match:`; a missing one matches every request. Null when it had problems. */
 export function readMatch(reader: YamlReader, node: Node | undefined, field: string): RuleMatch | null {
-  if (node === undefined) return matchAll;
   if (reader.isEmpty(node)) return matchAll;
   const map = reader.map(node, field, matchKeys);
   if (map === null) return null;

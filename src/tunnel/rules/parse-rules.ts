@@ -42,10 +42,9 @@ function secretContext(source: string, options: ParseRulesOptions): SecretContex
   };
 }
 
-/** Reads the top-level map (an empty file is an empty map) and checks `version: 1` if given. */
+/** Reads the top-level map and checks `version: 1` if given; null for an empty file or after a problem. */
 function readTop(reader: YamlReader, keys: readonly string[]): MapView | null {
-  if (reader.problems.length > 0) return null;
-  if (reader.isEmpty(reader.root)) return { node: null, get: () => undefined, has: () => false, keys: () => [] };
+  if (reader.problems.length > 0 || reader.isEmpty(reader.root)) return null;
   const top = reader.map(reader.root, "", keys);
   if (top?.has("version")) reader.integer(top.get("version"), "version", 1, 1);
   return top;

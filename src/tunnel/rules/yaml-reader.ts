@@ -4,10 +4,12 @@ import { RulesError, type RulesProblem } from "./rules-error.js";
 
 /** A YAML map whose keys were checked against the allowed ones. */
 export interface MapView {
-  /** The map node; null for the empty map an empty file stands for. */
-  readonly node: YAMLMap | null;
-  /** The value node of `key` (aliases resolved); undefined when absent. A present key with no value gives a null scalar. */
-  get(key: string): Node | undefined;
+  readonly node: YAMLMap;
+  /**
+   * The value node of `key` (aliases resolved). A present key with no value gives a null scalar; an absent
+   * key gives a placeholder at the map's line that readers report as "is required".
+   */
+  get(key: string): Node;
   has(key: string): boolean;
   /** Keys in file order. */
   keys(): string[];
@@ -66,8 +68,16 @@ export class YamlReader {
     return node === null || node === undefined || (isScalar(node) && node.value === null);
   }
 
+  /** Reports `node` as required when it stands for an absent key; true if so. */
+  private absent(node: Node | null | undefined, field: string): boolean {
+    if (node === null || node === undefined || !missing.has(node)) return false;
+    this.fail(node, field, "is required");
+    return true;
+  }
+
   /** Reads a map, reporting keys not in `allowed`; null (after a problem) when `node` is not a map. */
   map(node: Node | null | undefined, field: string, allowed: readonly string[]): MapView | null {
+    if (this.absent(node, field)) return null;
     if (!isMap(node)) {
       this.fail(node, field, `expected a map, got ${describe(node)}`);
       return null;
@@ -87,11 +97,17 @@ export class YamlReader {
       }
       values.set(key, this.resolve(pair.value as Node | null) ?? emptyValue(keyNode));
     }
-    return { node, get: (key) => values.get(key), has: (key) => values.has(key), keys: () => [...values.keys()] };
+    return {
+      node,
+      get: (key) => values.get(key) ?? missingValue(node),
+      has: (key) => values.has(key),
+      keys: () => [...values.keys()],
+    };
   }
 
   /** Reads a map whose keys are free-form (e.g. header names); null when `node` is not a map. */
   entries(node: Node | null | undefined, field: string): { key: string; keyNode: Node; value: Node }[] | null {
+    if (this.absent(node, field)) return null;
     if (!isMap(node)) {
       this.fail(node, field, `expected a map, got ${describe(node)}`);
       return null;
@@ -111,6 +127,7 @@ export class YamlReader {
 
   /** Reads a list; null (after a problem) when `node` is not one. */
   list(node: Node | null | undefined, field: string, options: { nonEmpty?: boolean } = {}): Node[] | null {
+    if (this.absent(node, field)) return null;
     if (!isSeq(node)) {
       this.fail(node, field, `expected a list, got ${describe(node)}`);
       return null;
@@ -124,6 +141,7 @@ export class YamlReader {
 
   /** Reads a non-empty string; null (after a problem) otherwise. */
   string(node: Node | null | undefined, field: string): string | null {
+    if (this.absent(node, field)) return null;
     if (!isScalar(node) || typeof node.value !== "string") {
       const hint = isScalar(node) && node.value !== null ? ` (quote it: "${String(node.value)}")` : "";
       this.fail(node, field, `expected a string, got ${describe(node)}${hint}`);
@@ -144,6 +162,7 @@ export class YamlReader {
 
   /** Reads an integer in `[min, max]`; null (after a problem) otherwise. */
   integer(node: Node | null | undefined, field: string, min: number, max: number): number | null {
+    if (this.absent(node, field)) return null;
     if (!isScalar(node) || typeof node.value !== "number" || !Number.isSafeInteger(node.value)) {
       this.fail(node, field, `expected an integer, got ${describe(node)}`);
       return null;
@@ -184,6 +203,15 @@ export function describe(node: Node | null | undefined): string {
     return String(value);
   }
   return "an unsupported value";
+}
+
+const missing = new WeakSet<Node>();
+
+/** A placeholder for an absent key, at the line of the map that lacks it. */
+function missingValue(map: Node): Node {
+  const node = emptyValue(map);
+  missing.add(node);
+  return node;
 }
 
 /** A null scalar placed where a key had no value, so problems about it point at the key's line. */

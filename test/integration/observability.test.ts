@@ -1,0 +1,238 @@
+// Logs and traces: stream open/close lines (SSE, WebSocket, slow consumer), connection lines, and traceparent from publish to delivery.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
+import { createServer, type StreamgateServer } from "../../src/server/index.js";
+import { createGrpcJsClients } from "../harness/grpc-js-clients.js";
+import { captureLogs, type LogCapture, type LogLine } from "../harness/log-capture.js";
+import { uniqueName } from "../harness/unique-name.js";
+import { waitFor, withTimeout } from "../harness/wait-for.js";
+import { encode, fetchClose, SseReader, WsClient } from "./streams-clients.js";
+
+const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const OTHER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+interface Running {
+  server: StreamgateServer;
+  url: string;
+  hostPort: string;
+  logs: LogCapture;
+  close(): Promise<void>;
+}
+
+async function start(options: Partial<ServerOptions> = {}): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), "streamgate-observability-"));
+  const logs = captureLogs("debug");
+  const server = await createServer(resolveServerOptions({ host: "127.0.0.1", port: 0, dataDir, ...options }), {
+    logger: logs.logger,
+  });
+  const address = await server.listen();
+  return {
+    server,
+    url: address.url,
+    hostPort: `127.0.0.1:${address.port}`,
+    logs,
+    async close() {
+      await waitFor(() => server.connections() === 0, {
+        timeoutMs: 3_000,
+        describe: () => `${server.connections()} client connection(s) still open`,
+      }).finally(() => server.close());
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function rest(url: string, method: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await withTimeout(
+    fetchClose(url, {
+      method,
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    }),
+    5_000,
+    `${method} ${url}`,
+  );
+  const json = (await response.json()) as Record<string, unknown>;
+  assert.ok(response.ok, `${method} ${url}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+type PublishCall = (
+  request: object,
+  metadata: grpc.Metadata,
+  callback: (error: Error | null, value: unknown) => void,
+) => void;
+
+const streamLine = (message: string, transport: string, topic: string) => (line: LogLine) =>
+  line.msg === message && line.transport === transport && line.topic === topic;
+
+describe("observability", () => {
+  it("observability - SSE and WebSocket streams log open and close with reason, duration, messages sent and trace id", async () => {
+    const running = await start();
+    const topic = `projects/obs/topics/${uniqueName("logs")}`;
+    let sse: SseReader | undefined;
+    let ws: WsClient | undefined;
+    try {
+      await rest(`${running.url}/v1/${topic}`, "PUT", {});
+      sse = await SseReader.open(`${running.url}/v1/${topic}/events?from=earliest`, { traceparent: TRACEPARENT });
+      ws = await WsClient.open(running.url, { headers: { traceparent: OTHER_TRACEPARENT } });
+      ws.send({ type: "subscribe", id: "a", topic, from: "earliest" });
+      await ws.until((client) => client.frames.some((frame) => frame.type === "subscribed"));
+
+      const sseOpened = await running.logs.waitForLine(streamLine("stream opened", "sse", topic), "SSE stream opened");
+      assert.equal(sseOpened.level, 30, "stream lines are at info");
+      assert.equal(sseOpened.trace_id, TRACE_ID);
+      assert.equal(sseOpened.from, "earliest");
+      const wsOpened = await running.logs.waitForLine(streamLine("stream opened", "websocket", topic), "WS opened");
+      assert.equal(wsOpened.trace_id, "0af7651916cd43dd8448eb211c80319c", "the upgrade request's trace id");
+
+      await rest(`${running.url}/v1/${topic}:publish`, "POST", {
+        messages: [{ data: encode("one") }, { data: encode("two") }],
+      });
+      await sse.until((reader) => reader.messages().length === 2);
+      await ws.until((client) => client.messages("a").length === 2);
+
+      sse.close();
+      await ws.close();
+      const sseClosed = await running.logs.waitForLine(streamLine("stream closed", "sse", topic), "SSE stream closed");
+      assert.equal(sseClosed.reason, "closed");
+      assert.equal(sseClosed.messagesSent, 2);
+      assert.equal(sseClosed.lastOffset, 2);
+      assert.equal(typeof sseClosed.durationMs, "number");
+      assert.ok((sseClosed.durationMs as number) >= 0);
+      assert.equal(sseClosed.trace_id, TRACE_ID);
+      const wsClosed = await running.logs.waitForLine(streamLine("stream closed", "websocket", topic), "WS closed");
+      assert.equal(wsClosed.reason, "closed");
+      assert.equal(wsClosed.messagesSent, 2);
+      assert.equal(typeof wsClosed.durationMs, "number");
+
+      // Connection lines are at debug, one open and one close per TCP connection, naming the transport.
+      const wsConnection = await running.logs.waitForLine(
+        (line) => line.msg === "connection closed" && line.transport === "websocket",
+        "WebSocket connection closed",
+      );
+      assert.equal(wsConnection.level, 20);
+      assert.equal(wsConnection.remoteAddress, "127.0.0.1");
+      assert.equal(typeof wsConnection.durationMs, "number");
+      assert.equal(typeof wsConnection.reason, "string");
+      assert.ok(running.logs.lines().some((line) => line.msg === "connection opened" && line.transport === "http1"));
+    } finally {
+      sse?.close();
+      await ws?.close();
+      await running.close();
+    }
+  });
+
+  it("observability - a WebSocket client too slow to keep up is logged at warn with reason SLOW_CONSUMER and counted per transport", async () => {
+    const running = await start({ maxStreamBufferBytes: 16 * 1024, heartbeatMs: 30_000 });
+    const topic = `projects/obs/topics/${uniqueName("slow")}`;
+    let ws: WsClient | undefined;
+    try {
+      await running.server.engine.createTopic({ name: topic });
+      ws = await WsClient.open(running.url);
+      ws.send({ type: "subscribe", id: "s", topic, from: "latest" });
+      await ws.until((client) => client.frames.some((frame) => frame.type === "subscribed"));
+      (ws.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const payload = Buffer.alloc(1000, "p");
+      for (let batch = 0; batch < 200 && ws.closeCode === null; batch++) {
+        const closing = running.logs.lines().some((line) => line.reason === "SLOW_CONSUMER");
+        if (closing) break;
+        await running.server.engine.publish(
+          topic,
+          Array.from({ length: 100 }, () => ({ data: payload, attributes: {}, orderingKey: "" })),
+        );
+      }
+      const dropped = await running.logs.waitForLine(
+        (line) => line.msg === "stream closed" && line.reason === "SLOW_CONSUMER",
+        "slow consumer stream closed",
+        10_000,
+      );
+      assert.equal(dropped.level, 40);
+      assert.equal(dropped.transport, "websocket");
+      const metrics = await (await fetchClose(`${running.url}/metrics`)).text();
+      assert.match(metrics, /^streamgate_slow_clients_dropped_total\{transport="websocket"\} 1$/m);
+    } finally {
+      ws?.socket.terminate();
+      await running.close();
+    }
+  });
+
+  it("observability - traceparent from gRPC metadata, REST headers and WebSocket frames is stored as a delivery attribute", async () => {
+    const running = await start();
+    const topic = `projects/obs/topics/${uniqueName("trace")}`;
+    const subscription = `projects/obs/subscriptions/${uniqueName("trace")}`;
+    const clients = createGrpcJsClients(running.hostPort);
+    let ws: WsClient | undefined;
+    try {
+      await rest(`${running.url}/v1/${topic}`, "PUT", {});
+      await rest(`${running.url}/v1/${subscription}`, "PUT", { topic });
+
+      const metadata = new grpc.Metadata();
+      metadata.set("traceparent", TRACEPARENT);
+      metadata.set("tracestate", "vendor=grpc");
+      await withTimeout(
+        new Promise((resolve, reject) =>
+          (clients.publisher as unknown as Record<string, PublishCall>).publish!(
+            { topic, messages: [{ data: Buffer.from("grpc"), attributes: { via: "grpc" } }] },
+            metadata,
+            (error: Error | null, value: unknown) => (error === null ? resolve(value) : reject(error)),
+          ),
+        ),
+        5_000,
+        "gRPC Publish",
+      );
+      await rest(
+        `${running.url}/v1/${topic}:publish`,
+        "POST",
+        {
+          messages: [
+            { data: encode("rest"), attributes: { via: "rest" } },
+            { data: encode("own"), attributes: { via: "own", traceparent: OTHER_TRACEPARENT } },
+          ],
+        },
+        { traceparent: TRACEPARENT },
+      );
+      await rest(`${running.url}/v1/${topic}:publish`, "POST", {
+        messages: [{ data: encode("plain"), attributes: { via: "plain" } }],
+      });
+      ws = await WsClient.open(running.url);
+      ws.send({
+        type: "publish",
+        ref: "p",
+        topic,
+        traceparent: OTHER_TRACEPARENT,
+        messages: [{ data: encode("ws"), attributes: { via: "ws" } }],
+      });
+      await ws.until((client) => client.frames.some((frame) => frame.type === "published"));
+
+      const pulled = await rest(`${running.url}/v1/${subscription}:pull`, "POST", {
+        maxMessages: 10,
+        returnImmediately: true,
+      });
+      const byVia = new Map(
+        (pulled.receivedMessages as { message: { attributes: Record<string, string> } }[]).map((received) => [
+          received.message.attributes.via,
+          received.message.attributes,
+        ]),
+      );
+      assert.deepEqual(byVia.get("grpc"), { via: "grpc", traceparent: TRACEPARENT, tracestate: "vendor=grpc" });
+      assert.deepEqual(byVia.get("rest"), { via: "rest", traceparent: TRACEPARENT });
+      assert.deepEqual(
+        byVia.get("own"),
+        { via: "own", traceparent: OTHER_TRACEPARENT },
+        "the client's own attribute wins",
+      );
+      assert.deepEqual(byVia.get("plain"), { via: "plain" }, "no traceparent in, none made up");
+      assert.deepEqual(byVia.get("ws"), { via: "ws", traceparent: OTHER_TRACEPARENT });
+    } finally {
+      clients.close();
+      await ws?.close();
+      await running.close();
+    }
+  });
+});
