@@ -112,6 +112,7 @@ describe("limits", () => {
       publishBurst: 20,
       maxSubscriptionsPerPrincipal: 2,
       maxConnectionsPerPrincipal: 3,
+      maxMessageBytes: 1024,
     });
     const created = await httpFrom("127.0.0.1", `${server.url}${topicPath}`, { method: "PUT", body: {} });
     assert.equal(created.status, 200, created.text);
@@ -146,6 +147,25 @@ describe("limits", () => {
       served.map(() => 200),
       "every publish of the other principal succeeds",
     );
+  });
+
+  it("limits - a message over --max-message-bytes is refused on REST (429 RESOURCE_EXHAUSTED) and gRPC (RESOURCE_EXHAUSTED)", async () => {
+    const big = { messages: [{ data: Buffer.alloc(2000, 1).toString("base64") }] };
+    const rest = await httpFrom("127.0.0.10", `${server.url}${topicPath}:publish`, { method: "POST", body: big });
+    assert.equal(rest.status, 429, rest.text);
+    assert.equal((JSON.parse(rest.text) as { error: { status: string } }).error.status, "RESOURCE_EXHAUSTED");
+    const clients = createGrpcJsClients(server.hostPort);
+    try {
+      const failure = await grpcFailure(
+        unary(clients.publisher, "Publish", {
+          topic: "projects/limits/topics/orders",
+          messages: [{ data: Buffer.alloc(2000, 1) }],
+        }),
+      );
+      assert.equal(failure.code, grpc.status.RESOURCE_EXHAUSTED);
+    } finally {
+      clients.close();
+    }
   });
 
   it("limits - a gRPC (grpc-js) publish over the rate fails RESOURCE_EXHAUSTED and is counted in /metrics", async () => {
