@@ -81,7 +81,17 @@ export async function startStreamgateProcess(options: StreamgateProcessOptions):
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: options.repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_ENV: "production" },
+    // Benchmarks load one server from one loopback address, i.e. one anonymous principal: the per-principal and
+    // per-IP limits (README "Limits") would measure themselves, so they are off. Env, not flags, so that a
+    // server root from before the limits existed still starts.
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      STREAMGATE_MAX_CONNECTIONS_PER_IP: "0",
+      STREAMGATE_MAX_CONNECTIONS_PER_PRINCIPAL: "0",
+      STREAMGATE_MAX_SUBSCRIPTIONS_PER_PRINCIPAL: "0",
+      STREAMGATE_PUBLISH_RATE: "0",
+    },
   });
   const tail: string[] = [];
   const onOutput = (chunk: Buffer): void => {
