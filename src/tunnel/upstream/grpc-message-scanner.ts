@@ -1,0 +1,49 @@
+// Watches a raw gRPC byte stream's 5-byte length prefixes to enforce a maximum message size without buffering.
+import { Code, StreamgateError } from "../../errors/index.js";
+
+/** Default largest gRPC message carried, in bytes (gRPC's own default receive limit). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Follows message boundaries across chunks of any size; `push()` throws RESOURCE_EXHAUSTED
+ * (reason TUNNEL_MESSAGE_TOO_LARGE) when a prefix announces more than `maxMessageBytes`.
+ * Keeps no payload: only the bytes left in the current message and a partial prefix.
+ */
+export class GrpcMessageScanner {
+  /** Payload bytes still to skip in the current message. */
+  private remaining = 0;
+  private readonly prefix = new Uint8Array(5);
+  private prefixBytes = 0;
+
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly direction: "request" | "response",
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.remaining > 0) {
+        const skip = Math.min(this.remaining, chunk.length - offset);
+        this.remaining -= skip;
+        offset += skip;
+        continue;
+      }
+      const take = Math.min(5 - this.prefixBytes, chunk.length - offset);
+      this.prefix.set(chunk.subarray(offset, offset + take), this.prefixBytes);
+      this.prefixBytes += take;
+      offset += take;
+      if (this.prefixBytes < 5) return;
+      this.prefixBytes = 0;
+      const length = new DataView(this.prefix.buffer).getUint32(1);
+      if (length > this.maxMessageBytes) {
+        throw new StreamgateError(
+          Code.RESOURCE_EXHAUSTED,
+          `gRPC ${this.direction} message of ${length} bytes exceeds the tunnel limit of ${this.maxMessageBytes} bytes`,
+          { reason: "TUNNEL_MESSAGE_TOO_LARGE" },
+        );
+      }
+      this.remaining = length;
+    }
+  }
+}

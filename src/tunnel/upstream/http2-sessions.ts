@@ -1,0 +1,68 @@
+// One reusable HTTP/2 client session per backend origin (h2c or TLS), replaced once it closes or goes away.
+import { readFileSync } from "node:fs";
+import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+
+/** TLS settings for `https://` backends. */
+export interface UpstreamTlsOptions {
+  /** PEM CA bundle trusted for backend certificates, in addition to the system's. Default: system CAs only. */
+  caPath?: string;
+  /** Skip certificate verification (self-signed backends in tests). Default false. */
+  insecureSkipVerify?: boolean;
+}
+
+/**
+ * The origin URL node's http2 client connects to for a backend address: `h2c://h:p` and
+ * `http://h:p` are h2c with prior knowledge, `https://h:p` is TLS with ALPN h2.
+ */
+export function http2Origin(address: string): string {
+  const url = new URL(address);
+  if (url.protocol === "h2c:" || url.protocol === "http:") return `http://${url.host}`;
+  if (url.protocol === "https:") return `https://${url.host}`;
+  throw new Error(`unsupported backend address ${address} (expected h2c://, http:// or https://)`);
+}
+
+/** A pool of HTTP/2 sessions keyed by origin. */
+export class Http2SessionPool {
+  private readonly sessions = new Map<string, ClientHttp2Session>();
+  private readonly tls: SecureClientSessionOptions;
+  private closed = false;
+
+  constructor(tls: UpstreamTlsOptions = {}) {
+    this.tls = {};
+    if (tls.caPath !== undefined) this.tls.ca = readFileSync(tls.caPath);
+    if (tls.insecureSkipVerify === true) this.tls.rejectUnauthorized = false;
+  }
+
+  /** The live session to `origin`, connecting (lazily, without waiting) when there is none. */
+  session(origin: string): ClientHttp2Session {
+    if (this.closed) throw new Error("the upstream session pool is closed");
+    const existing = this.sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const session = connect(origin, origin.startsWith("https:") ? this.tls : {});
+    const forget = () => {
+      if (this.sessions.get(origin) === session) this.sessions.delete(origin);
+    };
+    // Errors reach the streams that were pending on it; the session itself only needs forgetting.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    // An idle pooled session must not keep the process alive.
+    session.unref();
+    this.sessions.set(origin, session);
+    return session;
+  }
+
+  /** Closes every session: live streams finish, no new ones start. */
+  close(): void {
+    this.closed = true;
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+  }
+
+  /** Destroys every session at once (live streams fail). */
+  destroy(): void {
+    this.closed = true;
+    for (const session of this.sessions.values()) session.destroy();
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,142 @@
+// Carries exchanges to named upstreams: picks a healthy address, then the gRPC, HTTP or WebSocket forwarder.
+import { Agent } from "node:http";
+import { Code, StreamgateError } from "../../errors/index.js";
+import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { UpstreamSpec } from "../rules/index.js";
+import type { ResponseSink, UpstreamExchange } from "./exchange.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./grpc-message-scanner.js";
+import { forwardHttp1 } from "./http1-forwarder.js";
+import { type ForwardOutcome, forwardHttp2 } from "./http2-forwarder.js";
+import { Http2SessionPool, type UpstreamTlsOptions } from "./http2-sessions.js";
+import { type AddressStatus, UpstreamPool } from "./upstream-pool.js";
+
+export interface UpstreamForwarderOptions {
+  /** Largest gRPC message carried either way. Default 4 MiB ({@link DEFAULT_MAX_MESSAGE_BYTES}). */
+  maxMessageBytes?: number;
+  /** TLS for `https://` backends. Default: system CAs, verification on. */
+  tls?: UpstreamTlsOptions;
+  /** Called (with every address's status) when a health probe changes an address's verdict. */
+  onHealthChange?: (statuses: AddressStatus[]) => void;
+}
+
+/** Forwards exchanges to upstreams and tracks their health. */
+export interface UpstreamForwarder {
+  /**
+   * Forwards `exchange` to one healthy address of `upstream`, writing the response to `sink`.
+   * Never rejects: failures reach the sink as `error` (UNAVAILABLE when no address is healthy).
+   */
+  forward(exchange: UpstreamExchange, upstream: UpstreamSpec, sink: ResponseSink): Promise<void>;
+  /** Declares the upstreams in use: starts their probes, stops those of upstreams no longer listed. */
+  setUpstreams(upstreams: readonly UpstreamSpec[]): void;
+  /** Every known address's health. */
+  health(): AddressStatus[];
+  /** Requests in progress per upstream and address. */
+  outstanding(): Record<string, Record<string, number>>;
+  /** Runs a probe round on every upstream with health checks now. */
+  probeNow(): Promise<void>;
+  /** Stops probes and closes backend connections (live streams finish). */
+  close(): void;
+}
+
+export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}): UpstreamForwarder {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const sessions = new Http2SessionPool(options.tls);
+  const agent = new Agent({ keepAlive: true });
+  const pools = new Map<string, UpstreamPool>();
+  const health = () => [...pools.values()].flatMap((pool) => pool.statuses());
+  const notify = () => options.onHealthChange?.(health());
+
+  const poolOf = (config: UpstreamSpec): UpstreamPool => {
+    const existing = pools.get(config.name);
+    if (existing !== undefined && sameConfig(existing.config, config)) return existing;
+    existing?.close();
+    const pool = new UpstreamPool(config, sessions, notify);
+    pools.set(config.name, pool);
+    return pool;
+  };
+
+  return {
+    async forward(exchange, upstream, sink) {
+      const pool = poolOf(upstream);
+      const address = pool.pick();
+      if (address === undefined) {
+        const details = pool
+          .statuses()
+          .map((status) => `${status.address}: ${status.detail || "not serving"}`)
+          .join("; ");
+        await sink
+          .error(
+            new StreamgateError(Code.UNAVAILABLE, `upstream ${upstream.name} has no healthy address (${details})`, {
+              reason: "TUNNEL_UPSTREAM_UNAVAILABLE",
+            }),
+          )
+          .catch(() => undefined);
+        return;
+      }
+      pool.acquire(address);
+      let outcome: ForwardOutcome = { connectFailed: false };
+      try {
+        outcome = await forwardTo(exchange, upstream, address, sink);
+      } finally {
+        pool.release(address, outcome.connectFailed);
+      }
+    },
+    setUpstreams(upstreams) {
+      const names = new Set(upstreams.map((upstream) => upstream.name));
+      for (const [name, pool] of pools) {
+        if (names.has(name)) continue;
+        pool.close();
+        pools.delete(name);
+      }
+      for (const upstream of upstreams) poolOf(upstream);
+    },
+    health,
+    outstanding() {
+      return Object.fromEntries([...pools].map(([name, pool]) => [name, pool.outstanding()]));
+    },
+    async probeNow() {
+      await Promise.all([...pools.values()].map((pool) => pool.probeNow()));
+    },
+    close() {
+      for (const pool of pools.values()) pool.close();
+      pools.clear();
+      sessions.close();
+      agent.destroy();
+    },
+  };
+
+  function forwardTo(
+    exchange: UpstreamExchange,
+    upstream: UpstreamSpec,
+    address: string,
+    sink: ResponseSink,
+  ): Promise<ForwardOutcome> {
+    const target = `${upstream.name} (${address})`;
+    const scheme = new URL(address).protocol;
+    if (exchange.head.protocol === Protocol.WEBSOCKET) {
+      if (scheme !== "http:") return unsupported(sink, `WebSocket needs an http:// address, ${target} is not`);
+      return forwardHttp1(exchange, address, sink, { agent, websocket: true, target });
+    }
+    const grpc = upstream.protocol === "grpc" || exchange.head.protocol === Protocol.GRPC;
+    if (grpc || scheme === "h2c:" || scheme === "https:") {
+      return forwardHttp2(exchange, address, sink, { pool: sessions, grpc, maxMessageBytes, target });
+    }
+    return forwardHttp1(exchange, address, sink, { agent, websocket: false, target });
+  }
+}
+
+async function unsupported(sink: ResponseSink, message: string): Promise<ForwardOutcome> {
+  await sink
+    .error(new StreamgateError(Code.UNIMPLEMENTED, message, { reason: "TUNNEL_UPSTREAM_PROTOCOL" }))
+    .catch(() => undefined);
+  return { connectFailed: false };
+}
+
+function sameConfig(left: UpstreamSpec, right: UpstreamSpec): boolean {
+  return (
+    left.protocol === right.protocol &&
+    left.pick === right.pick &&
+    left.addresses.join("\n") === right.addresses.join("\n") &&
+    JSON.stringify(left.healthCheck) === JSON.stringify(right.healthCheck)
+  );
+}
