@@ -91,31 +91,51 @@ export function createStreamTelemetry(logger: Logger, metrics: ServerMetrics): S
             return subscription.lastOffset;
           },
           caughtUp: subscription.caughtUp,
-          async *[Symbol.asyncIterator](): AsyncGenerator<FeedEvent> {
+          // A hand-written iterator, not an async generator: one promise per event instead of several,
+          // on the fan-out hot path (every event to every subscriber passes here).
+          [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
+            const inner = subscription[Symbol.asyncIterator]();
             let messagesSent = 0;
-            let reason: string = StreamCloseReason.ended;
-            try {
-              for await (const event of subscription) {
-                if (event.kind === "message") {
-                  messagesSent++;
-                  sent.inc();
-                  // History replayed on catch-up is old by design; only the live tail measures latency.
-                  if (live && transport !== ObservedTransport.longPoll) {
-                    const ageMs = Math.max(0, Date.now() - event.message.publishTimeMs);
-                    latency.observe(ageMs / 1000);
-                  }
-                }
-                yield event;
-              }
-              if (signal.aborted) reason = StreamCloseReason.closed;
-            } catch (error) {
-              reason = errorReason(error);
-              throw error;
-            } finally {
-              // A consumer that stops iterating (client gone) lands here too, through return().
-              if (reason === StreamCloseReason.ended && signal.aborted) reason = StreamCloseReason.closed;
+            let finished = false;
+            const finish = (reason: string) => {
+              if (finished) return;
+              finished = true;
               onClose({ reason, durationMs: Date.now() - startedMs, messagesSent });
-            }
+            };
+            const seen = (result: IteratorResult<FeedEvent>): IteratorResult<FeedEvent> => {
+              if (result.done === true) {
+                finish(signal.aborted ? StreamCloseReason.closed : StreamCloseReason.ended);
+                return result;
+              }
+              const event = result.value;
+              if (event.kind === "message") {
+                messagesSent++;
+                sent.inc();
+                // History replayed on catch-up is old by design; only the live tail measures latency.
+                if (live && transport !== ObservedTransport.longPoll) {
+                  latency.observe(Math.max(0, Date.now() - event.message.publishTimeMs) / 1000);
+                }
+              }
+              return result;
+            };
+            const failed = (error: unknown): never => {
+              finish(errorReason(error));
+              throw error;
+            };
+            return {
+              next: () => inner.next().then(seen, failed),
+              // The consumer stopped iterating: its client left (or its loop failed).
+              return: (value?: unknown) => {
+                finish(StreamCloseReason.closed);
+                return inner.return === undefined
+                  ? Promise.resolve({ done: true, value: undefined })
+                  : inner.return(value).then((result) => result, failed);
+              },
+              throw: (error?: unknown) => {
+                finish(errorReason(error));
+                return inner.throw === undefined ? Promise.reject(error) : inner.throw(error);
+              },
+            };
           },
         };
       }
