@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
-import { createGrpcJsClients, grpcFailure, unary } from "../harness/grpc-js-clients.js";
+import { bidi, createGrpcJsClients, grpcFailure, unary } from "../harness/grpc-js-clients.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { withTimeout } from "../harness/wait-for.js";
 
@@ -266,6 +266,68 @@ describe("limits", () => {
       assert.equal(again.status, 200, "a closed subscription frees its slot");
     } finally {
       await Promise.all(opened.map((stream) => stream.close()));
+    }
+  });
+
+  it("limits - StreamingPull streams count as subscriptions: the third fails RESOURCE_EXHAUSTED, and a cancelled one frees its slot", async () => {
+    const names = ["pull-a", "pull-b", "pull-c"];
+    for (const name of names) {
+      const created = await httpFrom("127.0.0.11", `${server.url}/v1/projects/limits/subscriptions/${name}`, {
+        method: "PUT",
+        body: { topic: "projects/limits/topics/orders" },
+      });
+      assert.equal(created.status, 200, created.text);
+    }
+    const clients = createGrpcJsClients(server.hostPort);
+    const open = (name: string) => {
+      const call = bidi(clients.subscriber, "StreamingPull");
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+      const received: string[] = [];
+      call.on("error", () => undefined);
+      const delivered = new Promise<void>((resolve) => call.once("data", () => resolve()));
+      call.on("data", (response: { receivedMessages: { ackId: string; message: { data: Buffer } }[] }) => {
+        for (const item of response.receivedMessages) received.push(item.message.data.toString());
+        call.write({ ackIds: response.receivedMessages.map((item) => item.ackId) });
+      });
+      call.write({ subscription: `projects/limits/subscriptions/${name}`, streamAckDeadlineSeconds: 30 });
+      return { call, status, received, delivered };
+    };
+    const first = open("pull-a");
+    const second = open("pull-b");
+    const calls = [first, second];
+    try {
+      const third = open("pull-c");
+      calls.push(third);
+      const refused = await withTimeout(third.status, 5_000, "third StreamingPull status");
+      assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(refused.details, /live subscriptions/);
+
+      first.call.cancel();
+      await withTimeout(first.status, 5_000, "cancelled StreamingPull status");
+      // The slot frees when the server sees the cancel; retry (bounded) until a new stream is not refused.
+      let again = open("pull-c");
+      calls.push(again);
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const published = await httpFrom("127.0.0.11", `${server.url}${topicPath}:publish`, {
+          method: "POST",
+          body: { messages: [{ data: Buffer.from(`after-${attempt}`).toString("base64") }] },
+        });
+        assert.equal(published.status, 200, published.text);
+        const outcome = await withTimeout(
+          Promise.race([again.status.then((status) => ({ status })), again.delivered.then(() => ({ status: null }))]),
+          5_000,
+          "delivery or refusal",
+        );
+        if (outcome.status === null) break;
+        assert.equal(outcome.status.code, grpc.status.RESOURCE_EXHAUSTED);
+        again = open("pull-c");
+        calls.push(again);
+      }
+      assert.ok(again.received.length > 0, "a new StreamingPull receives after a slot was freed");
+    } finally {
+      for (const { call } of calls) call.cancel();
+      await Promise.all(calls.map(({ status }) => withTimeout(status, 5_000, "StreamingPull end")));
+      clients.close();
     }
   });
 
