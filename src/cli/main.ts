@@ -12,6 +12,7 @@ import { snapshotsGroup } from "./snapshots.js";
 import { subscriptionsGroup } from "./subscriptions.js";
 import { tailCommand } from "./tail.js";
 import { topicsGroup } from "./topics.js";
+import { tunnelGroup } from "./tunnel.js";
 
 /** Top-level commands: a single command or a group of subcommands. */
 export const commands: Readonly<Record<string, Command | CommandGroup>> = {
@@ -24,6 +25,7 @@ export const commands: Readonly<Record<string, Command | CommandGroup>> = {
   seek: seekCommand,
   chat: chatCommand,
   tail: tailCommand,
+  tunnel: tunnelGroup,
 };
 
 /** Every runnable command path, e.g. `["topics", "create"]`; used by tests and docs. */

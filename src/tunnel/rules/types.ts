@@ -115,7 +115,7 @@ export interface ServerRule {
   target: ServerRuleTarget;
   /** When non-null the request must carry `authorization: Bearer <one of these>`. */
   bearerTokens: string[] | null;
-  /** Default deadline for requests without one (gRPC `grpc-timeout`), or null for none. */
+  /** Longest a request may take: its deadline is the shorter of this and the client's `grpc-timeout`. Null: no limit. */
   timeoutMs: number | null;
 }
 
