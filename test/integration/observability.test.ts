@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
 import { createServer, type StreamgateServer } from "../../src/server/index.js";
 import { createGrpcJsClients } from "../harness/grpc-js-clients.js";
+import { createLiveClients, record } from "../harness/live-clients.js";
 import { captureLogs, type LogCapture, type LogLine } from "../harness/log-capture.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
@@ -232,6 +233,57 @@ describe("observability", () => {
     } finally {
       clients.close();
       await ws?.close();
+      await running.close();
+    }
+  });
+
+  it("observability - Events/PublishStream stores the call's traceparent and Events/Subscribe delivers it and logs the stream", async () => {
+    const running = await start();
+    const topic = `projects/obs/topics/${uniqueName("events")}`;
+    const clients = createLiveClients(running.hostPort);
+    const events = clients.events as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>;
+    let subscribe: (NodeJS.EventEmitter & { cancel(): void }) | undefined;
+    try {
+      await running.server.engine.createTopic({ name: topic });
+      const subscribeMetadata = new grpc.Metadata();
+      subscribeMetadata.set("traceparent", OTHER_TRACEPARENT);
+      subscribe = events.subscribe!(
+        { topic, position: { earliest: true } },
+        subscribeMetadata,
+      ) as NodeJS.EventEmitter & {
+        cancel(): void;
+      };
+      const received = record<{ message?: { attributes: Record<string, string> } }>(subscribe);
+      await running.logs.waitForLine(streamLine("stream opened", "grpc", topic), "gRPC stream opened");
+
+      const metadata = new grpc.Metadata();
+      metadata.set("traceparent", TRACEPARENT);
+      await withTimeout(
+        new Promise((resolve, reject) => {
+          const call = events.publishStream!(metadata, (error: Error | null, value: unknown) =>
+            error === null ? resolve(value) : reject(error),
+          ) as NodeJS.EventEmitter & { write(request: object): void; end(): void };
+          call.write({ topic, messages: [{ data: Buffer.from("stream"), attributes: { via: "publish-stream" } }] });
+          call.end();
+        }),
+        5_000,
+        "Events/PublishStream",
+      );
+      await waitFor(() => received.items.some((item) => item.message !== undefined), {
+        timeoutMs: 5_000,
+        describe: () => `Subscribe got ${JSON.stringify(received.items)} (${received.error?.message ?? "no error"})`,
+      });
+      const delivered = received.items.find((item) => item.message !== undefined)!.message!;
+      assert.deepEqual(delivered.attributes, { via: "publish-stream", traceparent: TRACEPARENT });
+
+      subscribe.cancel();
+      const closed = await running.logs.waitForLine(streamLine("stream closed", "grpc", topic), "gRPC stream closed");
+      assert.equal(closed.trace_id, "0af7651916cd43dd8448eb211c80319c");
+      assert.equal(closed.messagesSent, 1);
+      assert.equal(closed.reason, "closed");
+    } finally {
+      subscribe?.cancel();
+      clients.close();
       await running.close();
     }
   });
