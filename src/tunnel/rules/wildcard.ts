@@ -52,8 +52,9 @@ export function splitAuthority(authority: string): { host: string; port: number 
 
 /** Compiles one `hosts` entry such as `*.example.com` or `api.example.com:8443` (null port: any port). */
 export function compileHostPattern(text: string): HostPattern {
+  // Both sides are lower-cased already (here and in splitAuthority), so the test itself is case-sensitive.
   const { host, port } = splitAuthority(text);
-  return { text, host: compileWildcard(host, true), port };
+  return { text, host: compileWildcard(host), port };
 }
 
 /** True when `host`/`port` (from {@link splitAuthority}) match one of `patterns`. */
