@@ -229,6 +229,8 @@ rules:
       "empty.yaml:1: rules: no rules, so every request is answered 404 / UNIMPLEMENTED",
     ]);
     assert.deepEqual(parseServerRules("# only a comment\n", "c.yaml").rules, []);
+    assert.deepEqual(parseServerRules("agents:\nrules:\n#  - { name: off, group: g }\n", "c.yaml").rules, []);
+    assert.deepEqual(parseAgentRules("upstreams:\nroutes:\n", "a.yaml").routes, []);
   });
 
   test("tunnel rules - agent files: upstreams, routes, unknown upstream names and strict keys", () => {

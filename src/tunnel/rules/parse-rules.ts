@@ -83,7 +83,7 @@ export function parseServerRules(text: string, source: string, options: ParseRul
 function readGrants(reader: YamlReader, node: Node | undefined, secrets: SecretContext, into: AgentTokenGrant[]): void {
   const tokens = new Map<string, number>();
   const names = new Map<string, number>();
-  for (const [index, item] of (reader.list(node, "agents") ?? []).entries()) {
+  for (const [index, item] of (reader.list(node, "agents", { emptyAsNone: true }) ?? []).entries()) {
     const field = `agents[${index}]`;
     const map = reader.map(item, field, grantKeys);
     if (map === null) continue;
@@ -131,7 +131,7 @@ function readGrants(reader: YamlReader, node: Node | undefined, secrets: SecretC
 
 function readRules(reader: YamlReader, node: Node | undefined, secrets: SecretContext, into: ServerRule[]): void {
   const names = new Map<string, number>();
-  for (const [index, item] of (reader.list(node, "rules") ?? []).entries()) {
+  for (const [index, item] of (reader.list(node, "rules", { emptyAsNone: true }) ?? []).entries()) {
     const field = `rules[${index}]`;
     const map = reader.map(item, field, ruleKeys);
     if (map === null) continue;
@@ -213,7 +213,9 @@ export function parseAgentRules(text: string, source: string, _options: ParseRul
   // Routes may name an upstream that had problems: only names never declared are reported as unknown.
   const declared = new Set<string>();
   if (top?.has("upstreams")) {
-    for (const [index, item] of (reader.list(top.get("upstreams"), "upstreams") ?? []).entries()) {
+    for (const [index, item] of (
+      reader.list(top.get("upstreams"), "upstreams", { emptyAsNone: true }) ?? []
+    ).entries()) {
       const declaredName = nameOf(item);
       if (declaredName !== null) declared.add(declaredName);
       const upstream = readUpstream(reader, item, `upstreams[${index}]`, null);
@@ -233,7 +235,7 @@ export function parseAgentRules(text: string, source: string, _options: ParseRul
   }
   const names = new Map<string, number>();
   if (top?.has("routes")) {
-    for (const [index, item] of (reader.list(top.get("routes"), "routes") ?? []).entries()) {
+    for (const [index, item] of (reader.list(top.get("routes"), "routes", { emptyAsNone: true }) ?? []).entries()) {
       const field = `routes[${index}]`;
       const map = reader.map(item, field, routeKeys);
       if (map === null) continue;

@@ -110,7 +110,8 @@ export function watchRulesFile<T>(
   let watcher: FSWatcher | null = null;
   try {
     watcher = watch(dirname(absolute), { persistent: false }, (_event, filename) => {
-      if (filename === null || filename === name) schedule();
+      // Kubernetes mounts a ConfigMap's files as symlinks into `..data`, which it swaps on update.
+      if (filename === null || filename === name || filename.startsWith("..")) schedule();
     });
     // A failing watcher (directory removed, too many watches) leaves the stat poll to notice changes.
     watcher.on("error", () => {

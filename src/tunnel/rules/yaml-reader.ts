@@ -125,9 +125,17 @@ export class YamlReader {
     return result;
   }
 
-  /** Reads a list; null (after a problem) when `node` is not one. */
-  list(node: Node | null | undefined, field: string, options: { nonEmpty?: boolean } = {}): Node[] | null {
+  /**
+   * Reads a list; null (after a problem) when `node` is not one. With `emptyAsNone`, a key with no value
+   * (`rules:` with every entry commented out) is an empty list.
+   */
+  list(
+    node: Node | null | undefined,
+    field: string,
+    options: { nonEmpty?: boolean; emptyAsNone?: boolean } = {},
+  ): Node[] | null {
     if (this.absent(node, field)) return null;
+    if (options.emptyAsNone && this.isEmpty(node)) return [];
     if (!isSeq(node)) {
       this.fail(node, field, `expected a list, got ${describe(node)}`);
       return null;
