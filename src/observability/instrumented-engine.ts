@@ -1,8 +1,11 @@
 // Decorates an Engine so every publish and delivery, whatever the transport, is counted in the metrics (and publishes carry the trace context).
+import { currentPrincipal } from "../auth/principal-context.js";
 import type { ReceivedMessage } from "../broker/types.js";
 import type { DeliveryStream, Engine } from "../engines/engine.js";
+import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
-import { currentTraceContext, withTraceAttributes } from "./trace-context.js";
+import { errorReason } from "./stream-telemetry.js";
+import { currentTraceContext, traceLogFields, withTraceAttributes } from "./trace-context.js";
 
 function observeDeliveries(metrics: ServerMetrics, subscription: string, path: string, batch: ReceivedMessage[]): void {
   if (batch.length === 0) return;
@@ -16,7 +19,7 @@ function observeDeliveries(metrics: ServerMetrics, subscription: string, path: s
 }
 
 /** Returns `engine` with publish, pull and openStream counted, publishes traced; every other method passes through. */
-export function instrumentEngine(engine: Engine, metrics: ServerMetrics): Engine {
+export function instrumentEngine(engine: Engine, metrics: ServerMetrics, logger?: Logger): Engine {
   const overrides: Partial<Engine> = {
     async publish(topic, messages) {
       // Every publish path (gRPC, REST, Events, WebSocket, chat) meets here: the request's W3C trace
@@ -32,13 +35,27 @@ export function instrumentEngine(engine: Engine, metrics: ServerMetrics): Engine
     },
     openStream(name, options) {
       const stream = engine.openStream(name, options);
+      const path = options.clientId === "push" ? "push" : "stream";
+      const opened = streamLog(logger, name, path === "push" ? "push" : "streaming-pull", options.clientId);
       const counted: DeliveryStream = {
         setFlowControl: (messages, bytes) => stream.setFlowControl(messages, bytes),
         setAckDeadline: (seconds) => stream.setAckDeadline(seconds),
         async *[Symbol.asyncIterator]() {
-          for await (const batch of stream) {
-            observeDeliveries(metrics, name, options.clientId === "push" ? "push" : "stream", batch);
-            yield batch;
+          let messagesSent = 0;
+          let reason = "ended";
+          try {
+            for await (const batch of stream) {
+              observeDeliveries(metrics, name, path, batch);
+              messagesSent += batch.length;
+              yield batch;
+            }
+          } catch (error) {
+            reason = errorReason(error);
+            throw error;
+          } finally {
+            // Also reached through return(): the consumer (the StreamingPull call) stopped, its client left.
+            if (reason === "ended" && options.signal.aborted) reason = "closed";
+            opened?.closed(reason, messagesSent);
           }
         },
       };
@@ -52,4 +69,23 @@ export function instrumentEngine(engine: Engine, metrics: ServerMetrics): Engine
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
+}
+
+/**
+ * Open/close lines of a delivery stream: StreamingPull at info (a long-lived client stream, like the
+ * live streams), push at debug (one internal stream per push subscription, not a client).
+ */
+function streamLog(logger: Logger | undefined, subscription: string, transport: string, clientId: string) {
+  if (logger === undefined) return undefined;
+  const level = transport === "push" ? "debug" : "info";
+  const principal = currentPrincipal();
+  const fields: Record<string, unknown> = { transport, subscription, clientId, ...traceLogFields() };
+  if (principal !== undefined) fields.principal = principal.id;
+  const startedMs = Date.now();
+  logger[level](fields, "stream opened");
+  return {
+    closed(reason: string, messagesSent: number) {
+      logger[level]({ ...fields, reason, durationMs: Date.now() - startedMs, messagesSent }, "stream closed");
+    },
+  };
 }

@@ -143,7 +143,8 @@ export function createStreamTelemetry(logger: Logger, metrics: ServerMetrics): S
   };
 }
 
-function errorReason(error: unknown): string {
+/** The `reason` a log line gives for a stream that ended with `error`: its StreamgateError reason, else the error's name. */
+export function errorReason(error: unknown): string {
   if (typeof error === "object" && error !== null && "reason" in error && typeof error.reason === "string") {
     return error.reason;
   }

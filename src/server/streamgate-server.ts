@@ -80,7 +80,7 @@ export async function createServer(
     hubStats: () => hub.stats(),
     tcpConnections: () => listener.connections(),
   });
-  const engine = instrumentEngine(rawEngine, metrics);
+  const engine = instrumentEngine(rawEngine, metrics, logger);
   // Each transport gets the hub through its own observer: stream open/close log lines and stream metrics.
   const telemetry = createStreamTelemetry(logger, metrics);
   const shutdown = new AbortController();

@@ -287,4 +287,57 @@ describe("observability", () => {
       await running.close();
     }
   });
+
+  it("observability - a StreamingPull stream logs open and close with subscription, trace id and messages sent", async () => {
+    const running = await start();
+    const topic = `projects/obs/topics/${uniqueName("pull")}`;
+    const subscription = `projects/obs/subscriptions/${uniqueName("pull")}`;
+    const clients = createGrpcJsClients(running.hostPort);
+    let call: (NodeJS.EventEmitter & { write(request: object): void; cancel(): void }) | undefined;
+    try {
+      await running.server.engine.createTopic({ name: topic });
+      await rest(`${running.url}/v1/${subscription}`, "PUT", { topic });
+      const metadata = new grpc.Metadata();
+      metadata.set("traceparent", TRACEPARENT);
+      call = (clients.subscriber as unknown as Record<string, (metadata: grpc.Metadata) => typeof call>).streamingPull!(
+        metadata,
+      );
+      const received = record<{ receivedMessages: { message: { attributes: Record<string, string> } }[] }>(call!);
+      call!.write({ subscription, streamAckDeadlineSeconds: 10 });
+      await running.logs.waitForLine(
+        (line) => line.msg === "stream opened" && line.subscription === subscription,
+        "StreamingPull opened",
+      );
+      await rest(
+        `${running.url}/v1/${topic}:publish`,
+        "POST",
+        { messages: [{ data: encode("pulled") }] },
+        {
+          traceparent: OTHER_TRACEPARENT,
+        },
+      );
+      await waitFor(() => received.items.some((item) => item.receivedMessages.length > 0), {
+        timeoutMs: 5_000,
+        describe: () => `StreamingPull got nothing (${received.error?.message ?? "no error"})`,
+      });
+      const attributes = received.items.find((item) => item.receivedMessages.length > 0)!.receivedMessages[0]!.message
+        .attributes;
+      assert.equal(attributes.traceparent, OTHER_TRACEPARENT, "the publisher's trace, not the subscriber's");
+      call!.cancel();
+      const closed = await running.logs.waitForLine(
+        (line) => line.msg === "stream closed" && line.subscription === subscription,
+        "StreamingPull closed",
+      );
+      assert.equal(closed.transport, "streaming-pull");
+      assert.equal(closed.level, 30);
+      assert.equal(closed.trace_id, TRACE_ID);
+      assert.equal(closed.messagesSent, 1);
+      assert.equal(closed.reason, "closed");
+      assert.equal(typeof closed.durationMs, "number");
+    } finally {
+      call?.cancel();
+      clients.close();
+      await running.close();
+    }
+  });
 });
