@@ -6,7 +6,7 @@ import { KeyedRateLimiter } from "./keyed-rate-limiter.js";
 import { tooManyPrincipalConnectionsError } from "./limit-errors.js";
 import { limitEngine } from "./limited-engine.js";
 import { limitHub } from "./limited-hub.js";
-import { type LimitName, LimitName as LimitNames, type LimitsOptions } from "./limits-options.js";
+import { LimitName, type LimitsOptions } from "./limits-options.js";
 import { currentLimitKey, normalizeAddress } from "./principal-key.js";
 
 export { KeyedCounter } from "./keyed-counter.js";
@@ -66,7 +66,7 @@ export function createLimits(options: LimitsOptions, hooks: LimitsHooks = {}): L
     limitHub: (hub) => limitHub(hub, subscriptions, onLimited),
     admitConnection(remoteAddress) {
       const release = perIp.tryAcquire(normalizeAddress(remoteAddress));
-      if (release === null) onLimited(LimitNames.connectionsPerIp);
+      if (release === null) onLimited(LimitName.connectionsPerIp);
       return release;
     },
     admitStream() {
@@ -74,7 +74,7 @@ export function createLimits(options: LimitsOptions, hooks: LimitsHooks = {}): L
       if (key === undefined) return noop;
       const release = streams.tryAcquire(key);
       if (release !== null) return release;
-      onLimited(LimitNames.connectionsPerPrincipal);
+      onLimited(LimitName.connectionsPerPrincipal);
       throw tooManyPrincipalConnectionsError(options.maxConnectionsPerPrincipal);
     },
   };

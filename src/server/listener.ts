@@ -193,7 +193,16 @@ export function createListener(options: ListenerOptions): Listener {
       socket.off("data", onData);
       if (isPreface) {
         logConnection.identified(socket, "h2c");
+        // http2 wraps a stream that is not a net.Socket in a socket that knows no peer; give it the client's
+        // address so request.socket.remoteAddress works on h2c as on HTTP/1.1 (principals, limits, logs).
+        // The session is created synchronously inside emit("connection"), so the listener sees only this one.
+        const peer = { address: socket.remoteAddress, family: socket.remoteFamily, port: socket.remotePort };
+        const namePeer = (session: Http2Session) => {
+          (session.socket as unknown as { _peername?: typeof peer })._peername = peer;
+        };
+        h2c!.on("session", namePeer);
         h2c!.emit("connection", new PrefaceSocket(socket, buffered));
+        h2c!.off("session", namePeer);
         return;
       }
       logConnection.identified(socket, "http1");

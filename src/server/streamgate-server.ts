@@ -286,7 +286,6 @@ export async function createServer(
       });
   const refuseRequest = (request: AnyRequest, response: AnyResponse, error: StreamgateError) => {
     if (!String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
-      response.setHeader("connection", "close");
       sendError(response, error);
       return;
     }

@@ -269,6 +269,53 @@ describe("limits", () => {
     }
   });
 
+  it("limits - over HTTP/2 (h2c) a stream past the principal's limits is answered 429 too", async () => {
+    // A WebSocket takes one of the principal's 3 streams without a subscription, so the third h2c stream
+    // meets the stream limit at the edge (the second one meets the subscription limit inside).
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/v1/ws`, { localAddress: "127.0.0.12" });
+    await withTimeout(new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject)), 5_000, "open");
+    const session = http2Connect(server.url, {
+      createConnection: () => netConnect({ host: server.host, port: server.port, localAddress: "127.0.0.12" }),
+    });
+    session.on("error", () => undefined);
+    const open = () =>
+      withTimeout(
+        new Promise<{ status: number; stream: ReturnType<typeof session.request>; body: Promise<string> }>(
+          (resolve, reject) => {
+            const stream = session.request({ ":path": `${topicPath}/events`, accept: "text/event-stream" });
+            let text = "";
+            stream.setEncoding("utf8");
+            stream.on("data", (chunk: string) => {
+              text += chunk;
+            });
+            const body = new Promise<string>((done) => stream.once("close", () => done(text)));
+            stream.once("response", (headers) => resolve({ status: Number(headers[":status"]), stream, body }));
+            stream.once("error", reject);
+          },
+        ),
+        5_000,
+        "h2 events stream",
+      );
+    const opened = [await open(), await open()];
+    try {
+      assert.deepEqual(
+        opened.map((entry) => entry.status),
+        [200, 200],
+      );
+      const refused = await open();
+      assert.equal(refused.status, 429);
+      assert.equal(
+        reasonOf(await withTimeout(refused.body, 5_000, "refusal body")),
+        "TOO_MANY_PRINCIPAL_CONNECTIONS",
+      );
+    } finally {
+      for (const entry of opened) entry.stream.close();
+      await new Promise<void>((resolve) => session.close(() => resolve()));
+      ws.close();
+      await withTimeout(new Promise((resolve) => ws.once("close", resolve)), 5_000, "close");
+    }
+  });
+
   it("limits - StreamingPull streams count as subscriptions: the third fails RESOURCE_EXHAUSTED, and a cancelled one frees its slot", async () => {
     const names = ["pull-a", "pull-b", "pull-c"];
     for (const name of names) {
