@@ -304,10 +304,7 @@ describe("limits", () => {
       );
       const refused = await open();
       assert.equal(refused.status, 429);
-      assert.equal(
-        reasonOf(await withTimeout(refused.body, 5_000, "refusal body")),
-        "TOO_MANY_PRINCIPAL_CONNECTIONS",
-      );
+      assert.equal(reasonOf(await withTimeout(refused.body, 5_000, "refusal body")), "TOO_MANY_PRINCIPAL_CONNECTIONS");
     } finally {
       for (const entry of opened) entry.stream.close();
       await new Promise<void>((resolve) => session.close(() => resolve()));
