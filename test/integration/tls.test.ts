@@ -26,6 +26,9 @@ type Ctor = new (address: string, credentials: grpc.ChannelCredentials, options?
 const Health = (grpc.loadPackageDefinition(healthProto) as unknown as { grpc: { health: { v1: { Health: Ctor } } } })
   .grpc.health.v1.Health;
 
+/** Bounds a wait for a reload: fs.watch usually fires at once; the 5 s stat poll is the fallback. */
+const RELOAD_WAIT_MS = 15_000;
+
 interface Running {
   server: StreamgateServer;
   port: number;
@@ -176,6 +179,7 @@ describe("tls", () => {
       await running.logs.waitForLine(
         (line) => line.msg === "tls certificate reloaded; new connections use it",
         "reload",
+        RELOAD_WAIT_MS,
       );
       assert.equal(await servedFingerprint(running.port), fingerprintOf(second.cert));
 
@@ -211,6 +215,7 @@ describe("tls", () => {
       const failure = await running.logs.waitForLine(
         (line) => line.msg === "tls certificate reload failed; still serving the previous certificate",
         "reload failed",
+        RELOAD_WAIT_MS,
       );
       assert.equal(failure.level, 50);
       assert.equal(await servedFingerprint(running.port), fingerprintOf(first.cert));
@@ -220,6 +225,7 @@ describe("tls", () => {
       await running.logs.waitForLine(
         (line) => line.msg === "tls certificate reloaded; new connections use it",
         "reload",
+        RELOAD_WAIT_MS,
       );
       assert.equal(await servedFingerprint(running.port), fingerprintOf(second.cert));
     } finally {
