@@ -143,11 +143,51 @@ const serveSpec = {
       description: "trace, debug, info, warn, error or silent",
       defaultText: "$STREAMGATE_LOG_LEVEL, else info",
     },
+    "auth-secret": {
+      type: "string",
+      valueName: "SECRET",
+      description:
+        "HS256 secret (>= 32 bytes) that verifies bearer JWTs; prefer the env variable or --auth-secret-file",
+      defaultText: "$STREAMGATE_AUTH_SECRET, else none",
+    },
+    "auth-secret-file": {
+      type: "string",
+      valueName: "PATH",
+      description: "File holding the HS256 secret",
+      defaultText: "$STREAMGATE_AUTH_SECRET_FILE, else none",
+    },
+    "auth-jwks-url": {
+      type: "string",
+      valueName: "URL",
+      description: "JWKS whose keys verify RS256/ES256/EdDSA tokens",
+      defaultText: "$STREAMGATE_AUTH_JWKS_URL, else none",
+    },
+    "auth-issuer": {
+      type: "string",
+      valueName: "ISS",
+      description: "Required token issuer (iss)",
+      defaultText: "$STREAMGATE_AUTH_ISSUER, else not checked",
+    },
+    "auth-audience": {
+      type: "string",
+      valueName: "AUD[,AUD]",
+      description: "Accepted token audiences (aud)",
+      defaultText: "$STREAMGATE_AUTH_AUDIENCE, else not checked",
+    },
+    insecure: {
+      type: "boolean",
+      description: "Serve a non-loopback host without auth (env STREAMGATE_INSECURE=1)",
+    },
+    "metrics-public": {
+      type: "boolean",
+      description: "Serve /metrics without a token when auth is on (env STREAMGATE_METRICS_PUBLIC=1)",
+    },
   },
   examples: [
     "serve",
     "serve --port 9000 --data-dir /var/lib/streamgate --sync",
     "serve --engine jetstream --nats-url nats://nats:4222",
+    "STREAMGATE_AUTH_SECRET=... serve --auth-issuer https://login.example.com --auth-audience streamgate",
   ],
 } as const;
 
@@ -221,6 +261,13 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
     }
     options.logLevel = values["log-level"] as ServerOptions["logLevel"];
   }
+  if (values["auth-secret"] !== undefined) options.authSecret = values["auth-secret"];
+  if (values["auth-secret-file"] !== undefined) options.authSecretFile = values["auth-secret-file"];
+  if (values["auth-jwks-url"] !== undefined) options.authJwksUrl = values["auth-jwks-url"];
+  if (values["auth-issuer"] !== undefined) options.authIssuer = values["auth-issuer"];
+  if (values["auth-audience"] !== undefined) options.authAudience = values["auth-audience"];
+  if (values.insecure) options.insecure = true;
+  if (values["metrics-public"]) options.metricsPublic = true;
   return options;
 }
 
@@ -236,7 +283,16 @@ export const serveCommand = defineCommand(serveSpec, async (args, io) => {
   }
   // Imported here so that client commands never load the server and its engines.
   const { createServer } = await import("../server/index.js");
-  const server = await createServer(options);
+  let server: Awaited<ReturnType<typeof createServer>>;
+  try {
+    server = await createServer(options);
+  } catch (error) {
+    // Auth settings that cannot work (no auth on a public host, a short or unreadable secret) are usage errors.
+    if (error instanceof StreamgateError && ["AUTH_NOT_CONFIGURED", "INVALID_OPTION"].includes(error.reason)) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
   const address = await server.listen();
   const storage = options.engine === "jetstream" ? `nats ${options.natsUrl}` : `data ${options.dataDir}`;
   io.stderr.write(`streamgate listening on ${address.url} (engine ${options.engine}, ${storage})\n`);

@@ -20,6 +20,13 @@ export const envNames = {
   maxStreamBufferBytes: "STREAMGATE_MAX_STREAM_BUFFER_BYTES",
   maxWebSocketPayloadBytes: "STREAMGATE_MAX_WS_PAYLOAD_BYTES",
   logLevel: "STREAMGATE_LOG_LEVEL",
+  authSecret: "STREAMGATE_AUTH_SECRET",
+  authSecretFile: "STREAMGATE_AUTH_SECRET_FILE",
+  authJwksUrl: "STREAMGATE_AUTH_JWKS_URL",
+  authIssuer: "STREAMGATE_AUTH_ISSUER",
+  authAudience: "STREAMGATE_AUTH_AUDIENCE",
+  insecure: "STREAMGATE_INSECURE",
+  metricsPublic: "STREAMGATE_METRICS_PUBLIC",
   maxStreamsPerConnection: "STREAMGATE_MAX_STREAMS_PER_CONNECTION",
   maxConnectionsPerIp: "STREAMGATE_MAX_CONNECTIONS_PER_IP",
   maxConnectionsPerPrincipal: "STREAMGATE_MAX_CONNECTIONS_PER_PRINCIPAL",
@@ -51,7 +58,12 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Part
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
     if (numeric.has(option)) options[option] = Number(raw);
-    else if (option === "syncEveryCommit" || option === "tlsClientCertOptional")
+    else if (
+      option === "syncEveryCommit" ||
+      option === "tlsClientCertOptional" ||
+      option === "insecure" ||
+      option === "metricsPublic"
+    )
       options[option] = raw === "1" || raw.toLowerCase() === "true";
     else options[option] = raw;
   }

@@ -58,6 +58,26 @@ export interface ServerOptions extends LimitsOptions {
   maxWebSocketPayloadBytes: number;
   /** Log level for pino. Default "info". */
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+  /**
+   * HS256 shared secret that verifies bearer JWTs (at least 32 bytes). Default none. Prefer the env
+   * variable or authSecretFile: a flag shows in `ps`.
+   */
+  authSecret: string | null;
+  /** File holding the HS256 secret (trailing whitespace trimmed); excludes authSecret. Default none. */
+  authSecretFile: string | null;
+  /** JWKS URL whose keys verify RS256/ES256/EdDSA tokens (cached, refetched on an unknown kid). Default none. */
+  authJwksUrl: string | null;
+  /** Required `iss` of tokens. Default none (not checked). */
+  authIssuer: string | null;
+  /** Accepted `aud` values, comma-separated; a token must name one. Default none (not checked). */
+  authAudience: string | null;
+  /**
+   * Run without auth on a non-loopback host. Default false: without a secret or JWKS URL the server
+   * serves only loopback addresses and refuses to start elsewhere, so a forgotten setting never exposes it.
+   */
+  insecure: boolean;
+  /** Serve GET /metrics without a token. Default false: with auth on it needs a token with admin on everything. */
+  metricsPublic: boolean;
 }
 
 /** The documented defaults; see README "Options". */
@@ -79,6 +99,13 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
+  authSecret: null,
+  authSecretFile: null,
+  authJwksUrl: null,
+  authIssuer: null,
+  authAudience: null,
+  insecure: false,
+  metricsPublic: false,
   ...defaultLimitsOptions,
 };
 
@@ -118,6 +145,12 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
     if (!Number.isInteger(options[option]) || options[option] < 1024) fail(option, "must be an integer >= 1024");
   }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
+  if (options.authSecret !== null && options.authSecretFile !== null) {
+    fail("authSecret", "--auth-secret and --auth-secret-file exclude each other");
+  }
+  if (options.authJwksUrl !== null && !/^https?:\/\/[^/]/.test(options.authJwksUrl)) {
+    fail("authJwksUrl", `must be an http(s) URL, got ${JSON.stringify(options.authJwksUrl)}`);
+  }
   for (const problem of checkLimitsOptions(options))
     fail(problem.split(":")[0]!, problem.slice(problem.indexOf(":") + 2));
   return options;

@@ -25,6 +25,8 @@ export interface ServerMetrics {
    * live-stream transport (sse, websocket, grpc, chat) for messages sent at the live tail.
    */
   readonly deliveryLatency: Histogram<"path">;
+  /** Refused requests (no or bad token) and denied calls (no grant), by transport and reason. */
+  readonly authFailures: Counter<"transport" | "reason">;
   /** Requests and connections refused by a limit (`limit`: publish, connections_per_ip, connections_per_principal, subscriptions_per_principal). */
   readonly rateLimited: Counter<"limit">;
   /** Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport. */
@@ -74,6 +76,12 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     name: "streamgate_rate_limited_total",
     help: "Requests and connections refused by a limit (--publish-rate, --max-connections-per-ip, per principal), per limit",
     labelNames: ["limit"] as const,
+    registers: [registry],
+  });
+  const authFailures = new Counter({
+    name: "streamgate_auth_failures_total",
+    help: "Requests refused for a missing or invalid token, and calls denied for a missing grant, by transport and reason",
+    labelNames: ["transport", "reason"] as const,
     registers: [registry],
   });
   new Gauge({
@@ -149,6 +157,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     published,
     delivered,
     deliveryLatency,
+    authFailures,
     rateLimited,
     streamSent,
     slowClientsDropped,

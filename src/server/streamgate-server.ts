@@ -6,6 +6,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
+import { createAuth } from "../auth/index.js";
 import type { ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
@@ -73,6 +74,11 @@ export async function createServer(
   dependencies: ServerDependencies = {},
 ): Promise<StreamgateServer> {
   const logger = dependencies.logger ?? createLogger(options.logLevel);
+  // Startup policy first (a reachable host without keys refuses to start), so a refusal opens no engine.
+  const auth = createAuth(options, {
+    warn: (message) => logger.warn(message),
+    onFailure: (transport, reason) => metrics.authFailures.inc({ transport, reason }),
+  });
   const rawEngine = dependencies.engine ?? (await createEngine(options));
   // `listener` and `hub` are assigned below, before any scrape can happen.
   const metrics = createServerMetrics({
@@ -102,10 +108,12 @@ export async function createServer(
   // Limits (publish rate, subscriptions, streams and connections) hold once for every transport.
   const principalLimits = createLimits(options, { onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
   const servedEngine = principalLimits.limitEngine(pushWorker.observe(engine));
+  // What the transports get: grant checks on every call when auth is on (background work keeps servedEngine).
+  const transportEngine = auth.engine(servedEngine);
 
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
-  const publisher = createPublisherService(servedEngine, limits);
-  const subscriber = createSubscriberService(servedEngine, limits);
+  const publisher = createPublisherService(transportEngine, limits);
+  const subscriber = createSubscriberService(transportEngine, limits);
   const hub = principalLimits.limitHub(
     createStreamHub({
       engine: servedEngine,
@@ -113,14 +121,15 @@ export async function createServer(
       maxBufferBytes: options.maxStreamBufferBytes,
     }),
   );
+  const transportHub = auth.hub(hub);
   const live = {
-    engine: servedEngine,
-    hub,
+    engine: transportEngine,
+    hub: transportHub,
     heartbeatMs: options.heartbeatMs,
     maxMessageBytes: options.maxMessageBytes,
   };
-  const events = createEventsService({ ...live, hub: telemetry.observe(hub, ObservedTransport.grpc) });
-  const chat = createChatService({ ...live, hub: telemetry.observe(hub, ObservedTransport.chat) });
+  const events = createEventsService({ ...live, hub: telemetry.observe(transportHub, ObservedTransport.grpc) });
+  const chat = createChatService({ ...live, hub: telemetry.observe(transportHub, ObservedTransport.chat) });
   const served: DescService[] = [
     Publisher,
     Subscriber,
@@ -176,15 +185,15 @@ export async function createServer(
   });
   // Live streams over plain HTTP: SSE / long poll on GET …/topics/{t}/events, WebSocket on /v1/ws.
   const topicEvents = createEventsHandler({
-    hub: telemetry.observe(hub, ObservedTransport.sse),
-    longPollHub: telemetry.observe(hub, ObservedTransport.longPoll),
-    engine: servedEngine,
+    hub: telemetry.observe(transportHub, ObservedTransport.sse),
+    longPollHub: telemetry.observe(transportHub, ObservedTransport.longPoll),
+    engine: transportEngine,
     shutdownSignal: shutdown.signal,
     maxBufferBytes: options.maxStreamBufferBytes,
   });
   const webSockets = createWebSocketEndpoint({
-    hub: telemetry.observe(hub, ObservedTransport.websocket),
-    publish: (topic, messages) => servedEngine.publish(topic, messages),
+    hub: telemetry.observe(transportHub, ObservedTransport.websocket),
+    publish: (topic, messages) => transportEngine.publish(topic, messages),
     heartbeatMs: options.heartbeatMs,
     maxPayloadBytes: options.maxWebSocketPayloadBytes,
     maxBufferBytes: options.maxStreamBufferBytes,
@@ -357,11 +366,15 @@ export async function createServer(
       }
       // W3C trace context (HTTP header, or gRPC metadata, which travels as headers): publishes store it
       // as the `traceparent` attribute and log lines of this request carry its trace id.
-      runWithTraceContext(traceContextFromHeaders(request.headers), () => handler(request, response));
+      // Authenticated at the edge: the rest of the request runs as its principal (or is refused here).
+      auth.edge.handle(request, response, () =>
+        runWithTraceContext(traceContextFromHeaders(request.headers), () => handler(request, response)),
+      );
     },
     upgrade: (request, socket, head) => {
       const path = (request.url ?? "/").split("?")[0];
-      if (path === WEBSOCKET_PATH && !draining && !closed) upgradeWebSocket(request, socket, head);
+      if (path === WEBSOCKET_PATH && !draining && !closed)
+        auth.edge.upgrade(request, socket, head, () => upgradeWebSocket(request, socket, head));
       else
         socket.end(
           `HTTP/1.1 ${draining ? 503 : 404} ${draining ? "Service Unavailable" : "Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
@@ -395,7 +408,7 @@ export async function createServer(
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
       logger.info(
-        { host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir },
+        { host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir, auth: auth.mode },
         "streamgate listening",
       );
       return { ...address, url };

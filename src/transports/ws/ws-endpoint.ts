@@ -2,6 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { currentPrincipal, runAsPrincipal } from "../../auth/principal-context.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { liveConnections, traceContextFromHeaders } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
@@ -31,6 +32,25 @@ export interface WebSocketEndpoint {
 }
 
 export const WEBSOCKET_PATH = "/v1/ws";
+
+/**
+ * Frames arrive on the socket's async context, not the upgrade request's: each publish and subscribe
+ * re-enters the principal that made the upgrade, so authorization and limits see who is calling.
+ */
+function asCaller<C extends { hub: StreamHub; publish: WebSocketEndpointOptions["publish"] }>(context: C): C {
+  const principal = currentPrincipal();
+  if (principal === undefined) return context;
+  const { hub, publish } = context;
+  return {
+    ...context,
+    publish: (topic, messages) => runAsPrincipal(principal, () => publish(topic, messages)),
+    hub: {
+      subscribe: (options) => runAsPrincipal(principal, () => hub.subscribe(options)),
+      stats: () => hub.stats(),
+      close: () => hub.close(),
+    },
+  };
+}
 
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   const server = new WebSocketServer({
@@ -64,7 +84,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     handleUpgrade(request, socket, head) {
       socket.setNoDelay(true);
       server.handleUpgrade(request, socket, head, (ws) => {
-        const connection = new WsConnection(ws, socket, context, traceContextFromHeaders(request.headers));
+        const connection = new WsConnection(ws, socket, asCaller(context), traceContextFromHeaders(request.headers));
         connections.add(connection);
         ws.once("close", () => connections.delete(connection));
         liveConnections.track("websocket", ws);

@@ -1,0 +1,252 @@
+// Authentication at the edge: reads the bearer token of every request or upgrade, verifies it, and runs the
+// rest of the request as its principal; refusals are answered in the caller's protocol (gRPC 16, 401, close 1008).
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { WebSocketServer } from "ws";
+import { Code, codeName, httpStatusByCode, StreamgateError, wsCloseCodeByCode } from "../errors/index.js";
+import { specPercentEncode } from "../transports/grpc/index.js";
+import { type AnyRequest, type AnyResponse, sendError } from "../transports/rest/index.js";
+import { type Principal, runAsPrincipal } from "./principal-context.js";
+import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
+import type { TokenVerifier } from "./token-verifier.js";
+
+/** Query parameter carrying the token where headers cannot be set (browser WebSocket, EventSource). */
+export const TOKEN_QUERY_PARAMETER = "access_token";
+/** Cookie carrying the token for browsers (GET requests and same-origin WebSocket upgrades only). */
+export const TOKEN_COOKIE = "streamgate_token";
+
+export interface AuthEdgeOptions {
+  /** null = auth off: every request runs as `anonymous@<ip>` and is allowed everything. */
+  verifier: TokenVerifier | null;
+  /** Serve GET /metrics without a token. Default false: it needs a token with `"admin": ["*"]`. */
+  metricsPublic: boolean;
+  /** Called for each refused request (the auth-failures metric). */
+  onFailure(transport: AuthTransport, reason: string): void;
+}
+
+export interface AuthEdge {
+  readonly enabled: boolean;
+  /** Runs `next` as the request's principal, or answers the request itself when it is refused. */
+  handle(request: AnyRequest, response: AnyResponse, next: () => void): void;
+  /** The same for an HTTP/1.1 upgrade (WebSocket): refusals complete the handshake and close 1008. */
+  upgrade(request: IncomingMessage, socket: Socket, head: Buffer, next: () => void): void;
+}
+
+/** Paths anyone may call: probes, push-token keys, and the gRPC health service. */
+const OPEN_PATHS = new Set(["/healthz", "/readyz", "/.well-known/jwks.json"]);
+const HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/";
+/** Paths that need a token with admin on every resource. */
+const GLOBAL_ADMIN_PATHS = new Set(["/v1/dashboard/overview", "/metrics"]);
+
+function header(request: AnyRequest | IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function transportOf(request: AnyRequest | IncomingMessage, path: string, upgrade: boolean): AuthTransport {
+  if (upgrade) return AuthTransport.websocket;
+  const contentType = header(request, "content-type") ?? "";
+  if (contentType.startsWith("application/grpc-web")) return AuthTransport.grpcWeb;
+  if (contentType.startsWith("application/grpc")) return AuthTransport.grpc;
+  if (contentType.startsWith("application/connect+") || header(request, "connect-protocol-version") !== undefined) {
+    return AuthTransport.connect;
+  }
+  if (path.startsWith("/v1/")) return path.endsWith("/events") ? AuthTransport.sse : AuthTransport.rest;
+  return AuthTransport.http;
+}
+
+function unauthenticated(reason: string, message: string): StreamgateError {
+  return new StreamgateError(Code.UNAUTHENTICATED, message, { reason });
+}
+
+/**
+ * The token of a request: `authorization: Bearer …`, else `?access_token=…`, else the `streamgate_token`
+ * cookie when `cookieAllowed`. Returns undefined when there is none.
+ * @throws StreamgateError UNAUTHENTICATED (TOKEN_MALFORMED) for an authorization header that is not Bearer.
+ */
+export function tokenOf(request: AnyRequest | IncomingMessage, cookieAllowed: boolean): string | undefined {
+  const authorization = header(request, "authorization");
+  if (authorization !== undefined) {
+    const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization);
+    if (match === null) {
+      throw unauthenticated("TOKEN_MALFORMED", 'the authorization header must be "Bearer <token>"');
+    }
+    return match[1];
+  }
+  const url = request.url ?? "";
+  if (url.includes(`${TOKEN_QUERY_PARAMETER}=`)) {
+    const token = new URL(url, "http://localhost").searchParams.get(TOKEN_QUERY_PARAMETER);
+    if (token !== null && token !== "") return token;
+  }
+  if (cookieAllowed) {
+    const cookies = header(request, "cookie") ?? "";
+    for (const part of cookies.split(";")) {
+      const separator = part.indexOf("=");
+      if (separator > 0 && part.slice(0, separator).trim() === TOKEN_COOKIE) {
+        const token = decodeURIComponent(part.slice(separator + 1).trim());
+        if (token !== "") return token;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Cookies ride along on cross-site requests, so they count only where a forged request cannot change
+ * anything: GET/HEAD, and WebSocket upgrades whose Origin is this host (or that send no Origin).
+ */
+function cookieAllowed(request: AnyRequest | IncomingMessage, upgrade: boolean): boolean {
+  if (!upgrade) return request.method === "GET" || request.method === "HEAD";
+  const origin = header(request, "origin");
+  if (origin === undefined) return true;
+  const host = header(request, "host") ?? header(request, ":authority");
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+const connectCodeNames: Partial<Record<Code, string>> = {
+  [Code.UNAUTHENTICATED]: "unauthenticated",
+  [Code.PERMISSION_DENIED]: "permission_denied",
+  [Code.UNAVAILABLE]: "unavailable",
+};
+
+/** Answers a refused HTTP request in its own protocol: gRPC trailers-only, Connect JSON error, or REST JSON. */
+function refuse(request: AnyRequest, response: AnyResponse, transport: AuthTransport, error: StreamgateError): void {
+  if (transport === AuthTransport.grpc || transport === AuthTransport.grpcWeb) {
+    const headers = {
+      "content-type": header(request, "content-type") ?? "application/grpc",
+      "grpc-status": String(error.code),
+      "grpc-message": specPercentEncode(error.message),
+    };
+    if ("stream" in response && response.stream !== undefined) {
+      response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    } else {
+      response.writeHead(200, headers);
+      response.end();
+    }
+    return;
+  }
+  if (error.code === Code.UNAUTHENTICATED) response.setHeader("www-authenticate", 'Bearer realm="streamgate"');
+  if (transport === AuthTransport.connect) {
+    const body = JSON.stringify({ code: connectCodeNames[error.code] ?? "unknown", message: error.message });
+    const contentType = header(request, "content-type") ?? "";
+    if (contentType.startsWith("application/connect+")) {
+      // Connect streaming: HTTP 200 and one end-stream envelope (flags 0x02) carrying the error as JSON.
+      const json = Buffer.from(JSON.stringify({ error: JSON.parse(body) }));
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt8(0x02, 0);
+      prefix.writeUInt32BE(json.length, 1);
+      response.writeHead(200, { "content-type": contentType, "content-length": prefix.length + json.length });
+      response.end(Buffer.concat([prefix, json]));
+      return;
+    }
+    response.writeHead(httpStatusByCode[error.code], {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    });
+    response.end(body);
+    return;
+  }
+  sendError(response, error);
+}
+
+/** Creates the edge; with `verifier` null it only tags requests with an anonymous principal. */
+export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
+  const { verifier } = options;
+  const closer = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+
+  const anonymous = (request: AnyRequest | IncomingMessage): Principal => {
+    const remoteAddress = request.socket?.remoteAddress ?? "unknown";
+    return { id: `anonymous@${remoteAddress}`, authenticated: false, remoteAddress };
+  };
+
+  /** Resolves the principal, or throws the StreamgateError to answer with. */
+  const authenticate = async (
+    request: AnyRequest | IncomingMessage,
+    path: string,
+    transport: AuthTransport,
+    upgrade: boolean,
+  ): Promise<Principal> => {
+    if (verifier === null) return anonymous(request);
+    const open =
+      OPEN_PATHS.has(path) ||
+      path.startsWith(HEALTH_SERVICE_PREFIX) ||
+      (path === "/metrics" && options.metricsPublic) ||
+      // The dashboard's static files (`/`, `/app.js`, …): one path segment, GET/HEAD; its data API needs a token.
+      (!upgrade &&
+        (request.method === "GET" || request.method === "HEAD") &&
+        /^\/[^/]*$/.test(path) &&
+        path !== "/metrics");
+    if (open) return anonymous(request);
+    const token = tokenOf(request, cookieAllowed(request, upgrade));
+    if (token === undefined) {
+      throw unauthenticated(
+        "TOKEN_MISSING",
+        `no token: send "authorization: Bearer <token>", the ${TOKEN_QUERY_PARAMETER} query parameter or the ${TOKEN_COOKIE} cookie`,
+      );
+    }
+    const verified = await verifier.verify(token);
+    const principal: TokenPrincipal = {
+      id: verified.subject,
+      authenticated: true,
+      remoteAddress: request.socket?.remoteAddress ?? "unknown",
+      grants: verified.grants,
+      transport,
+      expiresAtMs: verified.expiresAtMs,
+    };
+    if (GLOBAL_ADMIN_PATHS.has(path) && !principal.grants.globalAdmin) {
+      throw new StreamgateError(
+        Code.PERMISSION_DENIED,
+        `${path} needs a token with admin on every resource ("admin": ["*"])`,
+        {
+          reason: "PERMISSION_DENIED",
+        },
+      );
+    }
+    return principal;
+  };
+
+  return {
+    enabled: verifier !== null,
+    handle(request, response, next) {
+      if (verifier === null) {
+        runAsPrincipal(anonymous(request), next);
+        return;
+      }
+      const path = (request.url ?? "/").split("?")[0]!;
+      const transport = transportOf(request, path, false);
+      authenticate(request, path, transport, false).then(
+        (principal) => runAsPrincipal(principal, next),
+        (error: unknown) => {
+          const failure = StreamgateError.from(error);
+          options.onFailure(transport, failure.reason);
+          refuse(request, response, transport, failure);
+        },
+      );
+    },
+    upgrade(request, socket, head, next) {
+      if (verifier === null) {
+        runAsPrincipal(anonymous(request), next);
+        return;
+      }
+      const path = (request.url ?? "/").split("?")[0]!;
+      authenticate(request, path, AuthTransport.websocket, true).then(
+        (principal) => runAsPrincipal(principal, next),
+        (error: unknown) => {
+          const failure = StreamgateError.from(error);
+          options.onFailure(AuthTransport.websocket, failure.reason);
+          if (socket.destroyed) return;
+          // A browser sees no HTTP status of a failed upgrade, only the close frame: complete it and close.
+          closer.handleUpgrade(request, socket, head, (ws) => {
+            let reason = `${codeName(failure.code)}: ${failure.message}`;
+            while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
+            ws.close(wsCloseCodeByCode[failure.code], reason);
+          });
+        },
+      );
+    },
+  };
+}
