@@ -7,7 +7,7 @@ import { tooManyPrincipalConnectionsError } from "./limit-errors.js";
 import { limitEngine } from "./limited-engine.js";
 import { limitHub } from "./limited-hub.js";
 import { LimitName, type LimitsOptions } from "./limits-options.js";
-import { currentLimitKey, normalizeAddress } from "./principal-key.js";
+import { connectionLimitKey, currentLimitKey } from "./principal-key.js";
 
 export { KeyedCounter } from "./keyed-counter.js";
 export { KeyedRateLimiter, type KeyedRateLimiterOptions } from "./keyed-rate-limiter.js";
@@ -18,7 +18,7 @@ export {
   tooManyPrincipalSubscriptionsError,
 } from "./limit-errors.js";
 export { checkLimitsOptions, defaultLimitsOptions, LimitName, type LimitsOptions } from "./limits-options.js";
-export { anonymousPrincipal, currentLimitKey, normalizeAddress } from "./principal-key.js";
+export { anonymousPrincipal, connectionLimitKey, currentLimitKey, normalizeAddress } from "./principal-key.js";
 export { http1RefusalBytes, http2GoAwayBytes, refusePlainSocket } from "./socket-refusal.js";
 export { TokenBucket } from "./token-bucket.js";
 
@@ -29,7 +29,7 @@ export interface Limits {
   limitEngine(engine: Engine): Engine;
   /** `hub` with live subscriptions counted per principal. */
   limitHub(hub: StreamHub): StreamHub;
-  /** At accept: a release function for a connection from `remoteAddress`, or null when that IP is at its limit. */
+  /** At accept: a release function for a connection from `remoteAddress`, or null when that IP (IPv6: its /64) is at its limit. */
   admitConnection(remoteAddress: string | undefined): (() => void) | null;
   /**
    * For a long-lived stream of the current principal: a release function.
@@ -65,7 +65,7 @@ export function createLimits(options: LimitsOptions, hooks: LimitsHooks = {}): L
       limitEngine(engine, { publishRate, publishRatePerSecond: options.publishRate, subscriptions, onLimited }),
     limitHub: (hub) => limitHub(hub, subscriptions, onLimited),
     admitConnection(remoteAddress) {
-      const release = perIp.tryAcquire(normalizeAddress(remoteAddress));
+      const release = perIp.tryAcquire(connectionLimitKey(remoteAddress));
       if (release === null) onLimited(LimitName.connectionsPerIp);
       return release;
     },

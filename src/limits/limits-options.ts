@@ -10,7 +10,7 @@ export interface LimitsOptions {
    */
   maxStreamsPerConnection: number;
   /**
-   * Open TCP connections from one client IP; more are refused at accept (HTTP/1.1 gets 429, h2c a
+   * Open TCP connections from one client IP (IPv6: one /64); more are refused at accept (HTTP/1.1 gets 429, h2c a
    * GOAWAY, TLS a close). Default 10 000: a proxy in front (nginx, an ingress, a load balancer) makes
    * every client share its address, so the default must hold one instance's fan-out; it still keeps
    * one address from taking every file descriptor. 0 = no limit.

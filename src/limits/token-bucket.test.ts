@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KeyedCounter } from "./keyed-counter.js";
 import { KeyedRateLimiter } from "./keyed-rate-limiter.js";
+import { connectionLimitKey } from "./principal-key.js";
 import { TokenBucket } from "./token-bucket.js";
 
 describe("token bucket", () => {
@@ -95,5 +96,17 @@ describe("keyed counter", () => {
     const unlimited = new KeyedCounter(0);
     for (let i = 0; i < 10; i++) unlimited.tryAcquire("x");
     assert.equal(unlimited.held("x"), 10);
+  });
+});
+
+describe("connection limit key", () => {
+  it("limits - IPv4 (also mapped into IPv6) counts per address, IPv6 per /64", () => {
+    assert.equal(connectionLimitKey("10.1.2.3"), "10.1.2.3");
+    assert.equal(connectionLimitKey("::ffff:10.1.2.3"), "10.1.2.3");
+    assert.equal(connectionLimitKey("2001:db8:0:1::5"), "2001:db8:0:1::/64");
+    assert.equal(connectionLimitKey("2001:0db8:0000:0001:aaaa:bbbb:cccc:dddd"), "2001:db8:0:1::/64");
+    assert.equal(connectionLimitKey("::1"), "0:0:0:0::/64");
+    assert.equal(connectionLimitKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+    assert.equal(connectionLimitKey(undefined), "unknown");
   });
 });
