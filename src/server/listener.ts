@@ -9,7 +9,9 @@ import {
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { errors } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
+import { rawErrorResponse, sendError } from "../transports/rest/index.js";
 import { PrefaceSocket } from "./preface-socket.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
@@ -97,9 +99,15 @@ export function createListener(options: ListenerOptions): Listener {
     if (!accepting) session.close();
   };
 
+  // Node's own answer to an HTTP/1.1 request without Host is an empty 400; ours is the JSON error every error is.
   const http1 = createHttpServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 },
-    options.handler,
+    { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, requireHostHeader: false },
+    (request, response) => {
+      if (request.httpVersion === "1.1" && request.headers.host === undefined) {
+        response.shouldKeepAlive = false;
+        sendError(response, errors.invalidArgument("host", "an HTTP/1.1 request must carry a Host header"));
+      } else options.handler(request, response);
+    },
   );
   const upgrade = options.upgrade;
   const upgradeTo = (request: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -107,9 +115,21 @@ export function createListener(options: ListenerOptions): Listener {
     upgrade!(request, socket, head);
   };
   if (upgrade !== undefined) http1.on("upgrade", upgradeTo);
-  http1.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-    else socket.destroy();
+  // Requests node cannot parse get the same JSON error body as every other error (431 for oversized heads).
+  http1.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) socket.destroy();
+    else if (error.code === "HPE_HEADER_OVERFLOW") {
+      const tooLarge = errors.resourceExhausted(
+        "REQUEST_TOO_LARGE",
+        "the request line and headers exceed the server's limit",
+      );
+      socket.end(rawErrorResponse(tooLarge, 431));
+    } else
+      socket.end(
+        rawErrorResponse(
+          errors.invalidArgument("request", `malformed HTTP/1.1 request (${error.code ?? "parse error"})`),
+        ),
+      );
   });
   let h2c: ReturnType<typeof createHttp2Server> | null = null;
   let net: NetServer;

@@ -1,7 +1,7 @@
 // Routes the dashboard: its static page at `/` (from web/) and the JSON API it polls.
 import { fileURLToPath } from "node:url";
 import { errors } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, sendError, sendJson } from "../rest/index.js";
+import { type AnyRequest, type AnyResponse, requestUrl, sendError, sendJson } from "../rest/index.js";
 import { createOverviewBuilder, type OverviewSources } from "./overview.js";
 import { loadStaticFiles, serveStaticFile } from "./static-files.js";
 
@@ -25,7 +25,7 @@ export function createDashboardHandler(
         sendError(response, errors.invalidArgument("method", `${DASHBOARD_OVERVIEW_PATH} answers GET only`));
         return true;
       }
-      const project = new URL(request.url ?? "/", "http://localhost").searchParams.get("project");
+      const project = requestUrl(request).searchParams.get("project");
       sendJson(response, 200, await overview(project));
       return true;
     }

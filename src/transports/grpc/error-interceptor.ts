@@ -1,10 +1,16 @@
 // Maps StreamgateError (and anything else thrown) to ConnectError, for unary and streaming calls alike.
-import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { StreamgateError } from "../../errors/index.js";
+import { UNDECODABLE_REQUEST } from "./grpc-message-encoding.js";
 
 /** Converts any error to a ConnectError with the same gRPC code; internal details stay in logs. */
 export function toConnectError(error: unknown): ConnectError {
-  if (error instanceof ConnectError) return error;
+  if (error instanceof ConnectError) {
+    // A streamed request message that does not decode is the client's fault, not INTERNAL (connect-es' code).
+    if (error.code === Code.Internal && UNDECODABLE_REQUEST.test(error.rawMessage))
+      return new ConnectError(error.rawMessage, Code.InvalidArgument, undefined, undefined, error);
+    return error;
+  }
   const normalized = StreamgateError.from(error);
   // Connect's Code enum uses gRPC's numbers.
   const connectError = new ConnectError(normalized.message, normalized.code as number, undefined, undefined, error);

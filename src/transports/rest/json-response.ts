@@ -1,6 +1,7 @@
 // Writes JSON bodies and Google-style JSON errors on node:http / node:http2 responses.
+import { STATUS_CODES } from "node:http";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { codeName, errors, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 /** An HTTP/1.1 or HTTP/2 request, as connect-node hands it over. */
@@ -26,6 +27,29 @@ export function sendJson(response: AnyResponse, status: number, body: unknown): 
 export function sendError(response: AnyResponse, error: unknown): void {
   const normalized = StreamgateError.from(error);
   const status = httpStatusByCode[normalized.code];
+  // Rate limits say when to come back (RFC 9110 retry-after, in seconds).
+  const retryAfter = normalized.details.retryAfterSeconds;
+  if (retryAfter !== undefined && !response.headersSent) response.setHeader("retry-after", retryAfter);
+  sendJson(response, status, errorBody(normalized, status));
+}
+
+/**
+ * A whole HTTP/1.1 error response with the same JSON body as {@link sendError}, for a raw socket
+ * that has no response object (unparseable requests, refused upgrades); the connection then closes.
+ * @param httpStatus - overrides the code's status (e.g. 431 for oversized headers).
+ */
+export function rawErrorResponse(error: unknown, httpStatus?: number): string {
+  const normalized = StreamgateError.from(error);
+  const status = httpStatus ?? httpStatusByCode[normalized.code];
+  const text = JSON.stringify(errorBody(normalized, status));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nconnection: close\r\n` +
+    `content-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n` +
+    `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
+  );
+}
+
+function errorBody(normalized: StreamgateError, status: number) {
   const details =
     Object.keys(normalized.details).length === 0
       ? []
@@ -37,12 +61,7 @@ export function sendError(response: AnyResponse, error: unknown): void {
             metadata: normalized.details,
           },
         ];
-  // Rate limits say when to come back (RFC 9110 retry-after, in seconds).
-  const retryAfter = normalized.details.retryAfterSeconds;
-  if (retryAfter !== undefined && !response.headersSent) response.setHeader("retry-after", retryAfter);
-  sendJson(response, status, {
-    error: { code: status, message: normalized.message, status: codeName(normalized.code), details },
-  });
+  return { error: { code: status, message: normalized.message, status: codeName(normalized.code), details } };
 }
 
 /** Reads a request body up to `maxBytes`; larger bodies fail with RESOURCE_EXHAUSTED (HTTP 429→ we send 413). */
@@ -68,4 +87,17 @@ export class PayloadTooLargeError extends StreamgateError {
 
 function tooLarge(maxBytes: number): PayloadTooLargeError {
   return new PayloadTooLargeError(maxBytes);
+}
+
+/**
+ * The URL of a request; a target no URL parser accepts (e.g. `//`, which reads as an empty host)
+ * is INVALID_ARGUMENT instead of a TypeError that would surface as INTERNAL.
+ */
+export function requestUrl(request: AnyRequest): URL {
+  const target = request.url ?? "/";
+  try {
+    return new URL(target, "http://localhost");
+  } catch {
+    throw errors.invalidArgument("url", `${JSON.stringify(target.slice(0, 200))} is not a valid request target`);
+  }
 }

@@ -9,6 +9,7 @@ import {
   type AnyResponse,
   PayloadTooLargeError,
   readBody,
+  requestUrl,
   sendError,
   sendJson,
 } from "./json-response.js";
@@ -32,7 +33,7 @@ export function createRestHandler(options: RestHandlerOptions) {
     implementations.set(descriptor.typeName, implementation);
 
   return async function handleRest(request: AnyRequest, response: AnyResponse): Promise<boolean> {
-    const url = new URL(request.url ?? "/", "http://localhost");
+    const url = requestUrl(request);
     if (!url.pathname.startsWith("/v1/projects/")) return false;
     const candidates = pubsubRoutes.filter((route) => route.pattern.test(url.pathname));
     if (candidates.length === 0) return false;

@@ -2,7 +2,7 @@
 import type { StreamPosition, TopicName } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
 import { parseOffset, parseStreamPosition } from "../../streams/index.js";
-import type { AnyRequest } from "../rest/index.js";
+import { type AnyRequest, requestUrl } from "../rest/index.js";
 
 const EVENTS_PATH = /^\/v1\/projects\/([^/]+)\/topics\/([^/]+)\/events$/;
 
@@ -36,7 +36,7 @@ export function matchEventsPath(path: string): TopicName | null {
  * @throws StreamgateError INVALID_ARGUMENT for a bad offset, time or position.
  */
 export function parseEventsRequest(request: AnyRequest, topic: TopicName): EventsRequest {
-  const query = new URL(request.url ?? "/", "http://localhost").searchParams;
+  const query = requestUrl(request).searchParams;
   const header = request.headers["last-event-id"];
   const lastEventId = (Array.isArray(header) ? header[0] : header) ?? query.get("lastEventId") ?? undefined;
   const filter = query.get("filter") ?? "";

@@ -4,8 +4,10 @@ import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { currentPrincipal, runAsPrincipal } from "../../auth/principal-context.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
+import { errors } from "../../errors/index.js";
 import { liveConnections, traceContextFromHeaders } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
+import { rawErrorResponse } from "../rest/index.js";
 import { WsConnection } from "./ws-connection.js";
 
 export interface WebSocketEndpointOptions {
@@ -58,6 +60,11 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     maxPayload: options.maxPayloadBytes ?? 1024 * 1024,
     perMessageDeflate: false,
     clientTracking: false,
+  });
+  // A refused handshake gets the JSON error every HTTP error has (ws itself would answer text/html).
+  server.on("wsClientError", (error: Error, socket: Socket) => {
+    if (socket.writable) socket.end(rawErrorResponse(errors.invalidArgument("upgrade", error.message)));
+    else socket.destroy();
   });
   const connections = new Set<WsConnection>();
   const context = {
