@@ -5,8 +5,8 @@ import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
 import { createAuth } from "../auth/index.js";
+import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
 import type { ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
@@ -39,11 +39,19 @@ import {
   createReflection,
   errorInterceptor,
   specPercentEncode,
+  useConnectDecodeErrorStatus,
   useSpecGrpcMessageEncoding,
 } from "../transports/grpc/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
-import { type AnyRequest, type AnyResponse, createRestHandler, sendError, sendJson } from "../transports/rest/index.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  createRestHandler,
+  rawErrorResponse,
+  sendError,
+  sendJson,
+} from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
 import { createListener, type RequestHandler } from "./listener.js";
@@ -363,6 +371,8 @@ export async function createServer(
       const contentType = request.headers["content-type"];
       if (typeof contentType === "string" && /^application\/grpc(?!-web)/.test(contentType)) {
         useSpecGrpcMessageEncoding(response);
+      } else if (typeof contentType === "string" && /^application\/proto\b/.test(contentType)) {
+        useConnectDecodeErrorStatus(response);
       }
       // W3C trace context (HTTP header, or gRPC metadata, which travels as headers): publishes store it
       // as the `traceparent` attribute and log lines of this request carry its trace id.
@@ -377,7 +387,11 @@ export async function createServer(
         auth.edge.upgrade(request, socket, head, () => upgradeWebSocket(request, socket, head));
       else
         socket.end(
-          `HTTP/1.1 ${draining ? 503 : 404} ${draining ? "Service Unavailable" : "Not Found"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+          rawErrorResponse(
+            draining || closed
+              ? new StreamgateError(Code.UNAVAILABLE, "server is draining; reconnect to another instance")
+              : new StreamgateError(Code.NOT_FOUND, `no WebSocket endpoint at ${path}`, { reason: "ROUTE_NOT_FOUND" }),
+          ),
         );
     },
     pingIntervalMs: options.heartbeatMs,
