@@ -70,6 +70,9 @@ export async function startStreamgateProcess(options: StreamgateProcessOptions):
     ...(options.nodeArgs ?? []),
     binary,
     "serve",
+    // Loopback: auth stays off (on any other address the server refuses to start without auth).
+    "--host",
+    "127.0.0.1",
     "--port",
     String(port),
     "--data-dir",

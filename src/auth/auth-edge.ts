@@ -56,7 +56,8 @@ function transportOf(request: AnyRequest | IncomingMessage, path: string, upgrad
 }
 
 function unauthenticated(reason: string, message: string): StreamgateError {
-  return new StreamgateError(Code.UNAUTHENTICATED, message, { reason });
+  // The detail makes REST bodies carry the reason (error.details[0].reason).
+  return new StreamgateError(Code.UNAUTHENTICATED, message, { reason, details: { scheme: "Bearer" } });
 }
 
 /**
@@ -201,9 +202,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
       throw new StreamgateError(
         Code.PERMISSION_DENIED,
         `${path} needs a token with admin on every resource ("admin": ["*"])`,
-        {
-          reason: "PERMISSION_DENIED",
-        },
+        { reason: "PERMISSION_DENIED", details: { resource: path } },
       );
     }
     return principal;

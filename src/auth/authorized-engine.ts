@@ -29,6 +29,7 @@ function createGuard(onDenied: DeniedListener) {
       onDenied("unknown");
       throw new StreamgateError(Code.PERMISSION_DENIED, "the caller has no verified token", {
         reason: "PERMISSION_DENIED",
+        details: { resource: "*" },
       });
     }
     return principal;
@@ -68,6 +69,7 @@ function createGuard(onDenied: DeniedListener) {
         onDenied(principal.transport);
         throw new StreamgateError(Code.PERMISSION_DENIED, `${what} needs admin on every resource ("admin": ["*"])`, {
           reason: "PERMISSION_DENIED",
+          details: { resource: "*" },
         });
       }
     },

@@ -47,6 +47,7 @@ export const noGrants: Grants = { publish: [], subscribe: [], admin: [], globalA
 function invalidClaim(message: string): StreamgateError {
   return new StreamgateError(Code.UNAUTHENTICATED, `token claim "${GRANTS_CLAIM}" is invalid: ${message}`, {
     reason: "TOKEN_CLAIMS_INVALID",
+    details: { scheme: "Bearer", claim: GRANTS_CLAIM },
   });
 }
 

@@ -42,7 +42,8 @@ export interface TokenVerifier {
 }
 
 function unauthenticated(reason: string, message: string): StreamgateError {
-  return new StreamgateError(Code.UNAUTHENTICATED, message, { reason });
+  // The detail makes REST bodies carry the reason (error.details[0].reason).
+  return new StreamgateError(Code.UNAUTHENTICATED, message, { reason, details: { scheme: "Bearer" } });
 }
 
 /** Maps jose's errors to stable reasons and messages that name the problem but never echo key material. */
@@ -103,6 +104,7 @@ function toAuthError(error: unknown, options: TokenVerifierOptions): StreamgateE
 function keysUnavailable(cause: unknown): StreamgateError {
   return new StreamgateError(Code.UNAVAILABLE, "the keys that verify tokens (JWKS) cannot be fetched; retry", {
     reason: "AUTH_KEYS_UNAVAILABLE",
+    details: { scheme: "Bearer" },
     cause,
   });
 }
