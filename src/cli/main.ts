@@ -1,5 +1,6 @@
 // Entry of the `streamgate` command: dispatches to a command and turns every failure into one line and an exit code.
 import { codeName, StreamgateError } from "../errors/index.js";
+import { agentCommand } from "./agent.js";
 import { CliError, UsageError } from "./args.js";
 import { chatCommand } from "./chat.js";
 import { type CliIo, type Command, type CommandGroup, cliVersion, processIo, runGroup } from "./command.js";
@@ -25,6 +26,7 @@ export const commands: Readonly<Record<string, Command | CommandGroup>> = {
   seek: seekCommand,
   chat: chatCommand,
   tail: tailCommand,
+  agent: agentCommand,
   tunnel: tunnelGroup,
 };
 

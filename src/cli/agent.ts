@@ -1,0 +1,158 @@
+// `streamgate agent`: run a tunnel agent that dials out to a streamgate server and serves its requests locally.
+import { hostname } from "node:os";
+import { StreamgateError } from "../errors/index.js";
+import { parseInteger, UsageError } from "./args.js";
+import { defineCommand } from "./command.js";
+
+const logLevels: readonly string[] = ["trace", "debug", "info", "warn", "error", "silent"];
+
+const agentSpec = {
+  path: "agent",
+  summary: "Run a tunnel agent: dial out to a streamgate server and forward its requests to local backends.",
+  details:
+    "The agent keeps a registered session to --server (reconnecting with backoff), and sends each request\n" +
+    "the server assigns it to the upstream its --config routes name. --config is reloaded when it changes.\n" +
+    "SIGTERM or SIGINT drains (no new requests, live ones finish) and exits 0; a second signal exits at once.\n" +
+    "A token or group the server refuses exits 1 at once (retrying would not help).",
+  positionals: [],
+  options: {
+    server: {
+      type: "string",
+      valueName: "URL",
+      description: "Required: the server's main port, http://host:port (h2c) or https://host:port (TLS)",
+    },
+    token: {
+      type: "string",
+      valueName: "TOKEN",
+      description: "Agent token (scoped to groups by the server's rules)",
+      defaultText: "$STREAMGATE_AGENT_TOKEN",
+    },
+    group: { type: "string", valueName: "GROUP", description: "Required: the client group to join" },
+    config: {
+      type: "string",
+      valueName: "FILE",
+      description: "Required: the agent rules file (upstreams and routes)",
+    },
+    "client-id": {
+      type: "string",
+      valueName: "ID",
+      description: "Stable name of this agent",
+      defaultText: "<hostname>-<pid>",
+    },
+    "tls-ca": { type: "string", valueName: "PATH", description: "PEM CA that signed the server's certificate" },
+    "tls-cert": { type: "string", valueName: "PATH", description: "PEM client certificate (mTLS), with --tls-key" },
+    "tls-key": { type: "string", valueName: "PATH", description: "PEM private key of --tls-cert" },
+    standby: {
+      type: "string",
+      valueName: "COUNT",
+      description: "Standby streams to open when the server asks for none",
+      defaultText: "4",
+    },
+    "max-concurrent-streams": {
+      type: "string",
+      valueName: "COUNT",
+      description: "Most tunnel streams per session (announced to the server)",
+      defaultText: "1000",
+    },
+    "max-message-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Largest gRPC message carried either way",
+      defaultText: "4194304",
+    },
+    "drain-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "Longest a drain waits for live requests",
+      defaultText: "30000",
+    },
+    "log-level": {
+      type: "string",
+      valueName: "LEVEL",
+      description: "trace, debug, info, warn, error or silent",
+      defaultText: "$STREAMGATE_LOG_LEVEL, else info",
+    },
+  },
+  examples: [
+    "agent --server https://tunnel.example.com --token $TOKEN --group orders --config agent.yaml",
+    "agent --server http://127.0.0.1:8080 --group dev --config agent.yaml --client-id laptop",
+  ],
+} as const;
+
+/** The `agent` command: resolves 0 after a signal-triggered drain; a refused token or group is a failure (exit 1). */
+export const agentCommand = defineCommand(agentSpec, async ({ values }, io) => {
+  const required = (flag: string, value: string | undefined) => {
+    if (value === undefined || value === "")
+      throw new UsageError(`--${flag} is required (see streamgate agent --help)`);
+    return value;
+  };
+  const serverUrl = required("server", values.server);
+  const token = values.token ?? io.env.STREAMGATE_AGENT_TOKEN;
+  if (!token) throw new UsageError("--token or $STREAMGATE_AGENT_TOKEN is required");
+  const group = required("group", values.group);
+  const rulesPath = required("config", values.config);
+  const logLevel = values["log-level"] ?? io.env.STREAMGATE_LOG_LEVEL ?? "info";
+  if (!logLevels.includes(logLevel)) {
+    throw new UsageError(`--log-level: expected one of ${logLevels.join(", ")}, got ${logLevel}`);
+  }
+  const integer = (flag: string, value: string | undefined, min: number) =>
+    value === undefined ? undefined : parseInteger(value, `--${flag}`, min);
+
+  // Imported here so that other commands never load the tunnel.
+  const { createTunnelAgent } = await import("../tunnel/agent/index.js");
+  const { createLogger } = await import("../observability/index.js");
+  let agent: ReturnType<typeof createTunnelAgent>;
+  try {
+    agent = createTunnelAgent({
+      serverUrl,
+      token,
+      group,
+      clientId: values["client-id"] ?? `${hostname()}-${process.pid}`,
+      rulesPath,
+      tls: { caPath: values["tls-ca"], certPath: values["tls-cert"], keyPath: values["tls-key"] },
+      standbyStreams: integer("standby", values.standby, 0),
+      maxConcurrentStreams: integer("max-concurrent-streams", values["max-concurrent-streams"], 1),
+      maxMessageBytes: integer("max-message-bytes", values["max-message-bytes"], 1024),
+      drainTimeoutMs: integer("drain-ms", values["drain-ms"], 0),
+      logger: createLogger(logLevel),
+    });
+  } catch (error) {
+    // Bad options are usage errors; an invalid rules file is a failure with its own message (exit 1).
+    if (error instanceof StreamgateError && error.reason === "INVALID_OPTION") throw new UsageError(error.message);
+    throw error;
+  }
+  io.stderr.write(`streamgate agent: connecting to ${serverUrl} as group ${group}\n`);
+
+  return new Promise<number>((resolve, reject) => {
+    let stopping = false;
+    const cleanup = () => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        io.stderr.write(`streamgate agent: ${signal} again, exiting without waiting for the drain\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      }
+      stopping = true;
+      io.stderr.write(`streamgate agent: ${signal}, draining (send it again to exit now)\n`);
+      void agent.drain();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    agent.start().then(
+      () => io.stderr.write("streamgate agent: registered\n"),
+      () => undefined,
+    );
+    agent.done.then(
+      () => {
+        cleanup();
+        resolve(0);
+      },
+      (error: unknown) => {
+        cleanup();
+        reject(error);
+      },
+    );
+  });
+});

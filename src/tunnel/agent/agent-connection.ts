@@ -1,0 +1,415 @@
+// One tunnel session of the agent: an HTTP/2 connection to the server, its Control call and its Stream calls.
+import { readFileSync } from "node:fs";
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect,
+  constants,
+  type IncomingHttpHeaders,
+  type SecureClientSessionOptions,
+} from "node:http2";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, codeName, StreamgateError } from "../../errors/index.js";
+import {
+  AgentMessageSchema,
+  type Registered,
+  type ServerMessage,
+  ServerMessageSchema,
+  TunnelFrameSchema,
+} from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { Logger } from "../../observability/index.js";
+import { createFrameChannel, type FrameChannel } from "../protocol/frame-channel.js";
+import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame-codec.js";
+import { FrameSequence } from "../protocol/frame-sequence.js";
+import type { AddressStatus } from "../upstream/index.js";
+import type { ResolvedTunnelAgentOptions } from "./agent-options.js";
+import { type RequestContext, serveTunnelStream } from "./tunnel-request.js";
+
+const CONTROL_PATH = "/streamgate.tunnel.v1.Tunnel/Control";
+const STREAM_PATH = "/streamgate.tunnel.v1.Tunnel/Stream";
+/** Heartbeat intervals without a word from the server after which the session counts as lost. */
+const MISSED_HEARTBEATS = 3;
+/** Used until the server says otherwise. */
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** How long registering may take before the attempt fails. */
+const REGISTER_TIMEOUT_MS = 15_000;
+const AGENT_VERSION = "streamgate-agent/0.1.0";
+
+/** Why a session stopped being the one that takes new requests. */
+export type SessionEnd =
+  | { kind: "lost"; error: StreamgateError }
+  | { kind: "rotate"; reason: string }
+  | { kind: "drain"; reason: string };
+
+/** Control statuses that mean "this token/group/registration will not be accepted": retrying cannot help. */
+const REFUSALS = new Set<number>([Code.UNAUTHENTICATED, Code.PERMISSION_DENIED, Code.INVALID_ARGUMENT]);
+
+/** True when `error` is the server refusing the agent (bad token, group not allowed, bad registration). */
+export function isRefusal(error: unknown): boolean {
+  return error instanceof StreamgateError && error.reason === "TUNNEL_AGENT_REFUSED";
+}
+
+type ControlKind = MessageInitShape<typeof AgentMessageSchema>["kind"];
+
+export class AgentConnection {
+  readonly id: number;
+  sessionId = "";
+  registeredAtMs = 0;
+  /** Streams carrying a request. */
+  inFlight = 0;
+  /** Attached streams waiting for a request. */
+  standby = 0;
+  /** No new standbys; the server was told (Drain) or asked for it. */
+  draining = false;
+  private session: ClientHttp2Session | undefined;
+  private control: FrameChannel<ServerMessage, unknown> | undefined;
+  private sendControl: (kind: ControlKind) => void = () => undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private rotateTimer: NodeJS.Timeout | undefined;
+  private lastHeardAtMs = Date.now();
+  private closed = false;
+  private resolveEnd!: (end: SessionEnd) => void;
+  /** Settles once, when this session stops being the one for new requests (rotate, drain, loss). */
+  readonly ended = new Promise<SessionEnd>((resolve) => {
+    this.resolveEnd = resolve;
+  });
+  private resolveGone!: () => void;
+  /** Resolves once the HTTP/2 connection is closed. */
+  readonly gone = new Promise<void>((resolve) => {
+    this.resolveGone = resolve;
+  });
+  private idleWaiters: (() => void)[] = [];
+  private readonly log: Logger;
+
+  constructor(
+    id: number,
+    private readonly options: ResolvedTunnelAgentOptions,
+    private readonly context: RequestContext,
+    private readonly health: () => AddressStatus[],
+  ) {
+    this.id = id;
+    this.log = context.logger;
+  }
+
+  /** Connects and registers; rejects with the reason (a refusal has reason TUNNEL_AGENT_REFUSED). */
+  async open(): Promise<Registered> {
+    const { options } = this;
+    const tls: SecureClientSessionOptions = {};
+    if (options.tls.caPath !== undefined) tls.ca = readFileSync(options.tls.caPath);
+    if (options.tls.certPath !== undefined) tls.cert = readFileSync(options.tls.certPath);
+    if (options.tls.keyPath !== undefined) tls.key = readFileSync(options.tls.keyPath);
+    const session = connect(options.serverUrl, options.serverUrl.startsWith("https:") ? tls : {});
+    this.session = session;
+    let sessionError: Error | undefined;
+    session.on("error", (error) => {
+      sessionError = error;
+      this.log.debug({ err: error }, "tunnel connection error");
+    });
+    session.on("goaway", (code: number) => {
+      this.log.debug({ code }, "tunnel server sent GOAWAY");
+      this.endAs({ kind: "drain", reason: "the server sent GOAWAY" });
+    });
+    session.on("close", () => {
+      this.log.debug("tunnel connection closed");
+      this.closed = true;
+      this.stopTimers();
+      this.endAs({ kind: "lost", error: lost(sessionError ? detail(sessionError) : "the connection closed") });
+      this.resolveGone();
+    });
+
+    const stream = session.request(this.callHeaders(CONTROL_PATH));
+    let status: { code: number; message: string } | undefined;
+    const readStatus = (headers: IncomingHttpHeaders) => {
+      if (headers["grpc-status"] === undefined) return;
+      status = {
+        code: Number(headers["grpc-status"]),
+        message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+      };
+    };
+    stream.on("response", readStatus);
+    stream.on("trailers", readStatus);
+    const control = createFrameChannel(stream, {
+      receive: ServerMessageSchema,
+      send: AgentMessageSchema,
+      maxFrameBytes: 1024 * 1024,
+    });
+    this.control = control;
+    this.sendControl = (kind) => {
+      control.send(create(AgentMessageSchema, { kind })).catch(() => undefined);
+    };
+    const messages = control[Symbol.asyncIterator]();
+    this.sendControl({
+      case: "register",
+      value: {
+        clientId: options.clientId,
+        group: options.group,
+        capabilities: {
+          grpc: true,
+          http: true,
+          websocket: true,
+          maxConcurrentStreams: options.maxConcurrentStreams,
+          maxMessageBytes: options.maxMessageBytes,
+        },
+        agentVersion: AGENT_VERSION,
+      },
+    });
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(lost(`no answer to Register within ${REGISTER_TIMEOUT_MS} ms`)),
+        REGISTER_TIMEOUT_MS,
+      );
+    });
+    let registered: Registered;
+    try {
+      const first = await Promise.race([messages.next(), timeout]);
+      if (first.done || first.value.kind.case !== "registered") {
+        if (status === undefined) await settled(stream);
+        throw refusalOrLoss(status, sessionError);
+      }
+      registered = first.value.kind.value;
+    } catch (error) {
+      session.destroy();
+      if (isRefusal(error)) throw error;
+      throw refusalOrLoss(status, sessionError ?? (error as Error));
+    } finally {
+      clearTimeout(timer);
+    }
+
+    this.sessionId = registered.sessionId;
+    this.registeredAtMs = Date.now();
+    this.lastHeardAtMs = Date.now();
+    this.startHeartbeats(registered.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS);
+    const rotateAfterMs = Number(registered.rotateAfterMs);
+    if (rotateAfterMs > 0) {
+      // Rotate a little early, jittered, so a fleet of agents does not reconnect in step.
+      this.rotateTimer = setTimeout(
+        () => this.endAs({ kind: "rotate", reason: "session age limit" }),
+        rotateAfterMs * (0.85 + Math.random() * 0.1),
+      );
+      this.rotateTimer.unref();
+    }
+    this.reportHealth(this.health());
+    this.openStandbys(registered.standbyStreams || options.standbyStreams);
+    void this.readControl(messages);
+    return registered;
+  }
+
+  /** Sends the upstreams' health to the server. */
+  reportHealth(statuses: AddressStatus[]): void {
+    if (this.closed || statuses.length === 0) return;
+    this.sendControl({
+      case: "health",
+      value: {
+        upstreams: statuses.map((status) => ({
+          name: status.upstream,
+          address: status.address,
+          serving: status.serving,
+          detail: status.detail,
+        })),
+      },
+    });
+  }
+
+  /**
+   * Takes no new requests: tells the server (Drain), waits up to `timeoutMs` for live requests, then
+   * ends the control call and closes the connection (requests still running then are cut).
+   */
+  async drain(reason: string, timeoutMs: number): Promise<void> {
+    if (!this.closed && !this.draining) {
+      this.draining = true;
+      this.sendControl({ case: "drain", value: { reason } });
+    }
+    this.endAs({ kind: "drain", reason });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.idle(),
+      this.gone,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.control?.end();
+    this.close();
+    await this.gone;
+  }
+
+  /** Closes the connection gracefully: streams still open finish, then it closes (destroys after 2 s). */
+  close(): void {
+    this.stopTimers();
+    const session = this.session;
+    if (session === undefined || session.destroyed) {
+      this.resolveGone();
+      return;
+    }
+    session.close();
+    setTimeout(() => session.destroy(), 2_000).unref();
+  }
+
+  /** Destroys the connection at once. */
+  destroy(): void {
+    this.stopTimers();
+    if (this.session === undefined) this.resolveGone();
+    else this.session.destroy();
+  }
+
+  private idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async readControl(messages: AsyncIterator<ServerMessage>): Promise<void> {
+    try {
+      for (;;) {
+        const result = await messages.next();
+        if (result.done) break;
+        this.lastHeardAtMs = Date.now();
+        this.onServerMessage(result.value);
+      }
+      this.log.debug("tunnel control stream ended by the server");
+      this.endAs({ kind: "lost", error: lost("the server ended the control stream") });
+    } catch (error) {
+      this.endAs({ kind: "lost", error: lost(`the control stream failed: ${detail(error)}`) });
+    }
+    // Without its control stream the session is over for the server too; live requests were reset by it.
+    if (this.inFlight === 0 || !this.draining) this.close();
+  }
+
+  private onServerMessage(message: ServerMessage): void {
+    switch (message.kind.case) {
+      case "heartbeat":
+        if (!message.kind.value.reply) {
+          this.sendControl({
+            case: "heartbeat",
+            value: { sentAtUnixMs: message.kind.value.sentAtUnixMs, reply: true, inFlight: this.inFlight },
+          });
+        }
+        return;
+      case "openStreams":
+        if (!this.draining) this.openStandbys(message.kind.value.count);
+        return;
+      case "drain":
+        this.draining = true;
+        this.log.info({ reason: message.kind.value.reason }, "tunnel server asked this session to drain");
+        this.endAs({ kind: "drain", reason: message.kind.value.reason || "the server drains" });
+        return;
+      case "rotate":
+        this.endAs({ kind: "rotate", reason: message.kind.value.reason || "the server asked" });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private startHeartbeats(intervalMs: number): void {
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastHeardAtMs > MISSED_HEARTBEATS * intervalMs) {
+        this.endAs({ kind: "lost", error: lost(`no word from the server for ${MISSED_HEARTBEATS} heartbeats`) });
+        this.destroy();
+        return;
+      }
+      this.sendControl({
+        case: "heartbeat",
+        value: { sentAtUnixMs: BigInt(Date.now()), inFlight: this.inFlight },
+      });
+    }, intervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.rotateTimer);
+  }
+
+  private openStandbys(count: number): void {
+    const room = this.options.maxConcurrentStreams - this.inFlight - this.standby;
+    for (let index = 0; index < Math.min(count, room); index++) this.openStandby();
+  }
+
+  private openStandby(): void {
+    const session = this.session;
+    if (session === undefined || session.closed || session.destroyed || this.draining) return;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(this.callHeaders(STREAM_PATH));
+    } catch (error) {
+      this.log.debug({ err: error }, "could not open a tunnel stream");
+      return;
+    }
+    stream.on("error", () => undefined);
+    const channel = createFrameChannel(stream, {
+      receive: TunnelFrameSchema,
+      send: TunnelFrameSchema,
+      maxFrameBytes: this.options.maxMessageBytes + (DEFAULT_MAX_FRAME_BYTES - 4 * 1024 * 1024),
+    });
+    const sequence = new FrameSequence();
+    const attach = create(TunnelFrameSchema, { kind: { case: "attach", value: { sessionId: this.sessionId } } });
+    sequence.check("agent", attach);
+    this.standby++;
+    let busy = false;
+    channel.send(attach).catch(() => undefined);
+    void serveTunnelStream(stream, channel, sequence, this.context, () => {
+      busy = true;
+      this.standby--;
+      this.inFlight++;
+    }).finally(() => {
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+      if (!busy) {
+        this.standby--;
+        return;
+      }
+      this.inFlight--;
+      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  private callHeaders(path: string): Record<string, string> {
+    return {
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${this.options.token}`,
+      "user-agent": AGENT_VERSION,
+    };
+  }
+
+  private endAs(end: SessionEnd): void {
+    this.resolveEnd(end);
+  }
+}
+
+function lost(message: string): StreamgateError {
+  return new StreamgateError(Code.UNAVAILABLE, message, { reason: "TUNNEL_AGENT_DISCONNECTED" });
+}
+
+function detail(error: unknown): string {
+  let current = error as { message?: unknown; cause?: unknown } | undefined;
+  while (current?.cause !== undefined && current.cause !== null) current = current.cause as typeof current;
+  return typeof current?.message === "string" ? current.message : String(error);
+}
+
+/** The control call's final status as a refusal (never retried) or a loss (retried with backoff). */
+function refusalOrLoss(status: { code: number; message: string } | undefined, error: Error | undefined) {
+  if (status !== undefined && REFUSALS.has(status.code)) {
+    return new StreamgateError(
+      status.code as Code,
+      `the tunnel server refused the agent: ${status.message || codeName(status.code as Code)}`,
+      { reason: "TUNNEL_AGENT_REFUSED" },
+    );
+  }
+  if (status !== undefined)
+    return lost(`the server ended registration: ${codeName(status.code as Code)}: ${status.message}`);
+  return lost(error !== undefined ? detail(error) : "the server closed the control stream before Registered");
+}
+
+/** Resolves once a stream is closed (its trailers have been read). */
+function settled(stream: ClientHttp2Stream): Promise<void> {
+  if (stream.closed || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once("close", () => resolve());
+    setTimeout(resolve, 1_000).unref();
+  });
+}

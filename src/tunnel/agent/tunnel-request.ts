@@ -1,0 +1,195 @@
+// One tunnel stream on the agent: a standby until the server assigns a request, then that request to its backend.
+import { type ClientHttp2Stream, constants } from "node:http2";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, StreamgateError } from "../../errors/index.js";
+import {
+  Protocol,
+  type RequestHead,
+  type TunnelFrame,
+  TunnelFrameSchema,
+} from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { Logger } from "../../observability/index.js";
+import type { FrameChannel } from "../protocol/frame-channel.js";
+import type { FrameSequence } from "../protocol/frame-sequence.js";
+import { type AgentRules, grpcFromPath, matchAgentRoute, type RequestFacts } from "../rules/index.js";
+import type { ResponseSink, UpstreamForwarder } from "../upstream/index.js";
+import { BodyQueue } from "./body-queue.js";
+
+/** Request body bytes the agent reads ahead of a backend that is slower than the client. */
+const BODY_READ_AHEAD_BYTES = 256 * 1024;
+
+/** What serving a request needs from the agent. */
+export interface RequestContext {
+  rules(): AgentRules;
+  forwarder: UpstreamForwarder;
+  logger: Logger;
+}
+
+type FrameKind = MessageInitShape<typeof TunnelFrameSchema>["kind"];
+
+/**
+ * Serves the request that arrives on a standby stream whose Attach was sent. Resolves when the
+ * stream is done: the server ended it without a request, or the request finished (any way).
+ * `onRequest` runs when a RequestHead arrives (the standby became busy).
+ */
+export async function serveTunnelStream(
+  stream: ClientHttp2Stream,
+  channel: FrameChannel<TunnelFrame, TunnelFrame>,
+  sequence: FrameSequence,
+  context: RequestContext,
+  onRequest: () => void,
+): Promise<void> {
+  const frames = channel[Symbol.asyncIterator]();
+  let first: IteratorResult<TunnelFrame>;
+  try {
+    first = await frames.next();
+  } catch {
+    return;
+  }
+  if (first.done) return;
+  const frame = first.value;
+  if (frame.kind.case !== "requestHead") {
+    // Whatever the server meant (an Error, a Cancel of nothing), this standby is over.
+    channel.destroy();
+    return;
+  }
+  onRequest();
+  const { requestId, traceId } = frame;
+  const head = frame.kind.value;
+  const receivedAtMs = Date.now();
+  const log = context.logger.child({ request_id: requestId, trace_id: traceId });
+  try {
+    sequence.check("server", frame);
+  } catch (error) {
+    await finishWith(channel, requestId, traceId, StreamgateError.from(error));
+    return;
+  }
+  const send = (kind: FrameKind) => channel.send(create(TunnelFrameSchema, { requestId, traceId, kind }));
+
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  stream.once("close", abort);
+  const body = new BodyQueue(BODY_READ_AHEAD_BYTES);
+  if (head.endStream) body.end();
+  void readRequestFrames(frames, sequence, body, controller, log);
+
+  const sink: ResponseSink = {
+    head: (response) =>
+      send({
+        case: "responseHead",
+        value: { status: response.status, headers: response.headers, endStream: response.endStream },
+      }),
+    data: (bytes) => send({ case: "data", value: { data: bytes } }),
+    trailers: (headers) => send({ case: "trailers", value: { headers } }),
+    error: (error) => {
+      log.debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
+      return send({ case: "error", value: { code: error.code, message: error.message } });
+    },
+  };
+
+  try {
+    const matched = matchAgentRoute(context.rules(), factsOf(head));
+    if (matched === null) {
+      await sink.error(noRoute(head));
+    } else {
+      await context.forwarder.forward(
+        { head, body, signal: controller.signal, receivedAtMs, traceId },
+        matched.upstream,
+        sink,
+      );
+    }
+    channel.end();
+  } catch {
+    // The tunnel stream broke under a send: the forwarder already stopped; reset what is left.
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+  } finally {
+    stream.off("close", abort);
+    body.end();
+  }
+}
+
+/** Feeds request Data into `body`; Cancel, Error, a broken stream or a protocol violation abort the backend call. */
+async function readRequestFrames(
+  frames: AsyncIterator<TunnelFrame>,
+  sequence: FrameSequence,
+  body: BodyQueue,
+  controller: AbortController,
+  log: Logger,
+): Promise<void> {
+  try {
+    for (;;) {
+      const result = await frames.next();
+      if (result.done) break;
+      const frame = result.value;
+      if (sequence.check("server", frame) === "ignore") continue;
+      switch (frame.kind.case) {
+        case "data":
+          await body.push(frame.kind.value.data);
+          if (frame.kind.value.endStream) body.end();
+          break;
+        case "cancel":
+        case "error":
+          log.debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
+          body.end();
+          controller.abort();
+          return;
+        default:
+          break;
+      }
+    }
+    // The server half-closed: a body still open was cut short.
+    if (!body.closed) {
+      body.fail(new StreamgateError(Code.CANCELLED, "the request body ended early", { reason: "TUNNEL_CANCELLED" }));
+      controller.abort();
+    }
+  } catch (error) {
+    body.fail(StreamgateError.from(error));
+    controller.abort();
+  }
+}
+
+async function finishWith(
+  channel: FrameChannel<TunnelFrame, TunnelFrame>,
+  requestId: string,
+  traceId: string,
+  error: StreamgateError,
+): Promise<void> {
+  try {
+    await channel.send(
+      create(TunnelFrameSchema, {
+        requestId,
+        traceId,
+        kind: { case: "error", value: { code: error.code, message: error.message } },
+      }),
+    );
+    channel.end();
+  } catch {
+    channel.destroy();
+  }
+}
+
+/** The request facts agent routes match on. */
+export function factsOf(head: RequestHead): RequestFacts {
+  const headers: Record<string, string | string[]> = {};
+  for (const { name, value } of head.headers) {
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else headers[name] = [existing, value];
+  }
+  return {
+    authority: head.authority,
+    path: head.path,
+    method: head.method,
+    headers,
+    grpc: head.protocol === Protocol.GRPC ? grpcFromPath(head.path) : null,
+  };
+}
+
+function noRoute(head: RequestHead): StreamgateError {
+  const grpc = head.protocol === Protocol.GRPC;
+  const what = grpc ? `gRPC method ${head.path}` : `${head.method} ${head.authority}${head.path}`;
+  return new StreamgateError(grpc ? Code.UNIMPLEMENTED : Code.NOT_FOUND, `no agent route matches ${what}`, {
+    reason: "TUNNEL_NO_ROUTE",
+  });
+}
