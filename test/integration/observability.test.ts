@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import { SignJWT } from "jose";
 import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
 import { createServer, type StreamgateServer } from "../../src/server/index.js";
 import { createGrpcJsClients } from "../harness/grpc-js-clients.js";
@@ -337,6 +338,41 @@ describe("observability", () => {
     } finally {
       call?.cancel();
       clients.close();
+      await running.close();
+    }
+  });
+
+  it("observability - with auth on, stream lines name the principal of the SSE request and of the WebSocket upgrade", async () => {
+    const secret = "observability-test-secret-of-enough-length";
+    const running = await start({ authSecret: secret });
+    const topic = `projects/obs/topics/${uniqueName("principal")}`;
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ streamgate: { admin: ["*"] } })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("carol")
+      .setIssuedAt(now - 10)
+      .setExpirationTime(now + 300)
+      .sign(new TextEncoder().encode(secret));
+    const authorization = `Bearer ${token}`;
+    let sse: SseReader | undefined;
+    let ws: WsClient | undefined;
+    try {
+      await running.server.engine.createTopic({ name: topic });
+      sse = await SseReader.open(`${running.url}/v1/${topic}/events`, { authorization });
+      assert.equal(sse.status, 200);
+      ws = await WsClient.open(running.url, { headers: { authorization } });
+      ws.send({ type: "subscribe", id: "p", topic });
+      await ws.until((client) => client.frames.some((frame) => frame.type === "subscribed"));
+      for (const transport of ["sse", "websocket"]) {
+        const opened = await running.logs.waitForLine(
+          streamLine("stream opened", transport, topic),
+          `${transport} opened`,
+        );
+        assert.match(String(opened.principal), /carol/, `${transport} line names the principal`);
+      }
+    } finally {
+      sse?.close();
+      await ws?.close();
       await running.close();
     }
   });
