@@ -1,7 +1,7 @@
 // Auth with a JWKS URL (a tiny local HTTP server) for RS256, ES256 and EdDSA keys made by jose; and the startup policy.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -115,6 +115,40 @@ describe("auth - startup policy", () => {
     );
     await open.listen();
     await open.close();
+  });
+
+  test("auth - --auth-secret-file: the HS256 secret is read from the file (trailing newline trimmed)", async () => {
+    const secret = "file-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+    const secretFile = join(dataDir, "secret.txt");
+    writeFileSync(secretFile, `${secret}\n`);
+    const server = await startTestServer({ authSecretFile: secretFile });
+    try {
+      const topic = `projects/${uniqueName("secretfile")}/topics/tick`;
+      await server.server.engine.createTopic({ name: topic });
+      const sign = (key: string) =>
+        new SignJWT({ streamgate: { publish: ["tick"] } })
+          .setProtectedHeader({ alg: "HS256" })
+          .setExpirationTime("5m")
+          .sign(new TextEncoder().encode(key));
+      const statuses: number[] = [];
+      for (const key of [secret, `${secret}x`]) {
+        const response = await fetch(`${server.url}/v1/${topic}:publish`, {
+          method: "POST",
+          headers: {
+            connection: "close",
+            "content-type": "application/json",
+            authorization: `Bearer ${await sign(key)}`,
+          },
+          body: JSON.stringify({ messages: [{ data: "aGk=" }] }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+      assert.deepEqual(statuses, [200, 401]);
+    } finally {
+      await server.close();
+    }
   });
 
   test("auth - a short shared secret is refused with a clear message", async () => {
