@@ -23,10 +23,12 @@ export type ObservedTransport = (typeof ObservedTransport)[keyof typeof Observed
 
 /** Why a live stream ended, as logged in `reason`. */
 export const StreamCloseReason = {
-  /** The client left or the server shut down (the subscription's signal aborted). */
+  /** The client left (the subscription's signal aborted, or the transport stopped reading it). */
   closed: "closed",
   /** The feed ended on its own. */
   ended: "ended",
+  /** The server drained or shut down and ended the stream (the client is told where to resume). */
+  shutdown: "shutdown",
 } as const;
 
 export interface StreamTelemetry {
@@ -35,7 +37,13 @@ export interface StreamTelemetry {
 }
 
 /** Creates the stream telemetry of one server. */
-export function createStreamTelemetry(logger: Logger, metrics: ServerMetrics): StreamTelemetry {
+export function createStreamTelemetry(
+  logger: Logger,
+  metrics: ServerMetrics,
+  /** True once the server drains or closes: streams ended then are logged with reason `shutdown`. Default: never. */
+  shuttingDown: () => boolean = () => false,
+): StreamTelemetry {
+  const left = () => (shuttingDown() ? StreamCloseReason.shutdown : StreamCloseReason.closed);
   return {
     observe(hub, transport) {
       return {
@@ -104,7 +112,7 @@ export function createStreamTelemetry(logger: Logger, metrics: ServerMetrics): S
             };
             const seen = (result: IteratorResult<FeedEvent>): IteratorResult<FeedEvent> => {
               if (result.done === true) {
-                finish(signal.aborted ? StreamCloseReason.closed : StreamCloseReason.ended);
+                finish(signal.aborted ? left() : StreamCloseReason.ended);
                 return result;
               }
               const event = result.value;
@@ -126,7 +134,7 @@ export function createStreamTelemetry(logger: Logger, metrics: ServerMetrics): S
               next: () => inner.next().then(seen, failed),
               // The consumer stopped iterating: its client left (or its loop failed).
               return: (value?: unknown) => {
-                finish(StreamCloseReason.closed);
+                finish(left());
                 return inner.return === undefined
                   ? Promise.resolve({ done: true, value: undefined })
                   : inner.return(value).then((result) => result, failed);

@@ -96,7 +96,7 @@ export async function createServer(
   });
   const engine = instrumentEngine(rawEngine, metrics, logger);
   // Each transport gets the hub through its own observer: stream open/close log lines and stream metrics.
-  const telemetry = createStreamTelemetry(logger, metrics);
+  const telemetry = createStreamTelemetry(logger, metrics, () => shutdown.signal.aborted);
   const shutdown = new AbortController();
   // Every live call listens on the shutdown signal; thousands of streams are normal, not a leak.
   setMaxListeners(0, shutdown.signal);

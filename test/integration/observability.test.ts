@@ -376,4 +376,21 @@ describe("observability", () => {
       await running.close();
     }
   });
+
+  it("observability - streams ended by a drain are logged with reason shutdown", async () => {
+    const running = await start();
+    const topic = `projects/obs/topics/${uniqueName("drain")}`;
+    let sse: SseReader | undefined;
+    try {
+      await running.server.engine.createTopic({ name: topic });
+      sse = await SseReader.open(`${running.url}/v1/${topic}/events`);
+      await running.logs.waitForLine(streamLine("stream opened", "sse", topic), "SSE opened");
+      await running.server.drain(3_000);
+      const closed = await running.logs.waitForLine(streamLine("stream closed", "sse", topic), "SSE closed");
+      assert.equal(closed.reason, "shutdown");
+    } finally {
+      sse?.close();
+      await running.close();
+    }
+  });
 });
