@@ -76,7 +76,8 @@ export function tokenOf(request: AnyRequest | IncomingMessage, cookieAllowed: bo
   }
   const url = request.url ?? "";
   if (url.includes(`${TOKEN_QUERY_PARAMETER}=`)) {
-    const token = new URL(url, "http://localhost").searchParams.get(TOKEN_QUERY_PARAMETER);
+    const query = url.indexOf("?");
+    const token = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get(TOKEN_QUERY_PARAMETER);
     if (token !== null && token !== "") return token;
   }
   if (cookieAllowed) {
@@ -84,7 +85,13 @@ export function tokenOf(request: AnyRequest | IncomingMessage, cookieAllowed: bo
     for (const part of cookies.split(";")) {
       const separator = part.indexOf("=");
       if (separator > 0 && part.slice(0, separator).trim() === TOKEN_COOKIE) {
-        const token = decodeURIComponent(part.slice(separator + 1).trim());
+        // A JWT needs no escaping; a value that does not decode is simply not one.
+        let token: string;
+        try {
+          token = decodeURIComponent(part.slice(separator + 1).trim());
+        } catch {
+          throw unauthenticated("TOKEN_MALFORMED", `the ${TOKEN_COOKIE} cookie is not a token`);
+        }
         if (token !== "") return token;
       }
     }
