@@ -9,6 +9,7 @@ import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
 import { pubsubBenchmark } from "./pubsub/index.js";
+import { tunnelBenchmark } from "./tunnel/index.js";
 
 /** Every benchmark, in default run order. */
 const BENCHMARKS: readonly Benchmark[] = [
@@ -16,6 +17,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   fanoutBenchmark,
   fanoutInstancesBenchmark,
   connectionsBenchmark,
+  tunnelBenchmark,
 ];
 
 const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]

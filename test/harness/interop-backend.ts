@@ -6,12 +6,11 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
-/** What every grpc-js server call has (the type is not exported by name). */
-type ServerSurfaceCall =
-  | grpc.ServerUnaryCall<unknown, unknown>
-  | grpc.ServerReadableStream<unknown, unknown>
-  | grpc.ServerWritableStream<unknown, unknown>
-  | grpc.ServerDuplexStream<unknown, unknown>;
+/** What every grpc-js server call has (grpc-js does not export the type by name). */
+interface ServerSurfaceCall {
+  metadata: grpc.Metadata;
+  on(event: "cancelled", listener: () => void): unknown;
+}
 
 export const interopProtoPath = fileURLToPath(new URL("../fixtures/interop/test-service.proto", import.meta.url));
 export const interopPackage = "streamgate.interop.v1";

@@ -1,0 +1,407 @@
+// The "tunnel" benchmark: gRPC unary calls/s, p50/p99 latency and bidi streaming messages/s (1 KiB) for a
+// grpc-js backend reached directly, through nginx grpc_pass (one hop) and through the streamgate tunnel
+// (gRPC entry → server → agent → backend), interleaved in one run; plus memory per idle tunnelled stream.
+import { readFileSync } from "node:fs";
+import { startGrpcNginx } from "../../test/harness/interop-nginx.js";
+import { findNginx } from "../../test/harness/nginx.js";
+import type { BenchContext, Benchmark } from "../lib/benchmark.js";
+import { processCpuMs } from "../lib/process-cpu.js";
+import { type BenchOutcome, type Figure, type JsonValue, makeFigure } from "../lib/report.js";
+import { median, percentileSorted, round } from "../lib/stats.js";
+import type { WorkerReply } from "./client-worker.js";
+import {
+  type LoadWorker,
+  startBackendProcess,
+  startLoadWorker,
+  startTunnelProcesses,
+  type TunnelProcesses,
+} from "./processes.js";
+
+const BODY_BYTES = 1024;
+/** Client processes generating load (each one grpc-js channel = one HTTP/2 connection). */
+const WORKERS = 2;
+/** Unary calls in flight per worker. */
+const UNARY_CONCURRENCY = 32;
+/** Bidi streams per worker, and messages in flight on each. */
+const STREAMS_PER_WORKER = 8;
+const STREAM_WINDOW = 16;
+const IDLE_STREAMS = 10_000;
+const WARMUP_MS = 500;
+const ANCHOR = "nginx grpc_pass";
+
+type Path = "direct" | "nginx" | "tunnel";
+
+/** VmRSS of `pid` in bytes (NaN if gone). */
+function rssBytes(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match === null ? Number.NaN : Number(match[1]) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Measured {
+  unaryCallsPerSecond: number;
+  unaryLoadedP50Ms: number;
+  unaryLoadedP99Ms: number;
+  streamMessagesPerSecond: number;
+  idleP50Ms: number;
+  idleP99Ms: number;
+  errors: number;
+  firstError: string | null;
+  /** CPU ms of the processes on the path during the unary + stream phases. */
+  pathCpuMs: number | null;
+  clientCpuMs: number | null;
+}
+
+async function measurePath(
+  workers: LoadWorker[],
+  address: string,
+  pathPids: number[],
+  durationMs: number,
+): Promise<Measured> {
+  const cpuOf = (pids: number[]) => {
+    let total = 0;
+    for (const pid of pids) {
+      const value = processCpuMs(pid);
+      if (value === null) return null;
+      total += value;
+    }
+    return total;
+  };
+  const pathCpuBefore = cpuOf(pathPids);
+  const clientCpuBefore = cpuOf(workers.map((worker) => worker.pid));
+  let errors = 0;
+  let firstError: string | null = null;
+  const note = (reply: { errors: number; firstError: string | null }) => {
+    errors += reply.errors;
+    firstError ??= reply.firstError;
+  };
+
+  const unary = (await Promise.all(
+    workers.map((worker) =>
+      worker.run({
+        kind: "unary",
+        address,
+        concurrency: UNARY_CONCURRENCY,
+        bodyBytes: BODY_BYTES,
+        warmupMs: WARMUP_MS,
+        durationMs,
+      }),
+    ),
+  )) as Extract<WorkerReply, { kind: "unary" }>[];
+  unary.forEach(note);
+  const latencies = unary.flatMap((reply) => reply.latenciesMs).sort((a, b) => a - b);
+  const calls = unary.reduce((sum, reply) => sum + reply.calls, 0);
+
+  const stream = (await Promise.all(
+    workers.map((worker) =>
+      worker.run({
+        kind: "stream",
+        address,
+        streams: STREAMS_PER_WORKER,
+        window: STREAM_WINDOW,
+        bodyBytes: BODY_BYTES,
+        warmupMs: WARMUP_MS,
+        durationMs,
+      }),
+    ),
+  )) as Extract<WorkerReply, { kind: "stream" }>[];
+  stream.forEach(note);
+  const messages = stream.reduce((sum, reply) => sum + reply.messages, 0);
+  const pathCpuAfter = cpuOf(pathPids);
+  const clientCpuAfter = cpuOf(workers.map((worker) => worker.pid));
+
+  // Latency without load: one call at a time from one worker.
+  const idle = (await workers[0]!.run({
+    kind: "latency",
+    address,
+    bodyBytes: BODY_BYTES,
+    warmupMs: WARMUP_MS,
+    durationMs: Math.max(1_000, Math.round(durationMs * 0.6)),
+  })) as Extract<WorkerReply, { kind: "latency" }>;
+  note(idle);
+  const idleSorted = [...idle.latenciesMs].sort((a, b) => a - b);
+
+  return {
+    unaryCallsPerSecond: calls / (durationMs / 1000),
+    unaryLoadedP50Ms: percentileSorted(latencies, 50),
+    unaryLoadedP99Ms: percentileSorted(latencies, 99),
+    streamMessagesPerSecond: messages / (durationMs / 1000),
+    idleP50Ms: percentileSorted(idleSorted, 50),
+    idleP99Ms: percentileSorted(idleSorted, 99),
+    errors,
+    firstError,
+    pathCpuMs: pathCpuBefore === null || pathCpuAfter === null ? null : pathCpuAfter - pathCpuBefore,
+    clientCpuMs: clientCpuBefore === null || clientCpuAfter === null ? null : clientCpuAfter - clientCpuBefore,
+  };
+}
+
+/** Opens `count` idle bidi streams (one echo each) through `address`; RSS growth of `pids` per stream. */
+async function idleStreamMemory(
+  context: BenchContext,
+  workers: LoadWorker[],
+  address: string,
+  pids: number[],
+  count: number,
+): Promise<{ bytesPerStream: number; held: number; errors: number; firstError: string | null; openMs: number }> {
+  const rss = () => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+  await sleep(1_000);
+  const before = rss();
+  const per = Math.ceil(count / workers.length);
+  const replies = (await Promise.all(
+    workers.map((worker) =>
+      worker.run({ kind: "hold", address, streams: per, channels: Math.ceil(per / 1_000), bodyBytes: 16 }),
+    ),
+  )) as Extract<WorkerReply, { kind: "held" }>[];
+  await sleep(1_500);
+  const after = rss();
+  const held = replies.reduce((sum, reply) => sum + reply.streams - reply.errors, 0);
+  const errors = replies.reduce((sum, reply) => sum + reply.errors, 0);
+  context.log(`  held ${held} idle streams (${errors} failed): +${round((after - before) / 2 ** 20, 1)} MiB`);
+  await Promise.all(workers.map((worker) => worker.run({ kind: "release" })));
+  return {
+    bytesPerStream: held > 0 ? (after - before) / held : Number.NaN,
+    held,
+    errors,
+    firstError: replies.find((reply) => reply.firstError !== null)?.firstError ?? null,
+    openMs: Math.max(...replies.map((reply) => reply.openMs)),
+  };
+}
+
+async function run(context: BenchContext): Promise<BenchOutcome> {
+  if (findNginx() === null) throw new Error("nginx is not installed (apt-get install -y nginx): it is the anchor");
+  const durationMs = Math.max(1_000, Math.round(3_000 * context.scale));
+  const idleStreams = Math.round(IDLE_STREAMS * context.scale);
+  const notes: string[] = [];
+  const details: Record<string, JsonValue> = {};
+
+  const backend = await startBackendProcess(context.repoRoot);
+  const nginx = await startGrpcNginx({ upstreamPort: backend.port });
+  let tunnel: TunnelProcesses | null = null;
+  const workers = Array.from({ length: WORKERS }, () => startLoadWorker(context.repoRoot));
+  try {
+    if (!context.anchorOnly) {
+      tunnel = await startTunnelProcesses({
+        repoRoot: context.repoRoot,
+        serverRoot: context.serverRoot,
+        backendPort: backend.port,
+        nodeArgs: context.cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", context.cpuProfileDir],
+      });
+    }
+    const paths: { path: Path; address: string; pids: number[] }[] = [
+      { path: "direct", address: `127.0.0.1:${backend.port}`, pids: [backend.pid] },
+      { path: "nginx", address: nginx.hostPort, pids: [backend.pid, nginx.pid] },
+    ];
+    if (tunnel !== null)
+      paths.push({
+        path: "tunnel",
+        address: tunnel.grpcEntry,
+        pids: [backend.pid, tunnel.server.pid, tunnel.agentPid],
+      });
+
+    const results: Record<Path, Measured[]> = { direct: [], nginx: [], tunnel: [] };
+    for (let repetition = 0; repetition < context.repetitions; repetition += 1) {
+      // Rotate the order per repetition so no path always runs on the warmest (or most loaded) machine.
+      const order = paths.map((_, index) => paths[(index + repetition) % paths.length]!);
+      for (const entry of order) {
+        const measured = await measurePath(workers, entry.address, entry.pids, durationMs);
+        results[entry.path].push(measured);
+        context.log(
+          `  rep ${repetition + 1} ${entry.path}: unary ${Math.round(measured.unaryCallsPerSecond)}/s (p50 ${round(measured.unaryLoadedP50Ms, 2)} ms loaded, ${round(measured.idleP50Ms, 3)} ms idle), stream ${Math.round(measured.streamMessagesPerSecond)} msg/s, errors ${measured.errors}${measured.firstError === null ? "" : ` (${measured.firstError})`}`,
+        );
+      }
+    }
+    const samples = (path: Path, pick: (measured: Measured) => number) => results[path].map(pick);
+    const figures: Figure[] = [];
+    const unaryName = `Unary calls/s, ${BODY_BYTES} B, ${WORKERS}×${UNARY_CONCURRENCY} in flight`;
+    const streamName = `Bidi streaming msg/s, ${BODY_BYTES} B, ${WORKERS * STREAMS_PER_WORKER} streams × ${STREAM_WINDOW} in flight`;
+    figures.push(
+      makeFigure({
+        name: `${unaryName}: tunnel`,
+        unit: "calls/s",
+        higherIsBetter: true,
+        samples: samples("tunnel", (m) => m.unaryCallsPerSecond),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.unaryCallsPerSecond),
+        target: { kind: "ratioAtLeast", ratio: 0.6 },
+        median,
+      }),
+      makeFigure({
+        name: `${streamName}: tunnel`,
+        unit: "msg/s",
+        higherIsBetter: true,
+        samples: samples("tunnel", (m) => m.streamMessagesPerSecond),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.streamMessagesPerSecond),
+        target: { kind: "ratioAtLeast", ratio: 0.8 },
+        median,
+      }),
+    );
+    // Added latency = p50 through the path minus p50 direct, per repetition (one call at a time).
+    const added = (path: Path) =>
+      results[path].map((measured, index) => measured.idleP50Ms - (results.direct[index]?.idleP50Ms ?? Number.NaN));
+    const nginxAdded = added("nginx");
+    figures.push(
+      makeFigure({
+        name: "Added p50 latency over direct, unary one at a time: tunnel",
+        unit: "ms",
+        higherIsBetter: false,
+        samples: added("tunnel"),
+        anchorName: ANCHOR,
+        anchorSamples: nginxAdded,
+        // The target is relative (≤ 2× nginx's added latency), so its bound comes from this run's anchor.
+        target: { kind: "valueBelow", value: round(2 * median(nginxAdded), 4) },
+        median,
+      }),
+      makeFigure({
+        name: "p50 latency, unary one at a time: tunnel",
+        unit: "ms",
+        higherIsBetter: false,
+        samples: samples("tunnel", (m) => m.idleP50Ms),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.idleP50Ms),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: "p99 latency, unary one at a time: tunnel",
+        unit: "ms",
+        higherIsBetter: false,
+        samples: samples("tunnel", (m) => m.idleP99Ms),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.idleP99Ms),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `p50 latency under load (${unaryName}): tunnel`,
+        unit: "ms",
+        higherIsBetter: false,
+        samples: samples("tunnel", (m) => m.unaryLoadedP50Ms),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.unaryLoadedP50Ms),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `p99 latency under load (${unaryName}): tunnel`,
+        unit: "ms",
+        higherIsBetter: false,
+        samples: samples("tunnel", (m) => m.unaryLoadedP99Ms),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.unaryLoadedP99Ms),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `${unaryName}: nginx grpc_pass`,
+        unit: "calls/s",
+        higherIsBetter: true,
+        samples: samples("nginx", (m) => m.unaryCallsPerSecond),
+        anchorName: "direct (grpc-js client → grpc-js server)",
+        anchorSamples: samples("direct", (m) => m.unaryCallsPerSecond),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `${streamName}: nginx grpc_pass`,
+        unit: "msg/s",
+        higherIsBetter: true,
+        samples: samples("nginx", (m) => m.streamMessagesPerSecond),
+        anchorName: "direct (grpc-js client → grpc-js server)",
+        anchorSamples: samples("direct", (m) => m.streamMessagesPerSecond),
+        target: null,
+        median,
+      }),
+    );
+
+    if (tunnel !== null && idleStreams > 0) {
+      context.log(`  memory: ${idleStreams} idle streams direct, then through the tunnel`);
+      const direct = await idleStreamMemory(context, workers, `127.0.0.1:${backend.port}`, [backend.pid], idleStreams);
+      const tunnelled = await idleStreamMemory(
+        context,
+        workers,
+        tunnel.grpcEntry,
+        [tunnel.server.pid, tunnel.agentPid],
+        idleStreams,
+      );
+      figures.push(
+        makeFigure({
+          name: `Memory per idle tunnelled bidi stream at ${idleStreams} streams (server + agent RSS)`,
+          unit: "B",
+          higherIsBetter: false,
+          samples: [tunnelled.bytesPerStream],
+          anchorName: "the grpc-js backend holding the same streams directly (its RSS)",
+          anchorSamples: [direct.bytesPerStream],
+          target: null,
+          median,
+        }),
+      );
+      details.idleStreams = { direct, tunnel: tunnelled } as unknown as JsonValue;
+      if (tunnelled.errors > 0)
+        notes.push(
+          `${tunnelled.errors} of ${idleStreams} tunnelled idle streams failed to open: ${tunnelled.firstError}`,
+        );
+    }
+
+    details.perRepetition = results as unknown as JsonValue;
+    const cpuPerCall = (path: Path) =>
+      results[path].map((m) =>
+        m.pathCpuMs === null
+          ? null
+          : round(
+              (m.pathCpuMs * 1000) /
+                (m.unaryCallsPerSecond * (durationMs / 1000) + m.streamMessagesPerSecond * (durationMs / 1000)),
+              2,
+            ),
+      );
+    details.pathCpuMicrosecondsPerCallOrMessage = {
+      direct: cpuPerCall("direct"),
+      nginx: cpuPerCall("nginx"),
+      tunnel: cpuPerCall("tunnel"),
+    };
+    const totalErrors = (Object.values(results) as Measured[][]).flat().reduce((sum, m) => sum + m.errors, 0);
+    if (totalErrors > 0)
+      notes.push(`${totalErrors} calls or streams failed during the load phases; see perRepetition.`);
+    notes.push(
+      `${WORKERS} client processes (grpc-js, one HTTP/2 connection each) share the machine's cores with the backend, nginx (1 worker) and the tunnel's server and agent processes; compare ratios, not absolute rates.`,
+      "Added latency is measured one call at a time (no queueing); the latency under load includes queueing in the client processes.",
+    );
+    if (tunnel === null) notes.push("--anchor-only: the tunnel was not measured.");
+    return {
+      parameters: {
+        bodyBytes: BODY_BYTES,
+        workers: WORKERS,
+        unaryConcurrencyPerWorker: UNARY_CONCURRENCY,
+        streamsPerWorker: STREAMS_PER_WORKER,
+        streamWindow: STREAM_WINDOW,
+        warmupMs: WARMUP_MS,
+        durationMs,
+        idleStreams,
+        nginxWorkers: 1,
+      },
+      figures,
+      details,
+      notes,
+    };
+  } catch (error) {
+    if (tunnel !== null) context.log(`agent log:\n${tunnel.agentLog()}\nserver log:\n${tunnel.server.logTail()}`);
+    throw error;
+  } finally {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await tunnel?.stop();
+    await nginx.stop();
+    await backend.stop();
+  }
+}
+
+export const tunnelBenchmark: Benchmark = {
+  name: "tunnel",
+  title: "Tunnel: gRPC unary and bidi streaming through the streamgate tunnel vs nginx grpc_pass vs direct",
+  maxDurationMs: 6 * 60_000,
+  run,
+};
