@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { PubSub } from "@google-cloud/pubsub";
 import { SignJWT } from "jose";
 import WebSocket from "ws";
+import { Publisher } from "../../src/gen/google/pubsub/v1/pubsub_pb.js";
 import { Events } from "../../src/gen/streamgate/v1/events_pb.js";
 import { createGrpcJsClients, type GrpcJsClients } from "../harness/grpc-js-clients.js";
 import { createLiveClients, grpc, type LiveClients } from "../harness/live-clients.js";
@@ -219,6 +220,34 @@ describe("auth - every transport", () => {
       "WebSocket outcome",
     );
   }
+  const fromConnectError = (error: unknown): Result => {
+    const failure = ConnectError.from(error);
+    return {
+      outcome:
+        failure.code === ConnectCode.Unauthenticated
+          ? "unauthenticated"
+          : failure.code === ConnectCode.PermissionDenied
+            ? "denied"
+            : `unexpected: connect ${ConnectCode[failure.code]} ${failure.rawMessage}`,
+      detail: failure.rawMessage,
+    };
+  };
+  async function connectPublish(token: string | undefined, target: Target): Promise<Result> {
+    const transport = createConnectTransport({
+      baseUrl: server.url,
+      httpVersion: "1.1",
+      nodeOptions: { agent: noKeepAlive },
+    });
+    try {
+      await createClient(Publisher, transport).publish(
+        { topic: names[target].topic, messages: [{ data: new Uint8Array([1]) }] },
+        { headers: bearer(token), timeoutMs: 10_000 },
+      );
+      return { outcome: "ok", detail: "" };
+    } catch (error) {
+      return fromConnectError(error);
+    }
+  }
   async function connectSubscribe(kind: "connect" | "grpc-web", token: string | undefined, target: Target) {
     const transport =
       kind === "connect"
@@ -235,16 +264,7 @@ describe("auth - every transport", () => {
       }
       return { outcome: "unexpected: ended", detail: "" } as Result;
     } catch (error) {
-      const failure = ConnectError.from(error);
-      return {
-        outcome:
-          failure.code === ConnectCode.Unauthenticated
-            ? "unauthenticated"
-            : failure.code === ConnectCode.PermissionDenied
-              ? "denied"
-              : `unexpected: connect ${ConnectCode[failure.code]} ${failure.rawMessage}`,
-        detail: failure.rawMessage,
-      } as Result;
+      return fromConnectError(error);
     } finally {
       controller.abort();
     }
@@ -325,6 +345,7 @@ describe("auth - every transport", () => {
         return grpcStream(call);
       },
     },
+    { name: "Connect Publisher/Publish (unary)", run: connectPublish },
     { name: "Connect Events/Subscribe", run: (token, target) => connectSubscribe("connect", token, target) },
     { name: "gRPC-Web Events/Subscribe", run: (token, target) => connectSubscribe("grpc-web", token, target) },
     {
