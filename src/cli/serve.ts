@@ -137,6 +137,48 @@ const serveSpec = {
       description: "Messages one principal may publish at once after being idle",
       defaultText: "$STREAMGATE_PUBLISH_BURST, else 20000",
     },
+    "tunnel-rules": {
+      type: "string",
+      valueName: "FILE",
+      description: "Tunnel server rules file (rules, agent tokens); enables the tunnel and its entries",
+      defaultText: "$STREAMGATE_TUNNEL_RULES, else none",
+    },
+    "tunnel-http-port": {
+      type: "string",
+      valueName: "PORT",
+      description: "Port of the tunnel's HTTP entry (HTTP/1.1, h2c, WebSocket)",
+      defaultText: "$STREAMGATE_TUNNEL_HTTP_PORT, else 8001",
+    },
+    "tunnel-grpc-port": {
+      type: "string",
+      valueName: "PORT",
+      description: "Port of the tunnel's gRPC entry (HTTP/2)",
+      defaultText: "$STREAMGATE_TUNNEL_GRPC_PORT, else 8002",
+    },
+    "tunnel-max-message-bytes": {
+      type: "string",
+      valueName: "BYTES",
+      description: "Largest gRPC message through the tunnel, either way",
+      defaultText: "$STREAMGATE_TUNNEL_MAX_MESSAGE_BYTES, else 4194304",
+    },
+    "tunnel-rotate-after-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "Rotate agent sessions (make-before-break) after this long; 0 never",
+      defaultText: "$STREAMGATE_TUNNEL_ROTATE_AFTER_MS, else 3300000",
+    },
+    "tunnel-heartbeat-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "Heartbeat interval of agent control streams; 3 missed end a session",
+      defaultText: "$STREAMGATE_TUNNEL_HEARTBEAT_MS, else 10000",
+    },
+    "tunnel-standby-streams": {
+      type: "string",
+      valueName: "COUNT",
+      description: "Standby tunnel streams each agent keeps open ahead of requests",
+      defaultText: "$STREAMGATE_TUNNEL_STANDBY_STREAMS, else 8",
+    },
     "log-level": {
       type: "string",
       valueName: "LEVEL",
@@ -254,6 +296,29 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   }
   if (values["publish-burst"] !== undefined) {
     options.publishBurst = parseInteger(values["publish-burst"], "--publish-burst", 1);
+  }
+  if (values["tunnel-rules"] !== undefined) options.tunnelRulesPath = values["tunnel-rules"];
+  if (values["tunnel-http-port"] !== undefined) {
+    options.tunnelHttpPort = parseInteger(values["tunnel-http-port"], "--tunnel-http-port", 0, 65535);
+  }
+  if (values["tunnel-grpc-port"] !== undefined) {
+    options.tunnelGrpcPort = parseInteger(values["tunnel-grpc-port"], "--tunnel-grpc-port", 0, 65535);
+  }
+  if (values["tunnel-max-message-bytes"] !== undefined) {
+    options.tunnelMaxMessageBytes = parseInteger(
+      values["tunnel-max-message-bytes"],
+      "--tunnel-max-message-bytes",
+      1024,
+    );
+  }
+  if (values["tunnel-rotate-after-ms"] !== undefined) {
+    options.tunnelRotateAfterMs = parseInteger(values["tunnel-rotate-after-ms"], "--tunnel-rotate-after-ms", 0);
+  }
+  if (values["tunnel-heartbeat-ms"] !== undefined) {
+    options.tunnelHeartbeatMs = parseInteger(values["tunnel-heartbeat-ms"], "--tunnel-heartbeat-ms", 100);
+  }
+  if (values["tunnel-standby-streams"] !== undefined) {
+    options.tunnelStandbyStreams = parseInteger(values["tunnel-standby-streams"], "--tunnel-standby-streams", 1);
   }
   if (values["log-level"] !== undefined) {
     if (!logLevels.includes(values["log-level"])) {

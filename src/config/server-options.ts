@@ -56,6 +56,20 @@ export interface ServerOptions extends LimitsOptions {
   maxStreamBufferBytes: number;
   /** Largest WebSocket frame a client may send, in bytes; larger ones close with 1009. Default 1 MiB (publish bigger messages over REST or gRPC). */
   maxWebSocketPayloadBytes: number;
+  /** Tunnel server rules file (rules and agent tokens); enables the tunnel server and its entries. Default none. */
+  tunnelRulesPath: string | null;
+  /** Port of the tunnel's HTTP entry (HTTP/1.1, h2c, WebSocket); 0 picks a free one. Default 8001 (the seed's). */
+  tunnelHttpPort: number;
+  /** Port of the tunnel's gRPC entry (HTTP/2); 0 picks a free one. Default 8002 (the seed's). */
+  tunnelGrpcPort: number;
+  /** Largest gRPC message through the tunnel, either way, in bytes. Default 4 MiB (gRPC's default receive limit). */
+  tunnelMaxMessageBytes: number;
+  /** Ask an agent session to rotate (make-before-break) after this long, in ms; 0 never. Default 55 min (Cloud Run cuts requests at 60). */
+  tunnelRotateAfterMs: number;
+  /** Heartbeat interval on agent control streams, in ms; 3 missed ones end a session. Default 10 000. */
+  tunnelHeartbeatMs: number;
+  /** Standby tunnel streams each agent keeps open ahead of requests. Default 8. */
+  tunnelStandbyStreams: number;
   /** Log level for pino. Default "info". */
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   /**
@@ -99,6 +113,13 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
+  tunnelRulesPath: null,
+  tunnelHttpPort: 8001,
+  tunnelGrpcPort: 8002,
+  tunnelMaxMessageBytes: 4 * 1024 * 1024,
+  tunnelRotateAfterMs: 55 * 60_000,
+  tunnelHeartbeatMs: 10_000,
+  tunnelStandbyStreams: 8,
   authSecret: null,
   authSecretFile: null,
   authJwksUrl: null,
@@ -145,6 +166,31 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
     if (!Number.isInteger(options[option]) || options[option] < 1024) fail(option, "must be an integer >= 1024");
   }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
+  for (const option of ["tunnelHttpPort", "tunnelGrpcPort"] as const) {
+    if (!Number.isInteger(options[option]) || options[option] < 0 || options[option] > 65535) {
+      fail(option, `must be an integer 0..65535, got ${options[option]}`);
+    }
+  }
+  if (options.tunnelRulesPath !== null && options.port !== 0) {
+    for (const option of ["tunnelHttpPort", "tunnelGrpcPort"] as const) {
+      if (options[option] === options.port) fail(option, `must differ from port (${options.port})`);
+    }
+    if (options.tunnelHttpPort !== 0 && options.tunnelHttpPort === options.tunnelGrpcPort) {
+      fail("tunnelGrpcPort", "must differ from tunnelHttpPort");
+    }
+  }
+  if (!Number.isInteger(options.tunnelMaxMessageBytes) || options.tunnelMaxMessageBytes < 1024) {
+    fail("tunnelMaxMessageBytes", "must be an integer >= 1024");
+  }
+  if (!Number.isFinite(options.tunnelRotateAfterMs) || options.tunnelRotateAfterMs < 0) {
+    fail("tunnelRotateAfterMs", "must be >= 0 (0 = never)");
+  }
+  if (!Number.isFinite(options.tunnelHeartbeatMs) || options.tunnelHeartbeatMs < 100) {
+    fail("tunnelHeartbeatMs", "must be >= 100");
+  }
+  if (!Number.isInteger(options.tunnelStandbyStreams) || options.tunnelStandbyStreams < 1) {
+    fail("tunnelStandbyStreams", "must be an integer >= 1");
+  }
   if (options.authSecret !== null && options.authSecretFile !== null) {
     fail("authSecret", "--auth-secret and --auth-secret-file exclude each other");
   }

@@ -168,3 +168,73 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     },
   };
 }
+
+/** Metrics of the tunnel server (requests per rule, group, agent, gRPC method and status). */
+export interface TunnelMetrics {
+  readonly requests: Counter<"rule" | "group" | "agent" | "grpc_method" | "status">;
+  readonly inFlight: Gauge<"group">;
+  readonly bytes: Counter<"group" | "direction">;
+  readonly duration: Histogram<"rule" | "group">;
+  readonly cancels: Counter<"group">;
+  readonly deadlineMisses: Counter<"group">;
+}
+
+/**
+ * Registers the tunnel metrics on `registry`. Labels stay bounded: `agent` is the agent's client_id,
+ * `grpc_method` is only set for gRPC (the caller caps distinct values), `status` is a gRPC code name
+ * or an HTTP status.
+ */
+export function createTunnelMetrics(
+  registry: Registry,
+  sources: { agentsByGroup(): Map<string, number> },
+): TunnelMetrics {
+  new Gauge({
+    name: "streamgate_tunnel_agents",
+    help: "Connected tunnel agent sessions per group",
+    labelNames: ["group"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [group, count] of sources.agentsByGroup()) this.set({ group }, count);
+    },
+  });
+  return {
+    requests: new Counter({
+      name: "streamgate_tunnel_requests_total",
+      help: "Requests through the tunnel entries, by rule, group, agent, gRPC method and status",
+      labelNames: ["rule", "group", "agent", "grpc_method", "status"] as const,
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: "streamgate_tunnel_in_flight",
+      help: "Tunnel requests in flight (waiting for or using a tunnel stream), per group",
+      labelNames: ["group"] as const,
+      registers: [registry],
+    }),
+    bytes: new Counter({
+      name: "streamgate_tunnel_bytes_total",
+      help: "Body bytes through the tunnel; direction in = client to backend, out = backend to client",
+      labelNames: ["group", "direction"] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "streamgate_tunnel_request_duration_seconds",
+      help: "Time from a request's arrival at an entry to the end of its response",
+      labelNames: ["rule", "group"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    cancels: new Counter({
+      name: "streamgate_tunnel_cancels_total",
+      help: "Tunnel requests the client cancelled before the response ended",
+      labelNames: ["group"] as const,
+      registers: [registry],
+    }),
+    deadlineMisses: new Counter({
+      name: "streamgate_tunnel_deadline_exceeded_total",
+      help: "Tunnel requests that ran out of their deadline",
+      labelNames: ["group"] as const,
+      registers: [registry],
+    }),
+  };
+}

@@ -7,6 +7,7 @@ import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectr
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createAuth } from "../auth/index.js";
 import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
+import { isTokenPrincipal } from "../auth/token-principal.js";
 import type { ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
@@ -54,12 +55,15 @@ import {
 } from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
+import { createTunnelServer, TUNNEL_SERVICE_PREFIX, type TunnelServer } from "../tunnel/server/index.js";
 import { createListener, type RequestHandler } from "./listener.js";
 
 /** A running (or ready to run) streamgate server. */
 export interface StreamgateServer {
   readonly engine: Engine;
   readonly options: ServerOptions;
+  /** The tunnel server (agent endpoint, entries), or null without `tunnelRulesPath`. */
+  readonly tunnel: TunnelServer | null;
   /** Binds the port; resolves to the bound address. */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Stops accepting, ends streams with UNAVAILABLE, waits up to `graceMs` for connections to finish, then closes. */
@@ -208,7 +212,48 @@ export async function createServer(
   });
 
   // The dashboard: web/ at `/` and GET /v1/dashboard/overview (`listener` is assigned below, before any request).
+  // The tunnel: agents call /streamgate.tunnel.v1.Tunnel/* on this port; the entries have their own ports.
+  const tunnel: TunnelServer | null =
+    options.tunnelRulesPath === null
+      ? null
+      : createTunnelServer({
+          rulesPath: options.tunnelRulesPath,
+          host: options.host,
+          httpPort: options.tunnelHttpPort,
+          grpcPort: options.tunnelGrpcPort,
+          tls:
+            options.tlsCertPath !== null && options.tlsKeyPath !== null
+              ? {
+                  certPath: options.tlsCertPath,
+                  keyPath: options.tlsKeyPath,
+                  clientCaPath: null,
+                  clientCertOptional: false,
+                }
+              : null,
+          maxMessageBytes: options.tunnelMaxMessageBytes,
+          rotateAfterMs: options.tunnelRotateAfterMs,
+          heartbeatIntervalMs: options.tunnelHeartbeatMs,
+          standbyStreams: options.tunnelStandbyStreams,
+          pingIntervalMs: options.heartbeatMs,
+          logger: logger.child({ component: "tunnel" }),
+          metricsRegistry: metrics.registry,
+          // The dry run and the agents list show the routing and the fleet: admin on every resource, as the dashboard.
+          authorizeAdmin: () => {
+            const principal = currentPrincipal();
+            return principal !== undefined && isTokenPrincipal(principal) && !principal.grants.globalAdmin
+              ? new StreamgateError(
+                  Code.PERMISSION_DENIED,
+                  'the tunnel admin endpoints need a token with admin on every resource ("admin": ["*"])',
+                  {
+                    reason: "PERMISSION_DENIED",
+                  },
+                )
+              : null;
+          },
+        });
+
   const dashboard = createDashboardHandler({
+    tunnel: () => (tunnel === null ? null : { agents: tunnel.agents(), stats: tunnel.stats() }),
     engine: servedEngine,
     streamStats: () => hub.stats(),
     connections: () => ({ ...liveConnections.counts(), http: listener.connections() }),
@@ -243,6 +288,7 @@ export async function createServer(
           response.end();
         }
       } else if (
+        !(tunnel !== null && (await tunnel.handleAdmin(request, response, path))) &&
         !(await dashboard(request, response, path)) &&
         !(await topicEvents(request, response, path)) &&
         !(await rest(request, response))
@@ -366,6 +412,15 @@ export async function createServer(
         : null,
     logger,
     handler: (request, response) => {
+      if (tunnel !== null && request.url?.startsWith(TUNNEL_SERVICE_PREFIX)) {
+        // Agents present their agent token (checked against the tunnel rules), not a user JWT: before auth.
+        if ("stream" in request) tunnel.handleAgentCall(request.stream, request.headers);
+        else {
+          response.writeHead(505, { "content-type": "application/json; charset=utf-8" });
+          response.end(JSON.stringify({ error: { code: 505, message: "the tunnel service needs HTTP/2" } }));
+        }
+        return;
+      }
       if (draining && "setHeader" in response && request.httpVersionMajor === 1)
         response.setHeader("connection", "close");
       const contentType = request.headers["content-type"];
@@ -406,6 +461,7 @@ export async function createServer(
     if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
     webSockets.close();
     listener.destroy();
+    await tunnel?.close();
     await pushWorker.stop();
     await hub.close();
     await engine.close();
@@ -416,8 +472,10 @@ export async function createServer(
   return {
     engine,
     options,
+    tunnel,
     async listen() {
       const address = await listener.listen();
+      if (tunnel !== null) await tunnel.listen();
       const scheme = options.tlsCertPath === null ? "http" : "https";
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
@@ -433,6 +491,7 @@ export async function createServer(
       notifyStatus();
       logger.info({ graceMs }, "draining: no new connections; streams told to reconnect");
       listener.stopAccepting();
+      const tunnelDrained = tunnel?.drain(graceMs);
       shutdown.abort(new ConnectError("server is draining; reconnect to another instance", ConnectCode.Unavailable));
       webSockets.close();
       const deadline = Date.now() + graceMs;
@@ -441,6 +500,7 @@ export async function createServer(
         listener.closeIdle();
         await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, 50))]);
       }
+      await tunnelDrained;
       await finish();
     },
     close: finish,

@@ -45,12 +45,30 @@ export interface DashboardOverview {
   /** Live streaming connections by transport, plus open HTTP (TCP) connections. */
   connections: Record<StreamTransport | "http", number>;
   streams: { feeds: number; subscribers: number; droppedSlowConsumers: number };
+  /** Tunnel agents and request counts; null when the server runs no tunnel. */
+  tunnel: TunnelOverview | null;
+}
+
+/** The tunnel part of the overview: connected agent sessions and what is in flight. */
+export interface TunnelOverview {
+  agents: readonly {
+    client_id: string;
+    group: string;
+    healthy: boolean;
+    draining: boolean;
+    in_flight: number;
+    connected_since: string;
+  }[];
+  /** Requests in flight through the entries, and those waiting for a free tunnel stream. */
+  stats: { inFlight: number; pending: number; sessions: number; standby: number };
 }
 
 export interface OverviewSources {
   engine: Engine;
   streamStats(): { topics: number; subscribers: number; droppedSlowConsumers: number };
   connections(): Record<StreamTransport | "http", number>;
+  /** The tunnel's agents and stats, or null without a tunnel. Default: none. */
+  tunnel?(): TunnelOverview | null;
 }
 
 /**
@@ -90,6 +108,7 @@ export function createOverviewBuilder(
         subscribers,
         droppedSlowConsumers,
       }))(sources.streamStats()),
+      tunnel: sources.tunnel?.() ?? null,
     };
     if (project === null) return overview;
     const [topics, subscriptions] = await Promise.all([

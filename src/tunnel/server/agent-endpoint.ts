@@ -199,6 +199,17 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
     control: { openStreams: (count) => send({ case: "openStreams", value: { count } as never }) },
   });
 
+  // An authenticated agent carries one HTTP/2 stream per request on this connection: lift the per-connection
+  // stream limit (a DoS guard for anonymous clients) to what this agent may use.
+  const wantedStreams = Math.min(maxStreams + standbyStreams + 16, 2 ** 31 - 1);
+  const connection = stream.session;
+  if (
+    connection !== undefined &&
+    !connection.destroyed &&
+    (connection.localSettings.maxConcurrentStreams ?? 0) < wantedStreams
+  ) {
+    connection.settings({ maxConcurrentStreams: wantedStreams });
+  }
   respondGrpc(stream);
   send({
     case: "registered",

@@ -157,7 +157,8 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
         );
         bytesIn = outcome.bytesIn;
         bytesOut = outcome.bytesOut;
-        context.registry.recordResult(session, outcome.agentUnavailable);
+        // Failures of a session that ended (agent killed, connection lost) say nothing about a reconnected agent.
+        if (!session.ended) context.registry.recordResult(session, outcome.agentUnavailable);
         if (outcome.cancelled) {
           labels.status = "cancelled";
           context.metrics?.cancels.inc({ group });

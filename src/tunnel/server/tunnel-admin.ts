@@ -29,6 +29,8 @@ export interface TunnelAdminSources {
   rules(): ServerRules;
   agents(): AgentInfo[];
   stats(): object;
+  /** The refusal when the current request may not use admin endpoints, else null. */
+  authorize(): StreamgateError | null;
 }
 
 /**
@@ -42,6 +44,11 @@ export async function handleTunnelAdmin(
   sources: TunnelAdminSources,
 ): Promise<boolean> {
   if (path !== TUNNEL_MATCH_PATH && path !== TUNNEL_AGENTS_PATH) return false;
+  const refusal = sources.authorize();
+  if (refusal !== null) {
+    sendError(response, refusal);
+    return true;
+  }
   if (request.method !== "GET") {
     sendError(response, new StreamgateError(Code.INVALID_ARGUMENT, `${path} answers GET only`));
     return true;

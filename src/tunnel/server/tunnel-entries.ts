@@ -124,7 +124,8 @@ function serveGrpc(
   void proxyRequest(context, {
     request,
     grpc: true,
-    body: request.endStream ? null : (stream as AsyncIterable<Uint8Array>),
+    // Leaving the loop early (a rejected message, a finished response) must not reset the client's stream.
+    body: request.endStream ? null : (stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>),
     timeoutMs,
     signal: abort.signal,
     sink: createGrpcSink(stream),
@@ -170,7 +171,7 @@ function serveHttp(
   void proxyRequest(context, {
     request: incoming,
     grpc: false,
-    body: bodyless ? null : (request as AsyncIterable<Uint8Array>),
+    body: bodyless ? null : (request.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>),
     timeoutMs: null,
     signal: abort.signal,
     sink,
@@ -215,7 +216,7 @@ function serveUpgrade(
   };
   async function* body(): AsyncIterable<Uint8Array> {
     if (head.length > 0) yield head;
-    for await (const chunk of socket) yield chunk as Uint8Array;
+    for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Uint8Array;
   }
   void proxyRequest(context, {
     request: incoming,

@@ -171,7 +171,8 @@ export async function runTunnelExchange(
                 reason: "TUNNEL_AGENT_PROTOCOL",
               })
             : failure;
-      outcome.agentUnavailable = lost.code === Code.UNAVAILABLE;
+      // A lost stream is not the agent answering UNAVAILABLE: it does not count towards ejection.
+      outcome.agentUnavailable = lost.code === Code.UNAVAILABLE && lost.reason !== "TUNNEL_AGENT_LOST";
       tunnel.finish(
         failure.reason === "TUNNEL_AGENT_LOST" || failure.reason === "TUNNEL_STREAM_CLOSED" ? null : failure,
       );

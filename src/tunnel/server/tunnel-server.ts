@@ -49,6 +49,8 @@ export interface TunnelServerOptions {
   metricsRegistry: Registry | null;
   /** Forwarder for rules that target a direct upstream; such requests get UNIMPLEMENTED when null. */
   direct?: DirectForwarder | null;
+  /** Checks that the current request may use the admin endpoints; returns the refusal, or null. Default: all allowed. */
+  authorizeAdmin?: () => StreamgateError | null;
 }
 
 /** Counts of everything the tunnel server holds; all return to 0 when idle (see `stats()`). */
@@ -68,6 +70,8 @@ export interface TunnelStats {
 export interface TunnelServer {
   /** Binds both entries. */
   listen(): Promise<{ http: EntryAddress; grpc: EntryAddress }>;
+  /** The entries' bound addresses once listening, else null. */
+  addresses(): { http: EntryAddress; grpc: EntryAddress } | null;
   /** Serves one `/streamgate.tunnel.v1.Tunnel/*` call of the main port (HTTP/2 only). */
   handleAgentCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void;
   /** Answers `/v1/tunnel/*` admin requests on the main port; false when `path` is not one. */
@@ -101,6 +105,7 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
   const pending = { count: 0 };
   let draining = false;
   let closed = false;
+  let bound: { http: EntryAddress; grpc: EntryAddress } | null = null;
 
   const watcher = watchRulesFile(options.rulesPath, parseServerRules, {
     onChange(rules) {
@@ -194,8 +199,10 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
         return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
       };
       logger.info({ httpPort: http.port, grpcPort: grpc.port }, "tunnel entries listening");
-      return { http: { ...http, url: url(http) }, grpc: { ...grpc, url: url(grpc) } };
+      bound = { http: { ...http, url: url(http) }, grpc: { ...grpc, url: url(grpc) } };
+      return bound;
     },
+    addresses: () => bound,
     handleAgentCall(stream, headers) {
       if (closed) {
         stream.on("error", () => undefined);
@@ -208,7 +215,12 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
       handleAgentCall(stream, headers, agentContext);
     },
     handleAdmin: (request, response, path) =>
-      handleTunnelAdmin(request, response, path, { rules, agents, stats: () => stats() }),
+      handleTunnelAdmin(request, response, path, {
+        rules,
+        agents,
+        stats: () => stats(),
+        authorize: options.authorizeAdmin ?? (() => null),
+      }),
     rules,
     agents,
     stats,
