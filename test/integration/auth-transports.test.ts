@@ -1,5 +1,7 @@
 // Auth on every transport, table-driven: bad tokens are refused as UNAUTHENTICATED, a token for topic A works on A
-// and is PERMISSION_DENIED on B, with real clients (grpc-js, @google-cloud/pubsub, connect-es, fetch, ws).
+// and is PERMISSION_DENIED on B, with real clients (grpc-js, @google-cloud/pubsub, connect-es, fetch, ws). The grant
+// checks fail closed (a call reaching them without a principal is INTERNAL), so each "works on A" also proves the
+// principal's AsyncLocalStorage context reached the Engine or hub through that transport's handlers.
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { after, before, describe, test } from "node:test";

@@ -1,0 +1,81 @@
+// The authorizing Engine over a real embedded engine: grants decide, lists are filtered, and a call without a principal fails closed.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { Engine } from "../engines/engine.js";
+import { createEngine } from "../engines/index.js";
+import { authorizeEngine } from "./authorized-engine.js";
+import { grantsFromClaim } from "./permissions.js";
+import { runAsPrincipal } from "./principal-context.js";
+import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
+
+describe("auth - authorized engine", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "streamgate-authz-"));
+  let engine: Engine;
+  let guarded: Engine;
+  const denials: string[] = [];
+  const principal: TokenPrincipal = {
+    id: "alice",
+    authenticated: true,
+    remoteAddress: "127.0.0.1",
+    grants: grantsFromClaim({ publish: ["orders"], subscribe: ["subscriptions/orders-*"] }),
+    transport: AuthTransport.grpc,
+    expiresAtMs: Date.now() + 60_000,
+  };
+  const message = { data: Buffer.from("x"), attributes: {}, orderingKey: "" };
+
+  before(async () => {
+    engine = await createEngine({ engine: "embedded", dataDir, syncEveryCommit: false });
+    guarded = authorizeEngine(engine, (transport) => denials.push(transport));
+    for (const name of ["orders", "payments"]) await engine.createTopic({ name: `projects/p/topics/${name}` });
+    await engine.createSubscription({
+      name: "projects/p/subscriptions/orders-worker",
+      topic: "projects/p/topics/orders",
+    });
+  });
+  after(async () => {
+    await engine?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("auth - authorized engine: granted calls pass, others are PERMISSION_DENIED and counted", async () => {
+    await runAsPrincipal(principal, async () => {
+      assert.equal((await guarded.publish("projects/p/topics/orders", [message])).length, 1);
+      await assert.rejects(guarded.publish("projects/p/topics/payments", [message]), { reason: "PERMISSION_DENIED" });
+      await assert.rejects(guarded.deleteTopic("projects/p/topics/orders"), { reason: "PERMISSION_DENIED" });
+      const pulled = await guarded.pull("projects/p/subscriptions/orders-worker", {
+        maxMessages: 1,
+        waitMs: 0,
+        signal: new AbortController().signal,
+      });
+      assert.equal(pulled.length, 1);
+      // A subscription cannot widen a grant: creating one needs subscribe on its topic.
+      await assert.rejects(
+        guarded.createSubscription({
+          name: "projects/p/subscriptions/orders-spy",
+          topic: "projects/p/topics/payments",
+        }),
+        { reason: "PERMISSION_DENIED" },
+      );
+    });
+    assert.deepEqual(denials, ["grpc", "grpc", "grpc"]);
+  });
+
+  test("auth - authorized engine: lists show only granted resources; malformed names stay INVALID_ARGUMENT", async () => {
+    await runAsPrincipal(principal, async () => {
+      const page = await guarded.listTopics("p", { pageSize: 100, pageToken: "" });
+      assert.deepEqual(
+        page.items.map((topic) => topic.name),
+        ["projects/p/topics/orders"],
+      );
+      await assert.rejects(guarded.publish("topics/orders", [message]), { reason: "INVALID_ARGUMENT" });
+    });
+  });
+
+  test("auth - authorized engine: a call outside any request context fails closed", async () => {
+    await assert.rejects(guarded.publish("projects/p/topics/orders", [message]), { reason: "INTERNAL" });
+    assert.throws(() => guarded.watchTopic("projects/p/topics/orders", () => undefined), { reason: "INTERNAL" });
+  });
+});
