@@ -1,5 +1,6 @@
 // Forwards one exchange to an HTTP/1.1 backend: a streamed request/response, or a WebSocket upgrade then raw bytes.
 import { type Agent, type ClientRequest, type IncomingMessage, request } from "node:http";
+import { type Agent as HttpsAgent, request as secureRequest } from "node:https";
 import type { Socket } from "node:net";
 import { StreamgateError } from "../../errors/index.js";
 import { childTraceparent, formatTraceparent } from "../../observability/trace-context.js";
@@ -16,15 +17,16 @@ import { SinkRelay } from "./sink-relay.js";
 import { failureDetail, upstreamCancelled, upstreamDeadline, upstreamUnavailable } from "./upstream-errors.js";
 
 export interface Http1ForwardOptions {
-  /** Keep-alive agent shared by the forwarder. */
+  /** Keep-alive agents shared by the forwarder, for `http://` and `https://` addresses. */
   agent: Agent;
+  secureAgent: HttpsAgent;
   /** Perform a WebSocket upgrade (PROTOCOL_WEBSOCKET). */
   websocket: boolean;
   /** Names the backend in errors. */
   target: string;
 }
 
-/** Forwards `exchange` to the HTTP/1.1 backend at `address` (`http://h:p`); resolves after the sink's terminal call. */
+/** Forwards `exchange` to the HTTP/1.1 backend at `address` (`http://h:p` or `https://h:p`); resolves after the sink's terminal call. */
 export function forwardHttp1(
   exchange: UpstreamExchange,
   address: string,
@@ -73,15 +75,24 @@ export function forwardHttp1(
     headers.upgrade ??= "websocket";
   }
   try {
-    req = request({
+    const secure = url.protocol === "https:";
+    const requestOptions = {
       host: url.hostname,
-      port: url.port || 80,
+      port: url.port || (secure ? 443 : 80),
       method: head.method || "GET",
       path: head.path || "/",
       headers,
-      agent: options.websocket ? false : options.agent,
       setHost: false,
-    });
+    };
+    req = secure
+      ? secureRequest({
+          ...requestOptions,
+          servername: url.hostname,
+          ...options.secureAgent.options,
+          // An upgraded socket leaves the pool, so WebSocket requests use their own connection.
+          agent: options.websocket ? false : options.secureAgent,
+        })
+      : request({ ...requestOptions, agent: options.websocket ? false : options.agent });
   } catch (error) {
     void relay.error(upstreamUnavailable(options.target, failureDetail(error), error));
     return relay.done.then(() => outcome);

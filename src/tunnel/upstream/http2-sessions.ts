@@ -24,7 +24,8 @@ export function http2Origin(address: string): string {
 /** A pool of HTTP/2 sessions keyed by origin. */
 export class Http2SessionPool {
   private readonly sessions = new Map<string, ClientHttp2Session>();
-  private readonly tls: SecureClientSessionOptions;
+  /** TLS options of `https://` backends (CA, verification), shared with the HTTP/1.1 agent. */
+  readonly tls: SecureClientSessionOptions;
   private closed = false;
 
   constructor(tls: UpstreamTlsOptions = {}) {

@@ -1,9 +1,16 @@
 // Forwarders against real backends: a @grpc/grpc-js server, a node:http server with SSE and a ws echo server.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { createSelfSigned } from "../../../test/harness/self-signed.js";
 import {
+  echoService,
   type GrpcBackend,
   type HttpBackend,
   startGrpcBackend,
@@ -481,6 +488,80 @@ describe("upstream forwarder", () => {
       backend.health.setStatus("test.Echo", "SERVING");
       probing.close();
       await second.close();
+    }
+  });
+
+  it("upstream - https:// backends: gRPC over TLS (h2) and HTTP/1.1 over TLS, trusted through caPath", async () => {
+    const tls = createSelfSigned();
+    const grpcServer = new grpc.Server();
+    grpcServer.addService(echoService, {
+      Unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
+        callback(null, call.request),
+    });
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(
+        "127.0.0.1:0",
+        grpc.ServerCredentials.createSsl(null, [
+          { cert_chain: readFileSync(tls.certPath), private_key: readFileSync(tls.keyPath) },
+        ]),
+        (error, port) => (error ? reject(error) : resolve(port)),
+      ),
+    );
+    const httpsServer = createHttpsServer(
+      { cert: readFileSync(tls.certPath), key: readFileSync(tls.keyPath) },
+      (req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        req.pipe(res);
+      },
+    );
+    httpsServer.listen(0, "127.0.0.1");
+    await once(httpsServer, "listening");
+    const httpsPort = (httpsServer.address() as AddressInfo).port;
+    const secure = createUpstreamForwarder({ tls: { caPath: tls.certPath } });
+    try {
+      const grpcRecorder = recordingSink();
+      await secure.forward(
+        {
+          head: grpcHead("Unary", { authority: "localhost" }),
+          body: chunks(frame(Buffer.from("secret"))),
+          signal: new AbortController().signal,
+        },
+        grpcUpstream("tls-grpc", [`https://localhost:${grpcPort}`]),
+        grpcRecorder.sink,
+      );
+      assert.equal(grpcRecorder.error(), undefined, grpcRecorder.error()?.message);
+      assert.deepEqual(messages(Buffer.from(grpcRecorder.body(), "latin1")).map(String), ["secret"]);
+      assert.equal(grpcRecorder.trailer("grpc-status"), "0");
+
+      const httpRecorder = recordingSink();
+      await secure.forward(
+        {
+          head: create(RequestHeadSchema, {
+            protocol: Protocol.HTTP,
+            method: "POST",
+            authority: "localhost",
+            path: "/",
+          }),
+          body: chunks(Buffer.from("over tls")),
+          signal: new AbortController().signal,
+        },
+        {
+          name: "tls-web",
+          protocol: "http",
+          addresses: [`https://localhost:${httpsPort}`],
+          pick: "round_robin",
+          healthCheck: null,
+        },
+        httpRecorder.sink,
+      );
+      assert.equal(httpRecorder.error(), undefined, httpRecorder.error()?.message);
+      assert.equal(httpRecorder.body(), "over tls");
+    } finally {
+      secure.close();
+      grpcServer.forceShutdown();
+      httpsServer.closeAllConnections();
+      httpsServer.close();
+      rmSync(tls.dir, { recursive: true, force: true });
     }
   });
 });

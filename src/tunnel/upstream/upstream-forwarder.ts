@@ -1,5 +1,6 @@
 // Carries exchanges to named upstreams: picks a healthy address, then the gRPC, HTTP or WebSocket forwarder.
 import { Agent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { UpstreamSpec } from "../rules/index.js";
@@ -42,6 +43,11 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const sessions = new Http2SessionPool(options.tls);
   const agent = new Agent({ keepAlive: true });
+  const secureAgent = new HttpsAgent({
+    keepAlive: true,
+    ca: sessions.tls.ca,
+    rejectUnauthorized: sessions.tls.rejectUnauthorized,
+  });
   const pools = new Map<string, UpstreamPool>();
   const health = () => [...pools.values()].flatMap((pool) => pool.statuses());
   const notify = () => options.onHealthChange?.(health());
@@ -102,6 +108,7 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
       pools.clear();
       sessions.close();
       agent.destroy();
+      secureAgent.destroy();
     },
   };
 
@@ -114,14 +121,16 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     const target = `${upstream.name} (${address})`;
     const scheme = new URL(address).protocol;
     if (exchange.head.protocol === Protocol.WEBSOCKET) {
-      if (scheme !== "http:") return unsupported(sink, `WebSocket needs an http:// address, ${target} is not`);
-      return forwardHttp1(exchange, address, sink, { agent, websocket: true, target });
+      if (scheme === "h2c:")
+        return unsupported(sink, `WebSocket needs an http:// or https:// address, ${target} is h2c`);
+      return forwardHttp1(exchange, address, sink, { agent, secureAgent, websocket: true, target });
     }
+    // gRPC needs HTTP/2; plain HTTP uses it for h2c:// and HTTP/1.1 for http:// and https:// addresses.
     const grpc = upstream.protocol === "grpc" || exchange.head.protocol === Protocol.GRPC;
-    if (grpc || scheme === "h2c:" || scheme === "https:") {
+    if (grpc || scheme === "h2c:") {
       return forwardHttp2(exchange, address, sink, { pool: sessions, grpc, maxMessageBytes, target });
     }
-    return forwardHttp1(exchange, address, sink, { agent, websocket: false, target });
+    return forwardHttp1(exchange, address, sink, { agent, secureAgent, websocket: false, target });
   }
 }
 
