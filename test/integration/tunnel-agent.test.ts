@@ -33,6 +33,10 @@ function serverRules(): string {
     "    match:",
     "      service: test.Echo",
     `    group: ${GROUP}`,
+    "  - name: unrouted",
+    "    match:",
+    "      service: test.Unrouted",
+    `    group: ${GROUP}`,
     "",
   ].join("\n");
 }
@@ -161,6 +165,36 @@ describe("tunnel agent", () => {
     assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
   });
 
+  it("tunnel agent - a client's cancel reaches the backend through server and agent", async () => {
+    const cancelled = backend.log.cancelled;
+    const arrived = backend.nextSleep();
+    const call = (client as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>).Sleep!.call(
+      client,
+      Buffer.alloc(0),
+      () => undefined,
+    );
+    await withTimeout(arrived, 10_000, "the Sleep call to reach the backend");
+    call.cancel();
+    await waitFor(() => backend.log.cancelled > cancelled, {
+      timeoutMs: 10_000,
+      describe: () => "the backend to see the cancel",
+    });
+  });
+
+  it("tunnel agent - a request no agent route matches is UNIMPLEMENTED, naming the method", async () => {
+    const error = await new Promise<grpc.ServiceError>((resolve) =>
+      client.makeUnaryRequest(
+        "/test.Unrouted/Call",
+        (value: Buffer) => value,
+        (value: Buffer) => value,
+        Buffer.alloc(0),
+        (caught) => resolve(caught as grpc.ServiceError),
+      ),
+    );
+    assert.equal(error.code, grpc.status.UNIMPLEMENTED);
+    assert.match(error.details, /no agent route matches gRPC method \/test\.Unrouted\/Call/);
+  });
+
   it("tunnel agent - reports upstream health to the server", async () => {
     await waitFor(
       () =>
@@ -287,6 +321,63 @@ describe("tunnel agent", () => {
     });
     const { response } = await unary(client, "Unary", Buffer.from("still served"));
     assert.equal(response.toString(), "still served");
+  });
+});
+
+describe("tunnel agent rotation", () => {
+  it("tunnel agent - sessions rotate make-before-break while calls keep succeeding", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "streamgate-agent-rotate-"));
+    const backend = await startGrpcBackend("a");
+    writeFileSync(join(dir, "server.yaml"), serverRules());
+    writeFileSync(join(dir, "agent.yaml"), agentRules([backend]));
+    const server = await startTestServer({
+      tunnelRulesPath: join(dir, "server.yaml"),
+      tunnelHttpPort: 0,
+      tunnelGrpcPort: 0,
+      tunnelRotateAfterMs: 1_000,
+    });
+    const agent = createTunnelAgent({
+      serverUrl: server.url,
+      token: TOKEN,
+      group: GROUP,
+      clientId: "rotating",
+      rulesPath: join(dir, "agent.yaml"),
+    });
+    const client = new EchoClient(
+      `127.0.0.1:${server.server.tunnel!.addresses()!.grpc.port}`,
+      grpc.credentials.createInsecure(),
+    );
+    try {
+      await withTimeout(agent.start(), 10_000, "the agent to register");
+      await waitFor(() => (server.server.tunnel?.agents() ?? []).some((info) => info.standby > 0), {
+        timeoutMs: 10_000,
+        describe: () => JSON.stringify(server.server.tunnel?.agents()),
+      });
+      let calls = 0;
+      // Calls run back to back across at least two rotations; every one must succeed.
+      while (agent.status().registrations < 3) {
+        const { response } = await unary(client, "Unary", Buffer.from(`call-${calls}`), new grpc.Metadata(), {
+          deadline: Date.now() + 5_000,
+        });
+        assert.equal(response.toString(), `call-${calls}`);
+        calls++;
+        assert.ok(calls < 5_000, `no rotation after ${calls} calls: ${JSON.stringify(agent.status())}`);
+      }
+      assert.ok(calls > 0);
+      await waitFor(
+        () => (server.server.tunnel?.agents() ?? []).filter((info) => info.client_id === "rotating").length <= 2,
+        {
+          timeoutMs: 10_000,
+          describe: () => `rotated sessions to end: ${JSON.stringify(server.server.tunnel?.agents())}`,
+        },
+      );
+    } finally {
+      client.close();
+      await agent.close();
+      await server.close();
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
