@@ -347,6 +347,49 @@ describe("auth - every transport", () => {
         return grpcStream(call);
       },
     },
+    {
+      name: "grpc-js Events/PublishStream (client streaming)",
+      run: (token, target) => {
+        const client = liveClients().events as unknown as {
+          PublishStream(
+            metadata: grpc.Metadata,
+            options: grpc.CallOptions,
+            callback: (error: grpc.ServiceError | null) => void,
+          ): grpc.ClientWritableStream<unknown>;
+        };
+        return new Promise<Result>((resolve) => {
+          const call = client.PublishStream(metadataOf(token), { deadline: Date.now() + 10_000 }, (error) =>
+            resolve(error === null ? { outcome: "ok", detail: "" } : fromGrpcCode(error.code, error.details)),
+          );
+          call.write({ topic: names[target].topic, messages: [{ data: Buffer.from("stream") }] });
+          call.end();
+        });
+      },
+    },
+    {
+      name: "grpc-js Events/Connect (bidi publish command)",
+      run: (token, target) => {
+        const client = liveClients().events as unknown as {
+          Connect(metadata: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown>;
+        };
+        const call = client.Connect(metadataOf(token));
+        call.write({ publish: { ref: "r1", topic: names[target].topic, messages: [{ data: Buffer.from("bidi") }] } });
+        return withTimeout(
+          new Promise<Result>((resolve) => {
+            // Per-command errors leave the stream open: a denied publish is an `error` response with code 7.
+            call.on("data", (response: { kind?: string; error?: { code: number; message: string } }) => {
+              if (response.kind === "published") resolve({ outcome: "ok", detail: "" });
+              else if (response.kind === "error") resolve(fromGrpcCode(response.error!.code, response.error!.message));
+              else return;
+              call.cancel();
+            });
+            call.once("error", (error: grpc.ServiceError) => resolve(fromGrpcCode(error.code, error.details)));
+          }),
+          10_000,
+          "Connect outcome",
+        );
+      },
+    },
     { name: "Connect Publisher/Publish (unary)", run: connectPublish },
     { name: "Connect Events/Subscribe", run: (token, target) => connectSubscribe("connect", token, target) },
     { name: "gRPC-Web Events/Subscribe", run: (token, target) => connectSubscribe("grpc-web", token, target) },
