@@ -154,7 +154,7 @@ async function idleStreamMemory(
   const per = Math.ceil(count / workers.length);
   const replies = (await Promise.all(
     workers.map((worker) =>
-      worker.run({ kind: "hold", address, streams: per, channels: Math.ceil(per / 1_000), bodyBytes: 16 }),
+      worker.run({ kind: "hold", address, streams: per, channels: Math.ceil(per / 900), bodyBytes: 16 }),
     ),
   )) as Extract<WorkerReply, { kind: "held" }>[];
   await sleep(1_500);
@@ -203,6 +203,37 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
         pids: [backend.pid, tunnel.server.pid, tunnel.agentPid],
       });
 
+    let memoryFigure: Figure | null = null;
+    if (tunnel !== null && idleStreams > 0) {
+      // First, while server and agent are fresh: their RSS is not yet raised by the load phases.
+      context.log(`  memory: ${idleStreams} idle streams direct, then through the tunnel`);
+      const direct = await idleStreamMemory(context, workers, `127.0.0.1:${backend.port}`, [backend.pid], idleStreams);
+      const tunnelled = await idleStreamMemory(
+        context,
+        workers,
+        tunnel.grpcEntry,
+        [tunnel.server.pid, tunnel.agentPid],
+        idleStreams,
+      );
+      memoryFigure = makeFigure({
+        name: `Memory per idle tunnelled bidi stream at ${idleStreams} streams (server + agent RSS)`,
+        unit: "B",
+        higherIsBetter: false,
+        samples: [tunnelled.bytesPerStream],
+        anchorName: "the grpc-js backend holding the same streams directly (its RSS)",
+        anchorSamples: [direct.bytesPerStream],
+        target: null,
+        median,
+      });
+      details.idleStreams = { direct, tunnel: tunnelled } as unknown as JsonValue;
+      if (tunnelled.errors > 0)
+        notes.push(
+          `${tunnelled.errors} of ${idleStreams} tunnelled idle streams failed to open: ${tunnelled.firstError}`,
+        );
+    }
+
+    // Warm-up round, discarded: JIT, connection pools and the tunnel's standby pool.
+    for (const entry of paths) await measurePath(workers, entry.address, entry.pids, 1_000);
     const results: Record<Path, Measured[]> = { direct: [], nginx: [], tunnel: [] };
     for (let repetition = 0; repetition < context.repetitions; repetition += 1) {
       // Rotate the order per repetition so no path always runs on the warmest (or most loaded) machine.
@@ -319,35 +350,7 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
       }),
     );
 
-    if (tunnel !== null && idleStreams > 0) {
-      context.log(`  memory: ${idleStreams} idle streams direct, then through the tunnel`);
-      const direct = await idleStreamMemory(context, workers, `127.0.0.1:${backend.port}`, [backend.pid], idleStreams);
-      const tunnelled = await idleStreamMemory(
-        context,
-        workers,
-        tunnel.grpcEntry,
-        [tunnel.server.pid, tunnel.agentPid],
-        idleStreams,
-      );
-      figures.push(
-        makeFigure({
-          name: `Memory per idle tunnelled bidi stream at ${idleStreams} streams (server + agent RSS)`,
-          unit: "B",
-          higherIsBetter: false,
-          samples: [tunnelled.bytesPerStream],
-          anchorName: "the grpc-js backend holding the same streams directly (its RSS)",
-          anchorSamples: [direct.bytesPerStream],
-          target: null,
-          median,
-        }),
-      );
-      details.idleStreams = { direct, tunnel: tunnelled } as unknown as JsonValue;
-      if (tunnelled.errors > 0)
-        notes.push(
-          `${tunnelled.errors} of ${idleStreams} tunnelled idle streams failed to open: ${tunnelled.firstError}`,
-        );
-    }
-
+    if (memoryFigure !== null) figures.push(memoryFigure);
     details.perRepetition = results as unknown as JsonValue;
     const cpuPerCall = (path: Path) =>
       results[path].map((m) =>
@@ -372,6 +375,12 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
       "Added latency is measured one call at a time (no queueing); the latency under load includes queueing in the client processes.",
     );
     if (tunnel === null) notes.push("--anchor-only: the tunnel was not measured.");
+    else if (totalErrors > 0 || figures.some((figure) => !Number.isFinite(figure.value))) {
+      // Failures through the tunnel: keep what the server and agent said (an agent that died, refused streams).
+      details.agentExit = tunnel.agentExit();
+      details.agentLogTail = tunnel.agentLog();
+      details.serverLogTail = tunnel.server.logTail();
+    }
     return {
       parameters: {
         bodyBytes: BODY_BYTES,

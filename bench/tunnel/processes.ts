@@ -77,6 +77,8 @@ export interface TunnelProcesses {
   agentPid: number;
   /** The agent's output so far (last lines). */
   agentLog(): string;
+  /** How the agent process ended, or null while it runs. */
+  agentExit(): string | null;
   stop(): Promise<void>;
 }
 
@@ -126,6 +128,9 @@ export async function startTunnelProcesses(options: {
       String(grpcPort),
       "--tunnel-http-port",
       String(httpPort),
+      // The agent's one HTTP/2 connection carries every tunnel stream (10,000 idle ones in the memory phase).
+      "--max-streams-per-connection",
+      "20000",
       ...(options.maxMessageBytes === undefined ? [] : ["--tunnel-max-message-bytes", String(options.maxMessageBytes)]),
     ],
   });
@@ -144,6 +149,8 @@ export async function startTunnelProcesses(options: {
       rules.agentRulesPath,
       "--client-id",
       "bench-agent",
+      "--max-concurrent-streams",
+      "12000",
       "--log-level",
       "warn",
     ],
@@ -193,6 +200,10 @@ export async function startTunnelProcesses(options: {
     grpcEntry: `127.0.0.1:${grpcPort}`,
     agentPid: agent.pid ?? 0,
     agentLog: () => tail.join("\n"),
+    agentExit: () =>
+      agent.exitCode === null && agent.signalCode === null
+        ? null
+        : `exit code ${agent.exitCode}, signal ${agent.signalCode}`,
     stop,
   };
 }
