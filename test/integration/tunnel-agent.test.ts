@@ -240,6 +240,50 @@ describe("tunnel agent", () => {
     assert.match(lines.at(-1) ?? "", /^streamgate: UNAUTHENTICATED: the tunnel server refused the agent/);
   });
 
+  it("tunnel agent - the CLI agent registers, and SIGTERM drains it and exits 0", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        streamgateBin,
+        "agent",
+        "--server",
+        server.url,
+        "--group",
+        GROUP,
+        "--config",
+        join(dir, "agent.yaml"),
+        "--client-id",
+        "cli-agent",
+      ],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, STREAMGATE_AGENT_TOKEN: TOKEN, STREAMGATE_LOG_LEVEL: "warn" },
+      },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = once(child, "exit");
+    try {
+      await waitFor(() => (server.server.tunnel?.agents() ?? []).some((agent) => agent.client_id === "cli-agent"), {
+        timeoutMs: 20_000,
+        describe: () => `the CLI agent to register: ${stderr}`,
+      });
+      child.kill("SIGTERM");
+      const [exitCode] = (await withTimeout(exited, 15_000, "the CLI agent to exit after SIGTERM")) as [number];
+      assert.equal(exitCode, 0, stderr);
+      assert.match(stderr, /streamgate agent: registered\n/);
+      assert.match(stderr, /SIGTERM, draining/);
+      await waitFor(() => !(server.server.tunnel?.agents() ?? []).some((agent) => agent.client_id === "cli-agent"), {
+        timeoutMs: 5_000,
+        describe: () => JSON.stringify(server.server.tunnel?.agents()),
+      });
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
   it("tunnel agent - a group the token does not allow is PERMISSION_DENIED", async () => {
     const denied = createTunnelAgent({
       serverUrl: server.url,
