@@ -11,7 +11,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
-import { rawErrorResponse, sendError } from "../transports/rest/index.js";
+import { rawErrorResponse, sendError, sendJson } from "../transports/rest/index.js";
 import { PrefaceSocket } from "./preface-socket.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
@@ -115,6 +115,12 @@ export function createListener(options: ListenerOptions): Listener {
     upgrade!(request, socket, head);
   };
   if (upgrade !== undefined) http1.on("upgrade", upgradeTo);
+  // An Expect other than 100-continue: node's own 417 has no body; ours carries the JSON error.
+  http1.on("checkExpectation", (request: IncomingMessage, response: ServerResponse) => {
+    response.shouldKeepAlive = false;
+    const message = `Expect: ${String(request.headers.expect).slice(0, 100)} is not supported (only 100-continue)`;
+    sendJson(response, 417, { error: { code: 417, message, status: "FAILED_PRECONDITION", details: [] } });
+  });
   // Requests node cannot parse get the same JSON error body as every other error (431 for oversized heads).
   http1.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) socket.destroy();

@@ -267,17 +267,33 @@ export function h2Call(
       open: false,
     };
     const chunks: Buffer[] = [];
-    let timer = setTimeout(() => {
-      stream.close();
-      reject(new Error(`hang: no response headers and no close within ${timeoutMs} ms`));
-    }, timeoutMs);
+    let settled = false;
+    // Settles exactly once, and destroys the stream, so no call outlives its bound even if a close never completes.
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!stream.destroyed) stream.destroy();
+      if (error !== undefined) {
+        reject(error);
+        return;
+      }
+      result.body = Buffer.concat(chunks);
+      if (result.streamError === null && result.httpStatus === 0 && !result.open)
+        result.streamError = `closed with code ${stream.rstCode}`;
+      resolve(result);
+    };
+    let timer = setTimeout(
+      () => settle(new Error(`hang: no response headers and no close within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     stream.on("response", (received) => {
       result.httpStatus = Number(received[":status"] ?? 0);
       result.headers = flatHeaders(received as Record<string, string>);
       clearTimeout(timer);
       timer = setTimeout(() => {
         result.open = true;
-        stream.close();
+        settle();
       }, openMs);
     });
     stream.on("trailers", (received) => {
@@ -287,13 +303,7 @@ export function h2Call(
     stream.on("error", (error: Error) => {
       result.streamError = error.message;
     });
-    stream.on("close", () => {
-      clearTimeout(timer);
-      result.body = Buffer.concat(chunks);
-      if (result.streamError === null && result.httpStatus === 0)
-        result.streamError = `closed with code ${stream.rstCode}`;
-      resolve(result);
-    });
+    stream.on("close", () => settle());
     stream.end(body);
   });
 }

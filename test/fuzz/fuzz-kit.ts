@@ -341,14 +341,14 @@ export function describeInput(input: Uint8Array | string, max = 400): string {
 /** Counts outcomes and failures of one family and prints its summary line. */
 export class FuzzRecorder {
   readonly seed = fuzzSeed();
-  readonly rng: Rng;
   private readonly outcomes = new Map<string, number>();
   private readonly failures: string[] = [];
   private inputs = 0;
   private readonly started = Date.now();
 
   constructor(readonly family: string) {
-    this.rng = new Rng(this.seed, family);
+    // Printed first, so a run that times out still names its seed.
+    console.log(`fuzz ${family}: seed 0x${this.seed.toString(16)}`);
   }
 
   /** The generator of input `index`: depends only on (seed, family, index), not on scheduling. */
