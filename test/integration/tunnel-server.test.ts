@@ -1,0 +1,411 @@
+// The tunnel server on its own: agent authentication, no rule / no agent answers, balancing, ejection, rules
+// reload with a live stream, the dry run, protocol errors; driven by a scripted agent (raw node:http2 + frames).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect, type IncomingHttpHeaders } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { AgentMessageSchema, TunnelFrameSchema } from "../../src/gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { createFrameChannel, createMemoryDuplexPair } from "../../src/tunnel/protocol/frame-channel.js";
+import { rawGrpcCall } from "../harness/raw-grpc.js";
+import { startTestServer, type TestServer } from "../harness/start-test-server.js";
+import {
+  echoResponder,
+  frame,
+  grpcHeaders,
+  type ScriptedAgent,
+  startScriptedAgent,
+} from "../harness/tunnel-scripted-agent.js";
+import { waitFor, withTimeout } from "../harness/wait-for.js";
+
+const rulesText = (withWeb: boolean) => `agents:
+  - { name: edge, token: edge-token, groups: ["edge-*"] }
+  - { name: other, token: other-token, groups: [other] }
+rules:
+  - name: secured
+    match: { pathPrefix: /secure/ }
+    group: edge-a
+    auth: { bearerTokens: [entry-token] }
+  - name: orders
+    match: { service: "shop.*" }
+    group: edge-a
+${withWeb ? "  - name: web\n    match: { pathPrefix: /web/ }\n    group: edge-a\n" : ""}  - name: nobody
+    match: { pathPrefix: /nobody/ }
+    group: edge-empty
+  - name: nobody-grpc
+    match: { service: "empty.*" }
+    group: edge-empty
+`;
+
+/** A raw HTTP/2 call to the agent endpoint: response headers (trailers-only answers carry grpc-status there). */
+function rawAgentCall(url: string, path: string, token: string | null, body: Uint8Array): Promise<IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const session = connect(url);
+    session.on("error", reject);
+    const stream = session.request(grpcHeaders(path, token));
+    let headers: IncomingHttpHeaders = {};
+    stream.on("response", (received) => {
+      headers = { ...received };
+    });
+    stream.on("trailers", (trailers) => {
+      headers = { ...headers, ...trailers };
+    });
+    stream.on("data", () => undefined);
+    stream.on("error", () => undefined);
+    stream.on("close", () => {
+      session.close();
+      resolve(headers);
+    });
+    stream.end(body);
+  });
+}
+
+function registerFrame(group: string, clientId = "probe") {
+  return create(AgentMessageSchema, { kind: { case: "register", value: { clientId, group } } });
+}
+
+function grpcUnary(target: string, path: string, payload: Buffer): Promise<{ code: number; details: string }> {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      path,
+      (value: Buffer) => value,
+      (value: Buffer) => value,
+      payload,
+      (error) => {
+        client.close();
+        resolve({ code: error?.code ?? grpc.status.OK, details: error?.details ?? "" });
+      },
+    );
+  });
+}
+
+describe("tunnel server", () => {
+  let dir: string;
+  let rulesPath: string;
+  let server: TestServer;
+  let httpUrl: string;
+  let grpcUrl: string;
+  const agents: ScriptedAgent[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "streamgate-tunnel-server-"));
+    rulesPath = join(dir, "rules.yaml");
+    writeFileSync(rulesPath, rulesText(true));
+    server = await startTestServer({ tunnelRulesPath: rulesPath, tunnelHttpPort: 0, tunnelGrpcPort: 0 });
+    const addresses = server.server.tunnel!.addresses()!;
+    httpUrl = addresses.http.url;
+    grpcUrl = addresses.grpc.url;
+  });
+  after(async () => {
+    for (const agent of agents) await agent.close();
+    await server?.close({ allowOpenConnections: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Bytes of one AgentMessage as a gRPC length-prefixed frame. */
+  const agentFrame = async (message: ReturnType<typeof registerFrame>) => {
+    const [a, b] = createMemoryDuplexPair();
+    const sender = createFrameChannel(a, { receive: AgentMessageSchema, send: AgentMessageSchema });
+    const chunks: Buffer[] = [];
+    b.on("data", (chunk: Buffer) => chunks.push(chunk));
+    await sender.send(message);
+    await new Promise((resolve) => setImmediate(resolve));
+    return Buffer.concat(chunks);
+  };
+
+  test("tunnel server - agent authentication: wrong token, group not allowed, Register missing", async () => {
+    const control = "/streamgate.tunnel.v1.Tunnel/Control";
+    const register = await agentFrame(registerFrame("edge-a"));
+    const wrong = await rawAgentCall(server.url, control, "not-a-token", register);
+    assert.equal(wrong[":status"], 200);
+    assert.equal(wrong["content-type"], "application/grpc");
+    assert.equal(wrong["grpc-status"], String(grpc.status.UNAUTHENTICATED));
+
+    const denied = await rawAgentCall(server.url, control, "other-token", register);
+    assert.equal(denied["grpc-status"], String(grpc.status.PERMISSION_DENIED));
+    assert.match(decodeURIComponent(String(denied["grpc-message"])), /may not join group "edge-a"/);
+
+    const heartbeatFirst = await agentFrame(
+      create(AgentMessageSchema, { kind: { case: "heartbeat", value: { sentAtUnixMs: 1n } } }),
+    );
+    const notRegister = await rawAgentCall(server.url, control, "edge-token", heartbeatFirst);
+    assert.equal(notRegister["grpc-status"], String(grpc.status.INVALID_ARGUMENT));
+    assert.match(decodeURIComponent(String(notRegister["grpc-message"])), /must be Register/);
+    assert.equal(server.server.tunnel!.stats().sessions, 0);
+  });
+
+  test("tunnel server - no rule: gRPC UNIMPLEMENTED trailers-only, HTTP 404", async () => {
+    const raw = await rawGrpcCall(grpcUrl, "/unknown.Service/Method", Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(raw.httpStatus, 200);
+    assert.equal(raw.contentType, "application/grpc");
+    assert.equal(raw.grpcStatus, grpc.status.UNIMPLEMENTED);
+    assert.equal(raw.body.length, 0);
+    const viaGrpcJs = await grpcUnary(grpcUrl.replace("http://", ""), "/unknown.Service/Method", Buffer.alloc(0));
+    assert.equal(viaGrpcJs.code, grpc.status.UNIMPLEMENTED);
+    const http = await fetch(`${httpUrl}/not/routed`);
+    assert.equal(http.status, 404);
+    assert.equal((await http.json()).error.reason, "TUNNEL_NO_RULE");
+  });
+
+  test("tunnel server - no agent: gRPC UNAVAILABLE trailers-only, HTTP 503", async () => {
+    const started = Date.now();
+    const raw = await rawGrpcCall(grpcUrl, "/empty.Service/Get", Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(raw.httpStatus, 200);
+    assert.equal(raw.contentType, "application/grpc");
+    assert.equal(raw.grpcStatus, grpc.status.UNAVAILABLE);
+    assert.match(raw.grpcMessage, /no agent of group "edge-empty"/);
+    assert.ok(Date.now() - started < 1_000, "an empty group must fail at once, not after the standby wait");
+    const viaGrpcJs = await grpcUnary(grpcUrl.replace("http://", ""), "/empty.Service/Get", Buffer.alloc(0));
+    assert.equal(viaGrpcJs.code, grpc.status.UNAVAILABLE);
+    const http = await fetch(`${httpUrl}/nobody/here`);
+    assert.equal(http.status, 503);
+    assert.equal((await http.json()).error.reason, "TUNNEL_NO_AGENT");
+  });
+
+  test("tunnel server - requests are spread over the group's agents and carry X-Forwarded-* and traceparent", async () => {
+    const slowEcho = (name: string) => {
+      const echo = echoResponder(name);
+      return async (...args: Parameters<typeof echo>) => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return echo(...args);
+      };
+    };
+    for (const name of ["a", "b"]) {
+      agents.push(
+        await startScriptedAgent({
+          url: server.url,
+          token: "edge-token",
+          group: "edge-a",
+          clientId: name,
+          respond: slowEcho(name),
+        }),
+      );
+    }
+    await waitFor(() => server.server.tunnel!.stats().standby >= 16, {
+      timeoutMs: 5_000,
+      describe: () => JSON.stringify(server.server.tunnel!.stats()),
+    });
+    const bodies = await Promise.all(
+      Array.from({ length: 40 }, async (_, index) => {
+        const response = await fetch(`${httpUrl}/web/item?i=${index}`, {
+          headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+        });
+        assert.equal(response.status, 200);
+        return response.text();
+      }),
+    );
+    const byAgent = { a: 0, b: 0 };
+    for (const body of bodies) byAgent[body.split(":")[0] as "a" | "b"]++;
+    assert.ok(byAgent.a >= 5 && byAgent.b >= 5, `unbalanced: ${JSON.stringify(byAgent)}`);
+    const head = agents[0]!.received.find((received) => received.path.startsWith("/web/"))!;
+    const header = (name: string) => head.headers.find((entry) => entry.name === name)?.value;
+    assert.equal(header("x-forwarded-for"), "127.0.0.1");
+    assert.equal(header("x-forwarded-proto"), "http");
+    assert.match(String(header("forwarded")), /for=127\.0\.0\.1;proto=http;host=/);
+    assert.match(String(header("traceparent")), /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    assert.equal(head.rule, "web");
+    assert.equal(head.group, "edge-a");
+    assert.equal(header("connection"), undefined);
+  });
+
+  test("tunnel server - a rule's bearer token is required at the entry and not forwarded", async () => {
+    const refused = await fetch(`${httpUrl}/secure/x`);
+    assert.equal(refused.status, 401);
+    const allowed = await fetch(`${httpUrl}/secure/x`, { headers: { authorization: "Bearer entry-token" } });
+    assert.equal(allowed.status, 200);
+    await allowed.text();
+    const head = agents.flatMap((agent) => agent.received).find((received) => received.path === "/secure/x")!;
+    assert.equal(
+      head.headers.find((entry) => entry.name === "authorization"),
+      undefined,
+    );
+  });
+
+  test("tunnel server - the dry run names the rule, its line and target, and why earlier rules missed", async () => {
+    const web = await (await fetch(`${server.url}/v1/tunnel/match?host=example.com&path=/web/a`)).json();
+    assert.equal(web.rule, "web");
+    assert.equal(web.line, 12);
+    assert.deepEqual(web.target, { kind: "group", group: "edge-a" });
+    assert.equal(web.explanation.length, 2);
+    assert.equal(web.explanation[0].rule, "secured");
+    const orders = await (await fetch(`${server.url}/v1/tunnel/match?path=/shop.Orders/Get&grpc=1`)).json();
+    assert.equal(orders.rule, "orders");
+    const none = await (await fetch(`${server.url}/v1/tunnel/match?path=/elsewhere`)).json();
+    assert.equal(none.rule, null);
+    const list = await (await fetch(`${server.url}/v1/tunnel/agents`)).json();
+    assert.deepEqual(list.agents.map((agent: { client_id: string }) => agent.client_id).sort(), ["a", "b"]);
+    assert.equal(list.agents[0].healthy, true);
+  });
+
+  test("tunnel server - an agent answering UNAVAILABLE five times in a row is ejected", async () => {
+    const bad = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-b",
+      clientId: "bad",
+      respond: async (_head, _frames, channel, requestId) => {
+        await channel.send(frame(requestId, { case: "error", value: { code: 14, message: "backend down" } } as never));
+      },
+    });
+    const good = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-b",
+      clientId: "good",
+      respond: echoResponder("good"),
+    });
+    agents.push(bad, good);
+    writeFileSync(rulesPath, `${rulesText(true)}  - name: b\n    match: { service: "b.*" }\n    group: edge-b\n`);
+    await waitFor(
+      async () => (await (await fetch(`${server.url}/v1/tunnel/match?path=/b.S/M&grpc=1`)).json()).rule === "b",
+      { timeoutMs: 5_000, describe: () => "the rules reload" },
+    );
+    const codes: number[] = [];
+    for (let index = 0; index < 40; index++) {
+      codes.push((await rawGrpcCall(grpcUrl, "/b.S/M", Buffer.from([0, 0, 0, 0, 0]))).grpcStatus ?? -1);
+    }
+    assert.equal(bad.received.length, 5, `the failing agent got ${bad.received.length} requests`);
+    assert.equal(codes.filter((code) => code === grpc.status.UNAVAILABLE).length, 5);
+    assert.deepEqual(codes.slice(-20), Array(20).fill(grpc.status.OK));
+    const listed = (await (await fetch(`${server.url}/v1/tunnel/agents`)).json()).agents;
+    assert.equal(listed.find((agent: { client_id: string }) => agent.client_id === "bad").ejected, true);
+  });
+
+  test("tunnel server - a rules reload keeps a live stream; new requests see the new rules", async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holder = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-c",
+      clientId: "holder",
+      respond: async (_head, _frames, channel, requestId) => {
+        await channel.send(
+          frame(requestId, { case: "responseHead", value: { status: 200, headers: [], endStream: false } } as never),
+        );
+        await channel.send(frame(requestId, { case: "data", value: { data: Buffer.from("first;") } } as never));
+        await released;
+        await channel.send(frame(requestId, { case: "data", value: { data: Buffer.from("last") } } as never));
+        await channel.send(frame(requestId, { case: "trailers", value: { headers: [] } } as never));
+      },
+    });
+    agents.push(holder);
+    const dryRun = async (path: string) =>
+      (await (await fetch(`${server.url}/v1/tunnel/match?path=${encodeURIComponent(path)}`)).json()).rule;
+    writeFileSync(
+      rulesPath,
+      `${rulesText(true)}  - name: live\n    match: { pathPrefix: /live/ }\n    group: edge-c\n`,
+    );
+    await waitFor(async () => (await dryRun("/live/x")) === "live", {
+      timeoutMs: 5_000,
+      describe: () => "the rules reload adding /live/",
+    });
+    const response = await fetch(`${httpUrl}/live/stream`);
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    const first = await withTimeout(reader.read(), 5_000, "the first chunk");
+    let text = Buffer.from(first.value!).toString();
+    // Reload without /live/ (and /web/) while the request streams; it must go on.
+    writeFileSync(rulesPath, rulesText(false));
+    await waitFor(async () => (await dryRun("/live/x")) === null, {
+      timeoutMs: 5_000,
+      describe: () => "the rules reload removing /live/",
+    });
+    release();
+
+    for (;;) {
+      const { done, value } = await withTimeout(reader.read(), 5_000, "the live stream");
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    assert.equal(text, "first;last");
+    assert.equal((await fetch(`${httpUrl}/web/x`)).status, 404);
+  });
+
+  test("tunnel server - protocol errors end only the offending stream: unknown session, frame on a standby, oversized frame", async () => {
+    const agent = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-d",
+      clientId: "raw",
+      respond: echoResponder("raw"),
+      passive: true,
+    });
+    agents.push(agent);
+    const stream = agent!.openRawStream();
+    const channel = createFrameChannel(stream, { receive: TunnelFrameSchema, send: TunnelFrameSchema });
+    await channel.send(
+      create(TunnelFrameSchema, { kind: { case: "attach", value: { sessionId: "no-such-session" } } }),
+    );
+    const unknown = await withTimeout(
+      new Promise<IncomingHttpHeaders>((resolve) => stream.once("response", resolve)),
+      5_000,
+      "the answer to an unknown session",
+    );
+    assert.equal(unknown["grpc-status"], String(grpc.status.NOT_FOUND));
+
+    const standby = agent!.openRawStream();
+    const standbyChannel = createFrameChannel(standby, { receive: TunnelFrameSchema, send: TunnelFrameSchema });
+    await standbyChannel.send(
+      create(TunnelFrameSchema, { kind: { case: "attach", value: { sessionId: agent!.sessionId } } }),
+    );
+    await standbyChannel.send(frame("x", { case: "data", value: { data: Buffer.from("early") } } as never));
+    const trailers = await withTimeout(
+      new Promise<IncomingHttpHeaders>((resolve) => standby.once("trailers", resolve)),
+      5_000,
+      "the trailers of a standby that sent Data",
+    );
+    assert.equal(trailers["grpc-status"], String(grpc.status.INVALID_ARGUMENT));
+
+    const oversized = agent!.openRawStream();
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(64 * 1024 * 1024, 1);
+    oversized.write(prefix);
+    // The frame channel stops at the prefix (nothing buffered) and the stream ends: with RESOURCE_EXHAUSTED, or
+    // reset when the channel's iteration tears the stream down before an answer could be sent.
+    const ended = await withTimeout(
+      new Promise<string>((resolve) => {
+        oversized.once("response", (headers) => resolve(String(headers["grpc-status"])));
+        oversized.once("close", () => resolve(`reset ${oversized.rstCode}`));
+      }),
+      5_000,
+      "the end of a stream that announced an oversized frame",
+    );
+    assert.ok(ended === String(grpc.status.RESOURCE_EXHAUSTED) || ended.startsWith("reset"), ended);
+    assert.equal(server.server.tunnel!.stats().sessions, agents.length);
+
+    // The session still serves.
+    const response = await fetch(`${httpUrl}/secure/y`, { headers: { authorization: "Bearer entry-token" } });
+    assert.equal(response.status, 200);
+    await response.text();
+  });
+
+  test("tunnel server - cancelled requests leave nothing in flight or pending", async () => {
+    const hold = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-a",
+      clientId: "hold",
+      respond: () => new Promise(() => undefined),
+    });
+    agents.push(hold);
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        rawGrpcCall(grpcUrl, "/shop.Orders/Slow", Buffer.from([0, 0, 0, 0, 0]), { reset: true }).catch(() => undefined),
+      ),
+    );
+    await waitFor(
+      () => {
+        const stats = server.server.tunnel!.stats();
+        return stats.inFlight === 0 && stats.pending === 0;
+      },
+      { timeoutMs: 5_000, describe: () => JSON.stringify(server.server.tunnel!.stats()) },
+    );
+  });
+});
