@@ -15,8 +15,11 @@ import { type AgentRules, grpcFromPath, matchAgentRoute, type RequestFacts } fro
 import type { ResponseSink, UpstreamForwarder } from "../upstream/index.js";
 import { BodyQueue } from "./body-queue.js";
 
-/** Request body bytes the agent reads ahead of a backend that is slower than the client. */
-const BODY_READ_AHEAD_BYTES = 256 * 1024;
+/**
+ * Request body bytes the agent reads ahead of a backend that is slower than the client (one HTTP/2
+ * stream window); beyond it the tunnel stream is not read, so flow control stalls the client.
+ */
+const BODY_READ_AHEAD_BYTES = 64 * 1024;
 
 /** What serving a request needs from the agent. */
 export interface RequestContext {
@@ -57,7 +60,12 @@ export async function serveTunnelStream(
   const { requestId, traceId } = frame;
   const head = frame.kind.value;
   const receivedAtMs = Date.now();
-  const log = context.logger.child({ request_id: requestId, trace_id: traceId });
+  // A child logger per request costs on the hot path: only made when something is logged.
+  let child: Logger | undefined;
+  const log = () => {
+    child ??= context.logger.child({ request_id: requestId, trace_id: traceId });
+    return child;
+  };
   try {
     sequence.check("server", frame);
   } catch (error) {
@@ -82,7 +90,7 @@ export async function serveTunnelStream(
     data: (bytes) => send({ case: "data", value: { data: bytes } }),
     trailers: (headers) => send({ case: "trailers", value: { headers } }),
     error: (error) => {
-      log.debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
+      log().debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
       return send({ case: "error", value: { code: error.code, message: error.message } });
     },
   };
@@ -114,7 +122,7 @@ async function readRequestFrames(
   sequence: FrameSequence,
   body: BodyQueue,
   controller: AbortController,
-  log: Logger,
+  log: () => Logger,
 ): Promise<void> {
   try {
     for (;;) {
@@ -129,7 +137,7 @@ async function readRequestFrames(
           break;
         case "cancel":
         case "error":
-          log.debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
+          log().debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
           body.end();
           controller.abort();
           return;
