@@ -99,8 +99,9 @@ describe("fuzz filters", () => {
         }
       }
       const elapsed = performance.now() - started;
-      // A filter is at most 256 bytes: anything slower than this is super-linear behaviour, not noise.
-      if (elapsed > 250) recorder.fail(index, `took ${elapsed.toFixed(0)} ms`, describeInput(input));
+      // A filter is at most 256 bytes and parses in microseconds: a second or more is runaway (super-linear)
+      // behaviour. The bound is far above GC pauses on a loaded machine; it is not a performance target.
+      if (elapsed > 2_000) recorder.fail(index, `took ${elapsed.toFixed(0)} ms`, describeInput(input));
     }
     recorder.finish();
   });

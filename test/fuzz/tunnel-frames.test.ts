@@ -81,7 +81,8 @@ describe("fuzz tunnel frames", () => {
         }
       }
       const elapsed = performance.now() - started;
-      if (elapsed > 250) recorder.fail(index, `took ${elapsed.toFixed(0)} ms`, describeInput(input));
+      // Runaway behaviour, not speed: decoding a few hundred bytes takes microseconds; a GC pause is far below this.
+      if (elapsed > 2_000) recorder.fail(index, `took ${elapsed.toFixed(0)} ms`, describeInput(input));
     }
     recorder.finish();
   });
