@@ -2,7 +2,9 @@
 // reload with a live stream, the dry run, protocol errors; driven by a scripted agent (raw node:http2 + frames).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { connect, type IncomingHttpHeaders } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -407,5 +409,31 @@ describe("tunnel server", () => {
       },
       { timeoutMs: 5_000, describe: () => JSON.stringify(server.server.tunnel!.stats()) },
     );
+  });
+
+  test("tunnel server - a rule with a direct upstream is served without an agent", async () => {
+    const backend = createHttpServer((request, response) => {
+      response.writeHead(200, { "content-type": "text/plain", "x-backend": "direct" });
+      response.end(`direct ${request.method} ${request.url} via ${request.headers["x-forwarded-host"]}`);
+    });
+    await new Promise<void>((resolve) => backend.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (backend.address() as AddressInfo).port;
+      writeFileSync(
+        rulesPath,
+        `${rulesText(true)}  - name: direct\n    match: { pathPrefix: /direct/ }\n    upstream: { protocol: http, addresses: ["http://127.0.0.1:${port}"] }\n`,
+      );
+      await waitFor(
+        async () => (await (await fetch(`${server.url}/v1/tunnel/match?path=/direct/x`)).json()).rule === "direct",
+        { timeoutMs: 5_000, describe: () => "the rules reload adding /direct/" },
+      );
+      const response = await fetch(`${httpUrl}/direct/page?q=1`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("x-backend"), "direct");
+      assert.equal(await response.text(), `direct GET /direct/page?q=1 via ${new URL(httpUrl).host}`);
+    } finally {
+      backend.closeAllConnections();
+      await new Promise((resolve) => backend.close(resolve));
+    }
   });
 });

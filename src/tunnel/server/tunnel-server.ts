@@ -7,7 +7,7 @@ import { createTunnelMetrics, type TunnelMetrics } from "../../observability/met
 import type { Listener, ListenerOptions } from "../../server/listener.js";
 import type { AnyRequest, AnyResponse } from "../../transports/rest/index.js";
 import { parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "../upstream/grpc-message-scanner.js";
+import { createUpstreamForwarder, DEFAULT_MAX_MESSAGE_BYTES, type UpstreamForwarder } from "../upstream/index.js";
 import { type ControlHandle, handleAgentCall } from "./agent-endpoint.js";
 import { AgentRegistry, defaultEjectionOptions, type EjectionOptions } from "./agent-registry.js";
 import type { AgentSession } from "./agent-session.js";
@@ -47,7 +47,10 @@ export interface TunnelServerOptions {
   logger: Logger;
   /** Where to register the tunnel metrics; none when null. */
   metricsRegistry: Registry | null;
-  /** Forwarder for rules that target a direct upstream; such requests get UNIMPLEMENTED when null. */
+  /**
+   * Forwarder for rules that target a direct upstream (no agent). Default: the agent's upstream forwarders
+   * (gRPC, HTTP/1.1, HTTP/2, WebSocket; health probes as configured). Null: such requests get UNIMPLEMENTED.
+   */
   direct?: DirectForwarder | null;
   /** Checks that the current request may use the admin endpoints; returns the refusal, or null. Default: all allowed. */
   authorizeAdmin?: () => StreamgateError | null;
@@ -107,9 +110,15 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
   let closed = false;
   let bound: { http: EntryAddress; grpc: EntryAddress } | null = null;
 
+  // Direct upstream targets reuse the agent's forwarders; their health probes follow the rules in force.
+  const upstreams: UpstreamForwarder | null =
+    options.direct === undefined ? createUpstreamForwarder({ maxMessageBytes }) : null;
+  const directUpstreams = (rules: ServerRules) =>
+    rules.rules.flatMap((rule) => (rule.target.kind === "upstream" ? [rule.target.upstream] : []));
   const watcher = watchRulesFile(options.rulesPath, parseServerRules, {
     onChange(rules) {
       logger.info({ rules: rules.rules.length, agents: rules.agents.length }, "tunnel rules reloaded");
+      upstreams?.setUpstreams(directUpstreams(rules));
     },
     onError(error) {
       logger.error({ err: error }, "tunnel rules file has errors; keeping the previous rules");
@@ -117,6 +126,7 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
   });
   for (const warning of watcher.current().warnings) logger.warn(`tunnel rules: ${warning}`);
   const rules = () => watcher.current();
+  upstreams?.setUpstreams(directUpstreams(watcher.current()));
 
   const metrics: TunnelMetrics | null =
     options.metricsRegistry === null
@@ -131,7 +141,10 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
     metrics,
     maxMessageBytes,
     standbyWaitMs: options.standbyWaitMs ?? 2_000,
-    direct: options.direct ?? null,
+    direct:
+      upstreams === null
+        ? (options.direct ?? null)
+        : (upstream, exchange, sink) => upstreams.forward(exchange, upstream, sink),
     inFlight,
     pending,
   };
@@ -241,6 +254,7 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
       if (closed) return;
       closed = true;
       watcher.close();
+      upstreams?.close();
       shutdownAll(
         new StreamgateError(Code.UNAVAILABLE, "the tunnel server is shutting down", {
           reason: "TUNNEL_SERVER_DRAINING",
