@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/inde
 import { findFreePort } from "../harness/nats-server.js";
 import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { createTestCa } from "../harness/test-ca.js";
 import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
 
@@ -365,6 +366,73 @@ describe("tunnel agent", () => {
     });
     const { response } = await unary(client, "Unary", Buffer.from("still served"));
     assert.equal(response.toString(), "still served");
+  });
+});
+
+describe("tunnel agent over mTLS", () => {
+  it("tunnel agent - dials https:// with a private CA and a client certificate; without one it keeps retrying", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "streamgate-agent-tls-"));
+    const ca = createTestCa();
+    const serverCert = ca.issue("localhost", "DNS:localhost,IP:127.0.0.1");
+    const clientCert = ca.issue("agent-tls");
+    const backend = await startGrpcBackend("a");
+    writeFileSync(join(dir, "server.yaml"), serverRules());
+    writeFileSync(join(dir, "agent.yaml"), agentRules([backend]));
+    const server = await startTestServer({
+      tlsCertPath: serverCert.certPath,
+      tlsKeyPath: serverCert.keyPath,
+      tlsClientCaPath: ca.certPath,
+      tunnelRulesPath: join(dir, "server.yaml"),
+      tunnelHttpPort: 0,
+      tunnelGrpcPort: 0,
+    });
+    assert.match(server.url, /^https:/);
+    const agent = createTunnelAgent({
+      serverUrl: server.url,
+      token: TOKEN,
+      group: GROUP,
+      clientId: "tls-agent",
+      rulesPath: join(dir, "agent.yaml"),
+      tls: { caPath: ca.certPath, certPath: clientCert.certPath, keyPath: clientCert.keyPath },
+    });
+    const anonymous = createTunnelAgent({
+      serverUrl: server.url,
+      token: TOKEN,
+      group: GROUP,
+      clientId: "no-certificate",
+      rulesPath: join(dir, "agent.yaml"),
+      tls: { caPath: ca.certPath },
+      reconnect: { initialMs: 50, maxMs: 200 },
+    });
+    const client = new EchoClient(
+      `localhost:${server.server.tunnel!.addresses()!.grpc.port}`,
+      grpc.credentials.createSsl(ca.cert, readFileSync(clientCert.keyPath), readFileSync(clientCert.certPath)),
+    );
+    try {
+      await withTimeout(agent.start(), 10_000, "the agent to register over mTLS");
+      await waitFor(() => (server.server.tunnel?.agents() ?? []).some((info) => info.standby > 0), {
+        timeoutMs: 10_000,
+        describe: () => JSON.stringify(server.server.tunnel?.agents()),
+      });
+      const { response } = await unary(client, "Unary", Buffer.from("over tls"), new grpc.Metadata(), {
+        deadline: Date.now() + 5_000,
+      });
+      assert.equal(response.toString(), "over tls");
+      void anonymous.start().catch(() => undefined);
+      await waitFor(() => anonymous.status().lastError !== null, {
+        timeoutMs: 10_000,
+        describe: () => `the agent without a certificate to fail: ${JSON.stringify(anonymous.status())}`,
+      });
+      assert.equal(anonymous.status().registrations, 0);
+      assert.ok(!(server.server.tunnel?.agents() ?? []).some((info) => info.client_id === "no-certificate"));
+    } finally {
+      client.close();
+      await anonymous.close();
+      await agent.close();
+      await server.close();
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
