@@ -87,8 +87,12 @@ export class AgentSession {
     return this.healthy && !this.draining && !this.ended;
   }
 
+  /** When the agent last attached a standby (ms since epoch): it is alive and keeping up. */
+  lastAttachAtMs = 0;
+
   /** A standby attached; returns false when the session cannot use it (the caller ends the stream). */
   addStandby(stream: TunnelStream): boolean {
+    this.lastAttachAtMs = Date.now();
     if (this.requested > 0) this.requested--;
     if (!this.available) return false;
     const waiter = this.waiters.shift();
@@ -148,8 +152,14 @@ export class AgentSession {
   end(stream: TunnelStream): void {
     if (!this.active.delete(stream)) return;
     this.inFlight--;
-    if (this.draining && this.inFlight === 0) this.onDrained?.();
-    else this.scheduleTopUp();
+    if (this.draining && this.inFlight === 0) {
+      this.onDrained?.();
+      return;
+    }
+    // After a burst the pool holds what the peak needed: give back the oldest standbys well above today's need.
+    const limit = this.poolLimit();
+    while (this.standby.length > limit * 2 + 8) this.standby.shift()!.finish(null);
+    this.scheduleTopUp();
   }
 
   /** Stops taking requests: waiters get null; standbys are returned for the caller to end. */

@@ -191,12 +191,19 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
   }
 }
 
+/** Longest wait for a standby, in multiples of standbyWaitMs, while the agent keeps attaching new ones. */
+const EXTENDED_WAIT_FACTOR = 5;
+
 /**
  * A standby stream of some agent of `group`: tries the balancer's choice, waiting for it to open a
  * stream, then the others, within `standbyWaitMs` (and the deadline). Null when none came.
  */
 async function takeStream(context: ProxyContext, group: string, deadlineAtMs: number | null, signal: AbortSignal) {
-  const giveUpAt = Math.min(Date.now() + context.standbyWaitMs, deadlineAtMs ?? Number.POSITIVE_INFINITY);
+  const deadline = deadlineAtMs ?? Number.POSITIVE_INFINITY;
+  // A burst (a thousand calls at once) queues behind the agent opening streams: while it keeps attaching
+  // new ones the wait goes on, up to EXTENDED_WAIT_FACTOR times standbyWaitMs; a silent agent fails fast.
+  const hardStop = Math.min(Date.now() + context.standbyWaitMs * EXTENDED_WAIT_FACTOR, deadline);
+  let giveUpAt = Math.min(Date.now() + context.standbyWaitMs, deadline);
   const tried = new Set<AgentSession>();
   context.pending.count++;
   try {
@@ -215,7 +222,12 @@ async function takeStream(context: ProxyContext, group: string, deadlineAtMs: nu
       const stream = await session.takeStandby(perSession, signal);
       if (stream !== null && !stream.closed) return stream;
       if (stream !== null) continue;
-      if (Date.now() >= giveUpAt) return null;
+      const now = Date.now();
+      if (now >= giveUpAt) {
+        const progressing = session.lastAttachAtMs > now - context.standbyWaitMs;
+        if (!progressing || now >= hardStop) return null;
+        giveUpAt = Math.min(now + context.standbyWaitMs, hardStop);
+      }
     }
   } finally {
     context.pending.count--;
