@@ -1,6 +1,6 @@
 // The agent side of the tunnel server: Tunnel/Control (register, heartbeats, drain, rotate) and Tunnel/Stream (standbys).
 import { randomBytes } from "node:crypto";
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { Code, StreamgateError } from "../../errors/index.js";
 import {
@@ -26,6 +26,8 @@ export const TUNNEL_SERVICE_PREFIX = "/streamgate.tunnel.v1.Tunnel/";
 const MAX_CONTROL_FRAME_BYTES = 1024 * 1024;
 /** Heartbeat intervals without a word from the agent after which its session ends. */
 const MISSED_HEARTBEATS = 3;
+/** The stream limit already announced per agent connection. */
+const raisedLimits = new WeakMap<Http2Session, number>();
 /** Names (client id, group): printable, bounded, no spaces. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 
@@ -202,12 +204,10 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
   // An authenticated agent carries one HTTP/2 stream per request on this connection: lift the per-connection
   // stream limit (a DoS guard for anonymous clients) to what this agent may use.
   const wantedStreams = Math.min(maxStreams + standbyStreams + 16, 2 ** 31 - 1);
+  // (localSettings is not a reliable guide: it can still show the defaults before the first SETTINGS ack.)
   const connection = stream.session;
-  if (
-    connection !== undefined &&
-    !connection.destroyed &&
-    (connection.localSettings.maxConcurrentStreams ?? 0) < wantedStreams
-  ) {
+  if (connection !== undefined && !connection.destroyed && (raisedLimits.get(connection) ?? 0) < wantedStreams) {
+    raisedLimits.set(connection, wantedStreams);
     connection.settings({ maxConcurrentStreams: wantedStreams });
   }
   respondGrpc(stream);

@@ -3,7 +3,7 @@ import type { UpstreamStatus } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js
 import type { TunnelStream } from "./tunnel-stream.js";
 
 /** After this long without the asked-for standbys, the server asks again. */
-const STALE_REQUEST_MS = 5_000;
+const STALE_REQUEST_MS = 1_000;
 
 /** What a session needs from its control stream. */
 export interface SessionControl {
@@ -182,7 +182,10 @@ export class AgentSession {
       this.topUpScheduled = false;
       if (!this.available) return;
       const wanted = Math.min(this.poolLimit() + this.waiters.length, this.init.maxStreams - this.inFlight);
-      // An agent at its own stream limit may open fewer than asked: forget asks older than a few seconds.
+      // An agent opens at most its free room (max streams - in flight - standby) and drops the rest of an ask:
+      // never count more asked-for streams than that room, and forget asks that went unanswered for a while.
+      const room = Math.max(0, this.init.maxStreams - this.inFlight - this.standby.length);
+      this.requested = Math.min(this.requested, room);
       if (this.requested > 0 && Date.now() - this.requestedAtMs > STALE_REQUEST_MS) this.requested = 0;
       const missing = wanted - this.standby.length - this.requested;
       if (missing <= 0) return;
