@@ -6,6 +6,8 @@ export interface ProcessSample {
   /** Seconds since the load started (negative: before). */
   atSeconds: number;
   rssBytes: number;
+  /** V8 heap in use, from the server's own /metrics (`streamgate_nodejs_heap_size_used_bytes`); NaN if absent. */
+  heapUsedBytes: number;
   openFds: number;
   /** Messages published and live/pull deliveries counted by the clients so far. */
   published: number;
@@ -29,5 +31,17 @@ export function openFileDescriptors(pid: number): number | null {
     return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return null;
+  }
+}
+
+/** `streamgate_nodejs_heap_size_used_bytes` from the server's /metrics, or NaN. */
+export async function heapUsedBytes(url: string): Promise<number> {
+  try {
+    const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const text = await response.text();
+    const match = /^streamgate_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+?\d+)?)$/m.exec(text);
+    return match === null ? Number.NaN : Number(match[1]);
+  } catch {
+    return Number.NaN;
   }
 }

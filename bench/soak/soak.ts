@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startStreamgateProcess } from "../lib/streamgate-process.js";
 import { startLoad } from "./load.js";
-import { openFileDescriptors, type ProcessSample, residentBytes } from "./process-stats.js";
+import { heapUsedBytes, openFileDescriptors, type ProcessSample, residentBytes } from "./process-stats.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const { values } = parseArgs({
@@ -31,10 +31,6 @@ const fdSlack = Number(values["fd-slack"]);
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
-};
 
 async function createResources(url: string, topic: string, subscription: string): Promise<void> {
   for (const [path, body] of [
@@ -52,9 +48,10 @@ async function createResources(url: string, topic: string, subscription: string)
 
 async function main(): Promise<void> {
   const server = await startStreamgateProcess({ repoRoot, args: ["--heartbeat-ms", "5000"] });
-  const sample = (atSeconds: number, published: number, delivered: number): ProcessSample => ({
+  const sample = async (atSeconds: number, published: number, delivered: number): Promise<ProcessSample> => ({
     atSeconds,
     rssBytes: residentBytes(server.pid) ?? Number.NaN,
+    heapUsedBytes: await heapUsedBytes(server.url),
     openFds: openFileDescriptors(server.pid) ?? Number.NaN,
     published,
     delivered,
@@ -64,7 +61,7 @@ async function main(): Promise<void> {
     const subscription = "projects/soak/subscriptions/workers";
     await createResources(server.url, topic, subscription);
     await delay(1_000);
-    const baseline = sample(0, 0, 0);
+    const baseline = await sample(0, 0, 0);
     console.log(
       `soak: server pid ${server.pid} at ${server.url}; ${minutes} min, sample every ${sampleMs / 1000} s; baseline RSS ${mb(baseline.rssBytes)} MB, ${baseline.openFds} fds`,
     );
@@ -85,28 +82,37 @@ async function main(): Promise<void> {
     const samples: ProcessSample[] = [];
     while (Date.now() - started < durationMs) {
       await delay(Math.min(sampleMs, durationMs - (Date.now() - started)));
-      const current = sample((Date.now() - started) / 1000, load.counters.published, load.counters.delivered);
+      const current = await sample((Date.now() - started) / 1000, load.counters.published, load.counters.delivered);
       samples.push(current);
       const c = load.counters;
       console.log(
-        `soak ${current.atSeconds.toFixed(0).padStart(5)} s: RSS ${mb(current.rssBytes)} MB, ${current.openFds} fds, ` +
+        `soak ${current.atSeconds.toFixed(0).padStart(5)} s: RSS ${mb(current.rssBytes)} MB, heap ${mb(current.heapUsedBytes)} MB, ${current.openFds} fds, ` +
           `published ${c.published}, delivered ${c.delivered}, reconnects ${c.reconnects}, errors ${c.errors}, order violations ${c.orderViolations}`,
       );
     }
     const counters = { ...load.counters };
     await load.stop();
     // Closed clients: the server's sockets go once it sees the FIN/RST; wait (bounded) for the fd count to settle.
-    let afterClose = sample(durationMs / 1000, counters.published, counters.delivered);
+    let afterClose = await sample(durationMs / 1000, counters.published, counters.delivered);
     for (let waited = 0; waited < 15_000 && afterClose.openFds > baseline.openFds + fdSlack; waited += 500) {
       await delay(500);
-      afterClose = sample((Date.now() - started) / 1000, counters.published, counters.delivered);
+      afterClose = await sample((Date.now() - started) / 1000, counters.published, counters.delivered);
     }
 
     const warm = samples.filter((s) => s.atSeconds * 1000 >= warmupMs);
-    const plateauSamples = warm.slice(0, Math.max(3, Math.ceil(warm.length * 0.2)));
-    const endSamples = warm.slice(-3);
-    const plateauRss = median(plateauSamples.map((s) => s.rssBytes));
-    const endRss = median(endSamples.map((s) => s.rssBytes));
+    // RSS follows the garbage collector's sawtooth: compare its floors (the lowest sample of the first and
+    // of the last third after warm-up), which show what stays retained; a leak raises the floor.
+    const third = Math.max(1, Math.floor(warm.length / 3));
+    const plateauSamples = warm.slice(0, third);
+    const endSamples = warm.slice(-third);
+    const floor = (xs: number[]) => Math.min(...xs.filter((x) => Number.isFinite(x)));
+    const plateauRss = floor(plateauSamples.map((s) => s.rssBytes));
+    const endRss = floor(endSamples.map((s) => s.rssBytes));
+    const heap = {
+      plateauMb: mb(floor(plateauSamples.map((s) => s.heapUsedBytes))),
+      endMb: mb(floor(endSamples.map((s) => s.heapUsedBytes))),
+      maxMb: mb(Math.max(...samples.map((s) => s.heapUsedBytes).filter((x) => Number.isFinite(x)))),
+    };
     const maxRss = Math.max(...samples.map((s) => s.rssBytes));
     const rssFlat = endRss <= plateauRss * (1 + rssTolerance);
     const fdsFlat = afterClose.openFds <= baseline.openFds + fdSlack;
@@ -127,11 +133,12 @@ async function main(): Promise<void> {
       },
       rss: {
         startMb: mb(baseline.rssBytes),
-        plateauMb: mb(plateauRss),
-        endMb: mb(endRss),
+        plateauFloorMb: mb(plateauRss),
+        endFloorMb: mb(endRss),
         maxMb: mb(maxRss),
         tolerance: rssTolerance,
       },
+      heapUsed: heap,
       fds: {
         baseline: baseline.openFds,
         max: Math.max(...samples.map((s) => s.openFds)),
@@ -159,11 +166,12 @@ async function main(): Promise<void> {
       "",
       "| figure | value |",
       "| --- | --- |",
-      `| RSS start / early plateau / end / max | ${result.rss.startMb} / ${result.rss.plateauMb} / ${result.rss.endMb} / ${result.rss.maxMb} MB |`,
+      `| RSS start / early floor / end floor / max | ${result.rss.startMb} / ${result.rss.plateauFloorMb} / ${result.rss.endFloorMb} / ${result.rss.maxMb} MB |`,
+      `| V8 heap used: early floor / end floor / max | ${heap.plateauMb} / ${heap.endMb} / ${heap.maxMb} MB |`,
       `| open fds baseline / max under load / after clients closed | ${result.fds.baseline} / ${result.fds.max} / ${result.fds.afterClientsClosed} |`,
       `| published / delivered | ${result.throughput.publishedPerSecond} / ${result.throughput.deliveredPerSecond} msg/s |`,
       `| reconnects / errors / order violations | ${counters.reconnects} / ${counters.errors} / ${counters.orderViolations} |`,
-      `| verdict | **${result.verdict}** (end RSS within ${rssTolerance * 100}% of the plateau after ${result.warmupSeconds} s warm-up; fds back to baseline + ${fdSlack}) |`,
+      `| verdict | **${result.verdict}** (RSS floor of the last third within ${rssTolerance * 100}% of the first third's after ${result.warmupSeconds} s warm-up; fds back to baseline + ${fdSlack}) |`,
       "",
       ...(counters.errorSamples.length > 0
         ? ["Errors (first ones):", "", ...counters.errorSamples.map((e) => `- ${e}`), ""]

@@ -74,11 +74,6 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = this.int(256);
     return out;
   }
-
-  /** A child generator for one input, so each input can be regenerated from (seed, family, index). */
-  fork(label: string | number): Rng {
-    return new Rng(this.u32(), String(label));
-  }
 }
 
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x0a, 0x0d, 0x22, 0x5c, 0x25];
