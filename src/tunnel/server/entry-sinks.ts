@@ -78,6 +78,8 @@ export function createHttpSink(response: ServerResponse | Http2ServerResponse): 
       if (response.headersSent || response.destroyed) throw clientGone();
       (response as ServerResponse).writeHead(head.status, responseHeaders(head.headers));
       if (head.endStream) response.end();
+      // Send the status line now: an SSE client reports "open" on it, and the first event may come much later.
+      else (response as ServerResponse).flushHeaders();
     },
     data: (bytes) => writeWithBackpressure(response as unknown as Writable, bytes),
     async trailers(headers) {
