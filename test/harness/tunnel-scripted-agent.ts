@@ -31,6 +31,10 @@ export interface ScriptedAgent {
   session: ClientHttp2Session;
   /** Opens a raw Stream call (for protocol tests). */
   openRawStream(): ClientHttp2Stream;
+  /** Stops answering heartbeats (the connection stays up): the server should give up on the session. */
+  mute(): void;
+  /** Control messages received after Registered, by kind (e.g. `drain`, `rotate`). */
+  controlKinds: string[];
   close(): Promise<void>;
 }
 
@@ -72,7 +76,12 @@ export async function startScriptedAgent(options: {
   if (first.done || first.value.kind.case !== "registered") throw new Error("no Registered");
   const sessionId = first.value.kind.value.sessionId;
   const streams = new Set<ClientHttp2Stream>();
+  let muted = false;
   const agent: ScriptedAgent = {
+    mute() {
+      muted = true;
+    },
+    controlKinds: [],
     sessionId,
     registered: first.value,
     received: [],
@@ -110,8 +119,9 @@ export async function startScriptedAgent(options: {
       const result = await messages.next();
       if (result.done) return;
       const kind = result.value.kind;
+      if (kind.case !== undefined) agent.controlKinds.push(kind.case);
       if (kind.case === "openStreams") for (let index = 0; index < kind.value.count; index++) openStandby();
-      if (kind.case === "heartbeat" && !kind.value.reply) {
+      if (kind.case === "heartbeat" && !kind.value.reply && !muted) {
         await control.send(
           create(AgentMessageSchema, {
             kind: { case: "heartbeat", value: { sentAtUnixMs: kind.value.sentAtUnixMs, reply: true } },

@@ -437,3 +437,90 @@ describe("tunnel server", () => {
     }
   });
 });
+
+describe("tunnel server lifecycle", () => {
+  let dir: string;
+  let server: TestServer;
+  let grpcUrl: string;
+  let httpUrl: string;
+  const agents: ScriptedAgent[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "streamgate-tunnel-lifecycle-"));
+    const rulesPath = join(dir, "rules.yaml");
+    writeFileSync(rulesPath, rulesText(true));
+    server = await startTestServer({
+      tunnelRulesPath: rulesPath,
+      tunnelHttpPort: 0,
+      tunnelGrpcPort: 0,
+      tunnelHeartbeatMs: 200,
+    });
+    grpcUrl = server.server.tunnel!.addresses()!.grpc.url;
+    httpUrl = server.server.tunnel!.addresses()!.http.url;
+  });
+  after(async () => {
+    for (const agent of agents) await agent.close();
+    await server?.close({ allowOpenConnections: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("tunnel server lifecycle - an agent silent for 3 heartbeats loses its session; its calls fail with UNAVAILABLE", async () => {
+    const silent = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-a",
+      clientId: "silent",
+      respond: () => new Promise(() => undefined),
+    });
+    agents.push(silent);
+    const call = rawGrpcCall(grpcUrl, "/shop.Orders/Hang", Buffer.from([0, 0, 0, 0, 0]));
+    await waitFor(() => server.server.tunnel!.stats().inFlight === 1 && silent.received.length === 1, {
+      timeoutMs: 5_000,
+      describe: () => JSON.stringify(server.server.tunnel!.stats()),
+    });
+    const mutedAt = Date.now();
+    silent.mute();
+    const result = await call;
+    assert.equal(result.grpcStatus, grpc.status.UNAVAILABLE);
+    assert.match(result.grpcMessage, /agent went away/);
+    assert.ok(Date.now() - mutedAt < 3_000, `the call failed ${Date.now() - mutedAt} ms after the agent went silent`);
+    await waitFor(() => server.server.tunnel!.stats().sessions === 0, {
+      timeoutMs: 2_000,
+      describe: () => JSON.stringify(server.server.tunnel!.stats()),
+    });
+  });
+
+  test("tunnel server lifecycle - drain tells agents, lets the call in flight finish and refuses new ones", async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const echo = echoResponder("drained");
+    const agent = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-a",
+      clientId: "drained",
+      respond: async (...args) => {
+        await released;
+        await echo(...args);
+      },
+    });
+    agents.push(agent);
+    const inFlight = fetch(`${httpUrl}/web/slow`).then(async (response) => [response.status, await response.text()]);
+    await waitFor(() => agent.received.length === 1, { timeoutMs: 5_000, describe: () => "the request to arrive" });
+    const draining = server.server.drain(5_000);
+    await waitFor(() => agent.controlKinds.includes("drain"), {
+      timeoutMs: 2_000,
+      describe: () => `control messages: ${agent.controlKinds.join(",")}`,
+    });
+    const refused = await rawGrpcCall(grpcUrl, "/shop.Orders/Get", Buffer.from([0, 0, 0, 0, 0])).catch(
+      (error: Error) => ({ grpcStatus: -1, grpcMessage: error.message }),
+    );
+    assert.notEqual(refused.grpcStatus, grpc.status.OK, "a new call was served during the drain");
+    release();
+    assert.deepEqual(await withTimeout(inFlight, 5_000, "the call in flight"), [200, "drained:"]);
+    await withTimeout(draining, 6_000, "the drain");
+    assert.deepEqual(server.server.tunnel!.stats(), { sessions: 0, standby: 0, streams: 0, inFlight: 0, pending: 0 });
+  });
+});
