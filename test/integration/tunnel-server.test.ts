@@ -436,6 +436,36 @@ describe("tunnel server", () => {
       await new Promise((resolve) => backend.close(resolve));
     }
   });
+
+  test("tunnel server - metrics count requests per rule, group, agent and status", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(
+      text,
+      /streamgate_tunnel_requests_total\{rule="web",group="edge-a",agent="(a|b)",grpc_method="",status="200"\} \d+/,
+    );
+    assert.match(
+      text,
+      /streamgate_tunnel_requests_total\{rule="nobody-grpc",group="edge-empty",agent="",grpc_method="empty.Service\/Get",status="UNAVAILABLE"\} 2/,
+    );
+    assert.match(text, /streamgate_tunnel_agents\{group="edge-a"\} \d+/);
+    assert.match(text, /streamgate_tunnel_in_flight\{group="edge-a"\} 0/);
+  });
+
+  test("tunnel server - a rules reload that takes a group away from a token ends those sessions", async () => {
+    const groupsOf = async () =>
+      new Set(
+        ((await (await fetch(`${server.url}/v1/tunnel/agents`)).json()).agents as { group: string }[]).map(
+          (agent) => agent.group,
+        ),
+      );
+    assert.ok((await groupsOf()).has("edge-b"));
+    writeFileSync(rulesPath, rulesText(true).replace('groups: ["edge-*"]', "groups: [edge-a]"));
+    await waitFor(async () => !(await groupsOf()).has("edge-b"), {
+      timeoutMs: 5_000,
+      describe: () => "the sessions of edge-b to end",
+    });
+    assert.deepEqual([...(await groupsOf())], ["edge-a"]);
+  });
 });
 
 describe("tunnel server lifecycle", () => {

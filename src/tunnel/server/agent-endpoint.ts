@@ -194,6 +194,7 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
     clientId: register.clientId,
     group: register.group,
     grantName: grant.name,
+    token: headerToken ?? register.token,
     agentVersion: register.agentVersion,
     standbyTarget: standbyStreams,
     maxStreams,

@@ -17,6 +17,8 @@ export interface AgentSessionInit {
   group: string;
   /** Name of the token grant the agent authenticated with (standbys must present the same one). */
   grantName: string;
+  /** The token the agent presented, kept to re-check the session when the rules file changes. */
+  token: string;
   agentVersion: string;
   /** Standby streams to keep ready (before in-flight headroom). */
   standbyTarget: number;
@@ -37,6 +39,7 @@ export class AgentSession {
   readonly clientId: string;
   readonly group: string;
   readonly grantName: string;
+  readonly token: string;
   readonly agentVersion: string;
   readonly connectedAtMs = Date.now();
   /** False after missed heartbeats or once the session ended. */
@@ -65,6 +68,7 @@ export class AgentSession {
     this.clientId = init.clientId;
     this.group = init.group;
     this.grantName = init.grantName;
+    this.token = init.token;
     this.agentVersion = init.agentVersion;
     this.requested = init.initialStandbys;
   }

@@ -6,7 +6,7 @@ import type { Logger } from "../../observability/index.js";
 import { createTunnelMetrics, type TunnelMetrics } from "../../observability/metrics.js";
 import type { Listener, ListenerOptions } from "../../server/listener.js";
 import type { AnyRequest, AnyResponse } from "../../transports/rest/index.js";
-import { parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
+import { findAgentGrant, groupAllowed, parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
 import { createUpstreamForwarder, DEFAULT_MAX_MESSAGE_BYTES, type UpstreamForwarder } from "../upstream/index.js";
 import { type ControlHandle, handleAgentCall } from "./agent-endpoint.js";
 import { AgentRegistry, defaultEjectionOptions, type EjectionOptions } from "./agent-registry.js";
@@ -119,6 +119,7 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
     onChange(rules) {
       logger.info({ rules: rules.rules.length, agents: rules.agents.length }, "tunnel rules reloaded");
       upstreams?.setUpstreams(directUpstreams(rules));
+      revokeSessions(rules);
     },
     onError(error) {
       logger.error({ err: error }, "tunnel rules file has errors; keeping the previous rules");
@@ -263,6 +264,27 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
       for (const entry of entries) entry.destroy();
     },
   };
+
+  /** Ends the sessions whose token the new rules no longer know, or no longer allow into their group. */
+  function revokeSessions(next: ServerRules): void {
+    for (const [session, control] of [...controls]) {
+      const grant = findAgentGrant(next, session.token);
+      if (grant !== null && groupAllowed(grant, session.group)) continue;
+      logger.warn(
+        { agent: session.clientId, group: session.group },
+        "tunnel rules changed: agent token no longer allowed",
+      );
+      control.close(
+        grant === null
+          ? new StreamgateError(Code.UNAUTHENTICATED, "the agent token was removed from the tunnel rules", {
+              reason: "TUNNEL_BAD_TOKEN",
+            })
+          : new StreamgateError(Code.PERMISSION_DENIED, `the agent token may no longer join group ${session.group}`, {
+              reason: "TUNNEL_GROUP_DENIED",
+            }),
+      );
+    }
+  }
 
   function stats(): TunnelStats {
     let standby = 0;
