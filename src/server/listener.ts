@@ -12,7 +12,6 @@ import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import { rawErrorResponse, sendError, sendJson } from "../transports/rest/index.js";
-import { PrefaceSocket } from "./preface-socket.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
 
@@ -219,16 +218,12 @@ export function createListener(options: ListenerOptions): Listener {
       socket.off("data", onData);
       if (isPreface) {
         logConnection.identified(socket, "h2c");
-        // http2 wraps a stream that is not a net.Socket in a socket that knows no peer; give it the client's
-        // address so request.socket.remoteAddress works on h2c as on HTTP/1.1 (principals, limits, logs).
-        // The session is created synchronously inside emit("connection"), so the listener sees only this one.
-        const peer = { address: socket.remoteAddress, family: socket.remoteFamily, port: socket.remotePort };
-        const namePeer = (session: Http2Session) => {
-          (session.socket as unknown as { _peername?: typeof peer })._peername = peer;
-        };
-        h2c!.on("session", namePeer);
-        h2c!.emit("connection", new PrefaceSocket(socket, buffered));
-        h2c!.off("session", namePeer);
+        // The real socket goes to http2, so its native fast path reads it (a JS wrapper costs CPU on every
+        // frame). Paused, so nothing is emitted before http2 takes over; http2 takes the unshifted preface
+        // bytes from the socket's buffer when it sets the session up ("already has some buffered data").
+        socket.pause();
+        socket.unshift(buffered);
+        h2c!.emit("connection", socket);
         return;
       }
       logConnection.identified(socket, "http1");
