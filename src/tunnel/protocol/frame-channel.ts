@@ -56,7 +56,8 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
     },
     async *[Symbol.asyncIterator]() {
       try {
-        for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+        // Not destroyed on a decode error: the owner still answers on the stream (e.g. RESOURCE_EXHAUSTED trailers).
+        for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>) {
           for (const frame of decoder.push(chunk)) yield frame;
         }
       } catch (error) {
