@@ -177,7 +177,10 @@ export function readResults(dir: string): BenchResult[] {
     .filter((entry) => entry.isFile() && entry.name.endsWith(".json"))
     .map((entry) => entry.name)
     .sort();
-  return files.map((file) => JSON.parse(readFileSync(join(dir, file), "utf8")) as BenchResult);
+  // Other tools (the soak run) write their own JSON beside ours; only results with figures are benchmarks.
+  return files
+    .map((file) => JSON.parse(readFileSync(join(dir, file), "utf8")) as Partial<BenchResult>)
+    .filter((result): result is BenchResult => Array.isArray(result.figures));
 }
 
 /** Writes `<dir>/summary.md`: one table over every result in `dir`. */
