@@ -4,7 +4,6 @@ import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
   connect,
-  constants,
   type IncomingHttpHeaders,
   type SecureClientSessionOptions,
 } from "node:http2";
@@ -355,7 +354,11 @@ export class AgentConnection {
       this.standby--;
       this.inFlight++;
     }).finally(() => {
-      if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+      // Never reset a stream that finished normally: one RST_STREAM per request trips the server's
+      // rapid-reset protection (and Node's http2 client then tears the connection down badly). A
+      // finished exchange is already half-closed here; a standby the server ended without a request
+      // still needs our half-close. Errors and cancels reset the stream where they happen.
+      channel.end();
       if (!busy) {
         this.standby--;
         return;
