@@ -124,11 +124,14 @@ async function readRequestFrames(
   controller: AbortController,
   log: () => Logger,
 ): Promise<void> {
+  let cancelled = false;
   try {
     for (;;) {
       const result = await frames.next();
       if (result.done) break;
       const frame = result.value;
+      // After a Cancel the rest is only read to the end, so the stream closes without a reset.
+      if (cancelled) continue;
       if (sequence.check("server", frame) === "ignore") continue;
       switch (frame.kind.case) {
         case "data":
@@ -138,15 +141,18 @@ async function readRequestFrames(
         case "cancel":
         case "error":
           log().debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
-          body.end();
+          // Abort first, then fail the body: ending it would half-close the backend call, which could
+          // then complete OK before the abort lands (the backend must see a cancel).
+          cancelled = true;
           controller.abort();
-          return;
+          body.fail(new StreamgateError(Code.CANCELLED, "the request was cancelled", { reason: "TUNNEL_CANCELLED" }));
+          break;
         default:
           break;
       }
     }
     // The server half-closed: a body still open was cut short.
-    if (!body.closed) {
+    if (!cancelled && !body.closed) {
       body.fail(new StreamgateError(Code.CANCELLED, "the request body ended early", { reason: "TUNNEL_CANCELLED" }));
       controller.abort();
     }
