@@ -101,6 +101,7 @@ function render(overview) {
   renderTopics(overview);
   renderSubscriptions(overview);
   renderConnections(overview);
+  renderTunnel(overview);
   renderTailChoices(overview);
   $("generated").textContent =
     `Updated ${new Date(overview.generatedAtMs).toLocaleTimeString(undefined, { hour12: false })}`;
@@ -311,6 +312,133 @@ function renderConnections(overview) {
   $("streams-foot").textContent =
     `${formatNumber(streams.subscribers)} live subscribers on ${formatNumber(streams.feeds)} shared topic feeds` +
     (streams.droppedSlowConsumers > 0 ? ` · ${formatNumber(streams.droppedSlowConsumers)} slow consumers dropped` : "");
+}
+
+// ---- tunnel agents -------------------------------------------------------------------------------
+
+const plural = (count, word) => `${formatNumber(count)} ${word}${count === 1 ? "" : "s"}`;
+
+/** The panel shows only when the server runs a tunnel (`--tunnel-rules`); the overview's `tunnel` is null otherwise. */
+function renderTunnel(overview) {
+  const panel = $("tunnel");
+  const tunnel = overview.tunnel;
+  panel.hidden = tunnel === null || tunnel === undefined;
+  if (panel.hidden) return;
+  const { agents, stats, groups } = tunnel;
+  const note = $("tunnel-in-flight");
+  note.dataset.inFlight = String(stats.inFlight);
+  note.textContent =
+    `${plural(stats.inFlight, "tunnel stream")} in flight` +
+    (stats.pending > 0 ? ` · ${formatNumber(stats.pending)} waiting for an agent` : "") +
+    ` · ${plural(stats.sessions, "agent")}`;
+  $("tunnel-groups").textContent =
+    groups.length === 0
+      ? "\u00a0"
+      : groups
+          .map(
+            (group) =>
+              `${group.group}: ${group.healthy}/${group.agents} healthy · ${formatNumber(group.inFlight)} in flight`,
+          )
+          .join("  ·  ");
+  const container = $("tunnel-agents");
+  if (agents.length === 0) {
+    container.replaceChildren(
+      emptyState(
+        "No tunnel agents connected",
+        "Connect one: ",
+        h(
+          "code",
+          {},
+          `STREAMGATE_AGENT_TOKEN=… streamgate agent --server ${location.origin} --group GROUP --config agent.yaml`,
+        ),
+      ),
+    );
+    return;
+  }
+  const rows = [...agents]
+    .sort((a, b) => a.group.localeCompare(b.group) || a.client_id.localeCompare(b.client_id))
+    .map((agent) => {
+      const [state, health] = agent.draining
+        ? ["draining", "warn"]
+        : agent.ejected
+          ? ["ejected", "bad"]
+          : agent.healthy
+            ? ["healthy", "ok"]
+            : ["unhealthy", "bad"];
+      const since = Date.parse(agent.connected_since);
+      return h(
+        "tr",
+        { "data-client-id": agent.client_id, "data-session": agent.session, "data-state": state },
+        h(
+          "td",
+          {},
+          h("span", { class: "name" }, agent.client_id),
+          h("span", { class: "sub" }, `session ${agent.session.slice(0, 8)}`),
+        ),
+        h("td", { class: "group" }, agent.group),
+        h("td", {}, h("span", { class: `pill ${health}` }, state)),
+        h(
+          "td",
+          { class: "num in-flight" },
+          formatNumber(agent.in_flight),
+          h("span", { class: "muted" }, ` · ${formatNumber(agent.standby)} standby`),
+        ),
+        h("td", { class: "upstreams-cell" }, renderUpstreams(agent.upstreams)),
+        h(
+          "td",
+          { class: "opt" },
+          h(
+            "time",
+            { datetime: agent.connected_since, title: agent.connected_since },
+            Number.isNaN(since)
+              ? agent.connected_since
+              : `${formatDuration(Math.max(0, overview.generatedAtMs - since))} ago`,
+          ),
+        ),
+      );
+    });
+  container.replaceChildren(
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Agent"),
+          h("th", {}, "Group"),
+          h("th", {}, "State"),
+          h("th", { class: "num" }, "In flight"),
+          h("th", {}, "Upstreams"),
+          h("th", { class: "opt" }, "Connected"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+/** "2/3 serving", coloured by health, with each upstream's address and detail in the tooltip. */
+function renderUpstreams(upstreams) {
+  if (upstreams.length === 0) return h("span", { class: "muted" }, "none reported");
+  const serving = upstreams.filter((upstream) => upstream.serving).length;
+  const health = serving === upstreams.length ? "ok" : serving === 0 ? "bad" : "warn";
+  const title = upstreams
+    .map(
+      (upstream) =>
+        `${upstream.name} ${upstream.address}: ${upstream.serving ? "serving" : "not serving"}` +
+        (upstream.detail ? ` (${upstream.detail})` : ""),
+    )
+    .join("\n");
+  const names = [...new Set(upstreams.map((upstream) => upstream.name))];
+  return h(
+    "span",
+    { class: "upstreams", title },
+    h("span", { class: `pill ${health}` }, `${serving}/${upstreams.length} serving`),
+    h("span", { class: "muted" }, names.join(", ")),
+  );
 }
 
 // ---- live tail -----------------------------------------------------------------------------------

@@ -1,9 +1,17 @@
-// Browser test of the dashboard in Debian's chromium: tables fill from the overview API and the live tail shows a published event.
+// Browser test of the dashboard in Debian's chromium: tables fill from the overview API, the live tail shows a published
+// event, and the tunnel panel lists a real agent with its in-flight streams.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type * as grpc from "@grpc/grpc-js";
+import { credentials } from "@grpc/grpc-js";
+import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/index.js";
 import { fetchJson } from "../harness/rest-client.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
+import { withTimeout } from "../harness/wait-for.js";
 import { chromiumMissing, launchChromium, RESULTS_DIR, type TestBrowser } from "./chromium.js";
 
 const skip = chromiumMissing();
@@ -46,6 +54,7 @@ describe("dashboard in a browser", { skip }, () => {
       await page.locator('#topics tr[data-topic$="/orders"]').waitFor();
       await page.locator('#tail[data-state="live"]').waitFor({ timeout: 10_000 });
       assert.equal(await page.locator("#subscriptions tbody tr").count(), 2);
+      assert.equal(await page.locator("#tunnel").isHidden(), true, "no tunnel panel without --tunnel-rules");
 
       const published = await fetchJson(server.url, "POST", `/v1/projects/${project}/topics/orders:publish`, {
         messages: [
@@ -64,6 +73,136 @@ describe("dashboard in a browser", { skip }, () => {
       );
       await page.locator("#m-topics", { hasText: "3" }).waitFor();
       await page.screenshot({ path: join(RESULTS_DIR, "dashboard.png"), fullPage: true });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe("dashboard tunnel agents in a browser", { skip }, () => {
+  const TOKEN = "dashboard-agent-token";
+  const GROUP = "echo";
+  const CLIENT_ID = "dash-agent-1";
+  let dir: string;
+  let backend: GrpcBackend;
+  let server: TestServer;
+  let chromium: TestBrowser;
+  let agent: TunnelAgent | undefined;
+  let client: InstanceType<typeof EchoClient> | undefined;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "streamgate-dashboard-tunnel-"));
+    backend = await startGrpcBackend("dashboard");
+    writeFileSync(
+      join(dir, "server.yaml"),
+      [
+        "version: 1",
+        "agents:",
+        "  - name: dashboard-agents",
+        `    token: ${TOKEN}`,
+        `    groups: [${GROUP}]`,
+        "rules:",
+        "  - name: echo",
+        "    match:",
+        "      service: test.Echo",
+        `    group: ${GROUP}`,
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(dir, "agent.yaml"),
+      [
+        "version: 1",
+        "upstreams:",
+        "  - name: echo-backend",
+        "    protocol: grpc",
+        `    addresses: [${backend.address}]`,
+        "routes:",
+        "  - name: echo",
+        "    match:",
+        "      service: test.Echo",
+        "    upstream: echo-backend",
+        "",
+      ].join("\n"),
+    );
+    server = await startTestServer({ tunnelRulesPath: join(dir, "server.yaml"), tunnelHttpPort: 0, tunnelGrpcPort: 0 });
+    chromium = await launchChromium();
+  });
+  after(async () => {
+    client?.close();
+    await agent?.close();
+    await chromium?.close();
+    await server?.close();
+    await backend?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("dashboard - lists a tunnel agent with its group, in-flight streams and upstream health, then shows it draining or gone", async () => {
+    const page = await chromium.context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    try {
+      await page.goto(server.url);
+      // A tunnel server with no agent yet: the panel shows, with its empty state.
+      await page.locator("#tunnel #tunnel-agents .empty", { hasText: "No tunnel agents connected" }).waitFor({
+        timeout: 10_000,
+      });
+      assert.equal(await page.locator("#tunnel").isVisible(), true);
+
+      agent = createTunnelAgent({
+        serverUrl: server.url,
+        token: TOKEN,
+        group: GROUP,
+        clientId: CLIENT_ID,
+        rulesPath: join(dir, "agent.yaml"),
+        reconnect: { initialMs: 50, maxMs: 300 },
+        drainTimeoutMs: 5_000,
+      });
+      await withTimeout(agent.start(), 10_000, "the agent to register");
+
+      const row = page.locator(`#tunnel-agents tr[data-client-id="${CLIENT_ID}"]`);
+      await page.locator(`#tunnel-agents tr[data-client-id="${CLIENT_ID}"][data-state="healthy"]`).waitFor({
+        timeout: 10_000,
+      });
+      assert.equal(await row.locator("td.group").innerText(), GROUP);
+      // The agent reports its upstream's health; the row summarizes it.
+      await row.locator(".upstreams", { hasText: "1/1 serving" }).waitFor({ timeout: 10_000 });
+      assert.match((await row.locator(".upstreams").getAttribute("title")) ?? "", new RegExp(backend.address));
+
+      // A call held open by the backend is one tunnel stream in flight, in the panel head, the row and the group line.
+      const entry = server.server.tunnel?.addresses();
+      assert.ok(entry, "the tunnel entries listen");
+      client = new EchoClient(`127.0.0.1:${entry.grpc.port}`, credentials.createInsecure());
+      const arrived = backend.nextSleep();
+      const call = (client as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>).Sleep!.call(
+        client,
+        Buffer.alloc(0),
+        () => undefined,
+      );
+      await withTimeout(arrived, 10_000, "the Sleep call to reach the backend");
+      await page.locator('#tunnel-in-flight[data-in-flight="1"]').waitFor({ timeout: 10_000 });
+      assert.match(await page.locator("#tunnel-in-flight").innerText(), /^1 tunnel stream in flight/);
+      assert.match(await row.locator("td.in-flight").innerText(), /^1\b/);
+      assert.match(await page.locator("#tunnel-groups").innerText(), /echo: 1\/1 healthy · 1 in flight/);
+      await page.screenshot({ path: join(RESULTS_DIR, "dashboard-tunnel.png"), fullPage: true });
+      call.cancel();
+      await page.locator('#tunnel-in-flight[data-in-flight="0"]').waitFor({ timeout: 10_000 });
+
+      // Draining: the row turns "draining" while the session ends, then leaves; the panel is back to its empty state.
+      const drained = agent.drain();
+      await page.waitForFunction(
+        (clientId) => {
+          const agentRow = document.querySelector(`#tunnel-agents tr[data-client-id="${clientId}"]`);
+          return agentRow === null || agentRow.getAttribute("data-state") === "draining";
+        },
+        CLIENT_ID,
+        { timeout: 10_000 },
+      );
+      await withTimeout(drained, 10_000, "the agent to drain");
+      await page.locator("#tunnel-agents .empty", { hasText: "No tunnel agents connected" }).waitFor({
+        timeout: 10_000,
+      });
       assert.deepEqual(pageErrors, []);
     } finally {
       await page.close();

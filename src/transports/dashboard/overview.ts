@@ -49,18 +49,30 @@ export interface DashboardOverview {
   tunnel: TunnelOverview | null;
 }
 
+/** One connected agent session (the fields of `GET /v1/tunnel/agents`). */
+export interface TunnelAgentOverview {
+  client_id: string;
+  group: string;
+  session: string;
+  healthy: boolean;
+  draining: boolean;
+  /** Ejected for a while after repeated UNAVAILABLE answers. */
+  ejected: boolean;
+  /** Tunnel streams of this session carrying a request now. */
+  in_flight: number;
+  standby: number;
+  upstreams: readonly { name: string; address: string; serving: boolean; detail: string }[];
+  /** RFC 3339. */
+  connected_since: string;
+}
+
 /** The tunnel part of the overview: connected agent sessions and what is in flight. */
 export interface TunnelOverview {
-  agents: readonly {
-    client_id: string;
-    group: string;
-    healthy: boolean;
-    draining: boolean;
-    in_flight: number;
-    connected_since: string;
-  }[];
+  agents: readonly TunnelAgentOverview[];
   /** Requests in flight through the entries, and those waiting for a free tunnel stream. */
-  stats: { inFlight: number; pending: number; sessions: number; standby: number };
+  stats: { inFlight: number; pending: number; sessions: number; standby: number; streams: number };
+  /** Per agent group (sorted by name): sessions, healthy sessions and tunnel streams in flight. */
+  groups: { group: string; agents: number; healthy: number; inFlight: number }[];
 }
 
 export interface OverviewSources {
@@ -68,7 +80,7 @@ export interface OverviewSources {
   streamStats(): { topics: number; subscribers: number; droppedSlowConsumers: number };
   connections(): Record<StreamTransport | "http", number>;
   /** The tunnel's agents and stats, or null without a tunnel. Default: none. */
-  tunnel?(): TunnelOverview | null;
+  tunnel?(): Omit<TunnelOverview, "groups"> | null;
 }
 
 /**
@@ -108,7 +120,7 @@ export function createOverviewBuilder(
         subscribers,
         droppedSlowConsumers,
       }))(sources.streamStats()),
-      tunnel: sources.tunnel?.() ?? null,
+      tunnel: withGroups(sources.tunnel?.() ?? null),
     };
     if (project === null) return overview;
     const [topics, subscriptions] = await Promise.all([
@@ -145,6 +157,19 @@ export function createOverviewBuilder(
     );
     return overview;
   };
+}
+
+function withGroups(tunnel: Omit<TunnelOverview, "groups"> | null): TunnelOverview | null {
+  if (tunnel === null) return null;
+  const groups = new Map<string, TunnelOverview["groups"][number]>();
+  for (const agent of tunnel.agents) {
+    const group = groups.get(agent.group) ?? { group: agent.group, agents: 0, healthy: 0, inFlight: 0 };
+    group.agents += 1;
+    if (agent.healthy && !agent.draining && !agent.ejected) group.healthy += 1;
+    group.inFlight += agent.in_flight;
+    groups.set(agent.group, group);
+  }
+  return { ...tunnel, groups: [...groups.values()].sort((a, b) => a.group.localeCompare(b.group)) };
 }
 
 async function listAll<T>(list: (page: PageRequest) => Promise<Page<T>>): Promise<T[]> {
