@@ -460,8 +460,10 @@ export async function createServer(
     closed = true;
     if (!shutdown.signal.aborted) shutdown.abort(new ConnectError("server is shutting down", ConnectCode.Unavailable));
     webSockets.close();
-    listener.destroy();
+    // The tunnel first: its agents are told (control calls end) while their connections still work;
+    // destroying an HTTP/2 session with hundreds of open tunnel streams spun in Node's submitRstStream.
     await tunnel?.close();
+    listener.destroy();
     await pushWorker.stop();
     await hub.close();
     await engine.close();

@@ -561,4 +561,45 @@ describe("tunnel agent reconnect", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("tunnel agent - an in-process server close() ends the agent's session at once, not after missed heartbeats", {
+    timeout: 30_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "streamgate-agent-close-"));
+    const backend = await startGrpcBackend("a");
+    writeFileSync(join(dir, "server.yaml"), serverRules());
+    writeFileSync(join(dir, "agent.yaml"), agentRules([backend]));
+    const own = await startTestServer({
+      tunnelRulesPath: join(dir, "server.yaml"),
+      tunnelHttpPort: 0,
+      tunnelGrpcPort: 0,
+      // Heartbeats far apart: noticing through missed heartbeats would take 30 s.
+      tunnelHeartbeatMs: 10_000,
+    });
+    const agent = createTunnelAgent({
+      serverUrl: own.url,
+      token: TOKEN,
+      group: GROUP,
+      clientId: "closed-under",
+      rulesPath: join(dir, "agent.yaml"),
+      reconnect: { initialMs: 50, maxMs: 300 },
+    });
+    try {
+      await withTimeout(agent.start(), 10_000, "the agent to register");
+      await waitFor(() => (own.server.tunnel?.agents() ?? []).some((info) => info.standby > 0), {
+        timeoutMs: 10_000,
+        describe: () => "the agent's standby streams",
+      });
+      const closing = own.close({ allowOpenConnections: true });
+      await waitFor(() => agent.status().state === "connecting" && agent.status().sessions.length === 0, {
+        timeoutMs: 3_000,
+        describe: () => `the agent to notice the server's close: ${JSON.stringify(agent.status())}`,
+      });
+      await withTimeout(closing, 10_000, "the server to close");
+    } finally {
+      await agent.close();
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -144,6 +144,7 @@ export function createTunnelAgent(input: TunnelAgentOptions): TunnelAgent {
         if (stopping) return;
         const failure = error as StreamgateError;
         lastError = failure.message;
+        state = AgentState.connecting;
         if (isRefusal(failure)) {
           logger.error({ reason: failure.reason, code: failure.code }, failure.message);
           fail(failure);
