@@ -9,7 +9,7 @@ import type { AgentRegistry } from "./agent-registry.js";
 import type { AgentSession } from "./agent-session.js";
 import { httpStatusOfError } from "./entry-sinks.js";
 import { buildRequestHead, type IncomingRequest, requestFacts } from "./request-head.js";
-import { runTunnelExchange } from "./tunnel-exchange.js";
+import { deadlineExceeded, runTunnelExchange } from "./tunnel-exchange.js";
 
 /** Forwards a request to a rule's direct upstream (no agent), or null when the forwarders are not available. */
 export type DirectForwarder = (upstream: UpstreamSpec, exchange: UpstreamExchange, sink: ResponseSink) => Promise<void>;
@@ -41,6 +41,9 @@ export interface ProxyInput {
   sink: ResponseSink;
 }
 
+/** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
+const CLIENT_GONE = "the client went away";
+
 const noRule = (grpc: boolean, path: string) =>
   new StreamgateError(grpc ? Code.UNIMPLEMENTED : Code.NOT_FOUND, `no tunnel rule matches ${path}`, {
     reason: "TUNNEL_NO_RULE",
@@ -56,8 +59,8 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
   const startedAt = Date.now();
   const { request, grpc, sink } = input;
   const abort = new AbortController();
-  const onClientAbort = () => abort.abort();
-  if (input.signal.aborted) abort.abort();
+  const onClientAbort = () => abort.abort(CLIENT_GONE);
+  if (input.signal.aborted) abort.abort(CLIENT_GONE);
   else input.signal.addEventListener("abort", onClientAbort, { once: true });
   context.inFlight.add(abort);
   const labels = { rule: "", group: "", agent: "", grpc_method: grpc ? grpcMethodLabel(request.path) : "", status: "" };
@@ -139,6 +142,11 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
         if (abort.signal.aborted) {
           labels.status = "cancelled";
           return;
+        }
+        // The deadline passed while waiting for a stream: that is the client's deadline, not a missing agent.
+        if (deadlineAtMs !== null && Date.now() >= deadlineAtMs) {
+          context.metrics?.deadlineMisses.inc({ group });
+          return await fail(deadlineExceeded());
         }
         const members = context.registry.members(group);
         return await fail(
