@@ -137,6 +137,8 @@ export async function startTunnelProcesses(options: {
   const agent = spawn(
     process.execPath,
     [
+      // The agent gets the same node flags (e.g. --cpu-prof) as the server.
+      ...(options.nodeArgs ?? []),
       binary,
       "agent",
       "--server",

@@ -14,11 +14,12 @@ import {
   type Registered,
   type ServerMessage,
   ServerMessageSchema,
+  type TunnelFrame,
   TunnelFrameSchema,
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
 import { createFrameChannel, type FrameChannel } from "../protocol/frame-channel.js";
-import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/frame-codec.js";
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
 import type { AddressStatus } from "../upstream/index.js";
 import type { ResolvedTunnelAgentOptions } from "./agent-options.js";
@@ -78,6 +79,7 @@ export class AgentConnection {
     this.resolveGone = resolve;
   });
   private idleWaiters: (() => void)[] = [];
+  private attach: { frame: TunnelFrame; bytes: Uint8Array } | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -344,11 +346,15 @@ export class AgentConnection {
       maxFrameBytes: this.options.maxMessageBytes + (DEFAULT_MAX_FRAME_BYTES - 4 * 1024 * 1024),
     });
     const sequence = new FrameSequence();
-    const attach = create(TunnelFrameSchema, { kind: { case: "attach", value: { sessionId: this.sessionId } } });
-    sequence.check("agent", attach);
+    // The Attach frame is the same for every stream of the session: built and encoded once.
+    if (this.attach === undefined) {
+      const frame = create(TunnelFrameSchema, { kind: { case: "attach", value: { sessionId: this.sessionId } } });
+      this.attach = { frame, bytes: encodeFrame(TunnelFrameSchema, frame) };
+    }
+    sequence.check("agent", this.attach.frame);
     this.standby++;
     let busy = false;
-    channel.send(attach).catch(() => undefined);
+    stream.write(this.attach.bytes);
     void serveTunnelStream(stream, channel, sequence, this.context, () => {
       busy = true;
       this.standby--;

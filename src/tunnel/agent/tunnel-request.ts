@@ -21,6 +21,9 @@ import { BodyQueue } from "./body-queue.js";
  */
 const BODY_READ_AHEAD_BYTES = 64 * 1024;
 
+/** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
+const STREAM_GONE = "the tunnel request ended";
+
 /** What serving a request needs from the agent. */
 export interface RequestContext {
   rules(): AgentRules;
@@ -75,7 +78,7 @@ export async function serveTunnelStream(
   const send = (kind: FrameKind) => channel.send(create(TunnelFrameSchema, { requestId, traceId, kind }));
 
   const controller = new AbortController();
-  const abort = () => controller.abort();
+  const abort = () => controller.abort(STREAM_GONE);
   stream.once("close", abort);
   const body = new BodyQueue(BODY_READ_AHEAD_BYTES);
   if (head.endStream) body.end();
@@ -144,7 +147,7 @@ async function readRequestFrames(
           // Abort first, then fail the body: ending it would half-close the backend call, which could
           // then complete OK before the abort lands (the backend must see a cancel).
           cancelled = true;
-          controller.abort();
+          controller.abort(STREAM_GONE);
           body.fail(new StreamgateError(Code.CANCELLED, "the request was cancelled", { reason: "TUNNEL_CANCELLED" }));
           break;
         default:
@@ -154,11 +157,11 @@ async function readRequestFrames(
     // The server half-closed: a body still open was cut short.
     if (!cancelled && !body.closed) {
       body.fail(new StreamgateError(Code.CANCELLED, "the request body ended early", { reason: "TUNNEL_CANCELLED" }));
-      controller.abort();
+      controller.abort(STREAM_GONE);
     }
   } catch (error) {
     body.fail(StreamgateError.from(error));
-    controller.abort();
+    controller.abort(STREAM_GONE);
   }
 }
 

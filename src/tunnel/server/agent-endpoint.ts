@@ -336,8 +336,9 @@ async function runStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders
       reason: "TUNNEL_UNKNOWN_SESSION",
     });
   }
-  // The session id is a 128-bit secret; a token, when sent, must be the session's own.
-  if (headerToken !== null) {
+  // The session id is a 128-bit secret; a token, when sent, must be the session's own (a live session's own
+  // token is still allowed: a rules reload ends the sessions whose token went away).
+  if (headerToken !== null && headerToken !== session.token) {
     const grant = findAgentGrant(context.rules(), headerToken);
     if (grant === null) throw badToken();
     if (grant.name !== session.grantName) {

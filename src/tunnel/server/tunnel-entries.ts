@@ -21,6 +21,9 @@ export interface EntryListenerOptions {
   draining(): boolean;
 }
 
+/** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
+const CLIENT_GONE = "the client went away";
+
 const GRPC_CONTENT_TYPE = /^application\/grpc(?!-web)/;
 
 const drainingError = () =>
@@ -107,7 +110,7 @@ function serveGrpc(
     return;
   }
   const abort = new AbortController();
-  const onClose = () => abort.abort();
+  const onClose = () => abort.abort(CLIENT_GONE);
   stream.once("close", onClose);
   stream.once("aborted", onClose);
   const request: IncomingRequest = {
@@ -147,7 +150,7 @@ function serveHttp(
   }
   const abort = new AbortController();
   const onClose = () => {
-    if (!response.writableFinished) abort.abort();
+    if (!response.writableFinished) abort.abort(CLIENT_GONE);
   };
   response.once("close", onClose);
   const headers = request.headers as Record<string, string | string[] | undefined>;
@@ -201,7 +204,7 @@ function serveUpgrade(
     return;
   }
   const abort = new AbortController();
-  const onClose = () => abort.abort();
+  const onClose = () => abort.abort(CLIENT_GONE);
   socket.once("close", onClose);
   const incoming: IncomingRequest = {
     protocol: Protocol.WEBSOCKET,

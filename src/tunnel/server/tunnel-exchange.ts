@@ -62,15 +62,35 @@ export async function runTunnelExchange(
   const grpc = request.head.protocol === 1;
   const frame = (kind: TunnelFrame["kind"]) =>
     create(TunnelFrameSchema, { requestId: request.requestId, traceId: request.traceId, kind });
-  // One promise that settles when the client goes away or the deadline passes: every wait races it.
-  let stop: (reason: "cancel" | "deadline") => void = () => undefined;
-  const stopped = new Promise<typeof closedSignal>((resolve) => {
-    stop = (reason) => {
-      if (reason === "deadline") outcome.deadlineExceeded = true;
-      else outcome.cancelled = true;
-      resolve(closedSignal);
-    };
-  });
+  // The client going away or the deadline passing interrupts the one wait in progress (and every later one).
+  // (Not Promise.race against one long-lived promise: that allocates per frame and keeps a reaction per
+  // frame on that promise for the whole life of a long stream.)
+  let isStopped = false;
+  let interrupt: ((reason: typeof closedSignal) => void) | null = null;
+  const stop = (reason: "cancel" | "deadline") => {
+    if (reason === "deadline") outcome.deadlineExceeded = true;
+    else outcome.cancelled = true;
+    isStopped = true;
+    const pending = interrupt;
+    interrupt = null;
+    pending?.(closedSignal);
+  };
+  const stopped = <T>(work: Promise<T>): Promise<T> => {
+    if (isStopped) return Promise.reject(closedSignal);
+    return new Promise<T>((resolve, reject) => {
+      interrupt = reject;
+      work.then(
+        (value) => {
+          interrupt = null;
+          resolve(value);
+        },
+        (error: unknown) => {
+          interrupt = null;
+          reject(error);
+        },
+      );
+    });
+  };
   const onAbort = () => stop("cancel");
   if (request.signal.aborted) onAbort();
   else request.signal.addEventListener("abort", onAbort, { once: true });
@@ -92,15 +112,15 @@ export async function runTunnelExchange(
   try {
     if (outcome.cancelled || outcome.deadlineExceeded) throw closedSignal;
     request.head.timeoutMs = BigInt(Math.max(0, Math.ceil(timeoutMs)));
-    await race(tunnel.send(frame({ case: "requestHead", value: request.head })), stopped);
+    await stopped(tunnel.send(frame({ case: "requestHead", value: request.head })));
     const pump = request.body === null ? Promise.resolve() : pumpBody(request.body);
     pump.catch(() => undefined);
 
     for (;;) {
-      const next = await race(tunnel.next(), stopped);
+      const next = await stopped(tunnel.next());
       if (next === null) {
         if (tunnel.sequence.responseBodyComplete) {
-          await race(sink.trailers([]), stopped);
+          await stopped(sink.trailers([]));
           break;
         }
         throw agentLost("its stream ended before the response was complete");
@@ -112,18 +132,17 @@ export async function runTunnelExchange(
           outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
           outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
         }
-        await race(
+        await stopped(
           sink.head({ status: kind.value.status, headers: kind.value.headers, endStream: kind.value.endStream }),
-          stopped,
         );
         if (kind.value.endStream) break;
       } else if (kind.case === "data") {
         outcome.bytesOut += kind.value.data.length;
-        if (kind.value.data.length > 0) await race(sink.data(kind.value.data), stopped);
+        if (kind.value.data.length > 0) await stopped(sink.data(kind.value.data));
       } else if (kind.case === "trailers") {
         outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
         outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
-        await race(sink.trailers(kind.value.headers), stopped);
+        await stopped(sink.trailers(kind.value.headers));
         break;
       } else if (kind.case === "error" || kind.case === "cancel") {
         const code = kind.case === "error" ? (kind.value.code as Code) : Code.CANCELLED;
@@ -212,13 +231,6 @@ export async function runTunnelExchange(
       }
     }
   }
-}
-
-function race<T>(work: Promise<T>, stopped: Promise<typeof closedSignal>): Promise<T> {
-  return Promise.race([work, stopped]).then((value) => {
-    if (value === closedSignal) throw closedSignal;
-    return value as T;
-  });
 }
 
 function delay(ms: number): Promise<void> {

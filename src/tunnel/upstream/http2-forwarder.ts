@@ -25,6 +25,9 @@ import {
   upstreamUnavailable,
 } from "./upstream-errors.js";
 
+/** Response chunks that may wait in the relay before the backend stream is paused. */
+const RELAY_AHEAD = 4;
+
 /** How one forward ended, for passive health and load accounting. */
 export interface ForwardOutcome {
   /** The backend could not be reached at all (connect/TLS failure): the address is likely down. */
@@ -91,6 +94,7 @@ export function forwardHttp2(
 
   let responded = false;
   let ended = false;
+  let relaying = 0;
   let trailers: HeaderEntry[] = [];
   let streamError: unknown;
 
@@ -123,9 +127,13 @@ export function forwardHttp2(
         return;
       }
     }
-    active.pause();
+    // Up to RELAY_AHEAD chunks may wait in the relay: pausing and resuming the backend stream on every
+    // chunk costs more than the chunk itself; beyond that the backend is paused (flow control holds it).
+    relaying++;
+    if (relaying >= RELAY_AHEAD && !active.isPaused()) active.pause();
     void relay.data(chunk).then(() => {
-      if (!relay.closed) active.resume();
+      relaying--;
+      if (relaying < RELAY_AHEAD && active.isPaused() && !relay.closed) active.resume();
     });
   });
   active.on("trailers", (received: IncomingHttpHeaders) => {
