@@ -211,7 +211,11 @@ export async function runTunnelExchange(
         outcome.bytesIn += chunk.length;
         await tunnel.send(frame({ case: "data", value: { data: chunk, endStream: false } as never }));
       }
-      if (!done && !tunnel.sequence.finished) {
+      // A client's RST_STREAM ends node's request iterator normally, before the stream reports 'aborted':
+      // wait one turn of the event loop so a cancel is not forwarded as a half-close (the backend would
+      // then finish the call OK while the Cancel is still on its way).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!done && !tunnel.sequence.finished && !request.signal.aborted) {
         await tunnel.send(frame({ case: "data", value: { data: new Uint8Array(0), endStream: true } as never }));
       }
     } catch (error) {
