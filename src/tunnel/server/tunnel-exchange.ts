@@ -103,6 +103,7 @@ export async function runTunnelExchange(
   }
 
   let done = false;
+  let responseStarted = false;
   const failClient = async (error: StreamgateError) => {
     outcome.error = error;
     if (grpc) outcome.grpcStatus = error.code;
@@ -127,6 +128,7 @@ export async function runTunnelExchange(
       }
       const kind = next.kind;
       if (kind.case === "responseHead") {
+        responseStarted = true;
         outcome.httpStatus = kind.value.status;
         if (kind.value.endStream) {
           outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
@@ -211,10 +213,11 @@ export async function runTunnelExchange(
         outcome.bytesIn += chunk.length;
         await tunnel.send(frame({ case: "data", value: { data: chunk, endStream: false } as never }));
       }
-      // A client's RST_STREAM ends node's request iterator normally, before the stream reports 'aborted':
-      // wait one turn of the event loop so a cancel is not forwarded as a half-close (the backend would
-      // then finish the call OK while the Cancel is still on its way).
-      await new Promise((resolve) => setImmediate(resolve));
+      // A client's RST_STREAM ends node's request iterator normally, before the stream reports 'aborted'.
+      // Once the response has begun (a streaming call), wait one turn of the event loop so a cancel is not
+      // forwarded as a half-close (the backend would finish the call OK while the Cancel is on its way).
+      // Before that (every unary call) the end goes at once: waiting would cost each call a round of wakeups.
+      if (responseStarted) await new Promise((resolve) => setImmediate(resolve));
       if (!done && !tunnel.sequence.finished && !request.signal.aborted) {
         await tunnel.send(frame({ case: "data", value: { data: new Uint8Array(0), endStream: true } as never }));
       }
