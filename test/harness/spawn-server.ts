@@ -17,7 +17,7 @@ export interface SpawnedServer {
 }
 
 /** Spawns the server with `args` (e.g. ["--data-dir", dir]) on 127.0.0.1, port 0 unless given. */
-export async function spawnServer(args: string[], timeoutMs = 15_000): Promise<SpawnedServer> {
+export async function spawnServer(args: string[], timeoutMs = 30_000): Promise<SpawnedServer> {
   const fullArgs = [bin, "serve", "--host", "127.0.0.1", ...(args.includes("--port") ? [] : ["--port", "0"]), ...args];
   const child = spawn(process.execPath, fullArgs, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -30,7 +30,11 @@ export async function spawnServer(args: string[], timeoutMs = 15_000): Promise<S
     signal: signal as NodeJS.Signals | null,
   }));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // A child left running would keep the test process alive forever after the test fails.
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
     child.stderr!.on("data", (chunk: string) => {
       stderr += chunk;
       const match = /listening on (https?:\/\/[^\s]+)/.exec(stderr);
