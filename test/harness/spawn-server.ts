@@ -1,6 +1,7 @@
 // Runs `streamgate serve` as a child process (for kill -9, SIGTERM and restart tests) and finds its port.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const bin = fileURLToPath(new URL("../../bin/streamgate.mjs", import.meta.url));
@@ -17,7 +18,7 @@ export interface SpawnedServer {
 }
 
 /** Spawns the server with `args` (e.g. ["--data-dir", dir]) on 127.0.0.1, port 0 unless given. */
-export async function spawnServer(args: string[], timeoutMs = 30_000): Promise<SpawnedServer> {
+export async function spawnServer(args: string[], timeoutMs = 60_000): Promise<SpawnedServer> {
   const fullArgs = [bin, "serve", "--host", "127.0.0.1", ...(args.includes("--port") ? [] : ["--port", "0"]), ...args];
   const child = spawn(process.execPath, fullArgs, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -31,9 +32,10 @@ export async function spawnServer(args: string[], timeoutMs = 30_000): Promise<S
   }));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
+      const state = processState(child.pid);
       // A child left running would keep the test process alive forever after the test fails.
       child.kill("SIGKILL");
-      reject(new Error(`server did not start in ${timeoutMs} ms:\n${stderr}`));
+      reject(new Error(`server did not start in ${timeoutMs} ms (${state}):\n${stderr}`));
     }, timeoutMs);
     child.stderr!.on("data", (chunk: string) => {
       stderr += chunk;
@@ -60,4 +62,16 @@ export async function spawnServer(args: string[], timeoutMs = 30_000): Promise<S
       return exited;
     },
   };
+}
+
+/** State and CPU time of a process from /proc (Linux), to tell a stalled start from a slow one. */
+function processState(pid: number | undefined): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const wchan = readFileSync(`/proc/${pid}/wchan`, "utf8");
+    return `state ${fields[0]}, ${ticks} CPU ticks, waiting in ${wchan || "-"}`;
+  } catch {
+    return "process state unavailable";
+  }
 }

@@ -41,7 +41,7 @@ async function rest(
 
 describe("durability", () => {
   it("durability - acknowledged publishes survive repeated kill -9 exactly once; the subscription continues", {
-    timeout: 180_000,
+    timeout: 300_000,
   }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "streamgate-durability-"));
     let server = await spawnServer(["--data-dir", dataDir]);
