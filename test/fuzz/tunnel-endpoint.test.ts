@@ -354,8 +354,7 @@ const BAD_STATUSES = new Set([2, 13]);
  * The oracle for a gRPC answer: it ended (no stream left open, no bare reset), with a valid grpc-status,
  * a message with every error, and never UNKNOWN or INTERNAL. Returns the problem, or null.
  */
-function grpcProblem(result: H2Result, bodyBytes = 0, agentStatus = false): string | null {
-  if (result.open && answeredThenLeftOpen(result, bodyBytes)) return null;
+function grpcProblem(result: H2Result, _bodyBytes = 0, agentStatus = false): string | null {
   if (result.open) return "the stream stayed open after its request ended";
   if (result.httpStatus === 0) return `no answer: ${result.streamError}`;
   const status = result.trailers["grpc-status"] ?? result.headers["grpc-status"];
@@ -374,22 +373,8 @@ function grpcProblem(result: H2Result, bodyBytes = 0, agentStatus = false): stri
   return null;
 }
 
-/**
- * Known server issue (reported, not yet fixed in src/tunnel/server): an agent call answered with an error
- * (trailers-only) while its request body is still arriving is neither read to its end nor reset, so the
- * stream stays half-open until the client gives up. The answer itself is complete and clear; such inputs are
- * counted apart ("answered, body left unread") and run on their own connection, which the call then closes.
- */
-function answeredThenLeftOpen(result: H2Result, bodyBytes: number): boolean {
-  const status = result.headers["grpc-status"];
-  if (status !== undefined && status !== "0" && (result.headers["grpc-message"] ?? "") !== "") return true;
-  // The same after Registered: a Control call whose later frame broke a limit while more body was coming.
-  return bodyBytes > 60_000 && result.httpStatus === 200;
-}
-
-function grpcOutcome(result: H2Result, bodyBytes = 0): string {
+function grpcOutcome(result: H2Result, _bodyBytes = 0): string {
   const status = result.trailers["grpc-status"] ?? result.headers["grpc-status"];
-  if (result.open && answeredThenLeftOpen(result, bodyBytes)) return `grpc ${status}, body left unread`;
   if (result.open) return "open";
   if (result.httpStatus === 0) return "reset";
   return status === undefined ? `http ${result.httpStatus}` : `grpc ${status}`;
@@ -410,10 +395,10 @@ async function call(
   body: Buffer,
   fallback: Record<string, string>,
 ): Promise<{ result: H2Result; sent: Record<string, string> }> {
-  // A body beyond one flow-control window goes on its own connection (see answeredThenLeftOpen).
+  // A body beyond one flow-control window goes on its own connection.
   const own = body.length > 60_000 ? new Http2Pool(url, 1) : null;
   const pool = own ?? shared;
-  // An answer that starts but does not end within OPEN_MS is reported `open` (a failure unless answeredThenLeftOpen).
+  // An answer that starts but does not end within OPEN_MS is reported `open` (a failure).
   try {
     const openMs = OPEN_MS;
     const result = await h2Call(pool, headers, body, ANSWER_MS, openMs).catch((error: unknown) => {
@@ -521,8 +506,8 @@ describe("fuzz tunnel endpoint", () => {
     misbehaving?.close();
     await holder?.close();
     await realAgent?.close();
-    // Known issue (reported): connections that carried agent calls answered while their body was still
-    // arriving can outlive their clients' close; they are counted, not failed, until src/tunnel/server is fixed.
+    // Remaining issue (reported): raw Tunnel/Stream calls answered while their body is still arriving (TunnelStream
+    // finish: 5 s linger, then RST NO_ERROR) can leave their connections open past the clients' close.
     await server?.close({ graceMs: 5_000, allowOpenConnections: true });
     await backend?.close();
     rmSync(dir, { recursive: true, force: true });

@@ -75,7 +75,7 @@ export function handleAgentCall(
   const path = String(headers[":path"] ?? "");
   const method = path.slice(TUNNEL_SERVICE_PREFIX.length);
   if (headers[":method"] !== "POST" || !/^application\/grpc(\+proto)?$/.test(String(headers["content-type"] ?? ""))) {
-    endGrpc(stream, new StreamgateError(Code.INVALID_ARGUMENT, "the tunnel service takes gRPC POST calls only"));
+    endGrpc(stream, new StreamgateError(Code.INVALID_ARGUMENT, "the tunnel service takes gRPC POST calls only"), true);
     return;
   }
   const work =
@@ -88,13 +88,15 @@ export function handleAgentCall(
     endGrpc(
       stream,
       new StreamgateError(Code.UNIMPLEMENTED, `unknown tunnel method ${path}`, { reason: "UNIMPLEMENTED" }),
+      true,
     );
     return;
   }
   work.catch((error: unknown) => {
     const failure = StreamgateError.from(error);
     context.logger.debug({ err: failure, path }, "tunnel agent call failed");
-    endGrpc(stream, failure);
+    // The request body may still be arriving: close the stream once the status is out (no half-open call).
+    endGrpc(stream, failure, true);
   });
 }
 
@@ -239,7 +241,7 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
     for (const standby of session.stopTaking()) standby.finish(null);
     // Streams still carrying requests belong to a session that is gone: reset them so their clients learn at once.
     for (const active of [...session.active]) active.destroy();
-    endGrpc(stream, error);
+    endGrpc(stream, error, true);
     context.sessionsChanged();
     if (error === null) log.info("tunnel agent session ended");
     else log.warn({ reason: error.reason }, `tunnel agent session ended: ${error.message}`);

@@ -1,5 +1,5 @@
 // Raw gRPC over one node:http2 server stream: response headers, trailers, trailers-only errors, grpc-timeout.
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { specPercentEncode } from "../../transports/grpc/grpc-message-encoding.js";
 
@@ -14,19 +14,45 @@ export function respondGrpc(stream: ServerHttp2Stream, headers: OutgoingHttpHead
   stream.respond({ ":status": 200, "content-type": "application/grpc", ...headers }, { waitForTrailers: true });
 }
 
-/** Ends the call with `trailers` after the data written so far (the headers must have been sent by respondGrpc). */
-export function endWithTrailers(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders): void {
+/**
+ * Ends the call with `trailers` after the data written so far (the headers must have been sent by respondGrpc).
+ * With `closeUnread`, a request body still arriving once the trailers are out is not waited for: the stream is
+ * reset right after them, so an answered call never stays half-open on its connection (see closeIfUnread).
+ */
+export function endWithTrailers(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders, closeUnread = false): void {
   if (stream.destroyed || stream.closed) return;
   if (!stream.headersSent) {
     stream.removeAllListeners("wantTrailers");
     stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
+    if (closeUnread) closeIfUnread(stream, trailers);
     return;
   }
-  if (stream.writableEnded) return;
+  if (stream.writableEnded) {
+    if (closeUnread) closeIfUnread(stream, trailers);
+    return;
+  }
   stream.once("wantTrailers", () => {
-    if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
+    if (stream.destroyed || stream.closed) return;
+    stream.sendTrailers(trailers);
+    if (closeUnread) closeIfUnread(stream, trailers);
   });
   stream.end();
+}
+
+/**
+ * Closes an answered stream whose request body has not ended (nobody will read it). After an OK status:
+ * RST_STREAM NO_ERROR (RFC 9113 §8.1). After an error status: CANCEL, because a client whose body is blocked on
+ * flow control (node's http2 client) never closes its stream on NO_ERROR; the status in the trailers stands.
+ */
+function closeIfUnread(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders): void {
+  if (stream.destroyed || stream.closed || stream.readableEnded) return;
+  const code = String(trailers["grpc-status"] ?? "0") === "0" ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_CANCEL;
+  // Only once the status frame is written: a reset submitted earlier can overtake it.
+  const reset = () => {
+    if (!stream.destroyed && !stream.closed && !stream.readableEnded) stream.close(code);
+  };
+  if (stream.writableFinished) setImmediate(reset);
+  else stream.once("finish", () => setImmediate(reset));
 }
 
 /** The grpc-status / grpc-message trailer pair of an error (OK when null). */
@@ -39,8 +65,8 @@ export function statusTrailers(error: StreamgateError | null): OutgoingHttpHeade
  * Ends the call with a status: trailers-only when nothing was sent yet (`content-type`, `grpc-status`
  * and `grpc-message` in the one HEADERS frame), else trailers after the data.
  */
-export function endGrpc(stream: ServerHttp2Stream, error: StreamgateError | null): void {
-  endWithTrailers(stream, statusTrailers(error));
+export function endGrpc(stream: ServerHttp2Stream, error: StreamgateError | null, closeUnread = false): void {
+  endWithTrailers(stream, statusTrailers(error), closeUnread);
 }
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };
