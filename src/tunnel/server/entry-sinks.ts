@@ -40,12 +40,31 @@ export function writeWithBackpressure(stream: Writable, bytes: Uint8Array): Prom
 
 const clientGone = () => new StreamgateError(Code.CANCELLED, "the client went away", { reason: "TUNNEL_CLIENT_GONE" });
 
-/** Response headers safe to send on HTTP/2 (no connection-specific ones, no pseudo headers). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** Headers node sends once; an agent's repeat of one is dropped (the first stands). */
+const SINGLE_VALUE = new Set(["content-type", "content-length", "location", "etag", "last-modified", "server"]);
+
+/**
+ * Response headers safe to send on HTTP/1.1 and HTTP/2: no connection-specific ones, no pseudo headers, no
+ * invalid names (an agent's header is dropped unless its name is a lowercase token and its value has no
+ * CR, LF, NUL or other control character), no repeat of a single-value header.
+ */
 function responseHeaders(
   entries: readonly HeaderEntry[],
   keep: readonly string[] = [],
 ): Record<string, string | string[]> {
-  return headerObject(endToEndHeaders(entries, keep));
+  const seen = new Set<string>();
+  const safe = endToEndHeaders(entries, keep)
+    .map(({ name, value }) => ({ name: name.toLowerCase(), value }))
+    .filter(({ name, value }) => {
+      if (!HEADER_NAME.test(name) || BAD_HEADER_VALUE.test(value)) return false;
+      if (!SINGLE_VALUE.has(name)) return true;
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return true;
+    });
+  return headerObject(safe);
 }
 
 /** A sink writing gRPC to a raw HTTP/2 stream: headers, messages, trailers (or trailers-only). */
