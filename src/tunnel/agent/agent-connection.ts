@@ -78,7 +78,6 @@ export class AgentConnection {
   readonly gone = new Promise<void>((resolve) => {
     this.resolveGone = resolve;
   });
-  private idleWaiters: (() => void)[] = [];
   private attach: { frame: TunnelFrame; bytes: Uint8Array } | undefined;
   private readonly log: Logger;
 
@@ -214,8 +213,9 @@ export class AgentConnection {
   }
 
   /**
-   * Takes no new requests: tells the server (Drain), waits up to `timeoutMs` for live requests, then
-   * ends the control call and closes the connection (requests still running then are cut).
+   * Takes no new requests: tells the server (Drain), waits up to `timeoutMs` for the server to end the
+   * session (it does once nothing is in flight), then ends the control call and closes the connection
+   * (requests still running then are cut).
    */
   async drain(reason: string, timeoutMs: number): Promise<void> {
     if (!this.closed && !this.draining) {
@@ -224,8 +224,10 @@ export class AgentConnection {
     }
     this.endAs({ kind: "drain", reason });
     let timer: NodeJS.Timeout | undefined;
+    // Wait for the server to end the session (it does once it has nothing in flight here and has seen the
+    // Drain), not only for local idleness: a request it assigned just before reading the Drain may still
+    // be on its way to one of this session's standbys, and closing now would break it.
     await Promise.race([
-      this.idle(),
       this.gone,
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
@@ -254,11 +256,6 @@ export class AgentConnection {
     this.stopTimers();
     if (this.session === undefined) this.resolveGone();
     else this.session.destroy();
-  }
-
-  private idle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async readControl(messages: AsyncIterator<ServerMessage>): Promise<void> {
@@ -370,7 +367,6 @@ export class AgentConnection {
         return;
       }
       this.inFlight--;
-      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
