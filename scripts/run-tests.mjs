@@ -24,9 +24,22 @@ if (files.length === 0) {
 }
 files.sort();
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+// Node 20 applies --test-timeout to each file as a whole: a file that hangs (or leaves a handle
+// open after its tests) fails after this long instead of holding the whole run until CI's limit.
+const fileTimeoutMs = process.env.TEST_FILE_TIMEOUT_MS ?? "600000";
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...passThrough, ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${fileTimeoutMs}`,
+    "--test-force-exit",
+    "--test-reporter=spec",
+    ...passThrough,
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);

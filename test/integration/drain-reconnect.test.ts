@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { PubSub } from "@google-cloud/pubsub";
+import { type ClientConfig, PubSub, type Subscription } from "@google-cloud/pubsub";
 import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
 
 async function freePort(): Promise<number> {
@@ -18,15 +18,28 @@ async function freePort(): Promise<number> {
 }
 
 describe("drain", () => {
-  it("drain - the official subscriber survives a SIGTERM restart without losing messages", async () => {
+  it("drain - the official subscriber survives a SIGTERM restart without losing messages", {
+    timeout: 240_000,
+  }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "streamgate-drain-"));
     const port = await freePort();
     const args = ["--data-dir", dataDir, "--port", String(port), "--drain-ms", "2000"];
     let server: SpawnedServer = await spawnServer(args);
-    const pubsub = new PubSub({ projectId: "drain", apiEndpoint: `127.0.0.1:${port}`, emulatorMode: true });
+    // grpc-js backs off reconnects up to 120 s by default; while the server restarts (slowly on a loaded
+    // machine: seconds) that backoff grows, and a channel whose stream was cut can stay without a
+    // connection for a while (grpc-js "No connection established. Last error: null"). A deployment
+    // restarting servers sets the same bounded backoff; the client library itself is unchanged.
+    const channelOptions = { "grpc.initial_reconnect_backoff_ms": 250, "grpc.max_reconnect_backoff_ms": 2_000 };
+    const pubsub = new PubSub({
+      projectId: "drain",
+      apiEndpoint: `127.0.0.1:${port}`,
+      emulatorMode: true,
+      ...channelOptions,
+    } as ClientConfig);
+    let subscription: Subscription | undefined;
     try {
       const [topic] = await pubsub.createTopic("drain-topic");
-      const [subscription] = await topic.createSubscription("drain-sub", { ackDeadlineSeconds: 10 });
+      [subscription] = await topic.createSubscription("drain-sub", { ackDeadlineSeconds: 10 });
       const received = new Set<string>();
       subscription.on("message", (message) => {
         received.add(message.data.toString());
@@ -46,12 +59,13 @@ describe("drain", () => {
       assert.equal(exit.code, 0, `drain exit: ${server.stderr()}`);
       server = await spawnServer(args);
       await publishSome(100, 100);
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 60_000;
       while (received.size < published.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const missing = published.filter((payload) => !received.has(payload));
       assert.deepEqual(missing, [], `lost ${missing.length} messages across the restart`);
-      await subscription.close();
     } finally {
+      // An open subscription keeps retrying its StreamingPull and would hold the test process alive.
+      await subscription?.close().catch(() => undefined);
       await pubsub.close();
       await server.kill("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
