@@ -18,6 +18,7 @@ import {
   TunnelFrameSchema,
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
+import { decodeDataFrame } from "../protocol/data-frame.js";
 import { createFrameChannel, type FrameChannel } from "../protocol/frame-channel.js";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
@@ -99,6 +100,8 @@ export class AgentConnection {
     if (options.tls.certPath !== undefined) tls.cert = readFileSync(options.tls.certPath);
     if (options.tls.keyPath !== undefined) tls.key = readFileSync(options.tls.keyPath);
     const session = connect(options.serverUrl, options.serverUrl.startsWith("https:") ? tls : {});
+    // Small tunnel frames go out at once, not after the server's ACK of the previous ones (Nagle).
+    session.once("connect", (_session, socket) => socket.setNoDelay(true));
     this.session = session;
     let sessionError: Error | undefined;
     session.on("error", (error) => {
@@ -341,6 +344,7 @@ export class AgentConnection {
       receive: TunnelFrameSchema,
       send: TunnelFrameSchema,
       maxFrameBytes: this.options.maxMessageBytes + (DEFAULT_MAX_FRAME_BYTES - 4 * 1024 * 1024),
+      fastDecode: decodeDataFrame,
     });
     const sequence = new FrameSequence();
     // The Attach frame is the same for every stream of the session: built and encoded once.

@@ -9,6 +9,7 @@ import {
   TunnelFrameSchema,
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
+import { encodeDataFrame, encodeFrameIds } from "../protocol/data-frame.js";
 import type { FrameChannel } from "../protocol/frame-channel.js";
 import type { FrameSequence } from "../protocol/frame-sequence.js";
 import { type AgentRules, grpcFromPath, matchAgentRoute, type RequestFacts } from "../rules/index.js";
@@ -76,6 +77,7 @@ export async function serveTunnelStream(
     return;
   }
   const send = (kind: FrameKind) => channel.send(create(TunnelFrameSchema, { requestId, traceId, kind }));
+  const ids = encodeFrameIds(requestId, traceId);
 
   const controller = new AbortController();
   const abort = () => controller.abort(STREAM_GONE);
@@ -90,7 +92,7 @@ export async function serveTunnelStream(
         case: "responseHead",
         value: { status: response.status, headers: response.headers, endStream: response.endStream },
       }),
-    data: (bytes) => send({ case: "data", value: { data: bytes } }),
+    data: (bytes) => channel.sendEncoded(encodeDataFrame(ids, bytes, false)),
     trailers: (headers) => send({ case: "trailers", value: { headers } }),
     error: (error) => {
       log().debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);

@@ -28,9 +28,14 @@ export class FrameDecoder<Desc extends DescMessage> {
   private pendingBytes = 0;
   private failure: StreamgateError | null = null;
 
+  /**
+   * @param fastDecode decodes the frames it recognizes without the schema (see data-frame.ts); null
+   *   hands the frame to the schema decoder.
+   */
   constructor(
     private readonly schema: Desc,
     private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+    private readonly fastDecode: ((body: Uint8Array) => MessageShape<Desc> | null) | null = null,
   ) {}
 
   /** Bytes received and not yet part of a whole frame. */
@@ -59,6 +64,11 @@ export class FrameDecoder<Desc extends DescMessage> {
       }
       if (this.pendingBytes < PREFIX_BYTES + length) break;
       const frame = this.take(PREFIX_BYTES + length).subarray(PREFIX_BYTES);
+      const fast = this.fastDecode?.(frame) ?? null;
+      if (fast !== null) {
+        messages.push(fast);
+        continue;
+      }
       try {
         messages.push(fromBinary(this.schema, frame));
       } catch (error) {

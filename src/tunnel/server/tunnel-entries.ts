@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { createListener, type Listener, type ListenerOptions } from "../../server/listener.js";
+import { readChunks } from "../protocol/chunk-reader.js";
 import { createGrpcSink, createHttpSink, createWebSocketSink } from "./entry-sinks.js";
 import { endGrpc, parseGrpcTimeout } from "./grpc-stream.js";
 import { type ProxyContext, proxyRequest } from "./proxy-request.js";
@@ -128,7 +129,7 @@ function serveGrpc(
     request,
     grpc: true,
     // Leaving the loop early (a rejected message, a finished response) must not reset the client's stream.
-    body: request.endStream ? null : (stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>),
+    body: request.endStream ? null : readChunks(stream),
     timeoutMs,
     signal: abort.signal,
     sink: createGrpcSink(stream),
@@ -174,7 +175,7 @@ function serveHttp(
   void proxyRequest(context, {
     request: incoming,
     grpc: false,
-    body: bodyless ? null : (request.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>),
+    body: bodyless ? null : readChunks(request),
     timeoutMs: null,
     signal: abort.signal,
     sink,

@@ -2,6 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { encodeFrameIds } from "../protocol/data-frame.js";
 import type { ResponseSink } from "../upstream/exchange.js";
 import type { TunnelStream } from "./tunnel-stream.js";
 
@@ -36,6 +37,7 @@ export interface ExchangeOutcome {
 }
 
 const closedSignal = Symbol("aborted");
+const EMPTY = new Uint8Array(0);
 
 export const agentLost = (detail: string) =>
   new StreamgateError(Code.UNAVAILABLE, `the tunnel agent went away: ${detail}`, { reason: "TUNNEL_AGENT_LOST" });
@@ -60,6 +62,7 @@ export async function runTunnelExchange(
     error: null,
   };
   const grpc = request.head.protocol === 1;
+  const ids = encodeFrameIds(request.requestId, request.traceId);
   const frame = (kind: TunnelFrame["kind"]) =>
     create(TunnelFrameSchema, { requestId: request.requestId, traceId: request.traceId, kind });
   // The client going away or the deadline passing interrupts the one wait in progress (and every later one).
@@ -211,7 +214,7 @@ export async function runTunnelExchange(
       for await (const chunk of body) {
         if (done) return;
         outcome.bytesIn += chunk.length;
-        await tunnel.send(frame({ case: "data", value: { data: chunk, endStream: false } as never }));
+        await tunnel.sendData(ids, chunk, false);
       }
       // A client's RST_STREAM ends node's request iterator normally, before the stream reports 'aborted'.
       // Once the response has begun (a streaming call), wait one turn of the event loop so a cancel is not
@@ -219,7 +222,7 @@ export async function runTunnelExchange(
       // Before that (every unary call) the end goes at once: waiting would cost each call a round of wakeups.
       if (responseStarted) await new Promise((resolve) => setImmediate(resolve));
       if (!done && !tunnel.sequence.finished && !request.signal.aborted) {
-        await tunnel.send(frame({ case: "data", value: { data: new Uint8Array(0), endStream: true } as never }));
+        await tunnel.sendData(ids, EMPTY, true);
       }
     } catch (error) {
       // A body the entry rejected (e.g. a message above the limit) fails the request; a closed tunnel shows in the response loop.

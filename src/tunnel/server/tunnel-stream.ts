@@ -2,6 +2,7 @@
 import { constants, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { TunnelFrame } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { encodeDataFrame } from "../protocol/data-frame.js";
 import type { FrameChannel } from "../protocol/frame-channel.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
 import type { AgentSession } from "./agent-session.js";
@@ -66,6 +67,17 @@ export class TunnelStream {
   send(frame: TunnelFrame): Promise<void> {
     this.sequence.check("server", frame);
     return this.channel.send(frame);
+  }
+
+  /** Sends a Data frame of the request whose ids are `ids` (encodeFrameIds), checked like `send`. */
+  sendData(ids: Uint8Array, data: Uint8Array, endStream: boolean): Promise<void> {
+    this.sequence.check("server", {
+      $typeName: "streamgate.tunnel.v1.TunnelFrame",
+      requestId: "",
+      traceId: "",
+      kind: { case: "data", value: { $typeName: "streamgate.tunnel.v1.Data", data, endStream } },
+    });
+    return this.channel.sendEncoded(encodeDataFrame(ids, data, endStream));
   }
 
   /**

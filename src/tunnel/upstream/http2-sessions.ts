@@ -40,6 +40,9 @@ export class Http2SessionPool {
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
     const session = connect(origin, origin.startsWith("https:") ? this.tls : {});
+    // Node's client sockets keep Nagle's algorithm on: every small frame (a unary call's headers, message,
+    // trailers) would wait for the peer's ACK. grpc-js turns it off for the same reason.
+    session.once("connect", (_session, socket) => socket.setNoDelay(true));
     const forget = () => {
       if (this.sessions.get(origin) === session) this.sessions.delete(origin);
     };
