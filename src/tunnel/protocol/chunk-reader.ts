@@ -65,6 +65,33 @@ export function readChunks(stream: Readable): AsyncIterableIterator<Uint8Array> 
     return null;
   };
 
+  // One waiting read at a time (the iterator protocol): its settle functions, set without a closure per read.
+  let resolveWait: ((result: IteratorResult<Uint8Array>) => void) | null = null;
+  let rejectWait: ((error: unknown) => void) | null = null;
+  function retry(): void {
+    let now: IteratorResult<Uint8Array> | null;
+    try {
+      now = take();
+    } catch (error) {
+      const reject = rejectWait!;
+      resolveWait = rejectWait = null;
+      reject(error);
+      return;
+    }
+    if (now === null) {
+      waiter = retry;
+      return;
+    }
+    const resolve = resolveWait!;
+    resolveWait = rejectWait = null;
+    resolve(now);
+  }
+  function wait(resolve: (result: IteratorResult<Uint8Array>) => void, reject: (error: unknown) => void): void {
+    resolveWait = resolve;
+    rejectWait = reject;
+    waiter = retry;
+  }
+
   const iterator: AsyncIterableIterator<Uint8Array> = {
     next() {
       try {
@@ -73,18 +100,7 @@ export function readChunks(stream: Readable): AsyncIterableIterator<Uint8Array> 
       } catch (error) {
         return Promise.reject(error);
       }
-      return new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-        const retry = () => {
-          try {
-            const now = take();
-            if (now === null) waiter = retry;
-            else resolve(now);
-          } catch (error) {
-            reject(error);
-          }
-        };
-        waiter = retry;
-      });
+      return new Promise<IteratorResult<Uint8Array>>(wait);
     },
     return() {
       detach();
