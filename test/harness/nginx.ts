@@ -1,4 +1,4 @@
-// Runs Debian's nginx in the foreground with deploy/nginx/streamgate.conf (filled in) and a self-signed certificate.
+// Runs Debian's nginx in the foreground: any http block (runNginx), or deploy/nginx/streamgate.conf with TLS (startNginx).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -85,27 +85,49 @@ export function checkNginxConfig(binary: string, dir: string, confPath: string):
   }
 }
 
-/** Writes the config and certificate into a temp dir, checks it with `nginx -t`, starts nginx and waits for its port. */
-export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
+/** The nginx binary; throws when it is not installed. */
+export function requireNginx(): string {
   const binary = findNginx();
   if (binary === null) throw new Error("nginx is not installed (apt-get install -y nginx)");
-  const dir = mkdtempSync(join(tmpdir(), "streamgate-nginx-"));
-  const tls = createSelfSigned();
-  const port = await freePort();
+  return binary;
+}
+
+/** A temp dir for nginx's prefix (`-p`), with the folders its temp paths point at. */
+export function createNginxDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   for (const sub of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"]) mkdirSync(join(dir, sub));
-  const site = fillTemplate(readFileSync(nginxTemplatePath, "utf8"), {
-    STREAMGATE_LISTEN: `127.0.0.1:${port}`,
-    STREAMGATE_UPSTREAM: `127.0.0.1:${options.upstreamPort}`,
-    STREAMGATE_SSL_CERT: tls.certPath,
-    STREAMGATE_SSL_KEY: tls.keyPath,
-    STREAMGATE_STREAM_TIMEOUT: options.readTimeout ?? "1h",
-  });
-  writeFileSync(join(dir, "streamgate.conf"), site);
+  return dir;
+}
+
+export interface NginxProcessOptions {
+  binary: string;
+  /** From createNginxDir; removed by stop(). */
+  dir: string;
+  /** The port the config listens on; started means it accepts connections. */
+  port: number;
+  workers: number;
+  workerConnections: number;
+  /** The inside of the `http { }` block, after the temp paths (indented by 4). */
+  http: string;
+}
+
+export interface NginxProcess {
+  /** The master's pid (the workers are its children). */
+  pid: number;
+  /** Everything nginx wrote to stderr (its error log). */
+  log(): string;
+  /** Stops nginx (SIGTERM), waits for it to exit and removes its dir. */
+  stop(): Promise<void>;
+}
+
+/** Writes nginx.conf around `http`, checks it with `nginx -t`, starts nginx (`daemon off`) and waits for its port. */
+export async function runNginx(options: NginxProcessOptions): Promise<NginxProcess> {
+  const { binary, dir, port } = options;
   // Workers of a root master run as nobody, which cannot write into the 0700 temp dir: keep them root here.
   const user = process.getuid?.() === 0 ? "user root;\n" : "";
-  const main = `${user}worker_processes 1;
+  const main = `${user}worker_processes ${options.workers};
 error_log stderr warn;
-events { worker_connections 1024; }
+events { worker_connections ${options.workerConnections}; }
 http {
     access_log off;
     client_body_temp_path ${join(dir, "client_body")};
@@ -113,8 +135,7 @@ http {
     fastcgi_temp_path ${join(dir, "fastcgi")};
     uwsgi_temp_path ${join(dir, "uwsgi")};
     scgi_temp_path ${join(dir, "scgi")};
-    include ${join(dir, "streamgate.conf")};
-}
+${options.http}}
 `;
   const confPath = join(dir, "nginx.conf");
   writeFileSync(confPath, main);
@@ -141,17 +162,48 @@ http {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return {
-    hostPort: `127.0.0.1:${port}`,
-    port,
-    url: `https://127.0.0.1:${port}`,
-    cert: tls.cert,
-    dir,
+    pid: child.pid ?? 0,
     log: () => log,
     async stop() {
       // SIGTERM is nginx's fast shutdown: open connections (streams) are closed at once.
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes the config and certificate into a temp dir, checks it with `nginx -t`, starts nginx and waits for its port. */
+export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
+  const binary = requireNginx();
+  const dir = createNginxDir("streamgate-nginx-");
+  const tls = createSelfSigned();
+  const port = await freePort();
+  const site = fillTemplate(readFileSync(nginxTemplatePath, "utf8"), {
+    STREAMGATE_LISTEN: `127.0.0.1:${port}`,
+    STREAMGATE_UPSTREAM: `127.0.0.1:${options.upstreamPort}`,
+    STREAMGATE_SSL_CERT: tls.certPath,
+    STREAMGATE_SSL_KEY: tls.keyPath,
+    STREAMGATE_STREAM_TIMEOUT: options.readTimeout ?? "1h",
+  });
+  writeFileSync(join(dir, "streamgate.conf"), site);
+  const nginx = await runNginx({
+    binary,
+    dir,
+    port,
+    workers: 1,
+    workerConnections: 1024,
+    http: `    include ${join(dir, "streamgate.conf")};\n`,
+  });
+  return {
+    hostPort: `127.0.0.1:${port}`,
+    port,
+    url: `https://127.0.0.1:${port}`,
+    cert: tls.cert,
+    dir,
+    log: nginx.log,
+    async stop() {
+      await nginx.stop();
       rmSync(tls.dir, { recursive: true, force: true });
     },
   };
