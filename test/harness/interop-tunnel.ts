@@ -2,10 +2,11 @@
 // and a real agent whose rules point at the backend; plus the rules files, shared with bench/tunnel.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
 import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/index.js";
 import type { AgentInfo, TunnelStats } from "../../src/tunnel/server/index.js";
 import { type InteropBackend, startInteropBackend } from "./interop-backend.js";
@@ -174,6 +175,11 @@ export interface TunnelStackOptions {
   via?: "direct" | "nginx";
   /** Extra server options. */
   server?: TestServerOptions;
+  /**
+   * CA file that agents and `grpcTarget()` trust when the server serves TLS (`server.tlsCertPath`, which also
+   * covers the entries): agents then dial `https://`. Default none. With via "nginx", agents trust nginx instead.
+   */
+  serverCaPath?: string;
 }
 
 /** Backend, server with tunnel rules, agents: one tunnel end to end on 127.0.0.1. */
@@ -186,7 +192,7 @@ export interface TunnelStack {
   rules: TunnelRulesFiles;
   /** `127.0.0.1:<port>` of the gRPC entry. */
   grpcEntry: string;
-  /** `http://127.0.0.1:<port>` of the HTTP entry. */
+  /** `http://127.0.0.1:<port>` of the HTTP entry (`https://` when the server serves TLS). */
   httpEntryUrl: string;
   /** The URL agents dial (the server's main port, or nginx). */
   agentServerUrl: string;
@@ -238,8 +244,11 @@ export async function startTunnelStack(options: TunnelStackOptions = {}): Promis
     if (nginx !== null) cleanups.push(() => nginx.stop());
     const agentServerUrl = nginx === null ? server.url : nginx.url;
     // Agents dialing nginx trust its self-signed certificate (CN localhost, SAN 127.0.0.1).
-    const caPath = nginx === null ? null : join(dir, "nginx-ca.pem");
-    if (caPath !== null) writeFileSync(caPath, nginx!.cert);
+    const caPath = nginx === null ? (options.serverCaPath ?? null) : join(dir, "nginx-ca.pem");
+    if (nginx !== null) writeFileSync(caPath!, nginx.cert);
+    // The entries serve TLS with the server's certificate when it has one.
+    const entryTls = (options.server?.tlsCertPath ?? null) !== null;
+    const entryCa = entryTls && options.serverCaPath !== undefined ? readFileSync(options.serverCaPath) : null;
     const agents: InProcessAgent[] = [];
     cleanups.push(async () => {
       for (const agent of agents) await agent.close();
@@ -257,12 +266,13 @@ export async function startTunnelStack(options: TunnelStackOptions = {}): Promis
       nginx,
       rules,
       grpcEntry: `127.0.0.1:${grpcPort}`,
-      httpEntryUrl: `http://127.0.0.1:${httpPort}`,
+      httpEntryUrl: `${entryTls ? "https" : "http"}://127.0.0.1:${httpPort}`,
       agentServerUrl,
       agents,
       grpcTarget: () => ({
         name: nginx === null ? "tunnel" : "tunnel, nginx between agent and server",
         address: `127.0.0.1:${grpcPort}`,
+        ...(entryCa === null ? {} : { credentials: grpc.credentials.createSsl(entryCa) }),
         // Receive limit only: grpc-js does not limit sends, so an oversized message reaches the tunnel.
         channelOptions: { "grpc.max_receive_message_length": maxMessageBytes },
       }),
