@@ -9,11 +9,10 @@ import {
   headerObject,
   type ResponseSink,
   rawHeaderEntries,
-  remainingMs,
   type UpstreamExchange,
 } from "./exchange.js";
 import { type ForwardOutcome, writable } from "./http2-forwarder.js";
-import { SinkRelay } from "./sink-relay.js";
+import { startForwardRelay } from "./sink-relay.js";
 import { failureDetail, upstreamCancelled, upstreamDeadline, upstreamUnavailable } from "./upstream-errors.js";
 
 export interface Http1ForwardOptions {
@@ -33,7 +32,6 @@ export function forwardHttp1(
   sink: ResponseSink,
   options: Http1ForwardOptions,
 ): Promise<ForwardOutcome> {
-  const startedAt = Date.now();
   const outcome: ForwardOutcome = { connectFailed: false };
   let req: ClientRequest | undefined;
   let upgraded: Socket | undefined;
@@ -41,22 +39,8 @@ export function forwardHttp1(
     upgraded?.destroy();
     req?.destroy();
   };
-  const relay = new SinkRelay(sink, () => cancel());
-  const fail = (error: StreamgateError) => {
-    if (relay.closed) return;
-    void relay.error(error);
-    cancel();
-  };
-
-  const remaining = remainingMs(exchange, startedAt);
-  if (remaining !== undefined && remaining <= 0) {
-    void relay.error(upstreamDeadline(options.target, true));
-    return relay.done.then(() => outcome);
-  }
-  if (exchange.signal.aborted) {
-    void relay.error(upstreamCancelled(options.target));
-    return relay.done.then(() => outcome);
-  }
+  const { relay, fail, remaining, settled } = startForwardRelay(exchange, sink, options.target, cancel);
+  if (settled) return relay.done.then(() => outcome);
 
   const url = new URL(address);
   const { head } = exchange;

@@ -10,12 +10,11 @@ import {
   headerEntries,
   headerObject,
   type ResponseSink,
-  remainingMs,
   type UpstreamExchange,
 } from "./exchange.js";
 import { GrpcMessageScanner } from "./grpc-message-scanner.js";
 import { type Http2SessionPool, http2Origin } from "./http2-sessions.js";
-import { SinkRelay } from "./sink-relay.js";
+import { startForwardRelay } from "./sink-relay.js";
 import {
   codeOfRstStream,
   failureDetail,
@@ -51,28 +50,13 @@ export function forwardHttp2(
   sink: ResponseSink,
   options: Http2ForwardOptions,
 ): Promise<ForwardOutcome> {
-  const startedAt = Date.now();
   const outcome: ForwardOutcome = { connectFailed: false };
   let stream: ClientHttp2Stream | undefined;
-  const relay = new SinkRelay(sink, () => cancel());
   const cancel = () => {
     if (stream !== undefined && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
   };
-  const fail = (error: StreamgateError) => {
-    if (relay.closed) return;
-    void relay.error(error);
-    cancel();
-  };
-
-  const remaining = remainingMs(exchange, startedAt);
-  if (remaining !== undefined && remaining <= 0) {
-    void relay.error(upstreamDeadline(options.target, true));
-    return relay.done.then(() => outcome);
-  }
-  if (exchange.signal.aborted) {
-    void relay.error(upstreamCancelled(options.target));
-    return relay.done.then(() => outcome);
-  }
+  const { relay, fail, remaining, settled } = startForwardRelay(exchange, sink, options.target, cancel);
+  if (settled) return relay.done.then(() => outcome);
 
   let origin: string;
   try {

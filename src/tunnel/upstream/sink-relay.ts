@@ -1,6 +1,13 @@
 // Serializes a forwarder's calls into a ResponseSink and enforces "exactly one terminal call".
 import { StreamgateError } from "../../errors/index.js";
-import type { HeaderEntry, ResponseHeadInit, ResponseSink } from "./exchange.js";
+import {
+  type HeaderEntry,
+  type ResponseHeadInit,
+  type ResponseSink,
+  remainingMs,
+  type UpstreamExchange,
+} from "./exchange.js";
+import { upstreamCancelled, upstreamDeadline } from "./upstream-errors.js";
 
 /**
  * Wraps a sink: calls run one after another in call order; after the terminal call (or a rejected
@@ -65,4 +72,43 @@ export class SinkRelay {
     this.finished = true;
     this.resolveDone();
   }
+}
+
+/** What a forwarder starts with: see startForwardRelay. */
+export interface ForwardRelay {
+  relay: SinkRelay;
+  /** Relays `error` as the terminal call (unless one was made already) and cancels the backend. */
+  fail(error: StreamgateError): void;
+  /** Milliseconds left of the exchange's deadline; undefined when it has none. */
+  remaining: number | undefined;
+  /** The deadline had passed or the signal was aborted before the forward began: that error is relayed, do not forward. */
+  settled: boolean;
+}
+
+/**
+ * The start both forwarders share: a relay to `sink` that calls `cancel` when the sink fails, a `fail`
+ * for every later error, and the pre-flight checks (deadline already passed, request already cancelled).
+ */
+export function startForwardRelay(
+  exchange: UpstreamExchange,
+  sink: ResponseSink,
+  target: string,
+  cancel: () => void,
+): ForwardRelay {
+  const startedAt = Date.now();
+  const relay = new SinkRelay(sink, () => cancel());
+  const fail = (error: StreamgateError) => {
+    if (relay.closed) return;
+    void relay.error(error);
+    cancel();
+  };
+  const remaining = remainingMs(exchange, startedAt);
+  const early =
+    remaining !== undefined && remaining <= 0
+      ? upstreamDeadline(target, true)
+      : exchange.signal.aborted
+        ? upstreamCancelled(target)
+        : undefined;
+  if (early !== undefined) void relay.error(early);
+  return { relay, fail, remaining, settled: early !== undefined };
 }
