@@ -88,63 +88,60 @@ const named = (item: { name: string }) => item.name;
 export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engine {
   const guard = createGuard(onDenied);
   const { publish, subscribe, admin } = Permission;
+  /** A check of `permission` ("any": some grant, as Get* needs) on the `kind` resource `name`; `field` names it in errors. */
+  const need =
+    (permission: Permission | "any", kind: Kind, field = "name") =>
+    (name: string): void => {
+      if (permission === "any") guard.requireAny(kind, name);
+      else guard.require(permission, kind, name, field);
+    };
+  /** `call` behind `check` on the resource its first argument names; async, so a refusal rejects. */
+  const guarded =
+    <A extends [string, ...unknown[]], R>(check: (name: string) => void, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      check(args[0]);
+      return call(...args);
+    };
+  const adminOnTopic = need(admin, "topic");
+  const anyOnTopic = need("any", "topic");
+  const subscribeOnTopic = need(subscribe, "topic", "topic");
+  const adminOnSubscription = need(admin, "subscription");
+  const anyOnSubscription = need("any", "subscription");
+  const subscribeOnSubscription = need(subscribe, "subscription", "subscription");
+  const adminOnSnapshot = need(admin, "snapshot");
   return {
     kind: engine.kind,
     async createTopic(init) {
-      guard.require(admin, "topic", init.name);
+      adminOnTopic(init.name);
       return engine.createTopic(init);
     },
-    async getTopic(name) {
-      guard.requireAny("topic", name);
-      return engine.getTopic(name);
-    },
-    async updateTopic(name, update) {
-      guard.require(admin, "topic", name);
-      return engine.updateTopic(name, update);
-    },
+    getTopic: guarded(anyOnTopic, (name) => engine.getTopic(name)),
+    updateTopic: guarded(adminOnTopic, (name, update) => engine.updateTopic(name, update)),
     async listTopics(project, page) {
       guard.caller();
       return guard.filter(await engine.listTopics(project, page), named);
     },
-    async deleteTopic(name) {
-      guard.require(admin, "topic", name);
-      return engine.deleteTopic(name);
-    },
-    async publish(topic, messages) {
-      guard.require(publish, "topic", topic, "topic");
-      return engine.publish(topic, messages);
-    },
-    async readTopic(topic, fromOffset, limit) {
-      guard.require(subscribe, "topic", topic, "topic");
-      return engine.readTopic(topic, fromOffset, limit);
-    },
-    async offsetAtTime(topic, timeMs) {
-      guard.require(subscribe, "topic", topic, "topic");
-      return engine.offsetAtTime(topic, timeMs);
-    },
-    async topicStats(topic) {
-      guard.requireAny("topic", topic);
-      return engine.topicStats(topic);
-    },
+    deleteTopic: guarded(adminOnTopic, (name) => engine.deleteTopic(name)),
+    publish: guarded(need(publish, "topic", "topic"), (topic, messages) => engine.publish(topic, messages)),
+    readTopic: guarded(subscribeOnTopic, (topic, fromOffset, limit) => engine.readTopic(topic, fromOffset, limit)),
+    offsetAtTime: guarded(subscribeOnTopic, (topic, timeMs) => engine.offsetAtTime(topic, timeMs)),
+    topicStats: guarded(anyOnTopic, (topic) => engine.topicStats(topic)),
     watchTopic(topic, listener) {
-      guard.require(subscribe, "topic", topic, "topic");
+      subscribeOnTopic(topic);
       return engine.watchTopic(topic, listener);
     },
     async createSubscription(init) {
-      guard.require(admin, "subscription", init.name);
+      adminOnSubscription(init.name);
       // Reading a topic through a new subscription needs the right to read that topic.
-      guard.require(subscribe, "topic", init.topic, "topic");
+      subscribeOnTopic(init.topic);
       if (init.deadLetterPolicy) {
         guard.require(publish, "topic", init.deadLetterPolicy.deadLetterTopic, "dead_letter_topic");
       }
       return engine.createSubscription(init);
     },
-    async getSubscription(name) {
-      guard.requireAny("subscription", name);
-      return engine.getSubscription(name);
-    },
+    getSubscription: guarded(anyOnSubscription, (name) => engine.getSubscription(name)),
     async updateSubscription(name, update) {
-      guard.require(admin, "subscription", name);
+      adminOnSubscription(name);
       const deadLetterTopic = update.patch.deadLetterPolicy?.deadLetterTopic;
       if (deadLetterTopic) guard.require(publish, "topic", deadLetterTopic, "dead_letter_topic");
       return engine.updateSubscription(name, update);
@@ -158,66 +155,38 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       return engine.listProjects();
     },
     async listTopicSubscriptions(topic, page) {
-      guard.requireAny("topic", topic);
+      anyOnTopic(topic);
       return guard.filter(await engine.listTopicSubscriptions(topic, page), self);
     },
-    async deleteSubscription(name) {
-      guard.require(admin, "subscription", name);
-      return engine.deleteSubscription(name);
-    },
-    async detachSubscription(name) {
-      guard.require(admin, "subscription", name);
-      return engine.detachSubscription(name);
-    },
-    async pull(name, options) {
-      guard.require(subscribe, "subscription", name, "subscription");
-      return engine.pull(name, options);
-    },
+    deleteSubscription: guarded(adminOnSubscription, (name) => engine.deleteSubscription(name)),
+    detachSubscription: guarded(adminOnSubscription, (name) => engine.detachSubscription(name)),
+    pull: guarded(subscribeOnSubscription, (name, options) => engine.pull(name, options)),
     openStream(name, options) {
-      guard.require(subscribe, "subscription", name, "subscription");
+      subscribeOnSubscription(name);
       return engine.openStream(name, options);
     },
-    async acknowledge(name, ackIds) {
-      guard.require(subscribe, "subscription", name, "subscription");
-      return engine.acknowledge(name, ackIds);
-    },
-    async modifyAckDeadline(name, ackIds, seconds) {
-      guard.require(subscribe, "subscription", name, "subscription");
-      return engine.modifyAckDeadline(name, ackIds, seconds);
-    },
-    async seek(name, target) {
-      guard.require(admin, "subscription", name, "subscription");
-      return engine.seek(name, target);
-    },
-    async subscriptionStats(name) {
-      guard.requireAny("subscription", name);
-      return engine.subscriptionStats(name);
-    },
+    acknowledge: guarded(subscribeOnSubscription, (name, ackIds) => engine.acknowledge(name, ackIds)),
+    modifyAckDeadline: guarded(subscribeOnSubscription, (name, ackIds, seconds) =>
+      engine.modifyAckDeadline(name, ackIds, seconds),
+    ),
+    seek: guarded(need(admin, "subscription", "subscription"), (name, target) => engine.seek(name, target)),
+    subscriptionStats: guarded(anyOnSubscription, (name) => engine.subscriptionStats(name)),
     async createSnapshot(name, subscription, labels) {
-      guard.require(admin, "snapshot", name);
-      guard.require(subscribe, "subscription", subscription, "subscription");
+      adminOnSnapshot(name);
+      subscribeOnSubscription(subscription);
       return engine.createSnapshot(name, subscription, labels);
     },
-    async getSnapshot(name) {
-      guard.requireAny("snapshot", name);
-      return engine.getSnapshot(name);
-    },
-    async updateSnapshot(name, update) {
-      guard.require(admin, "snapshot", name);
-      return engine.updateSnapshot(name, update);
-    },
+    getSnapshot: guarded(need("any", "snapshot"), (name) => engine.getSnapshot(name)),
+    updateSnapshot: guarded(adminOnSnapshot, (name, update) => engine.updateSnapshot(name, update)),
     async listSnapshots(project, page) {
       guard.caller();
       return guard.filter(await engine.listSnapshots(project, page), named);
     },
     async listTopicSnapshots(topic, page) {
-      guard.requireAny("topic", topic);
+      anyOnTopic(topic);
       return guard.filter(await engine.listTopicSnapshots(topic, page), self);
     },
-    async deleteSnapshot(name) {
-      guard.require(admin, "snapshot", name);
-      return engine.deleteSnapshot(name);
-    },
+    deleteSnapshot: guarded(adminOnSnapshot, (name) => engine.deleteSnapshot(name)),
     ready: () => engine.ready(),
     close: () => engine.close(),
   };
