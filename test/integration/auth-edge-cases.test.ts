@@ -1,0 +1,183 @@
+// Auth edge cases against real servers: a token not valid yet (nbf), and a JWKS that cannot be fetched (nothing
+// listening, HTTP 500, a stalled body), which is the server's problem (UNAVAILABLE / 503) and never touches HS256 tokens.
+import assert from "node:assert/strict";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from "jose";
+import { createGrpcJsClients, grpc } from "../harness/grpc-js-clients.js";
+import { startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { uniqueName } from "../harness/unique-name.js";
+
+const SECRET = "auth-edge-cases-secret-0123456789abcdefghij";
+const AUDIENCE = "streamgate-edge-cases";
+const KID = "edge-es256";
+const project = uniqueName("authedge");
+const topic = `projects/${project}/topics/events`;
+/** The JWKS fetch deadline (remote-key-set.ts) plus room for a loaded machine. */
+const OUTAGE_ANSWER_WITHIN_MS = 5_000 + 3_000;
+
+let privateKey: KeyLike;
+let jwksBody = "";
+const jwksServers: Server[] = [];
+
+async function serveJwks(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
+  const server = createHttpServer(handler);
+  jwksServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+}
+
+async function sign(alg: "HS256" | "ES256", options: { notBeforeSeconds?: number } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = new SignJWT({ streamgate: { publish: ["events"] } })
+    .setProtectedHeader(alg === "HS256" ? { alg } : { alg, kid: KID })
+    .setSubject(`client-${alg}`)
+    .setAudience(AUDIENCE)
+    .setExpirationTime(now + 600);
+  if (options.notBeforeSeconds !== undefined) jwt.setNotBefore(now + options.notBeforeSeconds);
+  return jwt.sign(alg === "HS256" ? new TextEncoder().encode(SECRET) : privateKey);
+}
+
+interface RestOutcome {
+  status: number;
+  reason: string;
+  wwwAuthenticate: string | null;
+}
+async function restPublish(server: TestServer, bearer: string): Promise<RestOutcome> {
+  const response = await fetch(`${server.url}/v1/${topic}:publish`, {
+    method: "POST",
+    headers: { connection: "close", "content-type": "application/json", authorization: `Bearer ${bearer}` },
+    body: JSON.stringify({ messages: [{ data: "aGk=" }] }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const body = (await response.json()) as { error?: { details?: { reason?: string }[] } };
+  return {
+    status: response.status,
+    reason: body.error?.details?.[0]?.reason ?? "",
+    wwwAuthenticate: response.headers.get("www-authenticate"),
+  };
+}
+
+/** A grpc-js Publish: "OK" or "<code name>: <details>". */
+async function grpcPublish(server: TestServer, bearer: string): Promise<string> {
+  const clients = createGrpcJsClients(server.hostPort);
+  try {
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${bearer}`);
+    const publish = (clients.publisher as unknown as Record<string, (...args: unknown[]) => unknown>).Publish!;
+    return await new Promise<string>((resolve) => {
+      publish.call(
+        clients.publisher,
+        { topic, messages: [{ data: Buffer.from("hi") }] },
+        metadata,
+        { deadline: Date.now() + 15_000 },
+        (error: grpc.ServiceError | null) =>
+          resolve(error === null ? "OK" : `${grpc.status[error.code]}: ${error.details}`),
+      );
+    });
+  } finally {
+    clients.close();
+  }
+}
+
+async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await work;
+  return { value, ms: performance.now() - started };
+}
+
+before(async () => {
+  const pair = await generateKeyPair("ES256");
+  privateKey = pair.privateKey;
+  jwksBody = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: KID, alg: "ES256", use: "sig" }] });
+});
+after(async () => {
+  for (const server of jwksServers) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+describe("auth - nbf", () => {
+  let server: TestServer;
+  before(async () => {
+    const jwksUrl = await serveJwks((_request, response) => {
+      response.writeHead(200, { "content-type": "application/json", connection: "close" }).end(jwksBody);
+    });
+    server = await startTestServer({ authSecret: SECRET, authJwksUrl: jwksUrl, authAudience: AUDIENCE });
+    await server.server.engine.createTopic({ name: topic });
+  });
+  after(() => server?.close());
+
+  for (const alg of ["HS256", "ES256"] as const) {
+    test(`auth - nbf: a ${alg} token valid only in 5 minutes is refused on REST and gRPC, every time`, async () => {
+      assert.deepEqual(await restPublish(server, await sign(alg)), { status: 200, reason: "", wwwAuthenticate: null });
+      const early = await sign(alg, { notBeforeSeconds: 300 });
+      for (let attempt = 0; attempt < 2; attempt++) {
+        assert.deepEqual(await restPublish(server, early), {
+          status: 401,
+          reason: "TOKEN_NOT_YET_VALID",
+          wwwAuthenticate: 'Bearer realm="streamgate"',
+        });
+        assert.equal(
+          await grpcPublish(server, early),
+          "UNAUTHENTICATED: token is not valid yet (nbf is in the future)",
+        );
+      }
+      // Inside the 30 s clock tolerance a token is accepted.
+      assert.equal((await restPublish(server, await sign(alg, { notBeforeSeconds: 10 }))).status, 200);
+    });
+  }
+});
+
+describe("auth - JWKS unreachable", () => {
+  const outages: [string, () => Promise<string>][] = [
+    [
+      "nothing listens",
+      async () => {
+        const url = await serveJwks(() => {});
+        const server = jwksServers.pop()!;
+        await new Promise((resolve) => server.close(resolve));
+        return url;
+      },
+    ],
+    ["it answers HTTP 500", () => serveJwks((_request, response) => response.writeHead(500).end("down"))],
+    [
+      "it sends headers and stalls",
+      () =>
+        serveJwks((_request, response) => {
+          response.writeHead(200, { "content-type": "application/json" });
+          response.write('{"keys":[');
+        }),
+    ],
+  ];
+  for (const [name, start] of outages) {
+    describe(`auth - JWKS unreachable: ${name}`, () => {
+      let server: TestServer;
+      before(async () => {
+        server = await startTestServer({ authSecret: SECRET, authJwksUrl: await start(), authAudience: AUDIENCE });
+        await server.server.engine.createTopic({ name: topic });
+      });
+      after(() => server?.close());
+
+      test(`auth - JWKS unreachable (${name}): JWKS tokens get UNAVAILABLE / 503 in bounded time; HS256 tokens work meanwhile`, async () => {
+        const jwksToken = await sign("ES256");
+        const hs256Token = await sign("HS256");
+        const rest = timed(restPublish(server, jwksToken));
+        const grpcCall = timed(grpcPublish(server, jwksToken));
+        // Started while the JWKS fetch is still pending (for the stalled server): HS256 never waits for it.
+        const hs256 = await timed(Promise.all([restPublish(server, hs256Token), grpcPublish(server, hs256Token)]));
+        assert.deepEqual(hs256.value, [{ status: 200, reason: "", wwwAuthenticate: null }, "OK"]);
+        assert.ok(hs256.ms < 3_000, `HS256 requests took ${Math.round(hs256.ms)} ms`);
+
+        const restOutcome = await rest;
+        assert.deepEqual(restOutcome.value, { status: 503, reason: "AUTH_KEYS_UNAVAILABLE", wwwAuthenticate: null });
+        assert.ok(restOutcome.ms < OUTAGE_ANSWER_WITHIN_MS, `REST answered after ${Math.round(restOutcome.ms)} ms`);
+        const grpcOutcome = await grpcCall;
+        assert.equal(grpcOutcome.value, "UNAVAILABLE: the keys that verify tokens (JWKS) cannot be fetched; retry");
+        assert.ok(grpcOutcome.ms < OUTAGE_ANSWER_WITHIN_MS, `gRPC answered after ${Math.round(grpcOutcome.ms)} ms`);
+      });
+    });
+  }
+});
