@@ -43,11 +43,10 @@ const ANSWER_MS = 12_000;
 /** After its response headers, an answer must end within this (every input ended its request side). */
 const OPEN_MS = 3_000;
 /**
- * Agent answers the server does not yet turn into a clear status (reported; see the README): an HTTP status
- * node refuses (101, 999), invalid header names or values, connection-specific headers. Set
- * STREAMGATE_FUZZ_TUNNEL_KNOWN=1 to generate them.
+ * A gRPC status the server maps from an agent's non-200 HTTP status (gRPC spec: 400 → INTERNAL, 500 → UNKNOWN):
+ * the one UNKNOWN / INTERNAL the oracle accepts, as it is the agent's answer, named in the message.
  */
-const KNOWN_ISSUES = process.env.STREAMGATE_FUZZ_TUNNEL_KNOWN === "1";
+const MAPPED_HTTP_STATUS = /^the tunnel agent answered HTTP \d{3} .*\(gRPC status mapped from the HTTP status\)$/;
 
 // One grant; the real agent serves `echo`, the scripted misbehaving agent `fuzz`, `hold` has no rule (its session
 // only gives raw Stream calls a live session id to Attach to).
@@ -244,20 +243,25 @@ function agentFrame(rng: Rng, sessionId: string, requestId: string): Buffer {
         kind: {
           case: "responseHead",
           value: {
-            status: KNOWN_ISSUES ? rng.pick([200, 200, 404, 503, 0, 99, 999, 101]) : 200,
-            headers: Array.from({ length: rng.range(0, 3) }, () =>
-              KNOWN_ISSUES
-                ? {
-                    name: rng.pick(["content-type", "x-a", ":status", "connection", "Bad Name", "x-b\r\n", "", "te"]),
-                    value: rng.pick(["application/grpc", "v", "\u0000", "a\r\nb", "é"]),
-                  }
-                : {
-                    name: `x-fuzz-${rng.int(1_000)}`,
-                    value: rng.pick(["application/grpc", "v", "5"]),
-                  },
-            ),
-            // A trailers-only answer without grpc-status reaches the client without one (known issue).
-            endStream: KNOWN_ISSUES && rng.chance(0.2),
+            // Statuses a response cannot have (0, 99, 999, 101 without an upgrade) and non-200 ones gRPC maps.
+            status: rng.pick([200, 200, 200, 404, 503, 400, 500, 0, 99, 999, 101]),
+            headers: Array.from({ length: rng.range(0, 3) }, () => ({
+              name: rng.pick([
+                "content-type",
+                "x-a",
+                ":status",
+                "connection",
+                "Bad Name",
+                "x-b\r\n",
+                "",
+                "te",
+                "grpc-status",
+                `x-fuzz-${rng.int(1_000)}`,
+              ]),
+              value: rng.pick(["application/grpc", "v", "\u0000", "a\r\nb", "é", "14", "5"]),
+            })),
+            // Trailers-only: with or without a (valid) grpc-status among the headers.
+            endStream: rng.chance(0.2),
           },
         },
       });
@@ -285,14 +289,14 @@ function agentFrame(rng: Rng, sessionId: string, requestId: string): Buffer {
                 { name: "grpc-status", value: "5" },
                 { name: "grpc-message", value: "not here" },
               ],
-              // Trailers without grpc-status reach the client as UNKNOWN with no message (known issue).
-              KNOWN_ISSUES
-                ? []
-                : [
-                    { name: "grpc-status", value: "14" },
-                    { name: "grpc-message", value: "gone" },
-                  ],
-              [{ name: "x-trailer", value: KNOWN_ISSUES ? "\r\n" : "t" }],
+              [
+                { name: "grpc-status", value: "14" },
+                { name: "grpc-message", value: "gone" },
+              ],
+              // Without grpc-status (or with an invalid one): UNAVAILABLE, the agent broke the protocol.
+              [],
+              [{ name: "x-trailer", value: rng.pick(["t", "\r\n"]) }],
+              [{ name: "grpc-status", value: rng.pick(["99", "x", ""]) }],
             ]),
           },
         },
@@ -352,7 +356,8 @@ const BAD_STATUSES = new Set([2, 13]);
 
 /**
  * The oracle for a gRPC answer: it ended (no stream left open, no bare reset), with a valid grpc-status,
- * a message with every error, and never UNKNOWN or INTERNAL. Returns the problem, or null.
+ * a message with every error, and never UNKNOWN or INTERNAL (but for an agent's HTTP status mapped as gRPC says,
+ * see MAPPED_HTTP_STATUS). Returns the problem, or null.
  */
 function grpcProblem(result: H2Result, _bodyBytes = 0, agentStatus = false): string | null {
   if (result.open) return "the stream stayed open after its request ended";
@@ -367,7 +372,8 @@ function grpcProblem(result: H2Result, _bodyBytes = 0, agentStatus = false): str
   const code = Number(status);
   if (!/^\d{1,2}$/.test(status) || code > 16) return `grpc-status ${JSON.stringify(status)}`;
   const message = decodeURIComponent(result.trailers["grpc-message"] ?? result.headers["grpc-message"] ?? "");
-  if (BAD_STATUSES.has(code)) return `grpc-status ${code} (${code === 2 ? "UNKNOWN" : "INTERNAL"}): ${message}`;
+  if (BAD_STATUSES.has(code) && !(agentStatus && MAPPED_HTTP_STATUS.test(message)))
+    return `grpc-status ${code} (${code === 2 ? "UNKNOWN" : "INTERNAL"}): ${message}`;
   // A status the agent sent passes through as it is (grpc-message is optional in gRPC).
   if (code !== 0 && message === "" && !agentStatus) return `grpc-status ${code} without a grpc-message`;
   return null;
@@ -506,8 +512,13 @@ describe("fuzz tunnel endpoint", () => {
     misbehaving?.close();
     await holder?.close();
     await realAgent?.close();
-    // Remaining issue (reported): raw Tunnel/Stream calls answered while their body is still arriving (TunnelStream
-    // finish: 5 s linger, then RST NO_ERROR) can leave their connections open past the clients' close.
+    // Remaining issue: after the raw Tunnel/Stream part, up to 4 of mainPool's connections stay counted on the server
+    // although the client destroyed them (no TCP socket is left, not even in CLOSE_WAIT; the server's socket object
+    // never emits 'close'). It does not come from the RST code: TunnelStream now resets an abandoned call with CANCEL
+    // (node's client ignores NO_ERROR while its upload waits on flow control), and the count is the same. Inputs
+    // sent one at a time, each on its own connection, leave nothing open; only concurrent calls on shared
+    // connections do, with no GOAWAY or session error seen by the client. Until that is found, open connections
+    // are allowed here (every other check of this family still runs).
     await server?.close({ graceMs: 5_000, allowOpenConnections: true });
     await backend?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -684,7 +695,13 @@ describe("fuzz tunnel endpoint", () => {
             te: "trailers",
           });
           recorder.outcome(grpcOutcome(result, body.length));
-          const problem = grpcProblem(result, body.length);
+          // A gzip message that does not inflate is the backend's (grpc-js) INTERNAL, as the gRPC spec has it;
+          // the tunnel passes a backend's status through unchanged.
+          const backendInflateError =
+            sent["grpc-encoding"] === "gzip" &&
+            decodeURIComponent(result.trailers["grpc-message"] ?? result.headers["grpc-message"] ?? "") ===
+              "Failed to decompress message";
+          const problem = backendInflateError ? null : grpcProblem(result, body.length);
           if (problem !== null) recorder.fail(index, problem, describeCall(sent, body));
         } catch (error) {
           recorder.outcome("hang");

@@ -553,3 +553,158 @@ describe("tunnel server lifecycle", () => {
     assert.deepEqual(server.server.tunnel!.stats(), { sessions: 0, standby: 0, streams: 0, inFlight: 0, pending: 0 });
   });
 });
+
+describe("tunnel server agent answers", () => {
+  let dir: string;
+  let server: TestServer;
+  let grpcTarget: string;
+  let httpUrl: string;
+  let agent: ScriptedAgent;
+
+  type Entry = { name: string; value: string };
+  /** What the scripted agent answers, by the last path segment: a head, then optional Data and Trailers frames. */
+  const scripts: Record<string, { status: number; headers?: Entry[]; endStream?: boolean; trailers?: Entry[] | null }> =
+    {
+      Status999: { status: 999, trailers: [{ name: "grpc-status", value: "0" }] },
+      Status99: { status: 99, endStream: true },
+      Status101: { status: 101, trailers: [{ name: "grpc-status", value: "0" }] },
+      Http503: { status: 503, trailers: [{ name: "grpc-status", value: "0" }] },
+      Http404Only: { status: 404, endStream: true },
+      Http400Only: { status: 400, endStream: true },
+      Http503WithStatus: {
+        status: 503,
+        endStream: true,
+        headers: [
+          { name: "grpc-status", value: "5" },
+          { name: "grpc-message", value: "gone" },
+        ],
+      },
+      TrailersOnlyNoStatus: { status: 200, endStream: true },
+      NoStatusTrailers: { status: 200, trailers: [{ name: "x-trailer", value: "t" }] },
+      BadStatusTrailers: { status: 200, trailers: [{ name: "grpc-status", value: "99" }] },
+      EndWithoutTrailers: { status: 200, trailers: null },
+      "999": { status: 999, trailers: [] },
+      "101": { status: 101, trailers: [] },
+    };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "streamgate-tunnel-answers-"));
+    const rulesPath = join(dir, "rules.yaml");
+    writeFileSync(
+      rulesPath,
+      `agents:
+  - { name: edge, token: edge-token, groups: [edge-x] }
+rules:
+  - name: odd-grpc
+    match: { service: "odd.*" }
+    group: edge-x
+  - name: odd-http
+    match: { pathPrefix: /odd/ }
+    group: edge-x
+`,
+    );
+    server = await startTestServer({ tunnelRulesPath: rulesPath, tunnelHttpPort: 0, tunnelGrpcPort: 0 });
+    grpcTarget = server.server.tunnel!.addresses()!.grpc.url.replace("http://", "");
+    httpUrl = server.server.tunnel!.addresses()!.http.url;
+    agent = await startScriptedAgent({
+      url: server.url,
+      token: "edge-token",
+      group: "edge-x",
+      clientId: "odd",
+      respond: async (head, _frames, channel, requestId) => {
+        const grpcCall = head.protocol === 1;
+        const script = scripts[head.path.split("/").pop() ?? ""];
+        assert.ok(script, `a script for ${head.path}`);
+        const headers = script.headers ?? [
+          { name: "content-type", value: grpcCall ? "application/grpc" : "text/plain" },
+        ];
+        const endStream = script.endStream ?? false;
+        await channel.send(
+          frame(requestId, { case: "responseHead", value: { status: script.status, headers, endStream } } as never),
+        );
+        if (endStream) return;
+        const body = grpcCall ? Buffer.from([0, 0, 0, 0, 0]) : Buffer.from("body");
+        await channel.send(
+          frame(requestId, { case: "data", value: { data: body, endStream: script.trailers === null } } as never),
+        );
+        if (script.trailers !== null && script.trailers !== undefined) {
+          await channel.send(frame(requestId, { case: "trailers", value: { headers: script.trailers } } as never));
+        }
+      },
+    });
+    await waitFor(() => server.server.tunnel!.stats().standby > 0, {
+      timeoutMs: 5_000,
+      describe: () => JSON.stringify(server.server.tunnel!.stats()),
+    });
+  });
+  after(async () => {
+    await agent?.close();
+    await server?.close({ allowOpenConnections: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const idle = () =>
+    waitFor(
+      () => {
+        const stats = server.server.tunnel!.stats();
+        return stats.inFlight === 0 && stats.pending === 0 && stats.streams === stats.standby;
+      },
+      { timeoutMs: 5_000, describe: () => `nothing in flight: ${JSON.stringify(server.server.tunnel!.stats())}` },
+    );
+
+  test("tunnel server agent answers - an invalid HTTP status is UNAVAILABLE (gRPC) / 502 (HTTP) naming the agent's protocol error", async () => {
+    for (const [method, detail] of [
+      ["Status999", /the tunnel agent broke the protocol: HTTP status 999 is not a final status \(200\.\.599\)/],
+      ["Status99", /the tunnel agent broke the protocol: HTTP status 99 is not a final status/],
+      ["Status101", /the tunnel agent broke the protocol: HTTP status 101 answers a request that asked for no upgrade/],
+    ] as const) {
+      const result = await grpcUnary(grpcTarget, `/odd.S/${method}`, Buffer.alloc(0));
+      assert.equal(result.code, grpc.status.UNAVAILABLE, `${method}: ${result.details}`);
+      assert.match(result.details, detail);
+    }
+    for (const path of ["/odd/999", "/odd/101"]) {
+      const response = await fetch(`${httpUrl}${path}`);
+      assert.equal(response.status, 502, path);
+      assert.match(String(response.headers.get("content-type")), /^application\/json/);
+      const { error } = await response.json();
+      assert.equal(error.code, 502);
+      assert.equal(error.status, "UNAVAILABLE");
+      assert.equal(error.reason, "TUNNEL_AGENT_PROTOCOL");
+      assert.match(error.message, /the tunnel agent broke the protocol: HTTP status (999|101)/);
+    }
+    await idle();
+  });
+
+  test("tunnel server agent answers - a non-200 head without grpc-status gets gRPC's HTTP status mapping, with a message", async () => {
+    for (const [method, code] of [
+      ["Http503", grpc.status.UNAVAILABLE],
+      ["Http404Only", grpc.status.UNIMPLEMENTED],
+      ["Http400Only", grpc.status.INTERNAL],
+    ] as const) {
+      const result = await grpcUnary(grpcTarget, `/odd.S/${method}`, Buffer.alloc(0));
+      assert.equal(result.code, code, `${method}: ${result.details}`);
+      assert.match(result.details, /^the tunnel agent answered HTTP \d{3} without grpc-status/);
+    }
+    // A grpc-status, when the agent sent one, is used as it is (gRPC spec), whatever the HTTP status.
+    const withStatus = await grpcUnary(grpcTarget, "/odd.S/Http503WithStatus", Buffer.alloc(0));
+    assert.deepEqual(withStatus, { code: grpc.status.NOT_FOUND, details: "gone" });
+    await idle();
+  });
+
+  test("tunnel server agent answers - a gRPC response ending without a valid grpc-status is UNAVAILABLE with a message", async () => {
+    for (const [method, detail] of [
+      ["TrailersOnlyNoStatus", /ended without grpc-status \(HTTP 200\)/],
+      ["NoStatusTrailers", /ended without grpc-status \(HTTP 200\)/],
+      ["EndWithoutTrailers", /ended without grpc-status \(HTTP 200\)/],
+      ["BadStatusTrailers", /ended with grpc-status "99", not a status code/],
+    ] as const) {
+      const result = await grpcUnary(grpcTarget, `/odd.S/${method}`, Buffer.alloc(0));
+      assert.equal(result.code, grpc.status.UNAVAILABLE, `${method}: ${result.details}`);
+      assert.match(result.details, /^the tunnel agent broke the protocol: the gRPC response /);
+      assert.match(result.details, detail);
+    }
+    await idle();
+    const agents = (await (await fetch(`${server.url}/v1/tunnel/agents`)).json()).agents;
+    assert.equal(agents.length, 1, "the agent's session survives its bad answers");
+  });
+});

@@ -43,7 +43,56 @@ const clientGone = () => new StreamgateError(Code.CANCELLED, "the client went aw
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Headers node sends once; an agent's repeat of one is dropped (the first stands). */
-const SINGLE_VALUE = new Set(["content-type", "content-length", "location", "etag", "last-modified", "server"]);
+const SINGLE_VALUE = new Set([
+  "content-type",
+  "content-length",
+  "location",
+  "etag",
+  "last-modified",
+  "server",
+  "grpc-status",
+  "grpc-message",
+]);
+
+/**
+ * A response the entry cannot pass on (see checkStatus, grpcStatusProblem). Nothing was written: the caller answers
+ * the client. INVALID_ARGUMENT is the status the agent's stream ends with; the tunnel exchange turns it into
+ * UNAVAILABLE / 502 with reason TUNNEL_AGENT_PROTOCOL for the client, as every other protocol error of an agent.
+ */
+const badResponse = (detail: string) =>
+  new StreamgateError(Code.INVALID_ARGUMENT, detail, { reason: "TUNNEL_BAD_RESPONSE" });
+
+/**
+ * Refuses a status no client can be given: only a final status (200..599) passes, and 101 when the request was a
+ * WebSocket upgrade. (node throws on the others over HTTP/2; over HTTP/1.1 a 101 would switch the connection.)
+ */
+function checkStatus(status: number, upgrade = false): void {
+  if (Number.isInteger(status) && status >= 200 && status <= 599) return;
+  if (upgrade && status === 101) return;
+  throw badResponse(
+    status === 101
+      ? "HTTP status 101 answers a request that asked for no upgrade"
+      : `HTTP status ${status} is not a final status (200..599)`,
+  );
+}
+
+/** Why a grpc-status value is not one a client can take (missing, or not 0..16), or null when it is. */
+function grpcStatusProblem(value: string | string[] | undefined): string | null {
+  if (value === undefined) return "without grpc-status";
+  return typeof value === "string" && /^\d{1,2}$/.test(value) && Number(value) <= 16
+    ? null
+    : `with grpc-status ${JSON.stringify(value)}, not a status code (0..16)`;
+}
+
+/** gRPC's mapping of the HTTP status of an answer without grpc-status to a code (gRPC spec, "HTTP to gRPC Status Code Mapping"). */
+function grpcCodeOfHttpStatus(status: number): Code {
+  if (status === 400) return Code.INTERNAL;
+  if (status === 401) return Code.UNAUTHENTICATED;
+  if (status === 403) return Code.PERMISSION_DENIED;
+  if (status === 404) return Code.UNIMPLEMENTED;
+  if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
+  return Code.UNKNOWN;
+}
 
 /**
  * Response headers safe to send on HTTP/1.1 and HTTP/2: no connection-specific ones, no pseudo headers, no
@@ -67,20 +116,42 @@ function responseHeaders(
   return headerObject(safe);
 }
 
-/** A sink writing gRPC to a raw HTTP/2 stream: headers, messages, trailers (or trailers-only). */
+/**
+ * A sink writing gRPC to a raw HTTP/2 stream: headers, messages, trailers (or trailers-only). The client always
+ * gets `:status 200` and a grpc-status; what the agent leaves out is decided here (gRPC spec, "HTTP to gRPC Status
+ * Code Mapping": a grpc-status, when present, wins; without one a client maps the HTTP status):
+ * - a non-200 head without grpc-status: the mapped code (404 → UNIMPLEMENTED, 503 → UNAVAILABLE, 400 → INTERNAL,
+ *   others UNKNOWN), reason TUNNEL_AGENT_HTTP_STATUS, at once (what follows is not a gRPC response; the trailers
+ *   of a head that leaves the stream open are not waited for);
+ * - a response ending without a valid grpc-status after HTTP 200 (trailers, or a trailers-only head): the spec
+ *   would have a client read UNKNOWN. Here it is the agent breaking the protocol, answered like every other
+ *   such break: UNAVAILABLE with reason TUNNEL_AGENT_PROTOCOL and a message saying what the agent did.
+ */
 export function createGrpcSink(stream: ServerHttp2Stream): ResponseSink {
   return {
     async head(head) {
       if (stream.destroyed || stream.closed) throw clientGone();
-      const headers: OutgoingHttpHeaders = { ...responseHeaders(head.headers), ":status": head.status };
+      checkStatus(head.status);
+      const headers = responseHeaders(head.headers);
+      const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
+      if (head.status !== 200 && problem !== null) {
+        throw new StreamgateError(
+          grpcCodeOfHttpStatus(head.status),
+          `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
+          { reason: "TUNNEL_AGENT_HTTP_STATUS" },
+        );
+      }
+      if (head.endStream && problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
       stream.removeAllListeners("wantTrailers");
-      if (head.endStream) stream.respond(headers, { endStream: true });
-      else stream.respond(headers, { waitForTrailers: true });
+      const sent: OutgoingHttpHeaders = { "content-type": "application/grpc", ...headers, ":status": 200 };
+      if (head.endStream) stream.respond(sent, { endStream: true });
+      else stream.respond(sent, { waitForTrailers: true });
     },
     data: (bytes) => writeWithBackpressure(stream, bytes),
     async trailers(headers) {
       const trailers = responseHeaders(headers);
-      if (trailers["grpc-status"] === undefined) trailers["grpc-status"] = String(Code.UNKNOWN);
+      const problem = grpcStatusProblem(trailers["grpc-status"]);
+      if (problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
       endWithTrailers(stream, trailers);
     },
     async error(error) {
@@ -95,6 +166,7 @@ export function createHttpSink(response: ServerResponse | Http2ServerResponse): 
   return {
     async head(head) {
       if (response.headersSent || response.destroyed) throw clientGone();
+      checkStatus(head.status);
       (response as ServerResponse).writeHead(head.status, responseHeaders(head.headers));
       if (head.endStream) response.end();
       // Send the status line now: an SSE client reports "open" on it, and the first event may come much later.
@@ -143,6 +215,7 @@ export function createWebSocketSink(socket: Socket): ResponseSink & { readonly u
     },
     async head(head) {
       if (socket.destroyed) throw clientGone();
+      checkStatus(head.status, true);
       if (head.status === 101) {
         upgraded = true;
         writeHead(101, "Switching Protocols", {

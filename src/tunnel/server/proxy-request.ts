@@ -5,6 +5,7 @@ import type { TunnelMetrics } from "../../observability/metrics.js";
 import { matchServerRule, type ServerRule, type ServerRules, type UpstreamSpec } from "../rules/index.js";
 import type { ResponseSink, UpstreamExchange } from "../upstream/exchange.js";
 import { GrpcMessageScanner } from "../upstream/grpc-message-scanner.js";
+import { upstreamProtocolError } from "../upstream/upstream-errors.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { AgentSession } from "./agent-session.js";
 import { httpStatusOfError } from "./entry-sinks.js";
@@ -113,9 +114,22 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
           bytesOut += bytes.length;
           return sink.data(bytes);
         },
-        head: (value) => {
+        head: async (value) => {
           labels.status = grpc ? (value.endStream ? statusOf(value.headers) : "") : String(value.status);
-          return sink.head(value);
+          try {
+            await sink.head(value);
+          } catch (error) {
+            // A head the sink refused was not written (the forwarder stops on the rejection): answer the client.
+            const refused = StreamgateError.from(error);
+            if (refused.reason !== "TUNNEL_CLIENT_GONE") {
+              await counting.error(
+                refused.reason === "TUNNEL_BAD_RESPONSE"
+                  ? upstreamProtocolError(target.upstream.name, refused.message)
+                  : refused,
+              );
+            }
+            throw error;
+          }
         },
         trailers: (headers) => {
           if (grpc) labels.status = statusOf(headers);

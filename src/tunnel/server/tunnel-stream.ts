@@ -94,14 +94,19 @@ export class TunnelStream {
     }
   }
 
-  /** Ends the Stream call (OK, or the error as grpc-status) and resets it if the agent lingers. */
+  /**
+   * Ends the Stream call (OK, or the error as grpc-status). A call ended with an error while the agent's side is
+   * still open is reset (CANCEL) right after the status: nothing more of it will be read. After OK the agent gets
+   * LINGER_MS to half-close, then the same reset.
+   */
   finish(error: StreamgateError | null): void {
     if (this.closed) return;
-    endGrpc(this.stream, error);
-    if (this.stream.readableEnded) return;
-    // The agent should half-close right after its last frame; one that does not is reset.
+    endGrpc(this.stream, error, error !== null);
+    if (error !== null || this.stream.readableEnded) return;
+    // The agent should half-close right after its last frame; one that does not is reset. With CANCEL, not
+    // NO_ERROR: node's http2 client ignores NO_ERROR while its upload waits on flow control, so the call stayed open.
     const timer = setTimeout(() => {
-      if (!this.closed) this.stream.close(constants.NGHTTP2_NO_ERROR);
+      if (!this.closed) this.stream.close(constants.NGHTTP2_CANCEL);
     }, LINGER_MS);
     timer.unref();
     this.stream.once("close", () => clearTimeout(timer));
