@@ -256,12 +256,23 @@ async function takeStream(context: ProxyContext, group: string, deadlineAtMs: nu
   }
 }
 
-async function* scanned(body: AsyncIterable<Uint8Array>, maxMessageBytes: number): AsyncIterable<Uint8Array> {
-  const scanner = new GrpcMessageScanner(maxMessageBytes, "request");
-  for await (const chunk of body) {
-    scanner.push(chunk);
-    yield chunk;
-  }
+/** `body` with each chunk checked by a message-size scanner (a plain wrapper: no async generator per request). */
+function scanned(body: AsyncIterable<Uint8Array>, maxMessageBytes: number): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const scanner = new GrpcMessageScanner(maxMessageBytes, "request");
+      const inner = body[Symbol.asyncIterator]();
+      const check = (result: IteratorResult<Uint8Array>) => {
+        if (result.done !== true) scanner.push(result.value);
+        return result;
+      };
+      return {
+        next: () => inner.next().then(check),
+        return: (value?: unknown) =>
+          inner.return?.(value) ?? Promise.resolve({ value: undefined, done: true } as IteratorResult<Uint8Array>),
+      };
+    },
+  };
 }
 
 async function* empty(): AsyncIterable<Uint8Array> {}

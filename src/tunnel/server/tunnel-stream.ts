@@ -84,15 +84,17 @@ export class TunnelStream {
    * The agent's next frame that is not to be ignored, or null when the agent ended its side.
    * Throws a StreamgateError for a frame out of order or a broken stream.
    */
-  async next(): Promise<TunnelFrame | null> {
-    for (;;) {
-      const pending = this.pending ?? this.frames.next();
-      this.pending = null;
-      const result = await pending;
-      if (result.done) return null;
-      if (this.sequence.check("agent", result.value) === "accept") return result.value;
-    }
+  next(): Promise<TunnelFrame | null> {
+    const pending = this.pending ?? this.frames.next();
+    this.pending = null;
+    // A promise chain rather than an async loop: one less promise per frame (frames to ignore are rare).
+    return pending.then(this.accept);
   }
+
+  private readonly accept = (result: IteratorResult<TunnelFrame>): Promise<TunnelFrame | null> | TunnelFrame | null => {
+    if (result.done) return null;
+    return this.sequence.check("agent", result.value) === "accept" ? result.value : this.next();
+  };
 
   /**
    * Ends the Stream call (OK, or the error as grpc-status). A call ended with an error while the agent's side is

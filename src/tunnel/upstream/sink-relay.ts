@@ -9,6 +9,15 @@ import {
 } from "./exchange.js";
 import { upstreamCancelled, upstreamDeadline } from "./upstream-errors.js";
 
+/** Most bytes one coalesced data call carries. */
+const COALESCE_BYTES = 64 * 1024;
+
+interface DataBatch {
+  chunks: Uint8Array[];
+  bytes: number;
+  sent: Promise<void>;
+}
+
 /**
  * Wraps a sink: calls run one after another in call order; after the terminal call (or a rejected
  * call) later calls are ignored. `done` resolves once the terminal call settled (or a call failed).
@@ -18,6 +27,8 @@ export class SinkRelay {
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private finished = false;
+  /** The data call queued and not yet started, which later chunks may join. */
+  private waitingData: DataBatch | null = null;
   private resolveDone!: () => void;
   readonly done = new Promise<void>((resolve) => {
     this.resolveDone = resolve;
@@ -37,8 +48,27 @@ export class SinkRelay {
     return this.enqueue(() => this.sink.head(head), head.endStream);
   }
 
+  /**
+   * Chunks that arrive while an earlier call is still running join the data call waiting behind it (up
+   * to COALESCE_BYTES): under load one tunnel frame and one write carry several backend chunks; with
+   * nothing in flight each chunk goes on its own at once.
+   */
   data(bytes: Uint8Array): Promise<void> {
-    return this.enqueue(() => this.sink.data(bytes), false);
+    if (this.stopped) return this.chain;
+    const waiting = this.waitingData;
+    if (waiting !== null && waiting.bytes + bytes.length <= COALESCE_BYTES) {
+      waiting.chunks.push(bytes);
+      waiting.bytes += bytes.length;
+      return waiting.sent;
+    }
+    const batch: DataBatch = { chunks: [bytes], bytes: bytes.length, sent: Promise.resolve() };
+    batch.sent = this.enqueue(() => {
+      if (this.waitingData === batch) this.waitingData = null;
+      return this.sink.data(batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks, batch.bytes));
+    }, false);
+    // (After enqueue, which clears it: the call runs on a later turn, so chunks of this turn can still join.)
+    this.waitingData = batch;
+    return batch.sent;
   }
 
   trailers(headers: HeaderEntry[]): Promise<void> {
@@ -52,6 +82,8 @@ export class SinkRelay {
   private enqueue(call: () => Promise<void>, terminal: boolean): Promise<void> {
     if (this.stopped) return this.chain;
     if (terminal) this.stopped = true;
+    // What is queued after this call must not join a data call queued before it.
+    this.waitingData = null;
     this.chain = this.chain.then(async () => {
       if (this.finished) return;
       try {
