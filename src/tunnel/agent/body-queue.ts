@@ -20,11 +20,16 @@ export class BodyQueue implements AsyncIterable<Uint8Array> {
     return this.ended || this.failure !== undefined;
   }
 
-  async push(chunk: Uint8Array): Promise<void> {
-    if (this.closed) return;
+  /** Queues `chunk`; returns a promise to wait for when the queue is full, else undefined (no await needed). */
+  push(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.closed) return undefined;
     this.chunks.push(chunk);
     this.bytes += chunk.length;
     this.wake();
+    return this.bytes >= this.limitBytes ? this.roomLeft() : undefined;
+  }
+
+  private async roomLeft(): Promise<void> {
     while (this.bytes >= this.limitBytes && !this.closed) {
       await new Promise<void>((resolve) => {
         this.wakeWriter = resolve;
@@ -44,23 +49,37 @@ export class BodyQueue implements AsyncIterable<Uint8Array> {
     this.wake();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const chunk = this.chunks.shift();
-      if (chunk !== undefined) {
-        this.bytes -= chunk.length;
+  /**
+   * Each read takes everything queued (several chunks joined into one), so the forwarder writes once
+   * per read. Buffered bytes are delivered before a failure is thrown.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const take = (): IteratorResult<Uint8Array> | null => {
+      if (this.chunks.length > 0) {
+        const chunk = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+        this.chunks.length = 0;
+        this.bytes = 0;
         const writer = this.wakeWriter;
         this.wakeWriter = undefined;
         writer?.();
-        yield chunk;
-        continue;
+        return { value: chunk, done: false };
       }
       if (this.failure !== undefined) throw this.failure;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => {
-        this.wakeReader = resolve;
-      });
-    }
+      if (this.ended) return { value: undefined, done: true };
+      return null;
+    };
+    const wait = (resolve: () => void) => {
+      this.wakeReader = resolve;
+    };
+    return {
+      next: async () => {
+        for (;;) {
+          const result = take();
+          if (result !== null) return result;
+          await new Promise<void>(wait);
+        }
+      },
+    };
   }
 
   private wake(): void {

@@ -139,10 +139,13 @@ async function readRequestFrames(
       if (cancelled) continue;
       if (sequence.check("server", frame) === "ignore") continue;
       switch (frame.kind.case) {
-        case "data":
-          await body.push(frame.kind.value.data);
+        case "data": {
+          // Awaited only when the queue is full: no extra turn per frame otherwise.
+          const full = body.push(frame.kind.value.data);
+          if (full !== undefined) await full;
           if (frame.kind.value.endStream) body.end();
           break;
+        }
         case "cancel":
         case "error":
           log().debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
