@@ -17,6 +17,7 @@ export class TunnelStream {
   private owned = false;
   private pending: Promise<IteratorResult<TunnelFrame>> | null = null;
   private ended = false;
+  private discarding = false;
 
   constructor(
     readonly session: AgentSession,
@@ -98,28 +99,45 @@ export class TunnelStream {
 
   /**
    * Ends the Stream call (OK, or the error as grpc-status). A call ended with an error while the agent's side is
-   * still open is reset (CANCEL) right after the status: nothing more of it will be read. After OK the agent gets
-   * LINGER_MS to half-close, then the same reset.
+   * still open is reset (CANCEL) right after the status; after OK the agent gets LINGER_MS to half-close, then the
+   * same reset. Either way what it still sends is read and dropped (see discardBody).
    */
   finish(error: StreamgateError | null): void {
     if (this.closed) return;
     endGrpc(this.stream, error, error !== null);
-    if (error !== null || this.stream.readableEnded) return;
-    // The agent should half-close right after its last frame; one that does not is reset. With CANCEL, not
-    // NO_ERROR: node's http2 client ignores NO_ERROR while its upload waits on flow control, so the call stayed open.
-    const timer = setTimeout(() => {
-      if (!this.closed) this.stream.close(constants.NGHTTP2_CANCEL);
-    }, LINGER_MS);
-    timer.unref();
-    this.stream.once("close", () => clearTimeout(timer));
-    // Keep reading so the agent's late frames do not hold flow-control credit.
-    if (!this.owned) return;
-    void this.drainFrames();
+    if (this.stream.readableEnded) return;
+    if (error === null) {
+      // The agent should half-close right after its last frame; one that does not is reset. With CANCEL, not
+      // NO_ERROR: node's http2 client ignores NO_ERROR while its upload waits on flow control, so the call stayed open.
+      const timer = setTimeout(() => {
+        if (!this.closed) this.stream.close(constants.NGHTTP2_CANCEL);
+      }, LINGER_MS);
+      timer.unref();
+      this.stream.once("close", () => clearTimeout(timer));
+    }
+    this.discardBody();
   }
 
   /** Resets the stream at once (agent lost, server closing). */
   destroy(): void {
     if (!this.closed) this.stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  /**
+   * Reads and drops what the agent still sends once the exchange is over: late frames, then (once they stop
+   * parsing) raw bytes. node keeps a server stream, reset or not, until its body is read, and while one holds
+   * unread data the connection's own close goes unseen (its socket stays open after the peer is gone). Reading
+   * also returns the flow-control credit.
+   */
+  private discardBody(): void {
+    if (this.discarding) return;
+    this.discarding = true;
+    void this.drainFrames().then(() => {
+      if (this.stream.destroyed || this.stream.readableEnded) return;
+      this.stream.removeAllListeners("readable");
+      this.stream.on("data", () => undefined);
+      this.stream.resume();
+    });
   }
 
   private async drainFrames(): Promise<void> {
