@@ -81,5 +81,10 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
       reason: "TUNNEL_BAD_TIMEOUT",
     });
   }
-  return Number(match[1]) * TIMEOUT_UNITS[match[2]!]!;
+  // Up to 8 digits of hours is legal (11,000 years); timers take at most 2^31-1 ms (24.8 days), and a
+  // longer one fires at once. Anything longer is as good as no deadline.
+  return Math.min(Number(match[1]) * TIMEOUT_UNITS[match[2]!]!, MAX_TIMEOUT_MS);
 }
+
+/** Longest deadline kept, in ms: the largest delay node's timers accept. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
