@@ -20,7 +20,10 @@ describe("tunnel grpc-timeout", () => {
     // 99999999 hours: legal, and 2^31-1 ms (24.8 days) is the longest node timer; longer ones fire immediately.
     assert.equal(parseGrpcTimeout("99999999H"), MAX_TIMEOUT_MS);
     assert.equal(parseGrpcTimeout("99999999S"), MAX_TIMEOUT_MS);
-    assert.equal(parseGrpcTimeout("2147483S"), 2_147_483_000);
+    assert.equal(parseGrpcTimeout("1000H"), MAX_TIMEOUT_MS);
+    assert.equal(parseGrpcTimeout("500H"), 1_800_000_000);
+    // The cap, passed on as the next hop's grpc-timeout (rounded up to seconds), still fits a timer.
+    assert.ok(Math.ceil(MAX_TIMEOUT_MS / 1000) * 1000 <= 2 ** 31 - 1);
   });
 
   it("grpc-timeout - malformed values are INVALID_ARGUMENT with reason TUNNEL_BAD_TIMEOUT", () => {

@@ -86,5 +86,8 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
   return Math.min(Number(match[1]) * TIMEOUT_UNITS[match[2]!]!, MAX_TIMEOUT_MS);
 }
 
-/** Longest deadline kept, in ms: the largest delay node's timers accept. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * Longest deadline kept: 24 days, below the 2^31-1 ms node's timers (and grpc-js's, on the backend) accept,
+ * with room for the next hop's grpc-timeout, which rounds up to whole seconds at this size.
+ */
+export const MAX_TIMEOUT_MS = 24 * 24 * 3_600_000;
