@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, test } from "node:test";
-import WebSocket from "ws";
 import { startTunnelStack, type TunnelStack } from "../harness/interop-tunnel.js";
+import { openWebSocket } from "../harness/open-websocket.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
 
 interface SseReader {
@@ -107,19 +107,8 @@ describe("tunnel interop http", () => {
     "tunnel interop http - WebSocket upgrade through the tunnel echoes text and binary messages",
     TIMEOUT,
     async () => {
-      const socket = new WebSocket(`${stack.httpEntryUrl.replace("http", "ws")}/ws`);
+      const socket = await openWebSocket(`${stack.httpEntryUrl.replace("http", "ws")}/ws`);
       try {
-        await withTimeout(
-          new Promise<void>((resolve, reject) => {
-            socket.once("open", () => resolve());
-            socket.once("error", reject);
-            socket.once("unexpected-response", (_request, response) =>
-              reject(new Error(`upgrade answered ${response.statusCode}`)),
-            );
-          }),
-          5_000,
-          "WebSocket open",
-        );
         const received: { data: Buffer; binary: boolean }[] = [];
         socket.on("message", (data, isBinary) => received.push({ data: data as Buffer, binary: isBinary }));
         const binary = Buffer.from(Array.from({ length: 70_000 }, (_, index) => index % 256));

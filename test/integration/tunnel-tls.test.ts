@@ -10,7 +10,6 @@ import { request as httpsRequest } from "node:https";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import WebSocket from "ws";
 import { createTunnelAgent } from "../../src/tunnel/agent/index.js";
 import { ECHO_INITIAL_HEADER, ECHO_TRAILING_HEADER } from "../harness/interop-backend.js";
 import {
@@ -23,6 +22,7 @@ import {
 } from "../harness/interop-cases.js";
 import { registerInteropCases } from "../harness/interop-suite.js";
 import { startTunnelStack, type TunnelStack } from "../harness/interop-tunnel.js";
+import { openWebSocket } from "../harness/open-websocket.js";
 import { createSelfSigned, type SelfSigned } from "../harness/self-signed.js";
 import { peersRequired } from "../harness/start-test-server.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
@@ -375,19 +375,8 @@ describe("tunnel tls", { skip: opensslSkip }, () => {
   }
 
   test("tunnel tls - a wss:// WebSocket through the HTTPS entry echoes text and binary", TIMEOUT, async () => {
-    const socket = new WebSocket(`${stack.httpEntryUrl.replace("https", "wss")}/ws`, { ca: certificate.cert });
+    const socket = await openWebSocket(`${stack.httpEntryUrl.replace("https", "wss")}/ws`, { ca: certificate.cert });
     try {
-      await withTimeout(
-        new Promise<void>((resolve, reject) => {
-          socket.once("open", () => resolve());
-          socket.once("error", reject);
-          socket.once("unexpected-response", (_request, response) =>
-            reject(new Error(`upgrade answered ${response.statusCode}`)),
-          );
-        }),
-        5_000,
-        "WebSocket open",
-      );
       const received: { data: Buffer; binary: boolean }[] = [];
       socket.on("message", (data, isBinary) => received.push({ data: data as Buffer, binary: isBinary }));
       const binary = Buffer.from(Array.from({ length: 70_000 }, (_, index) => index % 256));

@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink } from "../upstream/exchange.js";
+import { codeOfHttpStatus } from "../upstream/upstream-errors.js";
 import { endGrpc, endWithTrailers } from "./grpc-stream.js";
 
 /** HTTP status of a tunnel error: 503 when no agent could take it, 502 when the agent or its backend failed. */
@@ -84,16 +85,6 @@ function grpcStatusProblem(value: string | string[] | undefined): string | null 
     : `with grpc-status ${JSON.stringify(value)}, not a status code (0..16)`;
 }
 
-/** gRPC's mapping of the HTTP status of an answer without grpc-status to a code (gRPC spec, "HTTP to gRPC Status Code Mapping"). */
-function grpcCodeOfHttpStatus(status: number): Code {
-  if (status === 400) return Code.INTERNAL;
-  if (status === 401) return Code.UNAUTHENTICATED;
-  if (status === 403) return Code.PERMISSION_DENIED;
-  if (status === 404) return Code.UNIMPLEMENTED;
-  if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
-  return Code.UNKNOWN;
-}
-
 /**
  * Response headers safe to send on HTTP/1.1 and HTTP/2: no connection-specific ones, no pseudo headers, no
  * invalid names (an agent's header is dropped unless its name is a lowercase token and its value has no
@@ -136,7 +127,7 @@ export function createGrpcSink(stream: ServerHttp2Stream): ResponseSink {
       const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
       if (head.status !== 200 && problem !== null) {
         throw new StreamgateError(
-          grpcCodeOfHttpStatus(head.status),
+          codeOfHttpStatus(head.status),
           `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
           { reason: "TUNNEL_AGENT_HTTP_STATUS" },
         );

@@ -16,6 +16,7 @@ import { GrpcMessageScanner } from "./grpc-message-scanner.js";
 import { type Http2SessionPool, http2Origin } from "./http2-sessions.js";
 import { startForwardRelay } from "./sink-relay.js";
 import {
+  codeOfHttpStatus,
   codeOfRstStream,
   failureDetail,
   upstreamCancelled,
@@ -163,16 +164,6 @@ export function forwardHttp2(
     exchange.signal.removeEventListener("abort", onAbort);
     return outcome;
   });
-}
-
-/** gRPC's mapping of an HTTP status of a non-gRPC answer to a code (gRPC spec, "HTTP to gRPC Status Code Mapping"). */
-function codeOfHttpStatus(status: number): Code {
-  if (status === 400) return Code.INTERNAL;
-  if (status === 401) return Code.UNAUTHENTICATED;
-  if (status === 403) return Code.PERMISSION_DENIED;
-  if (status === 404) return Code.UNIMPLEMENTED;
-  if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
-  return Code.UNKNOWN;
 }
 
 /** Writes the request body to the backend stream, waiting for `drain` whenever its buffer is full. */

@@ -67,3 +67,13 @@ export function failureDetail(error: unknown): string {
   while (current?.cause !== undefined && current.cause !== null) current = current.cause as typeof current;
   return typeof current?.message === "string" ? current.message : String(error);
 }
+
+/** gRPC's mapping of the HTTP status of an answer without grpc-status to a code (gRPC spec, "HTTP to gRPC Status Code Mapping"). */
+export function codeOfHttpStatus(status: number): Code {
+  if (status === 400) return Code.INTERNAL;
+  if (status === 401) return Code.UNAUTHENTICATED;
+  if (status === 403) return Code.PERMISSION_DENIED;
+  if (status === 404) return Code.UNIMPLEMENTED;
+  if (status === 429 || status === 502 || status === 503 || status === 504) return Code.UNAVAILABLE;
+  return Code.UNKNOWN;
+}
