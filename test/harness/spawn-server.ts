@@ -17,8 +17,26 @@ export interface SpawnedServer {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawns the server with `args` (e.g. ["--data-dir", dir]) on 127.0.0.1, port 0 unless given. */
+/**
+ * Spawns the server with `args` (e.g. ["--data-dir", dir]) on 127.0.0.1, port 0 unless given. A given port
+ * (a restart on the same port) is retried for up to 10 s while it is in use: on a shared machine another
+ * process's connection can hold that port number for a moment after the previous server exited.
+ */
 export async function spawnServer(args: string[], timeoutMs = 60_000): Promise<SpawnedServer> {
+  const fixedPort = args.includes("--port");
+  const retryUntil = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await spawnServerOnce(args, timeoutMs);
+    } catch (error) {
+      const inUse = /EADDRINUSE/.test((error as Error).message);
+      if (!fixedPort || !inUse || Date.now() > retryUntil) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function spawnServerOnce(args: string[], timeoutMs: number): Promise<SpawnedServer> {
   const fullArgs = [bin, "serve", "--host", "127.0.0.1", ...(args.includes("--port") ? [] : ["--port", "0"]), ...args];
   const child = spawn(process.execPath, fullArgs, {
     stdio: ["ignore", "ignore", "pipe"],
