@@ -71,6 +71,7 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
       const chunks = readChunks(stream);
       const ready: MessageShape<In>[] = [];
       let done = false;
+      // A broken stream is UNAVAILABLE; decode errors (StreamgateError) pass as they are.
       const failed = (error: unknown): never => {
         done = true;
         if (error instanceof StreamgateError) throw error;
@@ -81,12 +82,7 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
       };
       const pull = async (): Promise<IteratorResult<MessageShape<In>>> => {
         for (;;) {
-          let chunk: IteratorResult<Uint8Array>;
-          try {
-            chunk = await chunks.next();
-          } catch (error) {
-            return failed(error);
-          }
+          const chunk = await chunks.next();
           if (done) return { value: undefined, done: true };
           if (chunk.done) {
             done = true;
@@ -96,19 +92,15 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
           // Not destroyed on a decode error: the owner still answers on the stream (e.g. RESOURCE_EXHAUSTED trailers).
           const frames = decoder.push(chunk.value);
           if (frames.length === 0) continue;
-          const first = frames[0]!;
           for (let index = 1; index < frames.length; index++) ready.push(frames[index]!);
-          return { value: first, done: false };
+          return { value: frames[0]!, done: false };
         }
       };
       const iterator: AsyncIterableIterator<MessageShape<In>> = {
         next() {
           if (ready.length > 0) return Promise.resolve({ value: ready.shift()!, done: false });
           if (done) return Promise.resolve({ value: undefined, done: true });
-          return pull().catch((error: unknown) => {
-            done = true;
-            throw error;
-          });
+          return pull().catch(failed);
         },
         return() {
           done = true;

@@ -74,6 +74,18 @@ export class FrameSequence {
     return sender === FrameSender.agent ? this.fromAgent(kind, frame) : this.fromServer(kind, frame);
   }
 
+  /** `check("server", …)` for a Data frame the server sends already encoded (encodeDataFrame): only its end flag matters. */
+  checkServerData(endStream: boolean): FrameVerdict {
+    return this.terminated ? FrameVerdict.ignore : this.serverData(endStream);
+  }
+
+  private serverData(endStream: boolean): FrameVerdict {
+    if (!this.requestHeadSent) return this.violation("server", "Data before RequestHead");
+    if (this.requestEnded) return this.violation("server", "Data after the request body ended");
+    if (endStream) this.requestEnded = true;
+    return FrameVerdict.accept;
+  }
+
   private fromAgent(kind: NonNullable<TunnelFrame["kind"]["case"]>, frame: TunnelFrame): FrameVerdict {
     switch (kind) {
       case "attach":
@@ -118,10 +130,7 @@ export class FrameSequence {
         if (frame.kind.case === "requestHead" && frame.kind.value.endStream) this.requestEnded = true;
         return FrameVerdict.accept;
       case "data":
-        if (!this.requestHeadSent) return this.violation("server", "Data before RequestHead");
-        if (this.requestEnded) return this.violation("server", "Data after the request body ended");
-        if (frame.kind.case === "data" && frame.kind.value.endStream) this.requestEnded = true;
-        return FrameVerdict.accept;
+        return this.serverData(frame.kind.case === "data" && frame.kind.value.endStream);
       case "cancel":
       case "error":
         if (!this.requestHeadSent)

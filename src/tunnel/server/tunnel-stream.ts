@@ -72,12 +72,7 @@ export class TunnelStream {
 
   /** Sends a Data frame of the request whose ids are `ids` (encodeFrameIds), checked like `send`. */
   sendData(ids: Uint8Array, data: Uint8Array, endStream: boolean): Promise<void> {
-    this.sequence.check("server", {
-      $typeName: "streamgate.tunnel.v1.TunnelFrame",
-      requestId: "",
-      traceId: "",
-      kind: { case: "data", value: { $typeName: "streamgate.tunnel.v1.Data", data, endStream } },
-    });
+    this.sequence.checkServerData(endStream);
     return this.channel.sendEncoded(encodeDataFrame(ids, data, endStream));
   }
 
