@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { type ClientHttp2Session, createSecureServer, connect as http2Connect } from "node:http2";
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -14,6 +14,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
 import { createServer, type StreamgateServer } from "../../src/server/index.js";
 import { clientCertificateSubject } from "../../src/server/tls-client-certificate.js";
+import { writeTunnelRules } from "../harness/interop-tunnel.js";
 import { captureLogs, type LogCapture } from "../harness/log-capture.js";
 import { createSelfSigned } from "../harness/self-signed.js";
 import { createTestCa } from "../harness/test-ca.js";
@@ -278,6 +279,41 @@ describe("tls", () => {
       for (const client of clients) client.close();
       await running.close();
       for (const dir of [ca.dir, rogue.dir]) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tls - the tunnel entries log a failed TLS handshake (with the entry's name), like the main port", async () => {
+    const certificate = createSelfSigned();
+    const rules = writeTunnelRules({ dir: certificate.dir, grpcBackendPort: 1 });
+    const running = await start({
+      tlsCertPath: certificate.certPath,
+      tlsKeyPath: certificate.keyPath,
+      tunnelRulesPath: rules.serverRulesPath,
+      tunnelGrpcPort: 0,
+      tunnelHttpPort: 0,
+    });
+    try {
+      const entries = running.server.tunnel?.addresses() ?? null;
+      assert.ok(entries !== null, "the tunnel entries listen");
+      for (const [entry, port] of [
+        ["grpc", entries.grpc.port],
+        ["http", entries.http.port],
+      ] as const) {
+        // Plain HTTP to a TLS port: the handshake fails on the server's side.
+        await new Promise<void>((resolve) => {
+          const socket = netConnect(port, "127.0.0.1", () => socket.end("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+          socket.on("error", () => undefined);
+          socket.on("close", () => resolve());
+        });
+        const line = await running.logs.waitForLine(
+          (logged) => logged.msg === "tls handshake failed" && logged.entry === entry,
+          `handshake failure on the ${entry} entry`,
+        );
+        assert.equal(line.remoteAddress, "127.0.0.1");
+      }
+    } finally {
+      await running.close();
+      rmSync(certificate.dir, { recursive: true, force: true });
     }
   });
 

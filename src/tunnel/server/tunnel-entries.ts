@@ -4,6 +4,7 @@ import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, Serv
 import type { Socket } from "node:net";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import type { Logger } from "../../observability/index.js";
 import { createListener, type Listener, type ListenerOptions } from "../../server/listener.js";
 import { readChunks } from "../protocol/chunk-reader.js";
 import { createGrpcSink, createHttpSink, createWebSocketSink } from "./entry-sinks.js";
@@ -20,6 +21,8 @@ export interface EntryListenerOptions {
   maxStreamsPerConnection: number;
   /** Refuses new requests (server draining). */
   draining(): boolean;
+  /** Connection lines (debug), TLS handshake failures and certificate reloads of this entry. */
+  logger?: Logger;
 }
 
 /** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
@@ -40,6 +43,7 @@ export function createGrpcEntry(context: ProxyContext, options: EntryListenerOpt
     pingIntervalMs: options.pingIntervalMs,
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
+    logger: options.logger,
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],
@@ -68,6 +72,7 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
     pingIntervalMs: options.pingIntervalMs,
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
+    logger: options.logger,
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],

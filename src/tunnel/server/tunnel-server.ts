@@ -156,8 +156,16 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
     maxStreamsPerConnection: options.maxStreamsPerConnection ?? 10_000,
     draining: () => draining || closed,
   };
-  const httpEntry = createHttpEntry(proxy, { ...entryOptions, port: options.httpPort });
-  const grpcEntry = createGrpcEntry(proxy, { ...entryOptions, port: options.grpcPort });
+  const httpEntry = createHttpEntry(proxy, {
+    ...entryOptions,
+    port: options.httpPort,
+    logger: logger.child({ entry: "http" }),
+  });
+  const grpcEntry = createGrpcEntry(proxy, {
+    ...entryOptions,
+    port: options.grpcPort,
+    logger: logger.child({ entry: "grpc" }),
+  });
   const entries: Listener[] = [httpEntry, grpcEntry];
 
   const agentContext = {
