@@ -1,6 +1,7 @@
 // The "tunnel" benchmark: gRPC unary calls/s, p50/p99 latency and bidi streaming messages/s (1 KiB) for a
-// grpc-js backend reached directly, through nginx grpc_pass (one hop) and through the streamgate tunnel
-// (gRPC entry → server → agent → backend), interleaved in one run; plus memory per idle tunnelled stream.
+// grpc-js backend reached directly, through nginx grpc_pass (one hop), through bare node:http2 relays (one and two
+// hops, the floor reference) and through the streamgate tunnel (gRPC entry → server → agent → backend),
+// interleaved in one run; plus memory per idle tunnelled stream.
 import { readFileSync } from "node:fs";
 import { startGrpcNginx } from "../../test/harness/interop-nginx.js";
 import { findNginx } from "../../test/harness/nginx.js";
@@ -13,6 +14,7 @@ import {
   type LoadWorker,
   startBackendProcess,
   startLoadWorker,
+  startRelayProcess,
   startTunnelProcesses,
   type TunnelProcesses,
 } from "./processes.js";
@@ -28,8 +30,11 @@ const STREAM_WINDOW = 16;
 const IDLE_STREAMS = 10_000;
 const WARMUP_MS = 500;
 const ANCHOR = "nginx grpc_pass";
+const RELAY1 = "bare node:http2 relay ×1 (floor reference)";
+const RELAY2 = "bare node:http2 relay ×2 (floor reference)";
 
-type Path = "direct" | "nginx" | "tunnel";
+/** `relay1`: client → relay → backend; `relay2`: client → relay → relay → backend (as many Node hops as the tunnel). */
+type Path = "direct" | "nginx" | "relay1" | "relay2" | "tunnel";
 
 /** VmRSS of `pid` in bytes (NaN if gone). */
 function rssBytes(pid: number): number {
@@ -181,6 +186,10 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
 
   const backend = await startBackendProcess(context.repoRoot);
   const nginx = await startGrpcNginx({ upstreamPort: backend.port });
+  const backendAddress = `127.0.0.1:${backend.port}`;
+  const relay1 = await startRelayProcess(context.repoRoot, backendAddress);
+  const relay2Inner = await startRelayProcess(context.repoRoot, backendAddress);
+  const relay2 = await startRelayProcess(context.repoRoot, `127.0.0.1:${relay2Inner.port}`);
   let tunnel: TunnelProcesses | null = null;
   const workers = Array.from({ length: WORKERS }, () => startLoadWorker(context.repoRoot));
   try {
@@ -195,6 +204,12 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
     const paths: { path: Path; address: string; pids: number[] }[] = [
       { path: "direct", address: `127.0.0.1:${backend.port}`, pids: [backend.pid] },
       { path: "nginx", address: nginx.hostPort, pids: [backend.pid, nginx.pid] },
+      { path: "relay1", address: `127.0.0.1:${relay1.port}`, pids: [backend.pid, relay1.pid] },
+      {
+        path: "relay2",
+        address: `127.0.0.1:${relay2.port}`,
+        pids: [backend.pid, relay2.pid, relay2Inner.pid],
+      },
     ];
     if (tunnel !== null)
       paths.push({
@@ -234,7 +249,7 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
 
     // Warm-up round, discarded: JIT, connection pools and the tunnel's standby pool.
     for (const entry of paths) await measurePath(workers, entry.address, entry.pids, 1_000);
-    const results: Record<Path, Measured[]> = { direct: [], nginx: [], tunnel: [] };
+    const results: Record<Path, Measured[]> = { direct: [], nginx: [], relay1: [], relay2: [], tunnel: [] };
     for (let repetition = 0; repetition < context.repetitions; repetition += 1) {
       // Rotate the order per repetition so no path always runs on the warmest (or most loaded) machine.
       const order = paths.map((_, index) => paths[(index + repetition) % paths.length]!);
@@ -276,6 +291,51 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
     const added = (path: Path) =>
       results[path].map((measured, index) => measured.idleP50Ms - (results.direct[index]?.idleP50Ms ?? Number.NaN));
     const nginxAdded = added("nginx");
+    // Floor references: what node:http2 alone does as a relay on this machine, in this run; no targets.
+    figures.push(
+      makeFigure({
+        name: `${unaryName}: ${RELAY2}`,
+        unit: "calls/s",
+        higherIsBetter: true,
+        samples: samples("relay2", (m) => m.unaryCallsPerSecond),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.unaryCallsPerSecond),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `${streamName}: ${RELAY2}`,
+        unit: "msg/s",
+        higherIsBetter: true,
+        samples: samples("relay2", (m) => m.streamMessagesPerSecond),
+        anchorName: ANCHOR,
+        anchorSamples: samples("nginx", (m) => m.streamMessagesPerSecond),
+        target: null,
+        median,
+      }),
+      ...(["relay1", "relay2"] as const).map((path) =>
+        makeFigure({
+          name: `Added p50 latency over direct, unary one at a time: ${path === "relay1" ? RELAY1 : RELAY2}`,
+          unit: "ms",
+          higherIsBetter: false,
+          samples: added(path),
+          anchorName: ANCHOR,
+          anchorSamples: nginxAdded,
+          target: null,
+          median,
+        }),
+      ),
+      makeFigure({
+        name: `${unaryName}: tunnel vs the floor`,
+        unit: "calls/s",
+        higherIsBetter: true,
+        samples: samples("tunnel", (m) => m.unaryCallsPerSecond),
+        anchorName: RELAY2,
+        anchorSamples: samples("relay2", (m) => m.unaryCallsPerSecond),
+        target: null,
+        median,
+      }),
+    );
     figures.push(
       makeFigure({
         name: "Added p50 latency over direct, unary one at a time: tunnel",
@@ -365,6 +425,8 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
     details.pathCpuMicrosecondsPerCallOrMessage = {
       direct: cpuPerCall("direct"),
       nginx: cpuPerCall("nginx"),
+      relay1: cpuPerCall("relay1"),
+      relay2: cpuPerCall("relay2"),
       tunnel: cpuPerCall("tunnel"),
     };
     const totalErrors = (Object.values(results) as Measured[][]).flat().reduce((sum, m) => sum + m.errors, 0);
@@ -373,6 +435,7 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
     notes.push(
       `${WORKERS} client processes (grpc-js, one HTTP/2 connection each) share the machine's cores with the backend, nginx (1 worker) and the tunnel's server and agent processes; compare ratios, not absolute rates.`,
       "Added latency is measured one call at a time (no queueing); the latency under load includes queueing in the client processes.",
+      `Floor reference: "relay ×1" and "relay ×2" are a bare relay on node:http2 alone (bench/tunnel/relay-process.ts, about 100 lines: one upstream session, streams piped with backpressure, trailers and cancellation passed on; no tunnel protocol, rules, metrics or limits), in one process (client → relay → backend) and in two (client → relay → relay → backend, as many Node processes as the tunnel's server and agent). They have no target: they show what Node's own http2 reaches as a relay on this machine in this run, a floor no Node relay of the same shape is expected to beat; "tunnel vs the floor" is the tunnel's unary rate over the two-hop relay's.`,
     );
     if (tunnel === null) notes.push("--anchor-only: the tunnel was not measured.");
     else if (totalErrors > 0 || figures.some((figure) => !Number.isFinite(figure.value))) {
@@ -403,6 +466,7 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     await tunnel?.stop();
+    await Promise.all([relay1.stop(), relay2.stop(), relay2Inner.stop()]);
     await nginx.stop();
     await backend.stop();
   }
@@ -410,7 +474,9 @@ async function run(context: BenchContext): Promise<BenchOutcome> {
 
 export const tunnelBenchmark: Benchmark = {
   name: "tunnel",
-  title: "Tunnel: gRPC unary and bidi streaming through the streamgate tunnel vs nginx grpc_pass vs direct",
-  maxDurationMs: 6 * 60_000,
+  title:
+    "Tunnel: gRPC unary and bidi streaming through the streamgate tunnel vs nginx grpc_pass vs bare node:http2 relays vs direct",
+  // About 10 s per path and repetition at scale 1 (5 paths × 3 repetitions), plus warm-up and the memory phase.
+  maxDurationMs: 9 * 60_000,
   run,
 };

@@ -1,5 +1,5 @@
-// Child processes of bench/tunnel: the gRPC backend, load workers, and the tunnel (streamgate serve with
-// tunnel rules + streamgate agent), each in its own process like a real deployment.
+// Child processes of bench/tunnel: the gRPC backend, load workers, bare node:http2 relays (floor reference) and
+// the tunnel (streamgate serve with tunnel rules + streamgate agent), each in its own process like a real deployment.
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,6 +20,21 @@ export async function startBackendProcess(
     repoRoot,
     join(repoRoot, "bench/tunnel/backend-process.ts"),
     [],
+    30_000,
+  );
+  const { port } = await message;
+  return { port, pid: child.pid ?? 0, stop: () => stopChild(child) };
+}
+
+/** A bare node:http2 relay child (bench/tunnel/relay-process.ts) to `target` (`host:port`): resolves once it listens. */
+export async function startRelayProcess(
+  repoRoot: string,
+  target: string,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const { child, message } = forkForMessage<{ port: number }>(
+    repoRoot,
+    join(repoRoot, "bench/tunnel/relay-process.ts"),
+    [target],
     30_000,
   );
   const { port } = await message;
