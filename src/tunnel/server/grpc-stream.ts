@@ -17,10 +17,16 @@ export function respondGrpc(stream: ServerHttp2Stream, headers: OutgoingHttpHead
 /**
  * Ends the call with `trailers` after the data written so far (the headers must have been sent by respondGrpc).
  * With `closeUnread`, a request body still arriving once the trailers are out is not waited for: the stream is
- * reset right after them, so an answered call never stays half-open on its connection (see closeIfUnread).
+ * reset right after them, and what is left of the body is read and dropped, so an answered call never stays
+ * half-open, nor held by its unread body, on its connection (see closeIfUnread).
  */
 export function endWithTrailers(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders, closeUnread = false): void {
-  if (stream.destroyed || stream.closed) return;
+  if (stream.destroyed) return;
+  if (stream.closed) {
+    // Closed by the peer (RST_STREAM NO_ERROR) before the answer: nothing to send, but the body still holds it.
+    if (closeUnread) discardBody(stream);
+    return;
+  }
   if (!stream.headersSent) {
     stream.removeAllListeners("wantTrailers");
     stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
@@ -43,16 +49,37 @@ export function endWithTrailers(stream: ServerHttp2Stream, trailers: OutgoingHtt
  * Closes an answered stream whose request body has not ended (nobody will read it). After an OK status:
  * RST_STREAM NO_ERROR (RFC 9113 §8.1). After an error status: CANCEL, because a client whose body is blocked on
  * flow control (node's http2 client) never closes its stream on NO_ERROR; the status in the trailers stands.
+ * Either way the rest of the body is read and dropped (see discardBody).
  */
 function closeIfUnread(stream: ServerHttp2Stream, trailers: OutgoingHttpHeaders): void {
-  if (stream.destroyed || stream.closed || stream.readableEnded) return;
+  if (stream.destroyed || stream.readableEnded) return;
   const code = String(trailers["grpc-status"] ?? "0") === "0" ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_CANCEL;
-  // Only once the status frame is written: a reset submitted earlier can overtake it.
-  const reset = () => {
-    if (!stream.destroyed && !stream.closed && !stream.readableEnded) stream.close(code);
+  // Only once the status frame is written: a reset submitted earlier can overtake it. By then the peer may have
+  // ended its body too, and HTTP/2 closed the stream without a reset: the body must still be read out.
+  const close = () => {
+    if (stream.destroyed || stream.readableEnded) return;
+    discardBody(stream);
+    if (!stream.closed) stream.close(code);
   };
-  if (stream.writableFinished) setImmediate(reset);
-  else stream.once("finish", () => setImmediate(reset));
+  if (stream.writableFinished) setImmediate(close);
+  else stream.once("finish", () => setImmediate(close));
+}
+
+/**
+ * Reads and drops what is left of a request body. node destroys a server stream that closed without an error
+ * code (both sides ended, or a NO_ERROR reset) only once its body has been read to the end; one the handler
+ * stopped reading (a refused first frame leaves a DATA frame or more buffered) stays in its session for good, so
+ * the session's close on the peer's GOAWAY waits forever and the connection stays open after the client is gone.
+ * A `readable` listener of its own, because a reader left attached (the frame channel's) keeps the stream in
+ * paused mode, where `resume()` does nothing; that reader then sees only the end.
+ */
+function discardBody(stream: ServerHttp2Stream): void {
+  if (stream.destroyed || stream.readableEnded) return;
+  const readOut = () => {
+    while (stream.read() !== null);
+  };
+  stream.on("readable", readOut);
+  readOut();
 }
 
 /** The grpc-status / grpc-message trailer pair of an error (OK when null). */
