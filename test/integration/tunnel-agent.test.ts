@@ -241,6 +241,36 @@ describe("tunnel agent", () => {
     assert.match(lines.at(-1) ?? "", /^streamgate: UNAUTHENTICATED: the tunnel server refused the agent/);
   });
 
+  it("tunnel agent - refused after a rules reload took its token away, a registered agent keeps retrying and comes back when the token returns", async () => {
+    const serverRulesPath = join(dir, "server.yaml");
+    const agent = await startAgent({ clientId: "agent-reloaded", reconnect: { initialMs: 50, maxMs: 200 } });
+    const registered = () =>
+      (server.server.tunnel?.agents() ?? []).some((info) => info.client_id === "agent-reloaded" && info.standby > 0);
+    await waitFor(registered, { timeoutMs: 10_000, describe: () => JSON.stringify(server.server.tunnel?.agents()) });
+    try {
+      writeFileSync(serverRulesPath, serverRules().replace(TOKEN, "another-token"));
+      await waitFor(() => /refused/.test(agent.status().lastError ?? ""), {
+        timeoutMs: 10_000,
+        describe: () => `the agent to be refused: ${JSON.stringify(agent.status())}`,
+      });
+      assert.equal(agent.status().state, "connecting", "the agent keeps trying");
+      assert.equal(registered(), false);
+      const before = agent.status().registrations;
+      writeFileSync(serverRulesPath, serverRules());
+      await waitFor(registered, {
+        timeoutMs: 10_000,
+        describe: () => `the agent back: ${JSON.stringify(agent.status())}`,
+      });
+      assert.equal(agent.status().state, "connected");
+      assert.ok(agent.status().registrations > before);
+    } finally {
+      writeFileSync(serverRulesPath, serverRules());
+      await agent.close();
+    }
+    // Every other agent of the suite is back too (they were refused the same way).
+    await agentReady();
+  });
+
   it("tunnel agent - the CLI agent registers, and SIGTERM drains it and exits 0", async () => {
     const child = spawn(
       process.execPath,

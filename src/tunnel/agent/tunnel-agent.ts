@@ -7,6 +7,9 @@ import { type AddressStatus, createUpstreamForwarder } from "../upstream/index.j
 import { AgentConnection, isRefusal, type SessionEnd } from "./agent-connection.js";
 import { backoffDelayMs, resolveTunnelAgentOptions, type TunnelAgentOptions } from "./agent-options.js";
 
+/** Backoff attempt used after a refusal of an agent that had registered: the cap (reconnect.maxMs). */
+const REFUSED_ATTEMPT = 30;
+
 /** Lifecycle of an agent. */
 export const AgentState = {
   /** Dialing or registering (first time or after a loss). */
@@ -15,7 +18,7 @@ export const AgentState = {
   connected: "connected",
   /** drain() was called: live requests finish, nothing new is taken. */
   draining: "draining",
-  /** Stopped by drain()/close(), or refused by the server. */
+  /** Stopped by drain()/close(), or refused by the server at its first registration. */
   closed: "closed",
 } as const;
 export type AgentState = (typeof AgentState)[keyof typeof AgentState];
@@ -38,7 +41,8 @@ export interface TunnelAgentStatus {
 export interface TunnelAgent {
   /**
    * Starts connecting; resolves once the first session is registered (retrying with backoff until then),
-   * rejects when the server refuses the agent (bad token, group not allowed): retrying cannot help.
+   * rejects when the server refuses the agent (bad token, group not allowed): retrying cannot help. A refusal
+   * after a session had registered (the server's rules changed) is retried at the longest backoff instead.
    */
   start(): Promise<void>;
   /** Takes no new requests (tells the server), lets live ones finish (bounded by drainTimeoutMs), then closes. */
@@ -46,7 +50,7 @@ export interface TunnelAgent {
   /** Closes at once: live requests are cut. */
   close(): Promise<void>;
   status(): TunnelAgentStatus;
-  /** Settles when the agent stops: resolves after drain()/close(), rejects with the refusal when refused. */
+  /** Settles when the agent stops: resolves after drain()/close(), rejects with the refusal when refused at start. */
   readonly done: Promise<void>;
 }
 
@@ -146,9 +150,21 @@ export function createTunnelAgent(input: TunnelAgentOptions): TunnelAgent {
         lastError = failure.message;
         state = AgentState.connecting;
         if (isRefusal(failure)) {
-          logger.error({ reason: failure.reason, code: failure.code }, failure.message);
-          fail(failure);
-          return;
+          // Refused before it ever registered: the token, group or registration is wrong; retrying cannot help.
+          // Refused after it had registered: the server's rules changed under a running agent (a token or group
+          // taken away, maybe by mistake); it keeps trying, at the longest backoff, so a fixed reload brings it back.
+          if (registrations === 0) {
+            logger.error({ reason: failure.reason, code: failure.code }, failure.message);
+            fail(failure);
+            return;
+          }
+          const delayMs = backoffDelayMs(REFUSED_ATTEMPT, options.reconnect);
+          logger.error(
+            { reason: failure.reason, code: failure.code, delay_ms: delayMs },
+            `${failure.message}; it was accepted before (the server's rules changed?), retrying`,
+          );
+          await sleep(delayMs);
+          continue;
         }
         const delayMs = backoffDelayMs(attempt++, options.reconnect);
         logger.warn({ attempt, delay_ms: delayMs, reason: failure.message }, "tunnel agent reconnecting");
