@@ -30,8 +30,9 @@ export interface HttpBackend {
 
 /**
  * Routes: `GET /events` (SSE, driven by {@link HttpBackend.nextSseClient}), `POST /echo` (streams the body
- * back as it arrives, same content type), `GET /headers` (the request headers as JSON), `GET /ws`
- * (WebSocket echo: every message back, same type).
+ * back as it arrives, same content type), `GET /headers` (the request headers as JSON), `GET /trailers`
+ * (a chunked body, then the trailers `x-checksum: abc123` and `x-rows: 2`), `GET /ws` (WebSocket echo: every
+ * message back, same type).
  */
 export async function startHttpBackend(): Promise<HttpBackend> {
   const waiting: ((client: SseClient) => void)[] = [];
@@ -61,6 +62,14 @@ export async function startHttpBackend(): Promise<HttpBackend> {
     if (request.method === "POST" && path === "/echo") {
       response.writeHead(200, { "content-type": request.headers["content-type"] ?? "application/octet-stream" });
       request.pipe(response);
+      return;
+    }
+    if (request.method === "GET" && path === "/trailers") {
+      response.writeHead(200, { "content-type": "text/plain", trailer: "x-checksum, x-rows" });
+      response.write("row 1\n");
+      response.write("row 2\n");
+      response.addTrailers({ "x-checksum": "abc123", "x-rows": "2" });
+      response.end();
       return;
     }
     if (request.method === "GET" && path === "/headers") {

@@ -3,6 +3,7 @@
 // a streamed request body echoed back, and forwarded headers.
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
+import { connect as http2Connect } from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { startTunnelStack, type TunnelStack } from "../harness/interop-tunnel.js";
 import { openWebSocket } from "../harness/open-websocket.js";
@@ -143,6 +144,51 @@ describe("tunnel interop http", () => {
       }
     },
   );
+
+  test("tunnel interop http - a backend's HTTP/1.1 trailers reach HTTP/1.1 and HTTP/2 clients", TIMEOUT, async () => {
+    const http1 = await new Promise<{ body: string; trailers: Record<string, string | undefined> }>(
+      (resolve, reject) => {
+        const request = httpRequest(`${stack.httpEntryUrl}/trailers`, { agent: false, headers: { te: "trailers" } });
+        request.on("response", (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            body += chunk;
+          });
+          response.on("end", () => resolve({ body, trailers: response.trailers }));
+          response.on("error", reject);
+        });
+        request.on("error", reject);
+        request.end();
+      },
+    );
+    assert.equal(http1.body, "row 1\nrow 2\n");
+    assert.equal(http1.trailers["x-checksum"], "abc123");
+    assert.equal(http1.trailers["x-rows"], "2");
+
+    const session = http2Connect(stack.httpEntryUrl);
+    try {
+      const http2 = await new Promise<{ body: string; trailers: Record<string, unknown> }>((resolve, reject) => {
+        const stream = session.request({ ":path": "/trailers" });
+        let body = "";
+        let trailers: Record<string, unknown> = {};
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        stream.on("trailers", (received) => {
+          trailers = received;
+        });
+        stream.on("end", () => resolve({ body, trailers }));
+        stream.on("error", reject);
+      });
+      assert.equal(http2.body, "row 1\nrow 2\n");
+      assert.equal(http2.trailers["x-checksum"], "abc123");
+      assert.equal(http2.trailers["x-rows"], "2");
+    } finally {
+      session.close();
+    }
+  });
 
   test("tunnel interop http - a streamed request body is echoed back as it arrives", TIMEOUT, async () => {
     const chunks = ["first,", "second,", "third"];

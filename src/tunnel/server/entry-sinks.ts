@@ -165,7 +165,11 @@ export function createHttpSink(response: ServerResponse | Http2ServerResponse): 
     },
     data: (bytes) => writeWithBackpressure(response as unknown as Writable, bytes),
     async trailers(headers) {
-      if (http2 && headers.length > 0) response.addTrailers(responseHeaders(headers));
+      // HTTP/1.1 carries trailers after a chunked body (node's default without content-length); a response
+      // with a content-length has none (nor could its backend have sent any).
+      if (headers.length > 0 && (http2 || (response as ServerResponse).chunkedEncoding)) {
+        response.addTrailers(responseHeaders(headers));
+      }
       response.end();
     },
     async error(error) {
