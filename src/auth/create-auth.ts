@@ -43,6 +43,8 @@ export interface Auth {
 
 export interface AuthHooks {
   warn(message: string): void;
+  /** Info lines (a JWKS outage ending); not logged when absent. */
+  info?(message: string): void;
   /** Refused requests (edge) and denied calls (resources), for `streamgate_auth_failures_total`. */
   onFailure(transport: AuthTransport | "unknown", reason: string): void;
 }
@@ -114,6 +116,8 @@ export function createAuth(settings: AuthSettings, hooks: AuthHooks): Auth {
             .split(",")
             .map((audience) => audience.trim())
             .filter((audience) => audience !== ""),
+          // One warn line when the JWKS starts failing, one info line when it is back.
+          jwks: { logger: { warn: (message) => hooks.warn(message), info: (message) => hooks.info?.(message) } },
         })
       : null;
   const edge = createAuthEdge({ verifier, metricsPublic: settings.metricsPublic, onFailure: hooks.onFailure });

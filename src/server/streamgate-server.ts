@@ -89,6 +89,7 @@ export async function createServer(
   // Startup policy first (a reachable host without keys refuses to start), so a refusal opens no engine.
   const auth = createAuth(options, {
     warn: (message) => logger.warn(message),
+    info: (message) => logger.info(message),
     onFailure: (transport, reason) => metrics.authFailures.inc({ transport, reason }),
   });
   const rawEngine = dependencies.engine ?? (await createEngine(options));

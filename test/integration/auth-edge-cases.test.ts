@@ -1,10 +1,17 @@
 // Auth edge cases against real servers: a token not valid yet (nbf), and a JWKS that cannot be fetched (nothing
-// listening, HTTP 500, a stalled body), which is the server's problem (UNAVAILABLE / 503) and never touches HS256 tokens.
+// listening, HTTP 500, a stalled body), which is the server's problem (UNAVAILABLE / 503, at once for a while after
+// a failed fetch), logged once, and never touches HS256 tokens.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from "jose";
+import { pino } from "pino";
+import { resolveServerOptions } from "../../src/config/index.js";
+import { createServer } from "../../src/server/index.js";
 import { createGrpcJsClients, grpc } from "../harness/grpc-js-clients.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
@@ -16,6 +23,8 @@ const project = uniqueName("authedge");
 const topic = `projects/${project}/topics/events`;
 /** The JWKS fetch deadline (remote-key-set.ts) plus room for a loaded machine. */
 const OUTAGE_ANSWER_WITHIN_MS = 5_000 + 3_000;
+/** After a failed fetch, requests are refused at once (failFastMs, 5 s): no fetch, so well under the deadline. */
+const FAIL_FAST_WITHIN_MS = 1_000;
 
 let privateKey: KeyLike;
 let jwksBody = "";
@@ -44,7 +53,7 @@ interface RestOutcome {
   reason: string;
   wwwAuthenticate: string | null;
 }
-async function restPublish(server: TestServer, bearer: string): Promise<RestOutcome> {
+async function restPublish(server: Pick<TestServer, "url">, bearer: string): Promise<RestOutcome> {
   const response = await fetch(`${server.url}/v1/${topic}:publish`, {
     method: "POST",
     headers: { connection: "close", "content-type": "application/json", authorization: `Bearer ${bearer}` },
@@ -60,7 +69,7 @@ async function restPublish(server: TestServer, bearer: string): Promise<RestOutc
 }
 
 /** A grpc-js Publish: "OK" or "<code name>: <details>". */
-async function grpcPublish(server: TestServer, bearer: string): Promise<string> {
+async function grpcPublish(server: Pick<TestServer, "hostPort">, bearer: string): Promise<string> {
   const clients = createGrpcJsClients(server.hostPort);
   try {
     const metadata = new grpc.Metadata();
@@ -177,7 +186,61 @@ describe("auth - JWKS unreachable", () => {
         const grpcOutcome = await grpcCall;
         assert.equal(grpcOutcome.value, "UNAVAILABLE: the keys that verify tokens (JWKS) cannot be fetched; retry");
         assert.ok(grpcOutcome.ms < OUTAGE_ANSWER_WITHIN_MS, `gRPC answered after ${Math.round(grpcOutcome.ms)} ms`);
+
+        // Right after the failed fetch: refused at once, not after another fetch deadline.
+        const again = await timed(Promise.all([restPublish(server, jwksToken), grpcPublish(server, jwksToken)]));
+        assert.deepEqual(again.value, [
+          { status: 503, reason: "AUTH_KEYS_UNAVAILABLE", wwwAuthenticate: null },
+          "UNAVAILABLE: the keys that verify tokens (JWKS) cannot be fetched; retry",
+        ]);
+        assert.ok(again.ms < FAIL_FAST_WITHIN_MS, `the next requests answered after ${Math.round(again.ms)} ms`);
       });
     });
   }
+});
+
+describe("auth - JWKS outage log", () => {
+  test("auth - JWKS outage log: one warn line with the URL and the error for several refused requests, no token", async () => {
+    const jwksUrl = await serveJwks((_request, response) => response.writeHead(500).end("down"));
+    const lines: string[] = [];
+    const dataDir = mkdtempSync(join(tmpdir(), "streamgate-test-"));
+    const server = await createServer(
+      resolveServerOptions({
+        host: "127.0.0.1",
+        port: 0,
+        dataDir,
+        logLevel: "info",
+        authSecret: SECRET,
+        authJwksUrl: jwksUrl,
+        authAudience: AUDIENCE,
+      }),
+      { logger: pino({ level: "info" }, { write: (line: string) => lines.push(line) }) },
+    );
+    try {
+      const address = await server.listen();
+      const target = { url: address.url, hostPort: `${address.host}:${address.port}` };
+      await server.engine.createTopic({ name: topic });
+      const jwksToken = await sign("ES256");
+      for (let request = 0; request < 4; request++) {
+        assert.equal((await restPublish(target, jwksToken)).reason, "AUTH_KEYS_UNAVAILABLE");
+      }
+      assert.equal(await grpcPublish(target, await sign("HS256")), "OK");
+      const jwksLines = lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string })
+        .filter(({ msg }) => msg.includes("JWKS"));
+      assert.deepEqual(
+        jwksLines.map(({ level }) => level),
+        [40],
+        "one warn line (pino level 40)",
+      );
+      assert.match(
+        jwksLines[0]!.msg,
+        new RegExp(`^JWKS ${jwksUrl}: fetching the keys fails \\(GET ${jwksUrl} answered HTTP 500`),
+      );
+      assert.ok(!lines.some((line) => line.includes(jwksToken.split(".")[2]!)), "no token in the log");
+    } finally {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
