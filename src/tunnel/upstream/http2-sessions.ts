@@ -1,6 +1,7 @@
 // One reusable HTTP/2 client session per backend origin (h2c or TLS), replaced once it closes or goes away.
 import { readFileSync } from "node:fs";
 import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import type { TLSSocket } from "node:tls";
 
 /** TLS settings for `https://` backends. */
 export interface UpstreamTlsOptions {
@@ -39,7 +40,24 @@ export class Http2SessionPool {
     if (this.closed) throw new Error("the upstream session pool is closed");
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const session = connect(origin, origin.startsWith("https:") ? this.tls : {});
+    return this.open(origin, connect(origin, origin.startsWith("https:") ? this.tls : {}));
+  }
+
+  /**
+   * Makes `socket`, a TLS connection to `origin` that already negotiated `h2` by ALPN (the ALPN
+   * probe's), the origin's session, so that handshake serves requests. Closes it when the pool
+   * already has a live session to `origin` or is closed.
+   */
+  adopt(origin: string, socket: TLSSocket): void {
+    const existing = this.sessions.get(origin);
+    if (this.closed || (existing !== undefined && !existing.closed && !existing.destroyed)) {
+      socket.destroy();
+      return;
+    }
+    this.open(origin, connect(origin, { ...this.tls, createConnection: () => socket }));
+  }
+
+  private open(origin: string, session: ClientHttp2Session): ClientHttp2Session {
     // Node's client sockets keep Nagle's algorithm on: every small frame (a unary call's headers, message,
     // trailers) would wait for the peer's ACK. grpc-js turns it off for the same reason.
     session.once("connect", (_session, socket) => socket.setNoDelay(true));

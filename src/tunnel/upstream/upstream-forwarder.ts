@@ -4,11 +4,13 @@ import { Agent as HttpsAgent } from "node:https";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { UpstreamSpec } from "../rules/index.js";
-import type { ResponseSink, UpstreamExchange } from "./exchange.js";
+import { AlpnCache, AlpnProtocol } from "./alpn-cache.js";
+import { type ResponseSink, remainingMs, type UpstreamExchange } from "./exchange.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./grpc-message-scanner.js";
 import { forwardHttp1 } from "./http1-forwarder.js";
 import { type ForwardOutcome, forwardHttp2 } from "./http2-forwarder.js";
 import { Http2SessionPool, type UpstreamTlsOptions } from "./http2-sessions.js";
+import { failureDetail, upstreamCancelled, upstreamDeadline, upstreamUnavailable } from "./upstream-errors.js";
 import { type AddressStatus, UpstreamPool } from "./upstream-pool.js";
 
 export interface UpstreamForwarderOptions {
@@ -48,6 +50,7 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     ca: sessions.tls.ca,
     rejectUnauthorized: sessions.tls.rejectUnauthorized,
   });
+  const alpn = new AlpnCache(sessions);
   const pools = new Map<string, UpstreamPool>();
   const health = () => [...pools.values()].flatMap((pool) => pool.statuses());
   const notify = () => options.onHealthChange?.(health());
@@ -106,6 +109,7 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     close() {
       for (const pool of pools.values()) pool.close();
       pools.clear();
+      alpn.close();
       sessions.close();
       agent.destroy();
       secureAgent.destroy();
@@ -125,12 +129,53 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
         return unsupported(sink, `WebSocket needs an http:// or https:// address, ${target} is h2c`);
       return forwardHttp1(exchange, address, sink, { agent, secureAgent, websocket: true, target });
     }
-    // gRPC needs HTTP/2; plain HTTP uses it for h2c:// and HTTP/1.1 for http:// and https:// addresses.
+    // gRPC needs HTTP/2; plain HTTP uses it for h2c://, HTTP/1.1 for http://, and what ALPN picks for https://.
     const grpc = upstream.protocol === "grpc" || exchange.head.protocol === Protocol.GRPC;
     if (grpc || scheme === "h2c:") {
       return forwardHttp2(exchange, address, sink, { pool: sessions, grpc, maxMessageBytes, target });
     }
+    if (scheme === "https:") return forwardNegotiated(exchange, address, sink, target);
     return forwardHttp1(exchange, address, sink, { agent, secureAgent, websocket: false, target });
+  }
+
+  /** Plain HTTP to an `https://` address: over HTTP/2 when the backend picks `h2` by ALPN, else HTTP/1.1. */
+  async function forwardNegotiated(
+    exchange: UpstreamExchange,
+    address: string,
+    sink: ResponseSink,
+    target: string,
+  ): Promise<ForwardOutcome> {
+    let picked = alpn.cached(address);
+    let timed = exchange;
+    if (picked === undefined) {
+      // Time spent probing counts against the deadline: the forwarder subtracts it from here.
+      const startedAtMs = Date.now();
+      timed = { ...exchange, receivedAtMs: exchange.receivedAtMs ?? startedAtMs };
+      const remaining = remainingMs(timed, startedAtMs);
+      const giveUp =
+        remaining === undefined
+          ? exchange.signal
+          : AbortSignal.any([exchange.signal, AbortSignal.timeout(Math.max(0, remaining))]);
+      try {
+        picked = await alpn.negotiate(address, giveUp);
+      } catch (error) {
+        // As forwardHttp1 reports a connection that fails before any response.
+        await sink.error(upstreamUnavailable(target, failureDetail(error), error)).catch(() => undefined);
+        return { connectFailed: true };
+      }
+      if (picked === undefined) {
+        const error = exchange.signal.aborted ? upstreamCancelled(target) : upstreamDeadline(target, true);
+        await sink.error(error).catch(() => undefined);
+        return { connectFailed: false };
+      }
+    }
+    const outcome =
+      picked === AlpnProtocol.Http2
+        ? await forwardHttp2(timed, address, sink, { pool: sessions, grpc: false, maxMessageBytes, target })
+        : await forwardHttp1(timed, address, sink, { agent, secureAgent, websocket: false, target });
+    // The backend may have been replaced by one that speaks another version: ask again next time.
+    if (outcome.connectFailed) alpn.forget(address);
+    return outcome;
   }
 }
 
