@@ -77,8 +77,14 @@ function echo(sequence: number, extra: Partial<EchoMessage> = {}): EchoMessage {
   return { body: Buffer.alloc(64, sequence % 251), sequence, delayMs: 0, failCode: 0, ...extra };
 }
 
-/** One request of `kind`; resolves with its final status code (never rejects). */
-function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () => number): Promise<grpc.status> {
+/** How one request ended: its status code and message. */
+interface Ending {
+  code: grpc.status;
+  details: string;
+}
+
+/** One request of `kind`; resolves with its final status (never rejects). */
+function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () => number): Promise<Ending> {
   const metadata = new grpc.Metadata();
   for (const [key, value] of Object.entries(clients.target.metadata ?? {})) metadata.set(key, value);
   const client = clients.echo as unknown as { Unary: UnaryFn; Stream: StreamFn };
@@ -98,7 +104,7 @@ function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () 
         request,
         metadata,
         { deadline: kind === "deadline" ? Date.now() + 20 + Math.floor(next() * 40) : deadline },
-        (error) => resolve(error === null ? grpc.status.OK : error.code),
+        (error) => resolve(error === null ? { code: grpc.status.OK, details: "" } : error),
       );
       if (kind === "cancel") setTimeout(() => call.cancel(), Math.floor(next() * 40));
     });
@@ -111,7 +117,7 @@ function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () 
       if (kind === "stream-ok" && received === 3) call.end();
     });
     call.on("error", () => {});
-    call.on("status", (status: grpc.StatusObject) => resolve(status.code));
+    call.on("status", (status: grpc.StatusObject) => resolve(status));
     if (kind === "stream-fail") {
       call.write(echo(sequence));
       call.write(echo(sequence, { failCode: grpc.status.INTERNAL }));
@@ -124,8 +130,16 @@ function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () 
   });
 }
 
-/** Runs `requests` mixed requests, `concurrency` at a time, and reports every outcome. */
-export async function runChaos(clients: InteropClients, options: ChaosOptions): Promise<ChaosReport> {
+/**
+ * Runs `requests` mixed requests, `concurrency` at a time, and reports every outcome. With several client
+ * sets (each its own channel, so its own connection) the workers share them out, as many clients would: node's
+ * HTTP/2 server closes a connection whose client resets more than ~1,000 streams in a burst (33/s after).
+ */
+export async function runChaos(
+  clientSets: InteropClients | InteropClients[],
+  options: ChaosOptions,
+): Promise<ChaosReport> {
+  const sets = Array.isArray(clientSets) ? clientSets : [clientSets];
   const next = random(options.seed ?? 1);
   const started = Date.now();
   const outcomes: Record<string, number> = {};
@@ -133,21 +147,22 @@ export async function runChaos(clients: InteropClients, options: ChaosOptions): 
   let unexpected = 0;
   let issued = 0;
   let done = 0;
-  const worker = async (): Promise<void> => {
+  const worker = async (index: number): Promise<void> => {
+    const clients = sets[index % sets.length]!;
     while (issued < options.requests) {
       const sequence = issued++;
       const kind = pickKind(next());
-      const code = await runOne(clients, kind, sequence, next);
+      const { code, details } = await runOne(clients, kind, sequence, next);
       const key = `${kind}:${grpc.status[code]}`;
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if (!ALLOWED[kind].includes(code)) {
         unexpected += 1;
-        if (unexpectedSamples.length < 5) unexpectedSamples.push(`request ${sequence}: ${key}`);
+        if (unexpectedSamples.length < 5) unexpectedSamples.push(`request ${sequence}: ${key} (${details})`);
       }
       done += 1;
       if (options.onProgress !== undefined && done % (options.progressEvery ?? 10_000) === 0) options.onProgress(done);
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? 64 }, worker));
+  await Promise.all(Array.from({ length: options.concurrency ?? 64 }, (_, index) => worker(index)));
   return { requests: done, outcomes, unexpected, unexpectedSamples, elapsedMs: Date.now() - started };
 }

@@ -180,6 +180,8 @@ export interface TunnelStackOptions {
    * covers the entries): agents then dial `https://`. Default none. With via "nginx", agents trust nginx instead.
    */
   serverCaPath?: string;
+  /** The backend keeps a record of every call (tests look calls up by id). Default true; soaks turn it off. */
+  recordCalls?: boolean;
 }
 
 /** Backend, server with tunnel rules, agents: one tunnel end to end on 127.0.0.1. */
@@ -220,7 +222,7 @@ export async function startTunnelStack(options: TunnelStackOptions = {}): Promis
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const backend = await startInteropBackend({ maxMessageBytes });
+    const backend = await startInteropBackend({ maxMessageBytes, recordCalls: options.recordCalls ?? true });
     cleanups.push(() => backend.close());
     const http = options.http === true ? await startHttpBackend() : null;
     if (http !== null) cleanups.push(() => http.close());

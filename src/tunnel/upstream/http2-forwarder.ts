@@ -1,5 +1,5 @@
 // Forwards one exchange to an HTTP/2 backend (gRPC, or HTTP over h2c/TLS), streaming both ways with backpressure.
-import { type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, type ClientHttp2Stream, constants, type IncomingHttpHeaders } from "node:http2";
 import type { Writable } from "node:stream";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { childTraceparent, formatTraceparent } from "../../observability/trace-context.js";
@@ -53,18 +53,21 @@ export function forwardHttp2(
 ): Promise<ForwardOutcome> {
   const outcome: ForwardOutcome = { connectFailed: false };
   let stream: ClientHttp2Stream | undefined;
+  let origin = "";
+  let session: ClientHttp2Session | undefined;
   const cancel = () => {
-    if (stream !== undefined && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    if (stream === undefined || stream.destroyed || stream.closed) return;
+    stream.close(constants.NGHTTP2_CANCEL);
+    if (session !== undefined) options.pool.noteReset(origin, session);
   };
   const { relay, fail, remaining, settled } = startForwardRelay(exchange, sink, options.target, cancel);
   if (settled) return relay.done.then(() => outcome);
 
-  let origin: string;
   try {
     origin = http2Origin(address);
-    stream = options.pool.session(origin).request(requestHeaders(exchange, address, options.grpc, remaining), {
+    ({ session, stream } = options.pool.request(origin, requestHeaders(exchange, address, options.grpc, remaining), {
       endStream: exchange.head.endStream,
-    });
+    }));
   } catch (error) {
     void relay.error(upstreamUnavailable(options.target, failureDetail(error), error));
     return relay.done.then(() => outcome);

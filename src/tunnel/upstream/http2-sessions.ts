@@ -1,6 +1,13 @@
 // One reusable HTTP/2 client session per backend origin (h2c or TLS), replaced once it closes or goes away.
 import { readFileSync } from "node:fs";
-import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type ClientSessionRequestOptions,
+  connect,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+} from "node:http2";
 import type { TLSSocket } from "node:tls";
 
 /** TLS settings for `https://` backends. */
@@ -22,9 +29,31 @@ export function http2Origin(address: string): string {
   throw new Error(`unsupported backend address ${address} (expected h2c://, http:// or https://)`);
 }
 
+/**
+ * Stream resets one backend session may send before it is replaced. nghttp2 (node's HTTP/2, and so every
+ * grpc-js and node backend) answers more than 1,000 RST_STREAMs from one client, refilled at 33 per second,
+ * with GOAWAY INTERNAL_ERROR (its rapid-reset protection): every call on that connection fails. The agent
+ * multiplexes all its clients' calls to a backend over one session, so their cancellations add up there;
+ * past half that budget new calls go to a fresh session and the old one finishes what it carries.
+ */
+export const RESET_BUDGET = { burst: 1_000, perSecond: 33, replaceBelow: 500 } as const;
+
+/** A session's share of the backend's reset budget, as nghttp2 counts it (a token bucket). */
+interface ResetBucket {
+  tokens: number;
+  atMs: number;
+}
+
 /** A pool of HTTP/2 sessions keyed by origin. */
 export class Http2SessionPool {
   private readonly sessions = new Map<string, ClientHttp2Session>();
+  private readonly resets = new WeakMap<ClientHttp2Session, ResetBucket>();
+  /** Streams open per session (requests made through `request`), to close a replaced session when idle. */
+  private readonly streams = new WeakMap<ClientHttp2Session, number>();
+  /** Sessions taken out of the pool, closed once their last stream is done. */
+  private readonly retired = new WeakSet<ClientHttp2Session>();
+  /** Sessions replaced because their reset budget ran low (for tests and logs). */
+  replacedForResets = 0;
   /** TLS options of `https://` backends (CA, verification), shared with the HTTP/1.1 agent. */
   readonly tls: SecureClientSessionOptions;
   private closed = false;
@@ -41,6 +70,44 @@ export class Http2SessionPool {
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
     return this.open(origin, connect(origin, origin.startsWith("https:") ? this.tls : {}));
+  }
+
+  /** Opens a stream on `origin`'s session; the pool follows it until it closes (see noteReset). */
+  request(
+    origin: string,
+    headers: OutgoingHttpHeaders,
+    options: ClientSessionRequestOptions,
+  ): { session: ClientHttp2Session; stream: ClientHttp2Stream } {
+    const session = this.session(origin);
+    const stream = session.request(headers, options);
+    this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
+    stream.once("close", () => {
+      const left = (this.streams.get(session) ?? 1) - 1;
+      this.streams.set(session, left);
+      if (left === 0 && this.retired.has(session) && !session.closed) session.close();
+    });
+    return { session, stream };
+  }
+
+  /**
+   * Counts a stream reset sent on `session` (a cancelled call). When the session's reset budget (see
+   * RESET_BUDGET) runs low it leaves the pool: the next call opens a new session, this one closes once its
+   * streams are done.
+   */
+  noteReset(origin: string, session: ClientHttp2Session): void {
+    const now = Date.now();
+    const bucket = this.resets.get(session) ?? { tokens: RESET_BUDGET.burst, atMs: now };
+    bucket.tokens = Math.min(RESET_BUDGET.burst, bucket.tokens + ((now - bucket.atMs) / 1000) * RESET_BUDGET.perSecond);
+    bucket.atMs = now;
+    bucket.tokens -= 1;
+    this.resets.set(session, bucket);
+    if (bucket.tokens >= RESET_BUDGET.replaceBelow || this.sessions.get(origin) !== session) return;
+    this.sessions.delete(origin);
+    this.replacedForResets++;
+    // Closed once idle, not now: node's client refuses (REFUSED_STREAM) a request made on it this turn whose
+    // HEADERS are not out yet.
+    this.retired.add(session);
+    if ((this.streams.get(session) ?? 0) === 0) session.close();
   }
 
   /**
