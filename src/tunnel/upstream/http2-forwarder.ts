@@ -130,6 +130,8 @@ export function forwardHttp2(
     );
   });
   active.on("end", () => {
+    // Ended without a response (a reset or refused stream, a closing session): 'close' tells the client why.
+    if (!responded) return;
     ended = true;
     if (relay.closed) return;
     if (options.grpc && !trailers.some(({ name }) => name === "grpc-status")) {
