@@ -1,9 +1,39 @@
 #!/usr/bin/env node
-// Launcher of the `streamgate` command: loads the TypeScript sources through tsx and runs the CLI.
-import { register } from "tsx/esm/api";
+// Launcher of the `streamgate` command. Runs the compiled JavaScript in dist/ (`npm run build`; `npm start`
+// builds first) while that build is newer than every file under src/, else the TypeScript sources through tsx.
+// The compiled form is the one to run in production: tsx's transform gives every closure an own `name`
+// property (esbuild keepNames), about a third of the server's heap per idle tunnelled stream, and CPU per call.
+// STREAMGATE_FROM_SOURCE=1 forces the sources.
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-register();
-const { main } = await import("../src/cli/main.ts");
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Newest modification time of the files under `dir` (0 when it does not exist, as in a built image). */
+function newestMtimeMs(dir) {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(`${entry.parentPath ?? entry.path}/${entry.name}`).mtimeMs);
+  }
+  return newest;
+}
+
+function builtAndFresh() {
+  if (process.env.STREAMGATE_FROM_SOURCE === "1") return false;
+  const stamp = `${root}dist/.build-stamp`;
+  if (!existsSync(stamp) || !existsSync(`${root}dist/cli/main.js`)) return false;
+  return statSync(stamp).mtimeMs >= newestMtimeMs(`${root}src`);
+}
+
+let main;
+if (builtAndFresh()) {
+  ({ main } = await import("../dist/cli/main.js"));
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  ({ main } = await import("../src/cli/main.ts"));
+}
 const code = await main(process.argv.slice(2));
 // Leave through the event loop so piped stdout is flushed; force it if a handle lingers (keep-alive sockets).
 process.exitCode = code;

@@ -59,6 +59,9 @@ import { createTunnelServer, TUNNEL_SERVICE_PREFIX, type TunnelServer } from "..
 import { createListener, type RequestHandler } from "./listener.js";
 
 /** A running (or ready to run) streamgate server. */
+/** "compiled" when this runs from dist/ (npm run build), "sources" when from src/ through tsx. */
+const RUNNING_CODE = import.meta.url.endsWith(".ts") ? "sources" : "compiled";
+
 export interface StreamgateServer {
   readonly engine: Engine;
   readonly options: ServerOptions;
@@ -483,7 +486,14 @@ export async function createServer(
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
       logger.info(
-        { host: address.host, port: address.port, engine: engine.kind, dataDir: options.dataDir, auth: auth.mode },
+        {
+          host: address.host,
+          port: address.port,
+          engine: engine.kind,
+          dataDir: options.dataDir,
+          auth: auth.mode,
+          code: RUNNING_CODE,
+        },
         "streamgate listening",
       );
       return { ...address, url };

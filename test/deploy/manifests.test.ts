@@ -98,7 +98,9 @@ describe("deploy manifests", () => {
     const stages = text.match(/^FROM /gm) ?? [];
     assert.ok(stages.length >= 2, "multi-stage");
     assert.match(text, /^FROM node:20-slim\s*$/m, "runtime on node:20-slim");
-    assert.match(text, /npm run generate/);
+    // The image runs the compiled dist/ (generated protos included), not the sources through tsx.
+    assert.match(text, /^RUN npm run build$/m);
+    assert.match(text, /^COPY --from=build \/app\/dist \.\/dist$/m);
     assert.match(text, /npm ci --omit=dev/);
     assert.match(text, /^USER (?!root|0\b)\S+/m, "non-root user");
     assert.match(text, /^HEALTHCHECK .*\n?.*\/healthz/m);
