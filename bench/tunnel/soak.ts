@@ -28,8 +28,7 @@ const heap = () => {
 
 // No call log in the backend: it would grow with every request and hide what the tunnel itself holds.
 const stack = await startTunnelStack({ recordCalls: false });
-// Several client connections, as real clients would be (one connection resetting more than ~1,000 streams in a
-// burst, 33/s after, is closed by node's rapid-reset protection on the entry; see runChaos).
+// Several client connections, as real clients would be (see runChaos).
 const clients = Array.from({ length: 8 }, () => createInteropClients(stack.grpcTarget()));
 let exitCode = 0;
 try {

@@ -1,15 +1,18 @@
 // One TCP listener speaking HTTP/1.1 and h2c (prior knowledge) on the same port, or TLS with ALPN h2,http/1.1 (optional mTLS, reloaded certificates).
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import {
+  constants,
   createServer as createHttp2Server,
   createSecureServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type ServerHttp2Stream,
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
+import { StreamResetBudget } from "../limits/stream-reset-budget.js";
 import type { Logger } from "../observability/logger.js";
 import { rawErrorResponse, sendError, sendJson } from "../transports/rest/index.js";
 import { formatSubject } from "./tls-client-certificate.js";
@@ -95,6 +98,21 @@ export function createListener(options: ListenerOptions): Listener {
       sessions.delete(session);
     });
     session.on("error", () => undefined);
+    // A client that cancels many calls on one connection (deadlines, hedging, a busy gateway in front) would
+    // meet nghttp2's rapid-reset protection: GOAWAY INTERNAL_ERROR, every call on the connection failed. Before
+    // that the connection is closed gracefully (see STREAM_RESET_BUDGET): its calls finish, the client reconnects.
+    const resets = new StreamResetBudget();
+    session.on("stream", (stream: ServerHttp2Stream) => {
+      stream.once("close", () => {
+        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && resets.spend() && !session.closed) {
+          options.logger?.debug(
+            { remoteAddress: session.socket?.remoteAddress },
+            "connection retired: many stream resets",
+          );
+          session.close();
+        }
+      });
+    });
     if (!accepting) session.close();
   };
 

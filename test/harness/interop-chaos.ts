@@ -132,8 +132,8 @@ function runOne(clients: InteropClients, kind: Kind, sequence: number, next: () 
 
 /**
  * Runs `requests` mixed requests, `concurrency` at a time, and reports every outcome. With several client
- * sets (each its own channel, so its own connection) the workers share them out, as many clients would: node's
- * HTTP/2 server closes a connection whose client resets more than ~1,000 streams in a burst (33/s after).
+ * sets (each its own channel, so its own connection) the workers share them out, as many clients would (a
+ * single connection cancelling this fast is retired by the server after ~500 resets and reconnected).
  */
 export async function runChaos(
   clientSets: InteropClients | InteropClients[],

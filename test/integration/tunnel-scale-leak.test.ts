@@ -17,9 +17,8 @@ describe("tunnel leak", () => {
   let clients: InteropClients[] = [];
   before(async () => {
     stack = await startTunnelStack();
-    // Several client connections, as many clients would be: one connection resetting ~1,400 streams in
-    // 15 s would be closed by node's rapid-reset protection on the entry (see runChaos). The agent's one
-    // connection to the backend still carries every cancel: its reset budget moves it to fresh sessions.
+    // Several client connections, as many clients would be. Either way the agent's one connection to the
+    // backend carries every cancel: its reset budget moves it to fresh sessions (see STREAM_RESET_BUDGET).
     clients = Array.from({ length: CLIENT_CONNECTIONS }, () => createInteropClients(stack.grpcTarget()));
   });
   after(async () => {

@@ -9,6 +9,7 @@ import {
   type SecureClientSessionOptions,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
+import { StreamResetBudget } from "../../limits/stream-reset-budget.js";
 
 /** TLS settings for `https://` backends. */
 export interface UpstreamTlsOptions {
@@ -29,25 +30,10 @@ export function http2Origin(address: string): string {
   throw new Error(`unsupported backend address ${address} (expected h2c://, http:// or https://)`);
 }
 
-/**
- * Stream resets one backend session may send before it is replaced. nghttp2 (node's HTTP/2, and so every
- * grpc-js and node backend) answers more than 1,000 RST_STREAMs from one client, refilled at 33 per second,
- * with GOAWAY INTERNAL_ERROR (its rapid-reset protection): every call on that connection fails. The agent
- * multiplexes all its clients' calls to a backend over one session, so their cancellations add up there;
- * past half that budget new calls go to a fresh session and the old one finishes what it carries.
- */
-export const RESET_BUDGET = { burst: 1_000, perSecond: 33, replaceBelow: 500 } as const;
-
-/** A session's share of the backend's reset budget, as nghttp2 counts it (a token bucket). */
-interface ResetBucket {
-  tokens: number;
-  atMs: number;
-}
-
 /** A pool of HTTP/2 sessions keyed by origin. */
 export class Http2SessionPool {
   private readonly sessions = new Map<string, ClientHttp2Session>();
-  private readonly resets = new WeakMap<ClientHttp2Session, ResetBucket>();
+  private readonly resets = new WeakMap<ClientHttp2Session, StreamResetBudget>();
   /** Streams open per session (requests made through `request`), to close a replaced session when idle. */
   private readonly streams = new WeakMap<ClientHttp2Session, number>();
   /** Sessions taken out of the pool, closed once their last stream is done. */
@@ -90,18 +76,18 @@ export class Http2SessionPool {
   }
 
   /**
-   * Counts a stream reset sent on `session` (a cancelled call). When the session's reset budget (see
-   * RESET_BUDGET) runs low it leaves the pool: the next call opens a new session, this one closes once its
+   * Counts a stream reset sent on `session` (a cancelled call). The agent carries all its clients' cancels to a
+   * backend on one session, so they add up there: when the session's reset budget (see STREAM_RESET_BUDGET) runs
+   * low it leaves the pool: the next call opens a new session, this one closes once its
    * streams are done.
    */
   noteReset(origin: string, session: ClientHttp2Session): void {
-    const now = Date.now();
-    const bucket = this.resets.get(session) ?? { tokens: RESET_BUDGET.burst, atMs: now };
-    bucket.tokens = Math.min(RESET_BUDGET.burst, bucket.tokens + ((now - bucket.atMs) / 1000) * RESET_BUDGET.perSecond);
-    bucket.atMs = now;
-    bucket.tokens -= 1;
-    this.resets.set(session, bucket);
-    if (bucket.tokens >= RESET_BUDGET.replaceBelow || this.sessions.get(origin) !== session) return;
+    let budget = this.resets.get(session);
+    if (budget === undefined) {
+      budget = new StreamResetBudget();
+      this.resets.set(session, budget);
+    }
+    if (!budget.spend() || this.sessions.get(origin) !== session) return;
     this.sessions.delete(origin);
     this.replacedForResets++;
     // Closed once idle, not now: node's client refuses (REFUSED_STREAM) a request made on it this turn whose

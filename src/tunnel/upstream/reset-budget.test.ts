@@ -11,7 +11,8 @@ import type { StreamgateError } from "../../errors/index.js";
 import { Protocol, RequestHeadSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { ResponseSink } from "./exchange.js";
 import { forwardHttp2 } from "./http2-forwarder.js";
-import { Http2SessionPool, RESET_BUDGET } from "./http2-sessions.js";
+import { STREAM_RESET_BUDGET } from "../../limits/stream-reset-budget.js";
+import { Http2SessionPool } from "./http2-sessions.js";
 
 const CANCELLED_CALLS = 1_500;
 
@@ -129,7 +130,7 @@ describe("backend reset budget", () => {
       // Without the budget the backend closes the session (GOAWAY INTERNAL_ERROR) after ~1,000 resets: the
       // calls then fail before their answer, and the held call with them.
       assert.ok(
-        pool.replacedForResets >= Math.floor(CANCELLED_CALLS / (RESET_BUDGET.burst - RESET_BUDGET.replaceBelow)) - 1,
+        pool.replacedForResets >= Math.floor(CANCELLED_CALLS / STREAM_RESET_BUDGET.retireAfter) - 1,
         `sessions replaced: ${pool.replacedForResets}`,
       );
       held.release();
