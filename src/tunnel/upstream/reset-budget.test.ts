@@ -9,9 +9,9 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import type { StreamgateError } from "../../errors/index.js";
 import { Protocol, RequestHeadSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { STREAM_RESET_BUDGET } from "../../limits/stream-reset-budget.js";
 import type { ResponseSink } from "./exchange.js";
 import { forwardHttp2 } from "./http2-forwarder.js";
-import { STREAM_RESET_BUDGET } from "../../limits/stream-reset-budget.js";
 import { Http2SessionPool } from "./http2-sessions.js";
 
 const CANCELLED_CALLS = 1_500;
