@@ -2,9 +2,11 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { WebSocketServer } from "ws";
+import { Protocol, type RequestHead, RequestHeadSchema } from "../../src/gen/streamgate/tunnel/v1/tunnel_pb.js";
 
 const identity = (buffer: Buffer) => buffer;
 
@@ -32,6 +34,19 @@ export const echoService = {
 } satisfies grpc.ServiceDefinition;
 
 /** A grpc-js client of {@link echoService}. */
+/** The RequestHead of a gRPC call to `test.Echo/<method>`, as the tunnel hands it to a forwarder. */
+export function echoRequestHead(method: string, init: MessageInitShape<typeof RequestHeadSchema> = {}): RequestHead {
+  return create(RequestHeadSchema, {
+    protocol: Protocol.GRPC,
+    method: "POST",
+    scheme: "http",
+    authority: "backend.test",
+    path: `/test.Echo/${method}`,
+    headers: [{ name: "content-type", value: "application/grpc" }],
+    ...init,
+  });
+}
+
 export const EchoClient = grpc.makeGenericClientConstructor(echoService, "Echo");
 
 /** What the gRPC backend saw, for assertions. */

@@ -102,6 +102,24 @@ async function until(done: () => boolean, timeoutMs: number, what: () => string)
   }
 }
 
+/** The answered server stream is destroyed, and once the client closes `session` its connection closes too. */
+async function assertReleased(
+  { sockets, streams }: Pick<Fixture, "sockets" | "streams">,
+  session: ClientHttp2Session,
+): Promise<void> {
+  await until(
+    () => streams[0]?.destroyed === true,
+    2_000,
+    () => `the server stream stays (${streams[0]?.readableLength} bytes unread)`,
+  );
+  session.close();
+  await until(
+    () => sockets.size === 0,
+    2_000,
+    () => `${sockets.size} connection(s) still open on the server`,
+  );
+}
+
 /** A handler that reads a little of the body, keeps its reader attached, then answers as `answer` says. */
 function readSomeThenAnswer(waitMs: number, answer: (stream: ServerHttp2Stream) => void) {
   return (stream: ServerHttp2Stream) => {
@@ -128,17 +146,7 @@ describe("grpc-stream closeUnread", () => {
     const seen = await answer;
     assert.equal(seen.status, String(Code.INVALID_ARGUMENT));
     assert.equal(decodeURIComponent(seen.message ?? ""), "the first frame must be Attach");
-    await until(
-      () => streams[0]?.destroyed === true,
-      2_000,
-      () => `the server stream stays (${streams[0]?.readableLength} bytes unread)`,
-    );
-    session.close();
-    await until(
-      () => sockets.size === 0,
-      2_000,
-      () => `${sockets.size} connection(s) still open on the server`,
-    );
+    await assertReleased({ sockets, streams }, session);
   });
 
   it("grpc-stream - an OK answer while the body still arrives resets the stream and reads the rest out", async () => {
@@ -149,17 +157,7 @@ describe("grpc-stream closeUnread", () => {
     const { answer } = call(session, Buffer.alloc(40 * 1024, 7), false);
     const seen = await answer;
     assert.equal(seen.status, "0");
-    await until(
-      () => streams[0]?.destroyed === true,
-      2_000,
-      () => `the server stream stays (${streams[0]?.readableLength} bytes unread)`,
-    );
-    session.close();
-    await until(
-      () => sockets.size === 0,
-      2_000,
-      () => `${sockets.size} connection(s) still open on the server`,
-    );
+    await assertReleased({ sockets, streams }, session);
   });
 
   it("grpc-stream - an error while a body beyond the flow-control window arrives ends the call with its status", async () => {

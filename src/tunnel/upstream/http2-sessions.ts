@@ -30,14 +30,20 @@ export function http2Origin(address: string): string {
   throw new Error(`unsupported backend address ${address} (expected h2c://, http:// or https://)`);
 }
 
+/** What the pool keeps of one session. */
+interface SessionState {
+  /** Resets sent on it (see noteReset). */
+  resets: StreamResetBudget;
+  /** Streams open on it (requests made through `request`), to close it when idle once retired. */
+  openStreams: number;
+  /** Taken out of the pool: closed once its last stream is done. */
+  retired: boolean;
+}
+
 /** A pool of HTTP/2 sessions keyed by origin. */
 export class Http2SessionPool {
   private readonly sessions = new Map<string, ClientHttp2Session>();
-  private readonly resets = new WeakMap<ClientHttp2Session, StreamResetBudget>();
-  /** Streams open per session (requests made through `request`), to close a replaced session when idle. */
-  private readonly streams = new WeakMap<ClientHttp2Session, number>();
-  /** Sessions taken out of the pool, closed once their last stream is done. */
-  private readonly retired = new WeakSet<ClientHttp2Session>();
+  private readonly states = new WeakMap<ClientHttp2Session, SessionState>();
   /** Sessions replaced because their reset budget ran low (for tests and logs). */
   replacedForResets = 0;
   /** TLS options of `https://` backends (CA, verification), shared with the HTTP/1.1 agent. */
@@ -66,11 +72,11 @@ export class Http2SessionPool {
   ): { session: ClientHttp2Session; stream: ClientHttp2Stream } {
     const session = this.session(origin);
     const stream = session.request(headers, options);
-    this.streams.set(session, (this.streams.get(session) ?? 0) + 1);
+    const state = this.stateOf(session);
+    state.openStreams++;
     stream.once("close", () => {
-      const left = (this.streams.get(session) ?? 1) - 1;
-      this.streams.set(session, left);
-      if (left === 0 && this.retired.has(session) && !session.closed) session.close();
+      state.openStreams--;
+      if (state.openStreams === 0 && state.retired && !session.closed) session.close();
     });
     return { session, stream };
   }
@@ -82,18 +88,23 @@ export class Http2SessionPool {
    * streams are done.
    */
   noteReset(origin: string, session: ClientHttp2Session): void {
-    let budget = this.resets.get(session);
-    if (budget === undefined) {
-      budget = new StreamResetBudget();
-      this.resets.set(session, budget);
-    }
-    if (!budget.spend() || this.sessions.get(origin) !== session) return;
+    const state = this.stateOf(session);
+    if (!state.resets.spend() || this.sessions.get(origin) !== session) return;
     this.sessions.delete(origin);
     this.replacedForResets++;
     // Closed once idle, not now: node's client refuses (REFUSED_STREAM) a request made on it this turn whose
     // HEADERS are not out yet.
-    this.retired.add(session);
-    if ((this.streams.get(session) ?? 0) === 0) session.close();
+    state.retired = true;
+    if (state.openStreams === 0) session.close();
+  }
+
+  private stateOf(session: ClientHttp2Session): SessionState {
+    let state = this.states.get(session);
+    if (state === undefined) {
+      state = { resets: new StreamResetBudget(), openStreams: 0, retired: false };
+      this.states.set(session, state);
+    }
+    return state;
   }
 
   /**

@@ -6,9 +6,8 @@ import { once } from "node:events";
 import { createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { echoRequestHead } from "../../../test/harness/tunnel-test-backends.js";
 import type { StreamgateError } from "../../errors/index.js";
-import { Protocol, RequestHeadSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { STREAM_RESET_BUDGET } from "../../limits/stream-reset-budget.js";
 import type { ResponseSink } from "./exchange.js";
 import { forwardHttp2 } from "./http2-forwarder.js";
@@ -68,15 +67,7 @@ function call(
       outcome.error = error;
     },
   };
-  const head = create(RequestHeadSchema, {
-    protocol: Protocol.GRPC,
-    method: "POST",
-    scheme: "http",
-    authority: "backend.test",
-    path: `/test.Echo/${method}`,
-    headers: [{ name: "content-type", value: "application/grpc" }],
-  });
-  return forwardHttp2({ head, body, signal }, address, sink, {
+  return forwardHttp2({ head: echoRequestHead(method), body, signal }, address, sink, {
     pool,
     grpc: true,
     maxMessageBytes: 4 * 1024 * 1024,

@@ -10,6 +10,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { createSelfSigned } from "../../../test/harness/self-signed.js";
 import {
+  echoRequestHead,
   echoService,
   type GrpcBackend,
   type HttpBackend,
@@ -18,7 +19,7 @@ import {
 } from "../../../test/harness/tunnel-test-backends.js";
 import { waitFor } from "../../../test/harness/wait-for.js";
 import { Code, type StreamgateError } from "../../errors/index.js";
-import { Protocol, type RequestHead, RequestHeadSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { Protocol, RequestHeadSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { UpstreamSpec } from "../rules/index.js";
 import type { HeaderEntry, ResponseHeadInit, ResponseSink } from "./exchange.js";
 import { createUpstreamForwarder, type UpstreamForwarder } from "./upstream-forwarder.js";
@@ -91,18 +92,6 @@ async function* chunks(...parts: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const part of parts) yield part;
 }
 
-function grpcHead(method: string, init: MessageInitShape<typeof RequestHeadSchema> = {}): RequestHead {
-  return create(RequestHeadSchema, {
-    protocol: Protocol.GRPC,
-    method: "POST",
-    scheme: "http",
-    authority: "backend.test",
-    path: `/test.Echo/${method}`,
-    headers: [{ name: "content-type", value: "application/grpc" }],
-    ...init,
-  });
-}
-
 function grpcUpstream(name: string, addresses: string[], pick: UpstreamSpec["pick"] = "round_robin"): UpstreamSpec {
   return { name, protocol: "grpc", addresses, pick, healthCheck: null };
 }
@@ -130,7 +119,7 @@ describe("upstream forwarder", () => {
   ) => {
     const recorder = recordingSink();
     await forwarder.forward(
-      { head: grpcHead(method, init), body, signal: new AbortController().signal },
+      { head: echoRequestHead(method, init), body, signal: new AbortController().signal },
       grpcUpstream("echo", [backend.address]),
       recorder.sink,
     );
@@ -217,7 +206,7 @@ describe("upstream forwarder", () => {
     const recorder = recordingSink();
     await forwarder.forward(
       {
-        head: grpcHead("Unary", { timeoutMs: 50n }),
+        head: echoRequestHead("Unary", { timeoutMs: 50n }),
         body: chunks(frame(Buffer.from("late"))),
         signal: new AbortController().signal,
         receivedAtMs: Date.now() - 100,
@@ -236,7 +225,7 @@ describe("upstream forwarder", () => {
     const recorder = recordingSink();
     const arrived = backend.nextSleep();
     const forwarding = forwarder.forward(
-      { head: grpcHead("Sleep"), body: chunks(frame(Buffer.alloc(0))), signal: controller.signal },
+      { head: echoRequestHead("Sleep"), body: chunks(frame(Buffer.alloc(0))), signal: controller.signal },
       grpcUpstream("echo", [backend.address]),
       recorder.sink,
     );
@@ -256,7 +245,7 @@ describe("upstream forwarder", () => {
     await down.close();
     const recorder = recordingSink();
     await forwarder.forward(
-      { head: grpcHead("Unary"), body: chunks(frame(Buffer.from("x"))), signal: new AbortController().signal },
+      { head: echoRequestHead("Unary"), body: chunks(frame(Buffer.from("x"))), signal: new AbortController().signal },
       grpcUpstream("gone", [address]),
       recorder.sink,
     );
@@ -397,7 +386,11 @@ describe("upstream forwarder", () => {
       const seenBy = async (upstream: UpstreamSpec) => {
         const recorder = recordingSink();
         await forwarder.forward(
-          { head: grpcHead("Unary"), body: chunks(frame(Buffer.from("?"))), signal: new AbortController().signal },
+          {
+            head: echoRequestHead("Unary"),
+            body: chunks(frame(Buffer.from("?"))),
+            signal: new AbortController().signal,
+          },
           upstream,
           recorder.sink,
         );
@@ -420,7 +413,7 @@ describe("upstream forwarder", () => {
       const secondSleeping = second.nextSleep();
       // One long call is outstanding on whichever address took it; the next calls all go to the other.
       const busy = forwarder.forward(
-        { head: grpcHead("Sleep"), body: chunks(frame(Buffer.alloc(0))), signal: controller.signal },
+        { head: echoRequestHead("Sleep"), body: chunks(frame(Buffer.alloc(0))), signal: controller.signal },
         least,
         recordingSink().sink,
       );
@@ -468,7 +461,11 @@ describe("upstream forwarder", () => {
       for (let index = 0; index < 4; index++) {
         const recorder = recordingSink();
         await probing.forward(
-          { head: grpcHead("Unary"), body: chunks(frame(Buffer.from("?"))), signal: new AbortController().signal },
+          {
+            head: echoRequestHead("Unary"),
+            body: chunks(frame(Buffer.from("?"))),
+            signal: new AbortController().signal,
+          },
           upstream,
           recorder.sink,
         );
@@ -478,7 +475,7 @@ describe("upstream forwarder", () => {
       await probing.probeNow();
       const recorder = recordingSink();
       await probing.forward(
-        { head: grpcHead("Unary"), body: chunks(frame(Buffer.from("?"))), signal: new AbortController().signal },
+        { head: echoRequestHead("Unary"), body: chunks(frame(Buffer.from("?"))), signal: new AbortController().signal },
         upstream,
         recorder.sink,
       );
@@ -522,7 +519,7 @@ describe("upstream forwarder", () => {
       const grpcRecorder = recordingSink();
       await secure.forward(
         {
-          head: grpcHead("Unary", { authority: "localhost" }),
+          head: echoRequestHead("Unary", { authority: "localhost" }),
           body: chunks(frame(Buffer.from("secret"))),
           signal: new AbortController().signal,
         },
