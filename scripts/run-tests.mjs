@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const passThrough = process.argv.slice(2).filter((a) => a.startsWith("-"));
@@ -24,9 +25,11 @@ if (files.length === 0) {
 }
 files.sort();
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
-// Node 20 applies --test-timeout to each file as a whole: a file that hangs (or leaves a handle
-// open after its tests) fails after this long instead of holding the whole run until CI's limit.
+// A test that hangs fails after this long instead of holding the whole run until CI's limit.
 const fileTimeoutMs = process.env.TEST_FILE_TIMEOUT_MS ?? "600000";
+// No --test-force-exit: a file that leaves a socket, server, child process or timer open fails, with the
+// handle named, through the preloaded check (a forced exit would hide the leak).
+const handleCheck = pathToFileURL(join(process.cwd(), "test", "harness", "open-handle-check.ts")).href;
 const result = spawnSync(
   process.execPath,
   [
@@ -35,7 +38,8 @@ const result = spawnSync(
     "--test",
     `--test-concurrency=${concurrency}`,
     `--test-timeout=${fileTimeoutMs}`,
-    "--test-force-exit",
+    "--import",
+    handleCheck,
     "--test-reporter=spec",
     ...passThrough,
     ...files,

@@ -1,6 +1,6 @@
 // Composition root: wires engine, Pub/Sub services, gRPC/REST transports and the listener; owns the lifecycle.
 import { setMaxListeners } from "node:events";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code as ConnectCode, ConnectError, type ConnectRouter } from "@connectrpc/connect";
@@ -420,7 +420,8 @@ export async function createServer(
         // Agents present their agent token (checked against the tunnel rules), not a user JWT: before auth.
         if ("stream" in request) tunnel.handleAgentCall(request.stream, request.headers);
         else {
-          response.writeHead(505, { "content-type": "application/json; charset=utf-8" });
+          // (Only HTTP/1.1 gets here; the cast picks one writeHead overload of the request/response union.)
+          (response as ServerResponse).writeHead(505, { "content-type": "application/json; charset=utf-8" });
           response.end(JSON.stringify({ error: { code: 505, message: "the tunnel service needs HTTP/2" } }));
         }
         return;

@@ -3,6 +3,7 @@
 import type { PushConfig, ReceivedMessage, Subscription, SubscriptionName } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
 import type { Logger } from "../../observability/index.js";
+import { createDeadlineSignal } from "../../signals/index.js";
 import { PUSH_TOKEN_TTL_SECONDS, type PushSigner } from "./push-signer.js";
 
 /** Unacked pushes in flight per subscription (Pub/Sub's push flow control is adaptive; this is the ceiling). */
@@ -290,12 +291,13 @@ class Pusher {
     const signal = this.controller.signal;
     if (push === null) return;
     let outcome: string;
+    const deadline = createDeadlineSignal(signal, sub.ackDeadlineSeconds * 1000);
     try {
       const request = await this.request(sub, push, received);
       const response = await fetch(push.pushEndpoint, {
         method: "POST",
         ...request,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(sub.ackDeadlineSeconds * 1000)]),
+        signal: deadline.signal,
         redirect: "manual",
       });
       await response.body?.cancel().catch(() => undefined);
@@ -308,6 +310,8 @@ class Pusher {
     } catch (error) {
       if (signal.aborted) return; // stopping: the lease simply expires
       outcome = error instanceof Error ? error.message : String(error);
+    } finally {
+      deadline.dispose();
     }
     if (signal.aborted) return;
     this.failed();

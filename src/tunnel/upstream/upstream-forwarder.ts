@@ -3,6 +3,7 @@ import { Agent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { createDeadlineSignal } from "../../signals/index.js";
 import type { UpstreamSpec } from "../rules/index.js";
 import { AlpnCache, AlpnProtocol } from "./alpn-cache.js";
 import { type ResponseSink, remainingMs, type UpstreamExchange } from "./exchange.js";
@@ -152,16 +153,15 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
       const startedAtMs = Date.now();
       timed = { ...exchange, receivedAtMs: exchange.receivedAtMs ?? startedAtMs };
       const remaining = remainingMs(timed, startedAtMs);
-      const giveUp =
-        remaining === undefined
-          ? exchange.signal
-          : AbortSignal.any([exchange.signal, AbortSignal.timeout(Math.max(0, remaining))]);
+      const deadline = remaining === undefined ? undefined : createDeadlineSignal(exchange.signal, remaining);
       try {
-        picked = await alpn.negotiate(address, giveUp);
+        picked = await alpn.negotiate(address, deadline?.signal ?? exchange.signal);
       } catch (error) {
         // As forwardHttp1 reports a connection that fails before any response.
         await sink.error(upstreamUnavailable(target, failureDetail(error), error)).catch(() => undefined);
         return { connectFailed: true };
+      } finally {
+        deadline?.dispose();
       }
       if (picked === undefined) {
         const error = exchange.signal.aborted ? upstreamCancelled(target) : upstreamDeadline(target, true);

@@ -1,0 +1,110 @@
+// Preloaded into every test file's process (scripts/run-tests.mjs): once the file's tests are done, any handle
+// still keeping the process alive (socket, server, child process, timer) fails the file and is named, instead
+// of the runner force-closing it and hiding a leak.
+import { createHook } from "node:async_hooks";
+import type { ChildProcess } from "node:child_process";
+import { Server, Socket } from "node:net";
+import { after } from "node:test";
+
+/** How long closes started by the tests' own `after` hooks may take to finish before a handle counts as leaked. */
+const GRACE_MS = Number(process.env.STREAMGATE_TEST_HANDLE_GRACE_MS ?? 5_000);
+
+type Handle = { hasRef?: () => boolean; _handle?: { hasRef?: () => boolean } | null; constructor?: { name?: string } };
+
+/** Handles (not timers) that keep the event loop alive, less this process's own stdio. */
+function refHandles(): Handle[] {
+  const getHandles = (process as unknown as { _getActiveHandles?: () => Handle[] })._getActiveHandles;
+  const handles = getHandles?.call(process) ?? [];
+  return handles.filter((handle) => {
+    if (handle === (process.stdout as unknown) || handle === (process.stderr as unknown)) return false;
+    if (handle === (process.stdin as unknown)) return false;
+    const hasRef = handle.hasRef ?? handle._handle?.hasRef?.bind(handle._handle);
+    return hasRef === undefined ? true : hasRef.call(handle);
+  });
+}
+
+function describeHandle(handle: Handle): string {
+  if (handle instanceof Server) {
+    const address = handle.address();
+    return `server listening on ${typeof address === "string" ? address : `${address?.address}:${address?.port}`}`;
+  }
+  if (handle instanceof Socket) {
+    if (handle.remotePort !== undefined)
+      return `socket ${handle.localAddress}:${handle.localPort} -> ${handle.remoteAddress}:${handle.remotePort}`;
+    return `socket (${handle.destroyed ? "destroyed" : "not connected"})`;
+  }
+  const child = handle as Partial<ChildProcess>;
+  if (typeof child.pid === "number" && child.spawnfile !== undefined) {
+    return `child process ${child.pid} (${[child.spawnfile, ...(child.spawnargs ?? []).slice(1, 4)].join(" ")})`;
+  }
+  return handle.constructor?.name ?? "unknown handle";
+}
+
+/**
+ * Where each live timer was created, recorded only with STREAMGATE_TEST_TRACE_TIMERS=1 (an async hook on every
+ * resource costs too much to leave on): a leaked timer is then named by its creation stack.
+ */
+const timerSites = new Map<object, string>();
+if (process.env.STREAMGATE_TEST_TRACE_TIMERS === "1") {
+  createHook({
+    init(_id, type, _trigger, resource) {
+      if (type === "Timeout") {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 30;
+        const frames = (new Error().stack ?? "").split("\n").slice(2);
+        Error.stackTraceLimit = limit;
+        timerSites.set(
+          resource,
+          frames
+            .filter((line) => !/\(node:|at node:/.test(line))
+            .slice(0, 4)
+            .join("\n"),
+        );
+      }
+    },
+    destroy() {},
+  }).enable();
+}
+
+function liveTimerSites(): string[] {
+  const sites: string[] = [];
+  for (const [timer, site] of timerSites) {
+    const state = timer as { hasRef?: () => boolean; _destroyed?: boolean };
+    if (state._destroyed === true || state.hasRef?.() === false) timerSites.delete(timer);
+    else sites.push(`timer created at\n${site}`);
+  }
+  return sites;
+}
+
+/** Everything still open: named handles, plus ref'd timers and other resources counted by type. */
+function leaks(): string[] {
+  const named = refHandles().map(describeHandle);
+  const timers = process.getActiveResourcesInfo().filter((type) => type === "Timeout" || type === "Immediate");
+  if (timers.length > 0) {
+    const sites = liveTimerSites();
+    if (sites.length > 0) named.push(...sites);
+    else
+      named.push(
+        `${timers.length} ref'd timer(s) not cleared (STREAMGATE_TEST_TRACE_TIMERS=1 names where they were set)`,
+      );
+  }
+  return named;
+}
+
+if (process.env.NODE_TEST_CONTEXT !== undefined) {
+  after(async () => {
+    const deadline = Date.now() + GRACE_MS;
+    let open = leaks();
+    while (open.length > 0 && Date.now() < deadline) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 50).unref());
+      open = leaks();
+    }
+    if (open.length === 0) return;
+    // The leaked handle would keep this process alive: leave once the runner has the report.
+    setTimeout(() => process.exit(1), 1_000).unref();
+    const file = process.argv.at(-1) ?? "this test file";
+    throw new Error(
+      `${file} left ${open.length} handle(s) open (close them in an after hook):\n  - ${open.join("\n  - ")}`,
+    );
+  });
+}
