@@ -76,27 +76,32 @@ function liveTimerSites(): string[] {
   return sites;
 }
 
-/** Everything still open: named handles, plus ref'd timers and other resources counted by type. */
+/** Resource types that are requests or timers in flight (a handle, such as a socket or a server, is named instead). */
+const PENDING_TYPE = /(Req|ReqWrap|ReqCallback|Timeout|Immediate)$/;
+
+/** Everything still open: named handles, then timers and requests in flight, counted by type. */
 function leaks(): string[] {
   const named = refHandles().map(describeHandle);
-  const timers = process.getActiveResourcesInfo().filter((type) => type === "Timeout" || type === "Immediate");
-  if (timers.length > 0) {
+  const pending = process.getActiveResourcesInfo().filter((type) => PENDING_TYPE.test(type));
+  const timers = pending.filter((type) => type === "Timeout" || type === "Immediate").length;
+  if (timers > 0) {
     const sites = liveTimerSites();
     if (sites.length > 0) named.push(...sites);
-    else
-      named.push(
-        `${timers.length} ref'd timer(s) not cleared (STREAMGATE_TEST_TRACE_TIMERS=1 names where they were set)`,
-      );
+    else named.push(`${timers} ref'd timer(s) not cleared (STREAMGATE_TEST_TRACE_TIMERS=1 names where they were set)`);
   }
+  const requests = pending.filter((type) => type !== "Timeout" && type !== "Immediate");
+  if (requests.length > 0) named.push(`requests in flight: ${requests.join(", ")}`);
   return named;
 }
 
 if (process.env.NODE_TEST_CONTEXT !== undefined) {
   after(async () => {
     const deadline = Date.now() + GRACE_MS;
+    // A close, listen or lookup started by the last test completes on a later turn of the event loop.
+    await new Promise<void>((resolve) => setTimeout(resolve, 20));
     let open = leaks();
     while (open.length > 0 && Date.now() < deadline) {
-      await new Promise<void>((resolve) => setTimeout(resolve, 50).unref());
+      await new Promise<void>((resolve) => setTimeout(resolve, 50));
       open = leaks();
     }
     if (open.length === 0) return;
