@@ -453,6 +453,34 @@ describe("limits - connections", () => {
       } finally {
         clients.close();
       }
+      // Plain HTTP/2 with prior knowledge gets the same 429 as HTTP/1.1, then GOAWAY.
+      const session = http2Connect(server.url, {
+        createConnection: () => netConnect({ host: server.host, port: server.port, localAddress: "127.0.0.1" }),
+      });
+      session.on("error", () => undefined);
+      try {
+        const answer = await withTimeout(
+          new Promise<{ status: number; text: string }>((resolve, reject) => {
+            const stream = session.request({ ":path": "/healthz" }).end();
+            let status = 0;
+            let text = "";
+            stream.on("response", (headers) => {
+              status = Number(headers[":status"]);
+            });
+            stream.setEncoding("utf8").on("data", (chunk: string) => {
+              text += chunk;
+            });
+            stream.on("end", () => resolve({ status, text }));
+            stream.on("error", reject);
+          }),
+          5_000,
+          "h2c refusal",
+        );
+        assert.equal(answer.status, 429);
+        assert.equal(reasonOf(answer.text), "TOO_MANY_CONNECTIONS");
+      } finally {
+        session.destroy();
+      }
 
       const elsewhere = await httpFrom("127.0.0.2", `${server.url}/healthz`);
       assert.equal(elsewhere.status, 200);
