@@ -16,9 +16,10 @@
 //        reason is reported, and `checked-by` (a test that checks the subject another way) must exist
 //   A block of code or config taken from a file gets <!-- file: examples/x/y.mjs --> and must be a verbatim
 //   excerpt of that file.
-// - Ports: pages may name 8080, 8081, 8001, 8002, 3000, 50051 and 4222 for readability. Each page gets a free port
+// - Ports: pages may name 8000-8099, 3000, 4222 and 50051 for readability. Each page gets a free port
 //   for each, substituted wherever the number stands alone (in blocks, markers and the page's copy of
-//   examples/); PORT and STREAMGATE_URL point at the page's 8080, so commands without --server reach it.
+//   examples/); PORT and STREAMGATE_URL point at the page's 8080, so commands without --server reach it, and
+//   STREAMGATE_TUNNEL_HTTP_PORT / _GRPC_PORT at its 8001 / 8002 (the entries' defaults).
 //   Pages run in parallel (4 at a time).
 // - A page whose examples call curl, nats-server, jq or openssl skips loudly when one is missing; with CI=true
 //   it fails.

@@ -9,10 +9,16 @@ import type { ShellExample } from "./parse-doc-examples.js";
 import { parseDocExamples } from "./parse-doc-examples.js";
 
 /**
- * Ports the docs may name for readability. Each page gets a free port for each, substituted wherever the number
- * stands alone (blocks, `ready=`, `expect=`, and the page's copy of `examples/`), so pages run in parallel.
+ * Ports the docs may name for readability: 8000–8099, 3000, 4222 and 50051. Each page gets a free port for each,
+ * substituted wherever the number stands alone (blocks, `ready=`, `expect=`, and the page's copy of `examples/`),
+ * so pages run in parallel.
  */
-export const documentedPorts = [8080, 8081, 8001, 8002, 3000, 50051, 4222] as const;
+export const documentedPorts: readonly number[] = [
+  ...Array.from({ length: 100 }, (_, index) => 8000 + index),
+  3000,
+  4222,
+  50051,
+];
 
 /** Programs the examples may call that are not part of Node; a page using a missing one skips, or fails in CI. */
 export const peerPrograms = ["curl", "nats-server", "jq", "openssl"] as const;
@@ -170,7 +176,7 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
 
   const ports = new Map<number, number>();
   for (const port of documentedPorts) ports.set(port, await freePort());
-  const portPattern = new RegExp(`(?<!\\d)(${documentedPorts.join("|")})(?!\\d)`, "g");
+  const portPattern = /(?<!\d)(80\d\d|3000|4222|50051)(?!\d)/g;
   const rewrite = (text: string) => text.replace(portPattern, (port) => String(ports.get(Number(port))));
 
   const pageDir = join(options.installDir, "pages", options.page.replace(/[^\w.-]+/g, "_"));
@@ -183,6 +189,9 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
     // The documented default server (http://localhost:8080) is this page's port 8080.
     PORT: String(ports.get(8080)),
     STREAMGATE_URL: `http://localhost:${ports.get(8080)}`,
+    // …and the tunnel entries' default ports are its 8001 and 8002.
+    STREAMGATE_TUNNEL_HTTP_PORT: String(ports.get(8001)),
+    STREAMGATE_TUNNEL_GRPC_PORT: String(ports.get(8002)),
     // npx must never fetch `streamgate` from the registry: only the installed one counts.
     npm_config_offline: "true",
     npm_config_update_notifier: "false",
@@ -202,7 +211,10 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
     return new Error(
       [
         `${options.page}:${example.line}: \`\`\`${example.language} example ${what}`,
-        `--- script (ports rewritten: ${[...ports].map(([from, to]) => `${from}→${to}`).join(", ")}) ---`,
+        `--- script (ports rewritten: ${[...ports]
+          .filter(([from]) => example.script.includes(String(from)))
+          .map(([from, to]) => `${from}→${to}`)
+          .join(", ")}) ---`,
         rewrite(example.script),
         "--- output ---",
         tail(output),
