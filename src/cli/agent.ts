@@ -74,8 +74,8 @@ const agentSpec = {
     },
   },
   examples: [
-    "agent --server https://tunnel.example.com --token $TOKEN --group orders --config agent.yaml",
-    "agent --server http://127.0.0.1:8080 --group dev --config agent.yaml --client-id laptop",
+    "streamgate agent --server https://tunnel.example.com --token $TOKEN --group orders --config agent.yaml",
+    "streamgate agent --server http://127.0.0.1:8080 --group dev --config agent.yaml --client-id laptop",
   ],
 } as const;
 

@@ -50,7 +50,7 @@ export interface CommandSpec {
   /** Number of leading positionals that are required. Default: all of them. */
   readonly requiredPositionals?: number;
   readonly options: Readonly<Record<string, OptionSpec>>;
-  /** Example invocations (without the leading `streamgate`). */
+  /** Whole command lines as a user types them (`streamgate …`, maybe after `VAR=value` or a pipe). */
   readonly examples?: readonly string[];
 }
 
@@ -139,7 +139,7 @@ export function formatUsage(spec: CommandSpec): string {
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   lines.push("Flags:", ...rows.map(([left, right]) => left.padEnd(width) + right));
   if (spec.examples && spec.examples.length > 0) {
-    lines.push("", "Examples:", ...spec.examples.map((example) => `  streamgate ${example}`));
+    lines.push("", "Examples:", ...spec.examples.map((example) => `  ${example}`));
   }
   return `${lines.join("\n")}\n`;
 }

@@ -26,7 +26,7 @@ const chatSpec = {
     server: clientOptions.server,
     token: clientOptions.token,
   },
-  examples: ["chat --user alice", "chat --user bob --server http://localhost:8080 --room lobby"],
+  examples: ["streamgate chat --user alice", "streamgate chat --user bob --server http://localhost:8080 --room lobby"],
 } as const;
 
 /** `[hh:mm:ss] user: message` in local time. */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
-import { parseDurationSeconds, toProtoDuration, UsageError } from "./args.js";
+import { parseCommand, parseDurationSeconds, toProtoDuration, UsageError } from "./args.js";
 import type { CliIo } from "./command.js";
 import { resolveName, resolveServerUrl } from "./context.js";
 import { commandPaths, commands, main } from "./main.js";
@@ -74,6 +74,29 @@ describe("cli parsing", () => {
     assert.match((await runInProcess(["help"])).stdout, /^Usage: streamgate COMMAND/);
     assert.match((await runInProcess(["topics", "--help"])).stdout, /create .*Create a topic/);
     assert.match((await runInProcess(["--version"])).stdout, /^streamgate \d+\.\d+\.\d+\n$/);
+  });
+
+  test("cli - every --help example is a whole streamgate command line whose flags parse", () => {
+    /** Shell words of `line` (single and double quotes; enough for the examples). */
+    const words = (line: string) =>
+      [...line.matchAll(/'([^']*)'|"((?:\\.|[^"])*)"|(\S+)/g)].map((match) => match[1] ?? match[2] ?? match[3]!);
+    let checked = 0;
+    for (const entry of Object.values(commands)) {
+      for (const command of "spec" in entry ? [entry] : Object.values(entry.commands)) {
+        for (const example of command.spec.examples ?? []) {
+          const line = example
+            .replace(/\s+#.*$/, "")
+            .replace(/^.*\|\s*/, "")
+            .replace(/^(\w+=\S+\s+)+/, "");
+          const argv = words(line);
+          const path = command.spec.path.split(" ");
+          assert.deepEqual(argv.slice(0, path.length + 1), ["streamgate", ...path], `example: ${example}`);
+          assert.doesNotThrow(() => parseCommand(command.spec, argv.slice(path.length + 1)), `example: ${example}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 30, `only ${checked} examples`);
   });
 
   test("cli - docs/cli.md documents every command and every flag", () => {

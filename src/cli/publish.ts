@@ -29,8 +29,8 @@ const publishSpec = {
     ...clientOptions,
   },
   examples: [
-    "publish orders --data '{\"id\":1}' --attr kind=created",
-    "publish orders --file invoice.pdf --attr type=pdf",
+    "streamgate publish orders --data '{\"id\":1}' --attr kind=created",
+    "streamgate publish orders --file invoice.pdf --attr type=pdf",
     "seq 1 5000 | streamgate publish orders --ordering-key batch-7",
   ],
 } as const;

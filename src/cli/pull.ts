@@ -22,7 +22,11 @@ const pullSpec = {
     json: { type: "boolean", description: "Print the received messages as a JSON array (data stays base64)" },
     ...clientOptions,
   },
-  examples: ["pull orders-worker", "pull orders-worker --max 100 --ack", "pull orders-worker --wait --json"],
+  examples: [
+    "streamgate pull orders-worker",
+    "streamgate pull orders-worker --max 100 --ack",
+    "streamgate pull orders-worker --wait --json",
+  ],
 } as const;
 
 /** The `pull` command. */

@@ -24,9 +24,9 @@ const seekSpec = {
     ...clientOptions,
   },
   examples: [
-    "seek orders-worker --time 2024-05-01T12:00:00Z",
-    "seek orders-worker --time now   # acknowledge the whole backlog",
-    "seek orders-worker --snapshot before-deploy",
+    "streamgate seek orders-worker --time 2024-05-01T12:00:00Z",
+    "streamgate seek orders-worker --time now   # acknowledge the whole backlog",
+    "streamgate seek orders-worker --snapshot before-deploy",
   ],
 } as const;
 

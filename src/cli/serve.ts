@@ -226,10 +226,10 @@ const serveSpec = {
     },
   },
   examples: [
-    "serve",
-    "serve --port 9000 --data-dir /var/lib/streamgate --sync",
-    "serve --engine jetstream --nats-url nats://nats:4222",
-    "STREAMGATE_AUTH_SECRET=... serve --auth-issuer https://login.example.com --auth-audience streamgate",
+    "streamgate serve --host 127.0.0.1",
+    "streamgate serve --host 127.0.0.1 --port 9000 --data-dir /var/lib/streamgate --sync",
+    "streamgate serve --host 127.0.0.1 --engine jetstream --nats-url nats://nats:4222",
+    "STREAMGATE_AUTH_SECRET=... streamgate serve --auth-issuer https://login.example.com --auth-audience streamgate",
   ],
 } as const;
 

@@ -14,7 +14,7 @@ const createSpec = {
     json: jsonOption,
     ...clientOptions,
   },
-  examples: ["snapshots create before-deploy --subscription orders-worker"],
+  examples: ["streamgate snapshots create before-deploy --subscription orders-worker"],
 } as const;
 
 const listSpec = {
@@ -22,7 +22,7 @@ const listSpec = {
   summary: "List the snapshots of the project.",
   positionals: [],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["snapshots list"],
+  examples: ["streamgate snapshots list"],
 } as const;
 
 const getSpec = {
@@ -30,7 +30,7 @@ const getSpec = {
   summary: "Show one snapshot.",
   positionals: ["NAME"],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["snapshots get before-deploy"],
+  examples: ["streamgate snapshots get before-deploy"],
 } as const;
 
 const deleteSpec = {
@@ -38,7 +38,7 @@ const deleteSpec = {
   summary: "Delete a snapshot.",
   positionals: ["NAME"],
   options: { ...clientOptions },
-  examples: ["snapshots delete before-deploy"],
+  examples: ["streamgate snapshots delete before-deploy"],
 } as const;
 
 /** The `snapshots` command group. */

@@ -61,10 +61,10 @@ const createSpec = {
     ...clientOptions,
   },
   examples: [
-    "subscriptions create orders-worker --topic orders",
-    "subscriptions create audit --topic orders --retain-acked --ack-deadline 60 --expiration never",
-    "subscriptions create risky --topic orders --dead-letter-topic orders-dead --max-delivery-attempts 10",
-    "subscriptions create eu --topic orders --filter 'attributes.region = \"eu\"'",
+    "streamgate subscriptions create orders-worker --topic orders",
+    "streamgate subscriptions create audit --topic orders --retain-acked --ack-deadline 60 --expiration never",
+    "streamgate subscriptions create risky --topic orders --dead-letter-topic orders-dead --max-delivery-attempts 10",
+    "streamgate subscriptions create orders-eu --topic orders --filter 'attributes.region = \"eu\"'",
   ],
 } as const;
 
@@ -73,7 +73,7 @@ const listSpec = {
   summary: "List the subscriptions of the project.",
   positionals: [],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["subscriptions list", "subscriptions list --json"],
+  examples: ["streamgate subscriptions list", "streamgate subscriptions list --json"],
 } as const;
 
 const getSpec = {
@@ -81,7 +81,7 @@ const getSpec = {
   summary: "Show one subscription.",
   positionals: ["NAME"],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["subscriptions get orders-worker"],
+  examples: ["streamgate subscriptions get orders-worker"],
 } as const;
 
 const deleteSpec = {
@@ -89,7 +89,7 @@ const deleteSpec = {
   summary: "Delete a subscription and its backlog.",
   positionals: ["NAME"],
   options: { ...clientOptions },
-  examples: ["subscriptions delete orders-worker"],
+  examples: ["streamgate subscriptions delete orders-worker"],
 } as const;
 
 /** The `subscriptions` command group. */

@@ -42,10 +42,10 @@ const tailSpec = {
     ...clientOptions,
   },
   examples: [
-    "tail orders",
-    "tail orders --from earliest --count 10",
-    "tail orders --from 2024-05-01T12:00:00Z --filter 'attributes.kind = \"created\"' --json",
-    "tail orders --transport longpoll",
+    "streamgate tail orders",
+    "streamgate tail orders --from earliest --count 10",
+    "streamgate tail orders --from 2024-05-01T12:00:00Z --filter 'attributes.kind = \"created\"' --json",
+    "streamgate tail orders --transport longpoll",
   ],
 } as const;
 

@@ -20,7 +20,7 @@ const createSpec = {
     json: jsonOption,
     ...clientOptions,
   },
-  examples: ["topics create orders", "topics create orders --retention 7d --label team=billing"],
+  examples: ["streamgate topics create orders", "streamgate topics create orders --retention 7d --label team=billing"],
 } as const;
 
 const listSpec = {
@@ -28,7 +28,7 @@ const listSpec = {
   summary: "List the topics of the project.",
   positionals: [],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["topics list", "topics list --project shop --json"],
+  examples: ["streamgate topics list", "streamgate topics list --project shop --json"],
 } as const;
 
 const getSpec = {
@@ -36,7 +36,7 @@ const getSpec = {
   summary: "Show one topic.",
   positionals: ["NAME"],
   options: { json: jsonOption, ...clientOptions },
-  examples: ["topics get orders", "topics get projects/shop/topics/orders --json"],
+  examples: ["streamgate topics get orders", "streamgate topics get projects/shop/topics/orders --json"],
 } as const;
 
 const deleteSpec = {
@@ -44,7 +44,7 @@ const deleteSpec = {
   summary: "Delete a topic.",
   positionals: ["NAME"],
   options: { ...clientOptions },
-  examples: ["topics delete orders"],
+  examples: ["streamgate topics delete orders"],
 } as const;
 
 /** The `topics` command group. */

@@ -37,7 +37,11 @@ const checkSpec = {
       description: "Do not read environment variables and token files (check a file on a machine without the secrets)",
     },
   },
-  examples: ["tunnel check rules.yaml", "tunnel check agent.yaml --agent", "tunnel check rules.yaml --skip-secrets"],
+  examples: [
+    "streamgate tunnel check rules.yaml",
+    "streamgate tunnel check agent.yaml --agent",
+    "streamgate tunnel check rules.yaml --skip-secrets",
+  ],
 } as const;
 
 const matchSpec = {
@@ -73,9 +77,9 @@ const matchSpec = {
     json: { type: "boolean", description: "Print the match and the reasons for earlier rules as JSON" },
   },
   examples: [
-    "tunnel match rules.yaml --host api.example.com --path /shop.Orders/Get --grpc",
-    "tunnel match rules.yaml --host www.example.com --path /api/items --header x-tenant=acme",
-    "tunnel match agent.yaml --agent --host orders.internal --path /shop.Orders/Get --grpc",
+    "streamgate tunnel match rules.yaml --host api.example.com --path /shop.Orders/Get --grpc",
+    "streamgate tunnel match rules.yaml --host www.example.com --path /api/items --header x-tenant=acme",
+    "streamgate tunnel match agent.yaml --agent --host orders.internal --path /shop.Orders/Get --grpc",
   ],
 } as const;
 
