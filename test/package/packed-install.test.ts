@@ -265,14 +265,19 @@ describe("packed install", { skip }, () => {
     }
   });
 
-  test("package - the browser condition of streamgate/client is one ES module without Node built-ins", async () => {
-    const { stdout } = await run(
-      process.execPath,
-      ["--conditions=browser", "--input-type=module", "-e", 'console.log(import.meta.resolve("streamgate/client"))'],
-      { cwd: installed.dir, env: installed.env },
-    );
+  test("package - the browser condition of streamgate/client (and streamgate/client/browser) is one ES module without Node built-ins", async () => {
+    const resolve = async (specifier: string, conditions: string[]) => {
+      const code = `console.log(import.meta.resolve(${JSON.stringify(specifier)}))`;
+      const { stdout } = await run(
+        process.execPath,
+        [...conditions.map((condition) => `--conditions=${condition}`), "--input-type=module", "-e", code],
+        { cwd: installed.dir, env: installed.env },
+      );
+      return stdout.trim();
+    };
     const file = join(installed.dir, "node_modules/streamgate/dist/client/streamgate-client.browser.js");
-    assert.equal(stdout.trim(), `file://${file}`);
+    assert.equal(await resolve("streamgate/client", ["browser"]), `file://${file}`);
+    assert.equal(await resolve("streamgate/client/browser", []), `file://${file}`);
     const bundle = readFileSync(file, "utf8");
     assert.doesNotMatch(bundle, /\bfrom\s*["']node:|import\(\s*["']node:|\brequire\(/);
     assert.doesNotMatch(bundle, /^import\s/m, "every dependency is bundled in");
