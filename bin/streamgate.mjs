@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// Launcher of the `streamgate` command. Runs the compiled JavaScript in dist/ (`npm run build`; `npm start`
-// builds first) while that build is newer than every file under src/, else the TypeScript sources through tsx.
+// Launcher of the `streamgate` command. Installed from npm (no src/ next to dist/) it runs the compiled dist/. In a
+// checkout it runs dist/ (`npm run build`; `npm start` builds first) while that build is newer than every file under
+// src/, else the TypeScript sources through tsx (a dev dependency: it is only imported in a checkout).
 // The compiled form is the one to run in production: tsx's transform gives every closure an own `name`
 // property (esbuild keepNames), about a third of the server's heap per idle tunnelled stream, and CPU per call.
-// STREAMGATE_FROM_SOURCE=1 forces the sources.
+// STREAMGATE_FROM_SOURCE=1 forces the sources (in a checkout).
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+/** A repository checkout has the sources; the npm package ships dist/ only. */
+const checkout = existsSync(`${root}src/cli/main.ts`);
 
-/** Newest modification time of the files under `dir` (0 when it does not exist, as in a built image). */
+/** Newest modification time of the files under `dir` (0 when it does not exist). */
 function newestMtimeMs(dir) {
   if (!existsSync(dir)) return 0;
   let newest = 0;
@@ -27,7 +30,7 @@ function builtAndFresh() {
 }
 
 let main;
-if (builtAndFresh()) {
+if (!checkout || builtAndFresh()) {
   ({ main } = await import("../dist/cli/main.js"));
 } else {
   const { register } = await import("tsx/esm/api");

@@ -1,4 +1,6 @@
-// streamgate dashboard: polls GET /v1/dashboard/overview every 2 s and tails a topic over SSE (EventSource).
+// streamgate dashboard: polls GET /v1/dashboard/overview every 2 s and tails a topic with streamgate/client over SSE.
+import { createStreamClient } from "/streamgate-client.browser.js";
+
 const POLL_MS = 2_000;
 const MAX_TAIL_ROWS = 200;
 
@@ -8,7 +10,8 @@ const state = {
   project: params.get("project") ?? "",
   tailTopic: params.get("topic") ?? "",
   overview: null,
-  source: null,
+  /** AbortController of the running tail, or null. */
+  tail: null,
   paused: false,
   received: 0,
 };
@@ -454,7 +457,7 @@ function renderTailChoices(overview) {
     );
   }
   select.value = state.tailTopic;
-  if (state.tailTopic && !state.source && names.includes(state.tailTopic)) openTail();
+  if (state.tailTopic && !state.tail && names.includes(state.tailTopic)) openTail();
 }
 
 function chooseTailTopic(name) {
@@ -480,45 +483,61 @@ function setTailState(kind, text) {
   $("tail-state").textContent = text;
 }
 
+/** The live tail's client: the browser build of streamgate/client this server serves (the same code as the npm package). */
+const streams = createStreamClient({ baseUrl: location.origin, transport: "sse" });
+
 function openTail() {
-  state.source?.close();
-  state.source = null;
+  state.tail?.abort();
+  state.tail = null;
   state.received = 0;
   if (!state.tailTopic) {
     setTailState("idle", "Idle");
     return;
   }
-  // `from=latest` on the first connect; EventSource resends Last-Event-ID on reconnect, so nothing is missed.
-  const source = new EventSource(`/v1/${state.tailTopic}/events?from=latest`);
-  state.source = source;
+  const tail = new AbortController();
+  state.tail = tail;
   setTailState("connecting", "Connecting…");
-  source.addEventListener("open", () => setTailState("live", "Live"));
-  source.addEventListener("message", (event) => {
-    state.received += 1;
-    setTailState("live", `Live · ${formatNumber(state.received)} received`);
-    if (!state.paused) addTailRow(renderMessage(JSON.parse(event.data)));
+  runTail(state.tailTopic, tail.signal);
+}
+
+/**
+ * Tails `topic` from `latest` (pinned to an offset when it starts). The client reconnects with backoff and resumes
+ * after the last offset shown, so a cut connection or a slow-consumer drop neither loses nor repeats a row.
+ */
+async function runTail(topic, signal) {
+  const live = () =>
+    setTailState("live", state.received === 0 ? "Live" : `Live · ${formatNumber(state.received)} received`);
+  const messages = streams.subscribe(topic, {
+    from: "latest",
+    signal,
+    onOpen: () => {
+      if (!signal.aborted) live();
+    },
+    onReconnect: ({ reason }) => {
+      if (!signal.aborted) setTailState("connecting", `Reconnecting… (${reason?.message ?? reason})`);
+    },
+    onGap: (gap) => {
+      if (signal.aborted) return;
+      addTailRow(
+        h(
+          "li",
+          { class: "tail-row gap" },
+          `Gap: ${gap.lost} message(s) before offset ${gap.firstAvailable} expired before they could be read`,
+        ),
+      );
+    },
   });
-  source.addEventListener("gap", (event) => {
-    const gap = JSON.parse(event.data);
-    addTailRow(
-      h(
-        "li",
-        { class: "tail-row gap" },
-        `Gap: ${gap.lost} message(s) before offset ${gap.firstAvailable} expired before they could be read`,
-      ),
-    );
-  });
-  source.addEventListener("error", (event) => {
-    if (event.data) {
-      const failure = JSON.parse(event.data);
-      setTailState("error", failure.message);
-      if (failure.status !== "RESOURCE_EXHAUSTED") source.close();
-    } else if (source.readyState !== EventSource.CLOSED) {
-      setTailState("connecting", "Reconnecting…");
-    } else {
-      setTailState("error", "Closed");
+  try {
+    for await (const message of messages) {
+      state.received += 1;
+      live();
+      if (!state.paused) addTailRow(renderMessage(message));
     }
-  });
+    if (!signal.aborted) setTailState("error", "Closed");
+  } catch (error) {
+    // Only errors a retry cannot fix reach here (unknown topic, bad position, no permission).
+    if (!signal.aborted) setTailState("error", error.message);
+  }
 }
 
 function addTailRow(row) {
@@ -529,9 +548,11 @@ function addTailRow(row) {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Bytes shown in a binary message's base64 preview. */
+const PREVIEW_BYTES = 36;
+
 /** UTF-8 text when the bytes decode and are printable; otherwise a short base64 preview. */
-function describeData(base64) {
-  const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+function describeData(bytes) {
   if (bytes.length === 0) return { text: "(empty)", binary: true };
   try {
     const text = utf8.decode(bytes);
@@ -540,15 +561,18 @@ function describeData(base64) {
   } catch {
     // not UTF-8: fall through to the binary preview
   }
+  const preview = btoa(String.fromCharCode(...bytes.subarray(0, PREVIEW_BYTES)));
   return {
-    text: `binary · ${formatNumber(bytes.length)} bytes · ${base64.slice(0, 48)}${base64.length > 48 ? "…" : ""}`,
+    text: `binary · ${formatNumber(bytes.length)} bytes · ${preview}${bytes.length > PREVIEW_BYTES ? "…" : ""}`,
     binary: true,
   };
 }
 
+/** One tail row from a client StreamMessage (offset number, publishTime Date, data bytes). */
 function renderMessage(message) {
-  const data = describeData(message.data ?? "");
-  const time = new Date(message.publishTime);
+  const data = describeData(message.data);
+  const time = message.publishTime;
+  const publishTime = time.toISOString();
   const attributes = Object.entries(message.attributes ?? {});
   if (message.orderingKey) attributes.unshift(["orderingKey", message.orderingKey]);
   return h(
@@ -557,7 +581,7 @@ function renderMessage(message) {
     h("span", { class: "offset" }, `#${message.offset}`),
     h(
       "time",
-      { class: "time", datetime: message.publishTime, title: message.publishTime },
+      { class: "time", datetime: publishTime, title: publishTime },
       time.toLocaleTimeString(undefined, { hour12: false }) + `.${String(time.getMilliseconds()).padStart(3, "0")}`,
     ),
     h(

@@ -14,6 +14,7 @@ interface LongPollBody {
 
 export const longPollSource: Source = async function* (context, position, signal) {
   let cursor = position;
+  let opened = false;
   while (!signal.aborted) {
     const url = eventsUrl(context, {
       from: cursor,
@@ -22,6 +23,10 @@ export const longPollSource: Source = async function* (context, position, signal
     });
     const body = await poll(context, url, signal);
     if (body === undefined) return;
+    if (!opened) {
+      opened = true;
+      yield { kind: "open" };
+    }
     if (body.gap !== undefined) yield { kind: "gap", gap: decodeGap(body.gap) };
     for (const message of body.messages) yield { kind: "message", message: decodeMessage(message) };
     yield { kind: "cursor", offset: Number(body.nextFrom) };

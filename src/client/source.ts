@@ -4,6 +4,8 @@ import type { StreamGap, StreamMessage } from "./types.js";
 
 /** One element of a connection, in order. */
 export type SourceEvent =
+  /** The connection is established (yielded once, first). */
+  | { kind: "open" }
   | { kind: "message"; message: StreamMessage }
   | { kind: "gap"; gap: StreamGap }
   /** Every offset up to `offset` has been handled without a message to show (a long poll that pinned its cursor). */

@@ -36,6 +36,7 @@ export const sseSource: Source = async function* (context, position, signal) {
     );
     if (response.body === null) throw new StreamClientError("INTERNAL", "subscribe: response has no body");
     reader = response.body.getReader();
+    yield { kind: "open" };
     const parser = createSseParser();
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;

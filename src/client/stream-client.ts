@@ -83,12 +83,15 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
             position = String(handled);
           }
           for await (const event of source(context, position, signal)) {
-            attempt = 0;
+            // Progress resets the backoff; a bare open does not (a server that accepts and drops must not be hammered).
+            if (event.kind !== "open") attempt = 0;
             if (event.kind === "message") {
               if (event.message.offset <= handled) continue;
               handled = event.message.offset;
               position = String(handled);
               yield event.message;
+            } else if (event.kind === "open") {
+              subscribeOptions.onOpen?.();
             } else if (event.kind === "gap") {
               handled = Math.max(handled, event.gap.firstAvailable - 1);
               position = String(handled);

@@ -78,6 +78,12 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Called when retention removed messages at the cursor; the stream continues at `firstAvailable`. */
   onGap?: (gap: StreamGap) => void;
+  /**
+   * Called each time a connection is established and streaming (the first one and every reconnect): SSE once the
+   * server answered with its event stream, WebSocket once the socket opened, long poll after the first poll answered.
+   * For a connection indicator; messages published from then on arrive on this connection.
+   */
+  onOpen?: () => void;
   /** Called before each reconnect, with the reason and the delay; for logs and tests. */
   onReconnect?: (info: { attempt: number; delayMs: number; reason: unknown }) => void;
 }

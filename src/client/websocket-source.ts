@@ -63,6 +63,7 @@ export const websocketSource: Source = async function* (context, position, signa
   const abort = () => queue.end();
   signal.addEventListener("abort", abort, { once: true });
   socket.onopen = () => {
+    queue.push({ kind: "open" });
     socket.send(
       JSON.stringify({
         type: "subscribe",

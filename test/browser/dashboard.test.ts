@@ -1,5 +1,6 @@
-// Browser test of the dashboard in Debian's chromium: tables fill from the overview API, the live tail shows a published
-// event, and the tunnel panel lists a real agent with its in-flight streams.
+// Browser test of the dashboard in Debian's chromium: tables fill from the overview API, the live tail (the bundled
+// browser build of streamgate/client) shows published events and resumes after a cut, and the tunnel panel lists a real
+// agent with its in-flight streams.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import type * as grpc from "@grpc/grpc-js";
 import { credentials } from "@grpc/grpc-js";
 import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/index.js";
+import { type CutProxy, startCutProxy } from "../harness/cut-proxy.js";
 import { fetchJson } from "../harness/rest-client.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
@@ -18,18 +20,32 @@ const skip = chromiumMissing();
 
 describe("dashboard in a browser", { skip }, () => {
   let server: TestServer;
+  /** The page loads through it, so a test can cut the live tail's connection for real. */
+  let proxy: CutProxy;
   let chromium: TestBrowser;
 
   before(async () => {
     server = await startTestServer();
+    proxy = await startCutProxy(server);
     chromium = await launchChromium();
   });
   after(async () => {
     await chromium?.close();
+    await proxy?.close();
     await server?.close();
   });
 
-  test("dashboard - lists topics and subscriptions and shows a published event in the live tail", async () => {
+  test("dashboard - serves the browser build of streamgate/client under its CSP, with no Node built-in in it", async () => {
+    const response = await fetch(`${server.url}/streamgate-client.browser.js`, { headers: { connection: "close" } });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.match(response.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    const text = await response.text();
+    assert.match(text, /export\s*\{[^}]*\bcreateStreamClient\b/);
+    assert.doesNotMatch(text, /\bfrom\s*["']node:|import\(\s*["']node:|require\(/);
+  });
+
+  test("dashboard - lists topics and subscriptions, and the live tail (bundled client) shows published events and resumes after a cut", async () => {
     const project = "acme";
     for (const name of ["orders", "payments", "audit-log"]) {
       assert.equal((await fetchJson(server.url, "PUT", `/v1/projects/${project}/topics/${name}`, {})).status, 200);
@@ -48,9 +64,14 @@ describe("dashboard in a browser", { skip }, () => {
     const page = await chromium.context.newPage();
     const pageErrors: string[] = [];
     page.on("pageerror", (error) => pageErrors.push(error.message));
+    const eventRequests: string[] = [];
+    page.on("request", (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith("/orders/events")) eventRequests.push(url.search);
+    });
     try {
       const topic = `projects/${project}/topics/orders`;
-      await page.goto(`${server.url}/?project=${project}&topic=${encodeURIComponent(topic)}`);
+      await page.goto(`${proxy.url}/?project=${project}&topic=${encodeURIComponent(topic)}`);
       await page.locator('#topics tr[data-topic$="/orders"]').waitFor();
       await page.locator('#tail[data-state="live"]').waitFor({ timeout: 10_000 });
       assert.equal(await page.locator("#subscriptions tbody tr").count(), 2);
@@ -67,6 +88,25 @@ describe("dashboard in a browser", { skip }, () => {
       await row.waitFor({ timeout: 10_000 });
       assert.match(await row.innerText(), /#1[\s\S]*kind=created[\s\S]*region=eu[\s\S]*"order":42/);
       await page.locator("#tail-rows .tail-row .data.binary", { hasText: "binary · 5 bytes" }).waitFor();
+      // The tail is streamgate/client's browser build: `latest` pinned to an offset, then SSE from that cursor.
+      assert.deepEqual(eventRequests.slice(0, 2), ["?from=latest&wait=0&max=1", "?from=0"]);
+
+      // Cut: every connection through the proxy dies; the client reconnects after its backoff (250 ms at most on
+      // the first retry) and resumes after offset 2, the last row shown, so the event published right after the
+      // cut shows once and nothing is repeated.
+      assert.ok(proxy.cut() >= 1);
+      await fetchJson(server.url, "POST", `/v1/projects/${project}/topics/orders:publish`, {
+        messages: [{ data: base64("after the cut") }],
+      });
+      await page.locator("#tail-rows .tail-row", { hasText: "after the cut" }).waitFor({ timeout: 15_000 });
+      await page.locator('#tail[data-state="live"]').waitFor({ timeout: 10_000 });
+      assert.deepEqual(
+        await page
+          .locator("#tail-rows .tail-row")
+          .evaluateAll((rows) => rows.map((row) => row.getAttribute("data-offset"))),
+        ["3", "2", "1"],
+      );
+      assert.ok(eventRequests.includes("?from=2"), `resumed from the cursor (requests: ${eventRequests.join(" ")})`);
       // The next overview poll shows the published messages and a live SSE connection.
       await page.waitForFunction(
         () => document.querySelector('#connections [data-transport="sse"] .bar-value')?.textContent !== "0",

@@ -1,5 +1,5 @@
-// deploy/: every YAML parses and carries the fields streams need; the Dockerfile passes dockerfilelint and has
-// the structure the README promises. (No Docker or cluster here: nothing is built or applied.)
+// deploy/: every YAML parses and carries the fields streams need; the Dockerfile passes dockerfilelint, has the
+// structure the README promises and builds the image from the packed npm package. (No Docker or cluster here: nothing is built or applied.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -97,19 +97,40 @@ describe("deploy manifests", () => {
     const text = readFileSync(dockerfile, "utf8");
     const stages = text.match(/^FROM /gm) ?? [];
     assert.ok(stages.length >= 2, "multi-stage");
-    assert.match(text, /^FROM node:20-slim\s*$/m, "runtime on node:20-slim");
-    // The image runs the compiled dist/ (generated protos included), not the sources through tsx.
-    assert.match(text, /^RUN npm run build$/m);
-    assert.match(text, /^COPY --from=build \/app\/dist \.\/dist$/m);
-    assert.match(text, /npm ci --omit=dev/);
     assert.match(text, /^USER (?!root|0\b)\S+/m, "non-root user");
     assert.match(text, /^HEALTHCHECK .*\n?.*\/healthz/m);
     assert.match(text, /^EXPOSE 8080$/m);
-    assert.match(text, /^CMD \["node", "bin\/streamgate\.mjs", "serve"\]$/m);
     for (const copied of text.matchAll(/^COPY (?!--from)(.+) \.\/?\S*$/gm)) {
       for (const source of copied[1]!.split(/\s+/)) {
         assert.ok(readdirSync(root).includes(source), `COPY source ${source} exists in the repository`);
       }
     }
+  });
+
+  test("deploy - Dockerfile builds the npm package (npm ci, npm pack) on Node 24 and the runtime image installs that tarball", () => {
+    const text = readFileSync(join(deploy, "Dockerfile"), "utf8");
+    // Stages by their FROM line; instruction continuations folded so each instruction is one line.
+    const stages = text
+      .replace(/\\\n\s*/g, " ")
+      .split(/^(?=FROM )/m)
+      .filter((stage) => stage.startsWith("FROM "));
+    const build = stages.find((stage) => /^FROM node:24-bookworm AS build$/m.test(stage));
+    assert.ok(build, "a build stage FROM node:24-bookworm AS build");
+    assert.match(build, /^RUN npm ci\b/m);
+    const pack = /^RUN npm pack --pack-destination (\S+) && mv \S+ (\S+\.tgz)$/m.exec(build);
+    assert.ok(pack, "the build stage packs the package (prepack builds dist/)");
+
+    const runtime = stages.at(-1)!;
+    assert.match(runtime, /^FROM node:24-(bookworm-)?slim$/m, "runtime on Node 24 slim");
+    const copies = [...runtime.matchAll(/^COPY (.+)$/gm)].map((match) => match[1]);
+    assert.equal(copies.length, 1, `the runtime stage copies only the tarball (got ${copies.join("; ")})`);
+    const copied = new RegExp(`^--from=build ${pack[2]} (\\S+\\.tgz)$`).exec(copies[0]!);
+    assert.ok(copied, `the runtime stage copies the packed ${pack[2]}`);
+    const install = /^RUN npm install --global --omit=dev\b[^&]*\s(\S+\.tgz)(\s|$)/m.exec(runtime);
+    assert.ok(install, "the runtime stage installs a tarball, production dependencies only");
+    assert.equal(install[1], copied[1], "the tarball installed is the one packed");
+    assert.doesNotMatch(runtime, /\btsx\b|npm ci|npm run build/);
+    assert.match(runtime, /^CMD \["streamgate", "serve"\]$/m, "runs the package's bin");
+    assert.match(text, /^# Expected image size, an ESTIMATE\b[\s\S]*?about \d+ MB/m, "states the estimated image size");
   });
 });

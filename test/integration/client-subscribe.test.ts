@@ -100,7 +100,7 @@ describe("client - subscribe", () => {
       await client.close();
     });
 
-    it(`client ${transport} - resumes after the connection is cut, without gap or duplicate`, async () => {
+    it(`client ${transport} - resumes after the connection is cut, without gap or duplicate, reporting each open`, async () => {
       const topic = await newTopic();
       const publisher = createStreamClient({ baseUrl: server.url, fetch: closingFetch });
       const client = createStreamClient({
@@ -111,10 +111,12 @@ describe("client - subscribe", () => {
       });
       const total = 300;
       let reconnects = 0;
+      let opens = 0;
       const received: number[] = [];
       const reading = (async () => {
         for await (const message of client.subscribe(topic, {
           from: "earliest",
+          onOpen: () => opens++,
           onReconnect: () => reconnects++,
         })) {
           received.push(message.offset);
@@ -135,6 +137,8 @@ describe("client - subscribe", () => {
         Array.from({ length: total }, (_, index) => index + 1),
       );
       assert.ok(reconnects >= 1, `expected reconnects, got ${reconnects}`);
+      // Every connection that streamed opened first; a reconnect cut before its answer opens nothing.
+      assert.ok(opens >= 2 && opens <= reconnects + 1, `${opens} opens for ${reconnects} reconnects`);
       await client.close();
       await publisher.close();
     });

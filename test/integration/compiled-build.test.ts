@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { BROWSER_CLIENT_FILE, bundleBrowserClient } from "../../scripts/browser-client.mjs";
 import { withTimeout } from "../harness/wait-for.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -55,7 +56,7 @@ async function stop(started: Started | undefined): Promise<void> {
 
 describe("compiled build", () => {
   let root: string;
-  before(() => {
+  before(async () => {
     root = mkdtempSync(join(tmpdir(), "streamgate-build-"));
     mkdirSync(join(root, "bin"));
     copyFileSync(join(repo, "bin/streamgate.mjs"), join(root, "bin/streamgate.mjs"));
@@ -74,6 +75,8 @@ describe("compiled build", () => {
       ],
       { cwd: repo, stdio: "pipe" },
     );
+    // The dashboard of compiled code serves the build's browser client and refuses to start without it.
+    await bundleBrowserClient(repo, { outFile: join(root, BROWSER_CLIENT_FILE) });
     writeFileSync(join(root, "dist/.build-stamp"), `${new Date().toISOString()}\n`);
   });
   after(() => {

@@ -1,23 +1,28 @@
-// Routes the dashboard: its static page at `/` (from web/) and the JSON API it polls.
+// Routes the dashboard: its static page at `/` (from web/), the browser client it imports, and the JSON API it polls.
 import { fileURLToPath } from "node:url";
 import { errors } from "../../errors/index.js";
 import { type AnyRequest, type AnyResponse, requestUrl, sendError, sendJson } from "../rest/index.js";
+import { createClientBundleLoader, DASHBOARD_CLIENT_PATH } from "./client-bundle.js";
 import { createOverviewBuilder, type OverviewSources } from "./overview.js";
-import { loadStaticFiles, serveStaticFile } from "./static-files.js";
+import { loadStaticFiles, serveFile, serveStaticFile } from "./static-files.js";
 
 /** Path of the overview API. */
 export const DASHBOARD_OVERVIEW_PATH = "/v1/dashboard/overview";
 
 export interface DashboardOptions extends OverviewSources {
-  /** Folder of the static files. Default: the repository's `web/`. */
+  /** Folder of the static files. Default: the package's `web/`. */
   webRoot?: string;
 }
 
-/** Resolves true when it answered the request, false to let other routes try. */
+/**
+ * Resolves true when it answered the request, false to let other routes try. Throws when the package's browser
+ * client build is missing (see createClientBundleLoader).
+ */
 export function createDashboardHandler(
   options: DashboardOptions,
 ): (request: AnyRequest, response: AnyResponse, path: string) => Promise<boolean> {
   const files = loadStaticFiles(options.webRoot ?? fileURLToPath(new URL("../../../web/", import.meta.url)));
+  const clientBundle = createClientBundleLoader();
   const overview = createOverviewBuilder(options);
   return async (request, response, path) => {
     if (path === DASHBOARD_OVERVIEW_PATH) {
@@ -27,6 +32,10 @@ export function createDashboardHandler(
       }
       const project = requestUrl(request).searchParams.get("project");
       sendJson(response, 200, await overview(project));
+      return true;
+    }
+    if (path === DASHBOARD_CLIENT_PATH && (request.method === "GET" || request.method === "HEAD")) {
+      serveFile(await clientBundle(), request, response);
       return true;
     }
     return serveStaticFile(files, request, response, path);

@@ -1,3 +1,4 @@
-// Public surface of the dashboard transport: the web page at `/` and GET /v1/dashboard/overview.
+// Public surface of the dashboard transport: the web page at `/`, the browser client it imports, GET /v1/dashboard/overview.
+export { DASHBOARD_CLIENT_PATH } from "./client-bundle.js";
 export { createDashboardHandler, DASHBOARD_OVERVIEW_PATH, type DashboardOptions } from "./dashboard-handler.js";
 export type { DashboardOverview, SubscriptionOverview, TopicOverview, TunnelOverview } from "./overview.js";

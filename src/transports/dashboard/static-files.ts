@@ -21,10 +21,21 @@ const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-interface StaticFile {
+/** One file served from memory. */
+export interface StaticFile {
   body: Buffer;
   contentType: string;
   etag: string;
+}
+
+/** A file to serve: its bytes, the content type of its extension (`.js`, `.html`, …) and a content-hash ETag. */
+export function createStaticFile(body: Buffer, contentType: string): StaticFile {
+  return { body, contentType, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+}
+
+/** Content type of a file name's extension; undefined for a type the dashboard does not serve. */
+function contentTypeOf(name: string): string | undefined {
+  return CONTENT_TYPES[extname(name)];
 }
 
 /** The files of `root` keyed by URL path (`/` is `/index.html`); read once, so a request never touches the disk. */
@@ -38,11 +49,9 @@ export function loadStaticFiles(root: string): Map<string, StaticFile> {
         walk(path);
         continue;
       }
-      const contentType = CONTENT_TYPES[extname(entry)];
+      const contentType = contentTypeOf(entry);
       if (contentType === undefined) continue;
-      const body = readFileSync(path);
-      const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
-      files.set(`/${relative(root, path).split(sep).join("/")}`, { body, contentType, etag });
+      files.set(`/${relative(root, path).split(sep).join("/")}`, createStaticFile(readFileSync(path), contentType));
     }
   };
   walk(root);
@@ -64,6 +73,12 @@ export function serveStaticFile(
   if (request.method !== "GET" && request.method !== "HEAD") return false;
   const file = files.get(path);
   if (file === undefined) return false;
+  serveFile(file, request, response);
+  return true;
+}
+
+/** Answers a GET/HEAD with `file` (or 304 when the client's ETag matches), with the dashboard's security headers. */
+export function serveFile(file: StaticFile, request: AnyRequest, response: AnyResponse): void {
   const headers = {
     "cache-control": "no-cache",
     etag: file.etag,
@@ -74,10 +89,9 @@ export function serveStaticFile(
   if (request.headers["if-none-match"] === file.etag) {
     response.writeHead(304, headers);
     response.end();
-    return true;
+    return;
   }
   response.writeHead(200, { ...headers, "content-type": file.contentType, "content-length": file.body.length });
   if (request.method === "HEAD") response.end();
   else response.end(file.body);
-  return true;
 }
