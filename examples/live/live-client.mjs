@@ -1,5 +1,5 @@
 // The streamgate client library (Node and browsers): follow a topic live from the start, resuming after any
-// disconnect, and publish to it. Run: node --import tsx examples/live/live-client.mjs
+// disconnect, and publish to it. Run: node examples/live/live-client.mjs
 import { createStreamClient } from "streamgate/client";
 
 const client = createStreamClient({

@@ -107,7 +107,7 @@ describe("deploy manifests", () => {
     }
   });
 
-  test("deploy - Dockerfile builds the npm package (npm ci, npm pack) on Node 24 and the runtime image installs that tarball", () => {
+  test("deploy - Dockerfile builds the npm package (npm ci, npm pack) on Node 24, installs that tarball and the runtime image runs it", () => {
     const text = readFileSync(join(deploy, "Dockerfile"), "utf8");
     // Stages by their FROM line; instruction continuations folded so each instruction is one line.
     const stages = text
@@ -120,16 +120,25 @@ describe("deploy manifests", () => {
     const pack = /^RUN npm pack --pack-destination (\S+) && mv \S+ (\S+\.tgz)$/m.exec(build);
     assert.ok(pack, "the build stage packs the package (prepack builds dist/)");
 
+    // The install stage installs the packed tarball (on the full image: better-sqlite3 may compile there).
+    const installStage = stages.find((stage) => /^FROM node:24-bookworm AS install$/m.test(stage));
+    assert.ok(installStage, "an install stage FROM node:24-bookworm AS install");
+    const copied = new RegExp(`^COPY --from=build ${pack[2]} (\\S+\\.tgz)$`, "m").exec(installStage);
+    assert.ok(copied, `the install stage copies the packed ${pack[2]}`);
+    const install = /^RUN npm install --global --prefix (\S+) --omit=dev\b[^&]*\s(\S+\.tgz)(\s|$)/m.exec(installStage);
+    assert.ok(install, "the install stage installs a tarball, production dependencies only");
+    assert.equal(install[2], copied[1], "the tarball installed is the one packed");
+
     const runtime = stages.at(-1)!;
     assert.match(runtime, /^FROM node:24-(bookworm-)?slim$/m, "runtime on Node 24 slim");
     const copies = [...runtime.matchAll(/^COPY (.+)$/gm)].map((match) => match[1]);
-    assert.equal(copies.length, 1, `the runtime stage copies only the tarball (got ${copies.join("; ")})`);
-    const copied = new RegExp(`^--from=build ${pack[2]} (\\S+\\.tgz)$`).exec(copies[0]!);
-    assert.ok(copied, `the runtime stage copies the packed ${pack[2]}`);
-    const install = /^RUN npm install --global --omit=dev\b[^&]*\s(\S+\.tgz)(\s|$)/m.exec(runtime);
-    assert.ok(install, "the runtime stage installs a tarball, production dependencies only");
-    assert.equal(install[1], copied[1], "the tarball installed is the one packed");
-    assert.doesNotMatch(runtime, /\btsx\b|npm ci|npm run build/);
+    assert.deepEqual(
+      copies,
+      [`--from=install ${install[1]} ${install[1]}`],
+      "the runtime stage copies only the installed package",
+    );
+    assert.match(runtime, new RegExp(`PATH=${install[1]}/bin:`), "the package's bin is on PATH");
+    assert.doesNotMatch(runtime, /\btsx\b|npm ci|npm run build|npm install/);
     assert.match(runtime, /^CMD \["streamgate", "serve"\]$/m, "runs the package's bin");
     assert.match(text, /^# Expected image size, an ESTIMATE\b[\s\S]*?about \d+ MB/m, "states the estimated image size");
   });

@@ -29,7 +29,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync }
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { installPackedPackage, type PackedInstall } from "./packed-install-stand-in.js";
+import { installPackedPackage, type PackedInstall } from "../harness/packed-install.js";
 import { parseDocExamples } from "./parse-doc-examples.js";
 import { type PageResult, runPageExamples } from "./run-doc-examples.js";
 

@@ -1,8 +1,9 @@
-// Packs this checkout (`npm pack`, whose prepack builds) and installs the tarball into an empty folder as a user would; one install per tarball, shared by test processes.
+// Packs a copy of this checkout (`npm pack`, whose prepack builds) and installs the tarball into an empty folder as a user would; one install per tarball, shared by test processes.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -11,6 +12,7 @@ import {
   realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -112,12 +114,34 @@ function npmEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `npm pack` of the checkout into a fresh temp folder (prepack builds dist/); locked, as builds share dist/. */
+/** What a pack needs from the checkout: the build's inputs and what `files` ships (no dist/, tests or history). */
+const PACK_INPUTS = [
+  "package.json",
+  "package-lock.json",
+  "README.md",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "bin",
+  "proto",
+  "scripts",
+  "src",
+  "web",
+];
+
+/**
+ * `npm pack` (whose prepack builds) of a copy of the checkout in a temp folder, with the checkout's node_modules
+ * linked in. Never in the checkout itself: the build rewrites dist/, which other test files may be running a
+ * server from at that moment.
+ */
 async function packCheckout(env: NodeJS.ProcessEnv): Promise<string> {
   const destination = mkdtempSync(join(tmpdir(), "streamgate-pack-"));
-  const lock = join(tmpdir(), `streamgate-pack-${createHash("sha256").update(repo).digest("hex").slice(0, 16)}.lock`);
+  const staging = join(destination, "checkout");
   try {
-    await withLock(lock, () => npm(["pack", "--pack-destination", destination], repo, env));
+    for (const entry of PACK_INPUTS) {
+      if (existsSync(join(repo, entry))) cpSync(join(repo, entry), join(staging, entry), { recursive: true });
+    }
+    symlinkSync(join(repo, "node_modules"), join(staging, "node_modules"), "dir");
+    await npm(["pack", "--pack-destination", destination], staging, env);
   } catch (error) {
     rmSync(destination, { recursive: true, force: true });
     throw error;
