@@ -3,7 +3,7 @@
 // a failed fetch), logged once, and never touches HS256 tokens.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,13 +28,24 @@ const FAIL_FAST_WITHIN_MS = 1_000;
 
 let privateKey: KeyLike;
 let jwksBody = "";
-const jwksServers: Server[] = [];
 
-async function serveJwks(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
+/** A JWKS endpoint; whoever starts it closes it (in its describe's `after`, or its test's `finally`). */
+interface JwksServer {
+  url: string;
+  /** Cuts the connections still open (a stalled response) and stops listening; harmless when already closed. */
+  close(): Promise<void>;
+}
+
+async function serveJwks(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<JwksServer> {
   const server = createHttpServer(handler);
-  jwksServers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 async function sign(alg: "HS256" | "ES256", options: { notBeforeSeconds?: number } = {}): Promise<string> {
@@ -101,23 +112,21 @@ before(async () => {
   privateKey = pair.privateKey;
   jwksBody = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: KID, alg: "ES256", use: "sig" }] });
 });
-after(async () => {
-  for (const server of jwksServers) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
 
 describe("auth - nbf", () => {
+  let jwks: JwksServer | undefined;
   let server: TestServer;
   before(async () => {
-    const jwksUrl = await serveJwks((_request, response) => {
+    jwks = await serveJwks((_request, response) => {
       response.writeHead(200, { "content-type": "application/json", connection: "close" }).end(jwksBody);
     });
-    server = await startTestServer({ authSecret: SECRET, authJwksUrl: jwksUrl, authAudience: AUDIENCE });
+    server = await startTestServer({ authSecret: SECRET, authJwksUrl: jwks.url, authAudience: AUDIENCE });
     await server.server.engine.createTopic({ name: topic });
   });
-  after(() => server?.close());
+  after(async () => {
+    await server?.close();
+    await jwks?.close();
+  });
 
   for (const alg of ["HS256", "ES256"] as const) {
     test(`auth - nbf: a ${alg} token valid only in 5 minutes is refused on REST and gRPC, every time`, async () => {
@@ -141,14 +150,13 @@ describe("auth - nbf", () => {
 });
 
 describe("auth - JWKS unreachable", () => {
-  const outages: [string, () => Promise<string>][] = [
+  const outages: [string, () => Promise<JwksServer>][] = [
     [
       "nothing listens",
       async () => {
-        const url = await serveJwks(() => {});
-        const server = jwksServers.pop()!;
-        await new Promise((resolve) => server.close(resolve));
-        return url;
+        const jwks = await serveJwks(() => {});
+        await jwks.close();
+        return jwks;
       },
     ],
     ["it answers HTTP 500", () => serveJwks((_request, response) => response.writeHead(500).end("down"))],
@@ -163,12 +171,17 @@ describe("auth - JWKS unreachable", () => {
   ];
   for (const [name, start] of outages) {
     describe(`auth - JWKS unreachable: ${name}`, () => {
+      let jwks: JwksServer | undefined;
       let server: TestServer;
       before(async () => {
-        server = await startTestServer({ authSecret: SECRET, authJwksUrl: await start(), authAudience: AUDIENCE });
+        jwks = await start();
+        server = await startTestServer({ authSecret: SECRET, authJwksUrl: jwks.url, authAudience: AUDIENCE });
         await server.server.engine.createTopic({ name: topic });
       });
-      after(() => server?.close());
+      after(async () => {
+        await server?.close();
+        await jwks?.close();
+      });
 
       test(`auth - JWKS unreachable (${name}): JWKS tokens get UNAVAILABLE / 503 in bounded time; HS256 tokens work meanwhile`, async () => {
         const jwksToken = await sign("ES256");
@@ -201,7 +214,8 @@ describe("auth - JWKS unreachable", () => {
 
 describe("auth - JWKS outage log", () => {
   test("auth - JWKS outage log: one warn line with the URL and the error for several refused requests, no token", async () => {
-    const jwksUrl = await serveJwks((_request, response) => response.writeHead(500).end("down"));
+    const jwks = await serveJwks((_request, response) => response.writeHead(500).end("down"));
+    const jwksUrl = jwks.url;
     const lines: string[] = [];
     const dataDir = mkdtempSync(join(tmpdir(), "streamgate-test-"));
     const server = await createServer(
@@ -240,6 +254,7 @@ describe("auth - JWKS outage log", () => {
       assert.ok(!lines.some((line) => line.includes(jwksToken.split(".")[2]!)), "no token in the log");
     } finally {
       await server.close();
+      await jwks.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -12,6 +12,7 @@ import { SignJWT } from "jose";
 import WebSocket from "ws";
 import { Publisher } from "../../src/gen/google/pubsub/v1/pubsub_pb.js";
 import { Events } from "../../src/gen/streamgate/v1/events_pb.js";
+import { createDeadlineSignal } from "../../src/signals/index.js";
 import { createGrpcJsClients, type GrpcJsClients } from "../harness/grpc-js-clients.js";
 import { createLiveClients, grpc, type LiveClients } from "../harness/live-clients.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
@@ -256,11 +257,14 @@ describe("auth - every transport", () => {
         ? createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", nodeOptions: { agent: noKeepAlive } })
         : createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1", nodeOptions: { agent: noKeepAlive } });
     const client = createClient(Events, transport);
+    // Our own deadline, not `timeoutMs`: connect-es clears a streaming call's deadline timer only when the
+    // response is read to its end or fails, so a call left after its first message kept it for 10 s.
     const controller = new AbortController();
+    const deadline = createDeadlineSignal(controller.signal, 10_000);
     try {
       for await (const _event of client.subscribe(
         { topic: names[target].topic, position: { kind: { case: "earliest", value: true } } },
-        { headers: bearer(token), signal: controller.signal, timeoutMs: 10_000 },
+        { headers: bearer(token), signal: deadline.signal },
       )) {
         return { outcome: "ok", detail: "" } as Result;
       }
@@ -269,6 +273,7 @@ describe("auth - every transport", () => {
       return fromConnectError(error);
     } finally {
       controller.abort();
+      deadline.dispose();
     }
   }
   function officialClient(token: string | undefined): PubSub {

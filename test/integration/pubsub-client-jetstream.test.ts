@@ -21,7 +21,18 @@ test("pubsub client suite on the jetstream engine (STREAMGATE_TEST_ENGINE=jetstr
   skip: missing,
   timeout: 90_000,
 }, async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "--test", "test/integration/pubsub-client.test.ts"], {
+  // Run as scripts/run-tests.mjs runs a file (open-handle check included), with an explicit reporter: without
+  // one, node picks it by TTY and version (Node 24 gives a non-TTY child `spec`, not TAP).
+  const args = [
+    "--import",
+    "tsx",
+    "--import",
+    "./test/harness/open-handle-check.ts",
+    "--test",
+    "--test-reporter=tap",
+    "test/integration/pubsub-client.test.ts",
+  ];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     // NODE_TEST_CONTEXT would make the child skip its files as a recursive run.
     env: { ...process.env, NODE_TEST_CONTEXT: undefined, STREAMGATE_TEST_ENGINE: "jetstream" },

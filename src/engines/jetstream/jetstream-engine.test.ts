@@ -19,22 +19,25 @@ if (server === null) {
     it("jetstream - needs nats-server", { skip: `SKIPPED: ${missing}` }, () => {});
   });
 } else {
-  const url = server.url;
-  after(async () => {
-    await server?.stop();
-  });
-  runEngineContract("jetstream", async () => {
-    const namespace = `c${randomBytes(4).toString("hex")}`;
-    const engine = await createJetStreamEngine({ natsUrl: url, namespace });
-    return {
-      engine,
-      async cleanup() {
-        // A test may close its engine itself: open another on the namespace to remove what it stored.
-        const owner = (await engine.ready()) ? engine : await createJetStreamEngine({ natsUrl: url, namespace });
-        await owner.destroy();
-        await owner.close();
-        await engine.close();
-      },
-    };
+  const nats = server;
+  const url = nats.url;
+  // Stopped by a suite's `after`, which runs before the file's own end: the open-handle check's root-level
+  // hook is registered first (preloaded) and so runs before any root-level `after` of this file.
+  describe("jetstream engine", () => {
+    after(() => nats.stop());
+    runEngineContract("jetstream", async () => {
+      const namespace = `c${randomBytes(4).toString("hex")}`;
+      const engine = await createJetStreamEngine({ natsUrl: url, namespace });
+      return {
+        engine,
+        async cleanup() {
+          // A test may close its engine itself: open another on the namespace to remove what it stored.
+          const owner = (await engine.ready()) ? engine : await createJetStreamEngine({ natsUrl: url, namespace });
+          await owner.destroy();
+          await owner.close();
+          await engine.close();
+        },
+      };
+    });
   });
 }

@@ -7,6 +7,7 @@ import {
   type IncomingHttpHeaders,
   type SecureClientSessionOptions,
 } from "node:http2";
+import type { Socket } from "node:net";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, codeName, StreamgateError } from "../../errors/index.js";
 import {
@@ -63,6 +64,12 @@ export class AgentConnection {
   /** No new standbys; the server was told (Drain) or asked for it. */
   draining = false;
   private session: ClientHttp2Session | undefined;
+  /**
+   * The session's socket, once connected. Destroyed with the session: on Node 24, destroying a client session
+   * whose TLS connection the server refused after the handshake (TLS 1.3 alert "certificate required", an agent
+   * without a client certificate) leaves the socket open and never emits the session's 'close'.
+   */
+  private socket: Socket | undefined;
   private control: FrameChannel<ServerMessage, unknown> | undefined;
   private sendControl: (kind: ControlKind) => void = () => undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -101,7 +108,10 @@ export class AgentConnection {
     if (options.tls.keyPath !== undefined) tls.key = readFileSync(options.tls.keyPath);
     const session = connect(options.serverUrl, options.serverUrl.startsWith("https:") ? tls : {});
     // Small tunnel frames go out at once, not after the server's ACK of the previous ones (Nagle).
-    session.once("connect", (_session, socket) => socket.setNoDelay(true));
+    session.once("connect", (_session, socket) => {
+      this.socket = socket;
+      socket.setNoDelay(true);
+    });
     this.session = session;
     let sessionError: Error | undefined;
     session.on("error", (error) => {
@@ -173,7 +183,7 @@ export class AgentConnection {
       }
       registered = first.value.kind.value;
     } catch (error) {
-      session.destroy();
+      this.destroy();
       if (isRefusal(error)) throw error;
       throw refusalOrLoss(status, sessionError ?? (error as Error));
     } finally {
@@ -251,14 +261,15 @@ export class AgentConnection {
       return;
     }
     session.close();
-    setTimeout(() => session.destroy(), 2_000).unref();
+    setTimeout(() => this.destroy(), 2_000).unref();
   }
 
-  /** Destroys the connection at once. */
+  /** Destroys the connection at once, its socket included. */
   destroy(): void {
     this.stopTimers();
     if (this.session === undefined) this.resolveGone();
     else this.session.destroy();
+    this.socket?.destroy();
   }
 
   private async readControl(messages: AsyncIterator<ServerMessage>): Promise<void> {
