@@ -211,21 +211,46 @@ function compare(sides: [Side, Side], names: string[], runs: Record<string, [Run
   return { cpuRows, figureRows, markdown: `${md.join("\n")}\n` };
 }
 
+/** The command line, or a message saying what is wrong with it. */
+function parseCommandLine(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        "old-node": { type: "string" },
+        "old-root": { type: "string" },
+        "new-node": { type: "string", default: process.execPath },
+        "new-root": { type: "string", default: here },
+        reps: { type: "string", default: "3" },
+        quick: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      "old-node": { type: "string" },
-      "old-root": { type: "string" },
-      "new-node": { type: "string", default: process.execPath },
-      "new-root": { type: "string", default: here },
-      reps: { type: "string", default: "3" },
-      quick: { type: "boolean", default: false },
-    },
-  });
+  const parsed = parseCommandLine(process.argv.slice(2));
+  if (typeof parsed === "string") {
+    log(`node-versions: ${parsed}\n${USAGE}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const names = positionals.length > 0 ? positionals : ALL;
-  if (!values["old-node"] || !values["old-root"] || names.some((name) => !ALL.includes(name))) {
-    log(USAGE);
+  const unknown = names.filter((name) => !ALL.includes(name));
+  if (!values["old-node"] || !values["old-root"] || unknown.length > 0) {
+    const what =
+      unknown.length > 0
+        ? `unknown benchmark ${unknown.join(", ")} (${ALL.join(", ")})`
+        : "--old-node and --old-root are required";
+    log(`node-versions: ${what}\n${USAGE}`);
     return 64;
   }
   const side = (node: string, root: string): Side => {
