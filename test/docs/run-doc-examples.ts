@@ -1,10 +1,10 @@
 // Runs the shell examples of one Markdown page, in order, in one folder with one shell state (exported variables
 // and the working directory carry from block to block), and stops what they started when the page ends.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
 import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer, connect as tcpConnect } from "node:net";
+import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../harness/free-port.js";
 import type { ShellExample } from "./parse-doc-examples.js";
 import { parseDocExamples } from "./parse-doc-examples.js";
 
@@ -41,17 +41,6 @@ export interface PageResult {
   skipped: { line: number; reason: string; checkedBy?: string }[];
   /** Set when the page was not run because a peer program is missing (never with `requirePeers`). */
   missingPeers?: string[];
-}
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 function hasProgram(name: string): boolean {

@@ -1,21 +1,12 @@
 // SIGTERM drain with the official client: its StreamingPull is ended, it reconnects to the restarted server, nothing is lost.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type ClientConfig, PubSub, type Subscription } from "@google-cloud/pubsub";
+import { freePort } from "../harness/free-port.js";
 import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("drain", () => {
   it("drain - the official subscriber survives a SIGTERM restart without losing messages", {
