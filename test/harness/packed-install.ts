@@ -119,6 +119,7 @@ const PACK_INPUTS = [
   "package.json",
   "package-lock.json",
   "README.md",
+  "LICENSE",
   "tsconfig.json",
   "tsconfig.build.json",
   "bin",

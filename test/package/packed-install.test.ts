@@ -128,6 +128,7 @@ describe("packed install", { skip }, () => {
     const files = execFileSync("tar", ["-tzf", installed.tarball], { encoding: "utf8" }).trim().split("\n");
     for (const expected of [
       "package/package.json",
+      "package/LICENSE",
       "package/bin/streamgate.mjs",
       "package/dist/cli/main.js",
       "package/dist/client/index.d.ts",
