@@ -9,6 +9,7 @@ import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
 import { pubsubBenchmark } from "./pubsub/index.js";
+import { storeAppendBenchmark } from "./store/append.js";
 import { tunnelBenchmark } from "./tunnel/index.js";
 
 /** Every benchmark, in default run order. */
@@ -18,6 +19,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   fanoutInstancesBenchmark,
   connectionsBenchmark,
   tunnelBenchmark,
+  storeAppendBenchmark,
 ];
 
 const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]

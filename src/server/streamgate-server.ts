@@ -18,6 +18,15 @@ import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grp
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
 import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_pb.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  createListener,
+  type RequestHandler,
+  rawErrorResponse,
+  sendError,
+  sendJson,
+} from "../http/index.js";
 import { anonymousPrincipal, createLimits, refusePlainSocket, tooManyConnectionsError } from "../limits/index.js";
 import {
   createLogger,
@@ -45,18 +54,10 @@ import {
 } from "../transports/grpc/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
-import {
-  type AnyRequest,
-  type AnyResponse,
-  createRestHandler,
-  rawErrorResponse,
-  sendError,
-  sendJson,
-} from "../transports/rest/index.js";
+import { createRestHandler } from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
 import { createTunnelServer, TUNNEL_SERVICE_PREFIX, type TunnelServer } from "../tunnel/server/index.js";
-import { createListener, type RequestHandler } from "./listener.js";
 
 /** A running (or ready to run) streamgate server. */
 /** "compiled" when this runs from dist/ (npm run build), "sources" when from src/ through tsx. */

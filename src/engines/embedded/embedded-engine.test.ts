@@ -106,6 +106,64 @@ describe("embedded engine", () => {
     assert.deepEqual(await current.checkIntegrity(), []);
   });
 
+  it("publish - batches of every chunk shape (1 to 600 messages, concurrent) are stored whole, in order, after reopen", async () => {
+    await engine?.close();
+    let current = await open();
+    await current.createTopic({ name: topic("chunks") });
+    // 600 = 256 + 256 + 64 + 16 + 4 + 4: every prepared multi-row INSERT shape, some twice.
+    const sizes = [1, 3, 4, 5, 17, 100, 255, 256, 257, 600];
+    const expected: { data: string; attributes: Record<string, string>; orderingKey: string }[] = [];
+    const batches = sizes.map((size, batch) =>
+      Array.from({ length: size }, (_, index) => {
+        const item = {
+          data: `b${batch}-m${index}`,
+          attributes: (index % 3 === 0 ? { batch: String(batch), index: String(index) } : {}) as Record<string, string>,
+          orderingKey: index % 2 === 0 ? `key-${batch}` : "",
+        };
+        expected.push(item);
+        return message(item.data, item.attributes, item.orderingKey);
+      }),
+    );
+    // Published in the same turn: one group commit holds every batch.
+    const refs = await Promise.all(batches.map((batch) => current.publish(topic("chunks"), batch)));
+    const first = refs[0]![0]!.offset;
+    assert.deepEqual(
+      refs.flat().map((ref) => ref.offset),
+      expected.map((_, index) => first + index),
+    );
+    const bytes = expected.reduce(
+      (sum, item) =>
+        sum + item.data.length + Object.entries(item.attributes).reduce((n, [k, v]) => n + k.length + v.length, 0),
+      0,
+    );
+    await current.close();
+
+    current = await open();
+    assert.deepEqual(await current.topicStats(topic("chunks")), {
+      firstOffset: first,
+      nextOffset: first + expected.length,
+      messages: expected.length,
+      bytes,
+    });
+    const stored = await current.readTopic(topic("chunks"), first, { maxMessages: 10_000, maxBytes: 1 << 30 });
+    assert.deepEqual(
+      stored.map((item) => ({
+        offset: item.offset,
+        data: new TextDecoder().decode(item.data),
+        attributes: item.attributes,
+        orderingKey: item.orderingKey,
+      })),
+      expected.map((item, index) => ({ offset: first + index, ...item })),
+    );
+    assert.deepEqual(
+      stored.map((item) => item.messageId),
+      refs.flat().map((ref) => ref.messageId),
+    );
+    assert.deepEqual(await current.checkIntegrity(), []);
+    await current.close();
+    engine = null;
+  });
+
   it("durability - a resolved publish survives kill -9 of the process", async () => {
     const crashDir = await mkdtemp(join(tmpdir(), "streamgate-crash-"));
     const engineModule = fileURLToPath(new URL("./index.ts", import.meta.url));

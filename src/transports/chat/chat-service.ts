@@ -6,8 +6,7 @@ import type { StoredMessage, TopicName } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { type ChatMessage, ChatMessageSchema, type ChatService } from "../../gen/chat/chat_pb.js";
-import type { StreamHub } from "../../streams/index.js";
-import { OutputQueue, withResumeHint } from "../events/index.js";
+import { OutputQueue, type StreamHub, withResumeHint } from "../../streams/index.js";
 
 /** Options of the chat service. */
 export interface ChatServiceOptions {

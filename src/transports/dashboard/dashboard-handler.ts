@@ -1,7 +1,7 @@
 // Routes the dashboard: its static page at `/` (from web/), the browser client it imports, and the JSON API it polls.
 import { fileURLToPath } from "node:url";
 import { errors } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, requestUrl, sendError, sendJson } from "../rest/index.js";
+import { type AnyRequest, type AnyResponse, requestUrl, sendError, sendJson } from "../../http/index.js";
 import { createClientBundleLoader, DASHBOARD_CLIENT_PATH } from "./client-bundle.js";
 import { createOverviewBuilder, type OverviewSources } from "./overview.js";
 import { loadStaticFiles, serveFile, serveStaticFile } from "./static-files.js";

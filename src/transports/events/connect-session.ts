@@ -10,10 +10,8 @@ import {
   type PublishCommand,
   type SubscribeCommand,
 } from "../../gen/streamgate/v1/events_pb.js";
-import type { StreamHub } from "../../streams/index.js";
+import { OutputQueue, type StreamHub, withResumeHint } from "../../streams/index.js";
 import { eventToProto, inputsFromProto, msToTimestamp, positionFromProto } from "./convert.js";
-import { OutputQueue } from "./output-queue.js";
-import { withResumeHint } from "./resume-hint.js";
 
 /** What a Connect session needs. */
 export interface ConnectSessionOptions {

@@ -13,9 +13,8 @@ import {
   type Event as StreamEvent,
   SubscribeRequestSchema,
 } from "../../gen/streamgate/v1/events_pb.js";
-import type { FeedEvent, FeedSubscribeOptions, StreamHub } from "../../streams/index.js";
+import { type FeedEvent, type FeedSubscribeOptions, OutputQueue, type StreamHub } from "../../streams/index.js";
 import { createEventsService } from "./events-service.js";
-import { OutputQueue } from "./output-queue.js";
 
 const topic = "projects/proj/topics/orders";
 

@@ -5,10 +5,9 @@ import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { Events } from "../../gen/streamgate/v1/events_pb.js";
 import { liveConnections } from "../../observability/index.js";
-import type { StreamHub } from "../../streams/index.js";
+import { type StreamHub, withResumeHint } from "../../streams/index.js";
 import { runConnectSession } from "./connect-session.js";
 import { eventToProto, inputsFromProto, positionFromProto } from "./convert.js";
-import { withResumeHint } from "./resume-hint.js";
 
 /** Options of the Events service. */
 export interface EventsServiceOptions {

@@ -12,7 +12,7 @@ import {
   requestUrl,
   sendError,
   sendJson,
-} from "./json-response.js";
+} from "../../http/index.js";
 import { pubsubRoutes } from "./pubsub-routes.js";
 
 /** A service implementation keyed by method local name (what connect's ServiceImpl is). */

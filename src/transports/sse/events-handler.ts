@@ -1,7 +1,7 @@
 // Routes GET …/topics/{t}/events to the SSE stream or, with `wait` and no text/event-stream Accept, the long poll.
 import type { Engine } from "../../engines/engine.js";
+import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import type { StreamHub } from "../../streams/index.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../rest/index.js";
 import { matchEventsPath, parseEventsRequest } from "./events-route.js";
 import { serveLongPoll } from "./long-poll.js";
 import { serveSse } from "./sse-stream.js";

@@ -1,8 +1,8 @@
 // Parses a topic events request (path, position, filter) shared by the SSE stream and the long poll.
 import type { StreamPosition, TopicName } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
+import { type AnyRequest, requestUrl } from "../../http/index.js";
 import { parseOffset, parseStreamPosition } from "../../streams/index.js";
-import { type AnyRequest, requestUrl } from "../rest/index.js";
 
 const EVENTS_PATH = /^\/v1\/projects\/([^/]+)\/topics\/([^/]+)\/events$/;
 

@@ -2,8 +2,8 @@
 import type { StreamPosition } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
 import { errors } from "../../errors/index.js";
+import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { encodeMessageJson, type StreamHub } from "../../streams/index.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../rest/index.js";
 import type { EventsRequest } from "./events-route.js";
 
 /** Longest accepted `wait`, in seconds (below common 60 s proxy idle timeouts with the response time). */

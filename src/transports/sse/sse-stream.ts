@@ -1,9 +1,9 @@
 // Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, writes coalesced per tick.
 import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { liveConnections } from "../../observability/index.js";
 import type { FeedEvent, StreamHub } from "../../streams/index.js";
 import { encodeMessageJson } from "../../streams/index.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../rest/index.js";
 import type { EventsRequest } from "./events-route.js";
 
 /** Reconnect delay suggested to EventSource, in ms. */

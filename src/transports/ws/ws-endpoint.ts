@@ -5,9 +5,9 @@ import { WebSocketServer } from "ws";
 import { currentPrincipal, runAsPrincipal } from "../../auth/principal-context.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
+import { rawErrorResponse } from "../../http/index.js";
 import { liveConnections, traceContextFromHeaders } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
-import { rawErrorResponse } from "../rest/index.js";
 import { WsConnection } from "./ws-connection.js";
 
 export interface WebSocketEndpointOptions {

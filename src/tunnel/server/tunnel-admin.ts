@@ -1,6 +1,6 @@
 // Admin endpoints of the tunnel on the main port: the rules dry run and the list of connected agents.
 import { Code, StreamgateError } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, sendError, sendJson } from "../../transports/rest/index.js";
+import { type AnyRequest, type AnyResponse, sendError, sendJson } from "../../http/index.js";
 import { explainMatch, grpcFromPath, type ServerRules } from "../rules/index.js";
 
 /** Path of the dry run: which rule and target a request would get. */

@@ -4,8 +4,8 @@ import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, Serv
 import type { Socket } from "node:net";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { createListener, type Listener, type ListenerOptions } from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
-import { createListener, type Listener, type ListenerOptions } from "../../server/listener.js";
 import { readChunks } from "../protocol/chunk-reader.js";
 import { createGrpcSink, createHttpSink, createWebSocketSink } from "./entry-sinks.js";
 import { endGrpc, parseGrpcTimeout } from "./grpc-stream.js";

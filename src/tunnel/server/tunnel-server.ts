@@ -2,10 +2,9 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Registry } from "prom-client";
 import { Code, StreamgateError } from "../../errors/index.js";
+import type { AnyRequest, AnyResponse, Listener, ListenerOptions } from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
 import { createTunnelMetrics, type TunnelMetrics } from "../../observability/metrics.js";
-import type { Listener, ListenerOptions } from "../../server/listener.js";
-import type { AnyRequest, AnyResponse } from "../../transports/rest/index.js";
 import { findAgentGrant, groupAllowed, parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
 import { createUpstreamForwarder, DEFAULT_MAX_MESSAGE_BYTES, type UpstreamForwarder } from "../upstream/index.js";
 import { type ControlHandle, handleAgentCall } from "./agent-endpoint.js";

@@ -14,7 +14,7 @@ import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
 import { StreamResetBudget } from "../limits/stream-reset-budget.js";
 import type { Logger } from "../observability/logger.js";
-import { rawErrorResponse, sendError, sendJson } from "../transports/rest/index.js";
+import { rawErrorResponse, sendError, sendJson } from "./json-response.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
 

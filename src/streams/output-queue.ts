@@ -1,5 +1,5 @@
 // A bounded queue between many producers (subscriptions, command handlers) and one response stream.
-import { errors } from "../../errors/index.js";
+import { errors } from "../errors/index.js";
 
 /** Limits of an {@link OutputQueue}. */
 export interface OutputQueueLimits {

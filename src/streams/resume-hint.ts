@@ -1,5 +1,5 @@
 // Slow-consumer errors that tell the client where to resume.
-import { Code, StreamgateError } from "../../errors/index.js";
+import { Code, StreamgateError } from "../errors/index.js";
 
 /** Adds where to resume to a slow-consumer error, so a client knows what to send next. */
 export function withResumeHint(error: unknown, lastOffset: number): unknown {

@@ -1,7 +1,7 @@
 // Writes JSON bodies and Google-style JSON errors on node:http / node:http2 responses.
 import { STATUS_CODES } from "node:http";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { codeName, errors, httpStatusByCode, StreamgateError } from "../../errors/index.js";
+import { codeName, errors, httpStatusByCode, StreamgateError } from "../errors/index.js";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 /** An HTTP/1.1 or HTTP/2 request, as connect-node hands it over. */
