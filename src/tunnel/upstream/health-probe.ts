@@ -1,5 +1,5 @@
 // One grpc.health.v1.Health/Check call over a raw HTTP/2 stream, bounded by a timeout.
-import { constants } from "node:http2";
+import { type ClientHttp2Stream, constants } from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import {
   HealthCheckRequestSchema,
@@ -28,7 +28,7 @@ export function probeHealth(
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false;
-    let stream: ReturnType<ReturnType<Http2SessionPool["session"]>["request"]> | undefined;
+    let stream: ClientHttp2Stream | undefined;
     const finish = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
@@ -38,13 +38,13 @@ export function probeHealth(
     };
     const timer = setTimeout(() => finish({ serving: false, detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
     try {
-      stream = pool.session(http2Origin(address)).request({
+      ({ stream } = pool.request(http2Origin(address), {
         ":method": "POST",
         ":path": "/grpc.health.v1.Health/Check",
         "content-type": "application/grpc",
         te: "trailers",
         "grpc-timeout": `${timeoutMs}m`,
-      });
+      }));
     } catch (error) {
       finish({ serving: false, detail: failureDetail(error) });
       return;

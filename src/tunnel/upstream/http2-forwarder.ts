@@ -58,7 +58,7 @@ export function forwardHttp2(
   const cancel = () => {
     if (stream === undefined || stream.destroyed || stream.closed) return;
     stream.close(constants.NGHTTP2_CANCEL);
-    if (session !== undefined) options.pool.noteReset(origin, session);
+    if (session !== undefined) options.pool.noteReset(session);
   };
   const { relay, fail, remaining, settled } = startForwardRelay(exchange, sink, options.target, cancel);
   if (settled) return relay.done.then(() => outcome);

@@ -10,7 +10,7 @@ import { type ResponseSink, remainingMs, type UpstreamExchange } from "./exchang
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./grpc-message-scanner.js";
 import { forwardHttp1 } from "./http1-forwarder.js";
 import { type ForwardOutcome, forwardHttp2 } from "./http2-forwarder.js";
-import { Http2SessionPool, type UpstreamTlsOptions } from "./http2-sessions.js";
+import { DEFAULT_MAX_STREAMS_PER_SESSION, Http2SessionPool, type UpstreamTlsOptions } from "./http2-sessions.js";
 import { failureDetail, upstreamCancelled, upstreamDeadline, upstreamUnavailable } from "./upstream-errors.js";
 import { type AddressStatus, UpstreamPool } from "./upstream-pool.js";
 
@@ -19,6 +19,11 @@ export interface UpstreamForwarderOptions {
   maxMessageBytes?: number;
   /** TLS for `https://` backends. Default: system CAs, verification on. */
   tls?: UpstreamTlsOptions;
+  /**
+   * Streams one HTTP/2 connection to a backend carries at most; more open further connections to it.
+   * Default {@link DEFAULT_MAX_STREAMS_PER_SESSION} (1,000: see there why).
+   */
+  maxStreamsPerBackendSession?: number;
   /** Called (with every address's status) when a health probe changes an address's verdict. */
   onHealthChange?: (statuses: AddressStatus[]) => void;
 }
@@ -44,7 +49,10 @@ export interface UpstreamForwarder {
 
 export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}): UpstreamForwarder {
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const sessions = new Http2SessionPool(options.tls);
+  const sessions = new Http2SessionPool({
+    tls: options.tls,
+    maxStreamsPerSession: options.maxStreamsPerBackendSession,
+  });
   const agent = new Agent({ keepAlive: true });
   const secureAgent = new HttpsAgent({
     keepAlive: true,
