@@ -10,6 +10,7 @@ import * as protoLoader from "@grpc/proto-loader";
 interface ServerSurfaceCall {
   metadata: grpc.Metadata;
   on(event: "cancelled", listener: () => void): unknown;
+  getDeadline(): grpc.Deadline;
 }
 
 export const interopProtoPath = fileURLToPath(new URL("../fixtures/interop/test-service.proto", import.meta.url));
@@ -69,7 +70,11 @@ export interface EchoMessage {
 }
 
 /** How a call ended as the backend saw it. */
-export type CallOutcome = "ok" | "error" | "cancelled";
+/**
+ * How a call ended at the backend. "deadline": grpc-js ended it itself when its `grpc-timeout` passed (which can
+ * come before the client's cancel does: both start from the same deadline), so the handler's last step saw no cancel.
+ */
+export type CallOutcome = "ok" | "error" | "cancelled" | "deadline";
 
 /** One call as the backend saw it. */
 export interface CallRecord {
@@ -146,6 +151,13 @@ function writeWithBackpressure<T>(
 }
 
 /** Resolves after pending I/O callbacks, by which time grpc-js has flagged a call cancelled by its client. */
+/** Whether the call's deadline (from its `grpc-timeout`) has passed. */
+function deadlinePassed(call: ServerSurfaceCall): boolean {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) && ms <= Date.now();
+}
+
 function afterCancelNotice(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -197,6 +209,7 @@ export async function startInteropBackend(options: InteropBackendOptions = {}): 
     const end = (outcome: CallOutcome): void => {
       if (ended) return;
       ended = true;
+      if (outcome === "ok" && deadlinePassed(call)) outcome = "deadline";
       counters.active -= 1;
       if (outcome === "cancelled") counters.cancelled += 1;
       if (record !== null) {
