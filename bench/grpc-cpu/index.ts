@@ -3,7 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   AcknowledgeRequestSchema,
   GetTopicRequestSchema,
@@ -47,6 +47,11 @@ interface Server {
   port: number;
   pid: number;
   stop(): Promise<void>;
+}
+
+/** A serialized request built from its init shape. */
+function encode<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Uint8Array {
+  return toBinary(schema, create(schema, init));
 }
 
 function checkH2load(): string | null {
@@ -94,21 +99,21 @@ async function expectOk(port: number, path: string, frame: Buffer) {
 
 /** Creates the topic and subscription and returns the three measured methods (the ack id is a real, pulled one). */
 async function prepare(port: number): Promise<Method[]> {
-  const topicFrame = grpcFrame(toBinary(TopicSchema, { $typeName: "google.pubsub.v1.Topic", name: TOPIC } as never));
+  const topicFrame = grpcFrame(encode(TopicSchema, { name: TOPIC }));
   await unaryCall(port, `${PUBLISHER}/CreateTopic`, topicFrame);
   await unaryCall(
     port,
     `${SUBSCRIBER}/CreateSubscription`,
-    grpcFrame(toBinary(SubscriptionSchema, { name: SUBSCRIPTION, topic: TOPIC, ackDeadlineSeconds: 600 } as never)),
+    grpcFrame(encode(SubscriptionSchema, { name: SUBSCRIPTION, topic: TOPIC, ackDeadlineSeconds: 600 })),
   );
   const publish = grpcFrame(
-    toBinary(PublishRequestSchema, { topic: TOPIC, messages: [{ data: new Uint8Array(256).fill(97) }] } as never),
+    encode(PublishRequestSchema, { topic: TOPIC, messages: [{ data: new Uint8Array(256).fill(97) }] }),
   );
   await expectOk(port, `${PUBLISHER}/Publish`, publish);
   const pulled = await expectOk(
     port,
     `${SUBSCRIBER}/Pull`,
-    grpcFrame(toBinary(PullRequestSchema, { subscription: SUBSCRIPTION, maxMessages: 1 } as never)),
+    grpcFrame(encode(PullRequestSchema, { subscription: SUBSCRIPTION, maxMessages: 1 })),
   );
   const ackId = fromBinary(PullResponseSchema, pulled.body.subarray(5)).receivedMessages[0]?.ackId;
   if (ackId === undefined) throw new Error("prepare: Pull returned no message to take an ack id from");
@@ -116,13 +121,13 @@ async function prepare(port: number): Promise<Method[]> {
     {
       name: "GetTopic",
       path: `${PUBLISHER}/GetTopic`,
-      frame: grpcFrame(toBinary(GetTopicRequestSchema, { topic: TOPIC } as never)),
+      frame: grpcFrame(encode(GetTopicRequestSchema, { topic: TOPIC })),
     },
     { name: "Publish (1 × 256 B)", path: `${PUBLISHER}/Publish`, frame: publish },
     {
       name: "Acknowledge (1 id)",
       path: `${SUBSCRIBER}/Acknowledge`,
-      frame: grpcFrame(toBinary(AcknowledgeRequestSchema, { subscription: SUBSCRIPTION, ackIds: [ackId] } as never)),
+      frame: grpcFrame(encode(AcknowledgeRequestSchema, { subscription: SUBSCRIPTION, ackIds: [ackId] })),
     },
   ];
 }

@@ -183,7 +183,7 @@ const serveSpec = {
       type: "string",
       valueName: "PATH",
       description: "what serves binary gRPC over HTTP/2: lean (streamgate's own) or connect (connect-node)",
-      defaultText: "$STREAMGATE_GRPC_PATH, else connect",
+      defaultText: "$STREAMGATE_GRPC_PATH, else lean",
     },
     "log-level": {
       type: "string",

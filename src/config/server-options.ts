@@ -83,8 +83,8 @@ export interface ServerOptions extends LimitsOptions {
    * Which code serves binary gRPC (`application/grpc`, `application/grpc+proto`) over HTTP/2: "lean" is
    * streamgate's own handler on node:http2 (src/transports/grpc/lean/, about 5x less server CPU per unary
    * call), "connect" is connect-node. Both call the same service implementations; gRPC-Web, Connect and
-   * gRPC over HTTP/1.1 always go through connect-node. Default "connect" until the lean path has passed
-   * the whole suite (see docs/options.md).
+   * gRPC over HTTP/1.1 always go through connect-node. Default "lean": every gRPC integration suite
+   * passes on it; "connect" stays as the fallback and the reference it is tested against.
    */
   grpcPath: GrpcPath;
   /** Log level for pino. Default "info". */
@@ -130,7 +130,7 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
-  grpcPath: "connect",
+  grpcPath: "lean",
   tunnelRulesPath: null,
   tunnelHttpPort: 8001,
   tunnelGrpcPort: 8002,
