@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { connectionsBenchmark } from "./connections/index.js";
 import { fanoutBenchmark } from "./fanout/index.js";
 import { fanoutInstancesBenchmark } from "./fanout-instances/index.js";
+import { grpcCpuBenchmark } from "./grpc-cpu/index.js";
 import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
@@ -20,6 +21,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   connectionsBenchmark,
   tunnelBenchmark,
   storeAppendBenchmark,
+  grpcCpuBenchmark,
 ];
 
 const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]

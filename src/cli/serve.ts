@@ -179,6 +179,12 @@ const serveSpec = {
       description: "Standby tunnel streams each agent keeps open ahead of requests",
       defaultText: "$STREAMGATE_TUNNEL_STANDBY_STREAMS, else 8",
     },
+    "grpc-path": {
+      type: "string",
+      valueName: "PATH",
+      description: "what serves binary gRPC over HTTP/2: lean (streamgate's own) or connect (connect-node)",
+      defaultText: "$STREAMGATE_GRPC_PATH, else lean",
+    },
     "log-level": {
       type: "string",
       valueName: "LEVEL",
@@ -319,6 +325,12 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   }
   if (values["tunnel-standby-streams"] !== undefined) {
     options.tunnelStandbyStreams = parseInteger(values["tunnel-standby-streams"], "--tunnel-standby-streams", 1);
+  }
+  if (values["grpc-path"] !== undefined) {
+    if (values["grpc-path"] !== "lean" && values["grpc-path"] !== "connect") {
+      throw new UsageError(`--grpc-path: expected lean or connect, got ${values["grpc-path"]}`);
+    }
+    options.grpcPath = values["grpc-path"];
   }
   if (values["log-level"] !== undefined) {
     if (!logLevels.includes(values["log-level"])) {

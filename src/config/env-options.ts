@@ -20,6 +20,7 @@ export const envNames = {
   maxStreamBufferBytes: "STREAMGATE_MAX_STREAM_BUFFER_BYTES",
   maxWebSocketPayloadBytes: "STREAMGATE_MAX_WS_PAYLOAD_BYTES",
   logLevel: "STREAMGATE_LOG_LEVEL",
+  grpcPath: "STREAMGATE_GRPC_PATH",
   tunnelRulesPath: "STREAMGATE_TUNNEL_RULES",
   tunnelHttpPort: "STREAMGATE_TUNNEL_HTTP_PORT",
   tunnelGrpcPort: "STREAMGATE_TUNNEL_GRPC_PORT",

@@ -12,6 +12,15 @@ export const EngineKind = {
 export type EngineKind = (typeof EngineKind)[keyof typeof EngineKind];
 
 /** Server options; the limits (streams per connection, connections, subscriptions, publish rate) are documented on {@link LimitsOptions}. */
+/** The implementations that can serve binary gRPC; see `ServerOptions.grpcPath`. */
+export const GrpcPath = {
+  /** streamgate's own handler on node:http2 streams. */
+  lean: "lean",
+  /** connect-node (the gRPC protocol of @connectrpc/connect). */
+  connect: "connect",
+} as const;
+export type GrpcPath = (typeof GrpcPath)[keyof typeof GrpcPath];
+
 export interface ServerOptions extends LimitsOptions {
   /** Address to bind. Default "0.0.0.0", so containers and `docker run -p` work. */
   host: string;
@@ -70,6 +79,14 @@ export interface ServerOptions extends LimitsOptions {
   tunnelHeartbeatMs: number;
   /** Standby tunnel streams each agent keeps open ahead of requests. Default 8. */
   tunnelStandbyStreams: number;
+  /**
+   * Which code serves binary gRPC (`application/grpc`, `application/grpc+proto`) over HTTP/2: "lean" is
+   * streamgate's own handler on node:http2 (src/transports/grpc/lean/, about 5x less server CPU per unary
+   * call), "connect" is connect-node. Both call the same service implementations; gRPC-Web, Connect and
+   * gRPC over HTTP/1.1 always go through connect-node. Default "lean": every gRPC integration suite
+   * passes on it; "connect" stays as the fallback and the reference it is tested against.
+   */
+  grpcPath: GrpcPath;
   /** Log level for pino. Default "info". */
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   /**
@@ -113,6 +130,7 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
+  grpcPath: "lean",
   tunnelRulesPath: null,
   tunnelHttpPort: 8001,
   tunnelGrpcPort: 8002,
@@ -144,6 +162,9 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
   }
   if (!Object.values(EngineKind).includes(options.engine)) {
     fail("engine", `must be one of ${Object.values(EngineKind).join(", ")}, got ${options.engine}`);
+  }
+  if (!Object.values(GrpcPath).includes(options.grpcPath)) {
+    fail("grpcPath", `must be one of ${Object.values(GrpcPath).join(", ")}, got ${options.grpcPath}`);
   }
   if ((options.tlsCertPath === null) !== (options.tlsKeyPath === null)) {
     fail("tls", "--tls-cert and --tls-key must be given together");

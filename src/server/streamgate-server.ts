@@ -8,7 +8,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createAuth } from "../auth/index.js";
 import { currentPrincipal, runAsPrincipal } from "../auth/principal-context.js";
 import { isTokenPrincipal } from "../auth/token-principal.js";
-import type { ServerOptions } from "../config/index.js";
+import { GrpcPath, type ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
 import { Code, codeName, StreamgateError } from "../errors/index.js";
@@ -49,9 +49,11 @@ import {
   createReflection,
   errorInterceptor,
   specPercentEncode,
+  toConnectError,
   useConnectDecodeErrorStatus,
   useSpecGrpcMessageEncoding,
 } from "../transports/grpc/index.js";
+import { createLeanGrpcHandler, LEAN_GRPC_CONTENT_TYPE, type LeanGrpcService } from "../transports/grpc/lean/index.js";
 import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { createRestHandler } from "../transports/rest/index.js";
@@ -183,14 +185,18 @@ export async function createServer(
     serviceNames,
   );
 
+  // One list for both gRPC paths (connect's router and the lean handler): the same implementations.
+  const services: LeanGrpcService[] = [
+    { descriptor: Publisher, implementation: publisher as never },
+    { descriptor: Subscriber, implementation: subscriber as never },
+    { descriptor: Events, implementation: events as never },
+    { descriptor: ChatService, implementation: chat as never },
+    { descriptor: Health, implementation: health as never },
+    { descriptor: ServerReflection, implementation: reflection.v1 as never },
+    { descriptor: ServerReflectionV1Alpha, implementation: reflection.v1alpha as never },
+  ];
   const routes = (router: ConnectRouter) => {
-    router.service(Publisher, publisher);
-    router.service(Subscriber, subscriber);
-    router.service(Events, events);
-    router.service(ChatService, chat);
-    router.service(Health, health);
-    router.service(ServerReflection, reflection.v1);
-    router.service(ServerReflectionV1Alpha, reflection.v1alpha);
+    for (const { descriptor, implementation } of services) router.service(descriptor, implementation);
   };
   const rest = createRestHandler({
     services: [
@@ -387,7 +393,32 @@ export async function createServer(
       socket.once("close", release);
       webSockets.handleUpgrade(request, socket, head);
     });
-  const handler = edge(connectHandler);
+  // Binary gRPC over HTTP/2 on the lean path (when chosen); everything else (gRPC-Web, Connect, HTTP/1.1) on connect.
+  const lean =
+    options.grpcPath === GrpcPath.lean
+      ? createLeanGrpcHandler({
+          services,
+          shutdownSignal: shutdown.signal,
+          readMaxBytes: options.maxRequestBytes,
+          writeMaxBytes: options.maxRequestBytes,
+          mapError: toConnectError,
+        })
+      : null;
+  const serveCalls: RequestHandler =
+    lean === null
+      ? connectHandler
+      : (request, response) => {
+          if ("stream" in request && request.method === "POST") {
+            const contentType = request.headers["content-type"];
+            const path = (request.url ?? "/").split("?")[0]!;
+            if (contentType !== undefined && LEAN_GRPC_CONTENT_TYPE.test(contentType) && lean.serves(path)) {
+              lean.handle(request.stream, request.headers, path);
+              return;
+            }
+          }
+          connectHandler(request, response);
+        };
+  const handler = edge(serveCalls);
   // At accept: past --max-connections-per-ip a plain connection gets an answer its protocol understands, TLS a close.
   const admitConnection = (socket: Socket, tls: boolean) => {
     const release = principalLimits.admitConnection(socket.remoteAddress);

@@ -30,6 +30,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     host: "127.0.0.1",
     port: 0,
     logLevel: (process.env.STREAMGATE_TEST_LOG_LEVEL as ServerOptions["logLevel"] | undefined) ?? "silent",
+    // STREAMGATE_GRPC_PATH=lean runs a suite's in-process servers on the lean gRPC path (spawned ones read it themselves).
+    ...(process.env.STREAMGATE_GRPC_PATH
+      ? { grpcPath: process.env.STREAMGATE_GRPC_PATH as ServerOptions["grpcPath"] }
+      : {}),
     ...options,
     dataDir,
   });

@@ -1,0 +1,188 @@
+// The lean gRPC path: serves application/grpc calls on node:http2 streams with the same service implementations connect serves.
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  fromBinary,
+  isMessage,
+  toBinary,
+} from "@bufbuild/protobuf";
+import { Code, ConnectError, createServiceImplSpec, type ServiceImpl } from "@connectrpc/connect";
+import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { type Envelope, readEnvelopes, readSingleEnvelope } from "./envelope-reader.js";
+import { type GrpcCompression, negotiateCompression } from "./grpc-compression.js";
+import { frameMessage } from "./grpc-response.js";
+import { LeanCall } from "./lean-call.js";
+import { LeanHandlerContext } from "./lean-context.js";
+
+/** A service and its implementation, as registered on the connect router. */
+export interface LeanGrpcService {
+  descriptor: DescService;
+  implementation: Partial<ServiceImpl<DescService>>;
+}
+
+export interface LeanGrpcOptions {
+  services: readonly LeanGrpcService[];
+  /** Aborts every call's signal (drain, close), as connect's `shutdownSignal`. */
+  shutdownSignal: AbortSignal;
+  /** Largest request message, in bytes (connect's `readMaxBytes`); more is RESOURCE_EXHAUSTED. */
+  readMaxBytes: number;
+  /** Largest response message, in bytes (connect's `writeMaxBytes`); more is RESOURCE_EXHAUSTED. */
+  writeMaxBytes: number;
+  /** Turns anything a call throws into the ConnectError it ends with: the effect of the server's errorInterceptor. */
+  mapError(error: unknown): ConnectError;
+}
+
+export interface LeanGrpcHandler {
+  /** True when `path` (`/package.Service/Method`) is a method of a served service. */
+  serves(path: string): boolean;
+  /** Serves one call; the caller checked `serves(path)`, HTTP/2, POST and a binary gRPC content type. */
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void;
+}
+
+/** Binary gRPC content types served here; `+json`, gRPC-Web and Connect stay on connect-node. */
+export const LEAN_GRPC_CONTENT_TYPE = /^application\/grpc(?:\+proto)?$/i;
+
+// biome-ignore lint/suspicious/noExplicitAny: implementations are called with the types their descriptor declares.
+type AnyImpl = (input: any, context: LeanHandlerContext) => any;
+
+interface Route {
+  method: DescMethod;
+  impl: AnyImpl;
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Creates the handler over `options.services`; methods a service leaves out answer UNIMPLEMENTED, as in connect. */
+export function createLeanGrpcHandler(options: LeanGrpcOptions): LeanGrpcHandler {
+  const routes = new Map<string, Route>();
+  for (const { descriptor, implementation } of options.services) {
+    const spec = createServiceImplSpec(descriptor, implementation);
+    for (const method of descriptor.methods) {
+      routes.set(`/${descriptor.typeName}/${method.name}`, {
+        method,
+        impl: spec.methods[method.localName]!.impl as AnyImpl,
+      });
+    }
+  }
+  return {
+    serves: (path) => routes.has(path),
+    handle(stream, headers, path) {
+      void serveCall(routes.get(path)!, stream, headers, options);
+    },
+  };
+}
+
+async function serveCall(
+  route: Route,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  options: LeanGrpcOptions,
+): Promise<void> {
+  const timeout = parseTimeout(header(headers, "grpc-timeout") ?? null, Number.MAX_SAFE_INTEGER);
+  const compression = negotiateCompression(header(headers, "grpc-encoding"), header(headers, "grpc-accept-encoding"));
+  const deadlineAt =
+    timeout.timeoutMs === undefined || timeout.error !== undefined ? undefined : Date.now() + timeout.timeoutMs;
+  const context = new LeanHandlerContext(route.method, headers, deadlineAt, options.shutdownSignal);
+  const call = new LeanCall(stream, context, compression.response, true, options.mapError);
+  try {
+    if (compression.error !== undefined) throw compression.error;
+    if (timeout.error !== undefined) throw timeout.error;
+    if (timeout.timeoutMs !== undefined) call.startDeadline(timeout.timeoutMs);
+    const { method } = route;
+    const decode = (envelope: Envelope) =>
+      decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
+    const encode = (message: unknown) =>
+      frameMessage(
+        toBinary(method.output, normalize(method.output, message)),
+        options.writeMaxBytes,
+        compression.response,
+      );
+    switch (method.methodKind) {
+      case "unary": {
+        const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "unary"));
+        const output = await route.impl(input, context);
+        if (call.done) return;
+        await call.write(await encode(output));
+        call.finish();
+        return;
+      }
+      case "server_streaming": {
+        const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "server-streaming"));
+        await writeAll(call, route.impl(input, context), encode);
+        return;
+      }
+      case "client_streaming": {
+        const output = await route.impl(decodeAll(readEnvelopes(stream, options.readMaxBytes), decode), context);
+        if (call.done) return;
+        await call.write(await encode(output));
+        call.finish();
+        return;
+      }
+      case "bidi_streaming": {
+        await writeAll(
+          call,
+          route.impl(decodeAll(readEnvelopes(stream, options.readMaxBytes), decode), context),
+          encode,
+        );
+        return;
+      }
+    }
+  } catch (error) {
+    call.fail(error);
+  }
+}
+
+/** Writes every response message of a streaming implementation, then ends OK; stops when the call ends first. */
+async function writeAll(
+  call: LeanCall,
+  messages: AsyncIterable<unknown>,
+  encode: (message: unknown) => Buffer | Promise<Buffer>,
+): Promise<void> {
+  for await (const message of messages) {
+    if (call.done) return;
+    await call.write(await encode(message));
+    if (call.done) return;
+  }
+  call.finish();
+}
+
+async function* decodeAll<T>(envelopes: AsyncIterable<Envelope>, decode: (envelope: Envelope) => Promise<T> | T) {
+  for await (const envelope of envelopes) yield await decode(envelope);
+}
+
+/** Implementations may return a plain init object; connect turns it into a message the same way. */
+function normalize(schema: DescMessage, message: unknown) {
+  return isMessage(message, schema) ? message : create(schema, message as never);
+}
+
+function decodeMessage(
+  schema: DescMessage,
+  envelope: Envelope,
+  compression: GrpcCompression | null,
+  readMaxBytes: number,
+): unknown {
+  if ((envelope.flags & 1) === 1) {
+    if (compression === null) {
+      throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.InvalidArgument);
+    }
+    return compression.decompress(envelope.data, readMaxBytes).then((data) => parse(schema, data));
+  }
+  return parse(schema, envelope.data);
+}
+
+function parse(schema: DescMessage, data: Uint8Array): unknown {
+  try {
+    return fromBinary(schema, data);
+  } catch (error) {
+    throw new ConnectError(
+      `parse binary: ${error instanceof Error ? error.message : String(error)}`,
+      Code.InvalidArgument,
+    );
+  }
+}
