@@ -97,10 +97,16 @@ export function readSingleEnvelope(stream: ServerHttp2Stream, readMaxBytes: numb
       stream.off("data", onData);
       stream.off("end", onEnd);
       stream.off("close", onEnd);
-      if (splitter.partial) reject(incomplete());
-      else if (found === undefined)
-        reject(new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented));
-      else resolve(found);
+      if (found !== undefined && !splitter.partial) {
+        resolve(found);
+        return;
+      }
+      // A body that ended short may have been cut by the client's RST_STREAM (a cancel): see endedByReset.
+      void endedByReset(stream).then((reset) => {
+        if (reset) reject(cancelledByClient());
+        else if (splitter.partial) reject(incomplete());
+        else reject(new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented));
+      });
     };
     stream.on("data", onData);
     stream.once("end", onEnd);
@@ -119,5 +125,21 @@ export async function* readEnvelopes(stream: ServerHttp2Stream, readMaxBytes: nu
   for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
     yield* splitter.push(chunk as Buffer);
   }
+  // The client's half-close, or its RST_STREAM: an implementation must not take a cancel for the end of its input.
+  if (await endedByReset(stream)) throw cancelledByClient();
   if (splitter.partial) throw incomplete();
+}
+
+/**
+ * Whether the request body ended because the client reset the stream. Node ends the readable side of a reset
+ * stream first and reports the reset (`aborted`, `rstCode`) later in the same turn of the event loop, so an
+ * ended body is only told from a cancelled one after that turn. Answering in between would close the stream
+ * from our side first: the client's cancel would go unseen, also by the listener's stream-reset budget.
+ */
+function endedByReset(stream: ServerHttp2Stream): Promise<boolean> {
+  return new Promise((resolve) => setImmediate(() => resolve(stream.aborted || stream.rstCode !== 0)));
+}
+
+function cancelledByClient(): ConnectError {
+  return new ConnectError("the client cancelled the call (RST_STREAM)", Code.Canceled);
 }
