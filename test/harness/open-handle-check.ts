@@ -33,8 +33,12 @@ function describeHandle(handle: Handle): string {
     return `server listening on ${typeof address === "string" ? address : `${address?.address}:${address?.port}`}`;
   }
   if (handle instanceof Socket) {
-    if (handle.remotePort !== undefined)
-      return `socket ${handle.localAddress}:${handle.localPort} -> ${handle.remoteAddress}:${handle.remotePort}`;
+    if (handle.remotePort !== undefined) {
+      // Accepted sockets know their server: which listener kept a connection tells a server leak from a client one.
+      const server = (handle as Socket & { server?: Server | null }).server;
+      const side = server ? "accepted by this process's server" : "opened by this process (client)";
+      return `socket ${handle.localAddress}:${handle.localPort} -> ${handle.remoteAddress}:${handle.remotePort}, ${side}`;
+    }
     return `socket (${handle.destroyed ? "destroyed" : "not connected"})`;
   }
   const child = handle as Partial<ChildProcess>;
