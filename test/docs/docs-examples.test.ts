@@ -25,7 +25,8 @@
 //   it fails.
 // Run: node --import tsx --test test/docs/docs-examples.test.ts
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -66,8 +67,6 @@ before(async () => {
 });
 
 after(() => {
-  // Only the page folders are ours: the install itself belongs to the harness.
-  if (install !== undefined) rmSync(join(install.dir, "pages"), { recursive: true, force: true });
   const ran = [...results.values()].reduce((sum, result) => sum + result.ran, 0);
   const skipped = [...results].flatMap(([page, result]) =>
     result.skipped.map(
@@ -138,12 +137,15 @@ test("docs - README tells users to install every client package the examples imp
 });
 
 describe("docs example runner", () => {
+  // Where fixture pages leave what the test checks afterwards: the page's own folder is removed when it ends.
+  const out = mkdtempSync(join(tmpdir(), "docs-runner-"));
+  after(() => rmSync(out, { recursive: true, force: true }));
   const runFixture = async (name: string) =>
     runPageExamples({
       page: relative(repoRoot, join(fixtures, name)),
       markdown: readFileSync(join(fixtures, name), "utf8"),
       installDir: install.dir,
-      env: install.env,
+      env: { ...install.env, DOCS_TEST_OUT: out },
       requirePeers: true,
     });
 
@@ -177,8 +179,7 @@ describe("docs example runner", () => {
     const result = await runFixture("passing-page.md");
     assert.equal(result.ran, 4);
     assert.deepEqual(result.skipped, [{ line: 27, reason: "shows a skip" }]);
-    const pageDir = join(install.dir, "pages", "test_docs_fixtures_passing-page.md");
-    const pid = Number(readFileSync(join(pageDir, "background.pid"), "utf8"));
+    const pid = Number(readFileSync(join(out, "background.pid"), "utf8"));
     assert.throws(() => process.kill(pid, 0), { code: "ESRCH" }, "the background server still runs");
   });
 });

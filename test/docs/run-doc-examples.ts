@@ -1,7 +1,7 @@
 // Runs the shell examples of one Markdown page, in order, in one folder with one shell state (exported variables
 // and the working directory carry from block to block), and stops what they started when the page ends.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { freePort } from "../harness/free-port.js";
@@ -168,8 +168,10 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
   const portPattern = /(?<!\d)(80\d\d|3000|4222|50051)(?!\d)/g;
   const rewrite = (text: string) => text.replace(portPattern, (port) => String(ports.get(Number(port))));
 
-  const pageDir = join(options.installDir, "pages", options.page.replace(/[^\w.-]+/g, "_"));
-  mkdirSync(pageDir, { recursive: true });
+  // A fresh folder per run (the install is cached across runs): a page's data (./data, created topics) from an
+  // earlier run would make its examples fail as ALREADY_EXISTS. Inside the install, so `npx streamgate` finds it.
+  mkdirSync(join(options.installDir, "pages"), { recursive: true });
+  const pageDir = mkdtempSync(join(options.installDir, "pages", `${options.page.replace(/[^\w.-]+/g, "_")}-`));
   if (options.examplesDir !== undefined) copyWithPorts(options.examplesDir, join(pageDir, "examples"), rewrite);
   const state = join(pageDir, ".example-shell-state");
   writeFileSync(state, "");
@@ -256,6 +258,7 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
     }
   } finally {
     await stopAll(background);
+    rmSync(pageDir, { recursive: true, force: true });
   }
   return result;
 }
