@@ -257,6 +257,8 @@ export class AgentConnection {
     this.stopTimers();
     const session = this.session;
     if (session === undefined || session.destroyed) {
+      // A session destroyed earlier (by the peer, or a failed handshake) may have left its socket open on Node 24.
+      this.socket?.destroy();
       this.resolveGone();
       return;
     }
