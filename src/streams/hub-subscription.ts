@@ -27,7 +27,8 @@ export function queuedSize(message: StoredMessage): number {
 }
 
 export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncIterator<FeedEvent> {
-  lastOffset = 0;
+  /** The last offset taken by the consumer; before any, the offset the subscription starts after (pinned). */
+  lastOffset: number;
   /** When the consumer last got an event (heartbeats fill silences). */
   lastEmitMs = Date.now();
   /** Next offset this subscription expects; pages are compared against it (no gap, no duplicate). */
@@ -51,6 +52,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
     firstEvents: FeedEvent[],
   ) {
     this.nextOffset = startOffset;
+    const first = firstEvents[0];
+    this.lastOffset = (first?.kind === "gap" ? first.fromOffset : startOffset) - 1;
     for (const event of firstEvents) this.queue.push(event);
   }
 
@@ -95,6 +98,16 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
 
   offerLive(page: readonly StoredMessage[]): void {
     this.accept(page, true);
+  }
+
+  /**
+   * A live page bigger than the room left, offered to a consumer that was keeping up (one large publish batch):
+   * that is not a slow consumer. Leave the shared tail and read the rest from the log at the consumer's pace,
+   * as on subscribe; `catchUp` rejoins the tail when it reaches it.
+   */
+  private fallBackToHistory(): void {
+    this.context.feed.live.delete(this);
+    void this.catchUp();
   }
 
   async next(): Promise<IteratorResult<FeedEvent>> {
@@ -164,17 +177,23 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
   private accept(page: readonly StoredMessage[], live: boolean): void {
     if (this.detached) return;
     const { filter, maxBufferBytes } = this.context;
+    // The consumer kept up when at most half the buffer waited as this page came (history reads keep to that).
+    const keptUp = this.queuedBytes <= maxBufferBytes / 2;
     for (const message of page) {
       if (message.offset < this.nextOffset) continue;
       if (message.offset > this.nextOffset) this.pushGap(message.offset);
-      this.nextOffset = message.offset + 1;
-      if (!filter(message.attributes)) continue;
-      const size = queuedSize(message);
+      const size = filter(message.attributes) ? queuedSize(message) : 0;
       // An empty queue always takes one message, so a message larger than the limit still flows.
-      if (live && this.queuedBytes > 0 && this.queuedBytes + size > maxBufferBytes) {
-        this.dropSlow();
-        return;
+      if (live && size > 0 && this.queuedBytes > 0 && this.queuedBytes + size > maxBufferBytes) {
+        if (!keptUp) {
+          this.dropSlow();
+          return;
+        }
+        this.fallBackToHistory();
+        break;
       }
+      this.nextOffset = message.offset + 1;
+      if (size === 0) continue;
       this.queue.push({ kind: "message", message });
       this.queuedBytes += size;
     }
@@ -193,8 +212,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
     const error = new StreamgateError(
       Code.RESOURCE_EXHAUSTED,
       `slow consumer: more than ${maxBufferBytes} bytes (${behind} events) queued behind the live tail of ${feed.topic}; ` +
-        `reconnect and resume from offset ${this.lastOffset}`,
-      { reason: "SLOW_CONSUMER", details: { resumeFrom: String(this.lastOffset) } },
+        "reconnect and resume after the last offset you received",
+      { reason: "SLOW_CONSUMER", details: { lastSent: String(this.lastOffset) } },
     );
     this.context.onSlowConsumer();
     this.fail(error, true);
@@ -211,7 +230,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
       this.head = 0;
     }
     this.lastEmitMs = Date.now();
-    if (event.kind === "message") {
+    if (event.kind === "gap") this.lastOffset = event.firstAvailable - 1;
+    else if (event.kind === "message") {
       this.lastOffset = event.message.offset;
       this.queuedBytes -= queuedSize(event.message);
       if (this.roomWaiter !== null && this.queuedBytes < this.context.maxBufferBytes / 2) {

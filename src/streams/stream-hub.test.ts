@@ -173,7 +173,8 @@ describe("stream hub", () => {
       assert.ok(error instanceof StreamgateError);
       assert.equal(error.code, Code.RESOURCE_EXHAUSTED);
       assert.equal(error.reason, "SLOW_CONSUMER");
-      assert.match(error.message, /resume from offset 0/);
+      assert.match(error.message, /resume after the last offset you received/);
+      assert.equal(error.details?.lastSent, "0");
       return true;
     });
     assert.equal(hub.stats().droppedSlowConsumers, 1);

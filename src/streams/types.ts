@@ -30,7 +30,10 @@ export interface FeedSubscribeOptions {
  * NOT_FOUND when the topic does not exist; INVALID_ARGUMENT for a bad filter or position.
  */
 export interface FeedSubscription extends AsyncIterable<FeedEvent> {
-  /** Offset of the last message delivered (0 before any); where a client resumes. */
+  /**
+   * Where a client resumes (`after` this offset): the last message or gap it took; before any, the offset the
+   * subscription started after (`latest`, `earliest` and times are pinned when it opens).
+   */
   readonly lastOffset: number;
   /**
    * Settles once history catch-up is done: the subscription has queued everything below the live

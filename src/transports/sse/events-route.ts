@@ -9,8 +9,6 @@ const EVENTS_PATH = /^\/v1\/projects\/([^/]+)\/topics\/([^/]+)\/events$/;
 export interface EventsRequest {
   topic: TopicName;
   from: StreamPosition;
-  /** The position as the client wrote it ("latest" when absent), for `resumeFrom` before any event. */
-  fromText: string;
   filter: string;
   query: URLSearchParams;
 }
@@ -42,8 +40,7 @@ export function parseEventsRequest(request: AnyRequest, topic: TopicName): Event
   const filter = query.get("filter") ?? "";
   if (lastEventId !== undefined && lastEventId.trim() !== "") {
     const offset = parseOffset(lastEventId, "Last-Event-ID");
-    return { topic, from: { kind: "after", offset }, fromText: String(offset), filter, query };
+    return { topic, from: { kind: "after", offset }, filter, query };
   }
-  const fromText = query.get("from") ?? "latest";
-  return { topic, from: parseStreamPosition(fromText, "from"), fromText, filter, query };
+  return { topic, from: parseStreamPosition(query.get("from") ?? "latest", "from"), filter, query };
 }

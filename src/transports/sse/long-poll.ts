@@ -1,7 +1,7 @@
 // Long poll on GET …/topics/{t}/events?wait=<s>: a JSON batch after at least one message or the wait.
 import type { StreamPosition } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
-import { errors } from "../../errors/index.js";
+import { errors, StreamgateError } from "../../errors/index.js";
 import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { encodeMessageJson, type StreamHub } from "../../streams/index.js";
 import type { EventsRequest } from "./events-route.js";
@@ -57,17 +57,23 @@ export async function serveLongPoll(
       void subscription.caughtUp.then(() => setImmediate(stop));
     };
     if (waitSeconds === 0) finishSoon();
-    for await (const event of subscription) {
-      if (event.kind === "message") {
-        messages.push(encodeMessageJson(event.message));
-        nextFrom = event.message.offset;
-        finishSoon();
-        if (messages.length >= max) break;
-      } else if (event.kind === "gap") {
-        gap = `,"gap":{"fromOffset":"${event.fromOffset}","firstAvailable":"${event.firstAvailable}","lost":${event.lost}}`;
-        nextFrom = event.firstAvailable - 1;
-        finishSoon();
+    try {
+      for await (const event of subscription) {
+        if (event.kind === "message") {
+          messages.push(encodeMessageJson(event.message));
+          nextFrom = event.message.offset;
+          finishSoon();
+          if (messages.length >= max) break;
+        } else if (event.kind === "gap") {
+          gap = `,"gap":{"fromOffset":"${event.fromOffset}","firstAvailable":"${event.firstAvailable}","lost":${event.lost}}`;
+          nextFrom = event.firstAvailable - 1;
+          finishSoon();
+        }
       }
+    } catch (error) {
+      // A poll holds nothing between requests: past its buffer it answers with what it has, and the next poll
+      // goes on from `nextFrom` (a slow-consumer drop is not an error for a client that reads at its own pace).
+      if (!(error instanceof StreamgateError && error.reason === "SLOW_CONSUMER")) throw error;
     }
     if (response.destroyed) return;
     const body = `{"messages":[${messages.join(",")}],"nextFrom":"${nextFrom}"${gap}}`;

@@ -2,7 +2,7 @@
 import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { liveConnections } from "../../observability/index.js";
-import type { FeedEvent, StreamHub } from "../../streams/index.js";
+import type { FeedEvent, FeedSubscription, StreamHub } from "../../streams/index.js";
 import { encodeMessageJson } from "../../streams/index.js";
 import type { EventsRequest } from "./events-route.js";
 
@@ -69,7 +69,7 @@ export async function serveSse(
       "x-accel-buffering": "no",
     });
     liveConnections.track("sse", response);
-    await pump(subscription, parsed.fromText, response, maxBufferBytes);
+    await pump(subscription, response, maxBufferBytes);
   } finally {
     shutdownSignal.removeEventListener("abort", stop);
     response.off("close", stop);
@@ -77,13 +77,7 @@ export async function serveSse(
   }
 }
 
-async function pump(
-  subscription: AsyncIterable<FeedEvent>,
-  fromText: string,
-  response: AnyResponse,
-  maxBufferBytes: number,
-): Promise<void> {
-  let resumeFrom = fromText;
+async function pump(subscription: FeedSubscription, response: AnyResponse, maxBufferBytes: number): Promise<void> {
   let pending: string[] = [`retry: ${SSE_RETRY_MS}\n\n`];
   let scheduled = false;
   // Events that are ready in the same tick go out in one write (one syscall, one TCP segment when small).
@@ -103,8 +97,6 @@ async function pump(
   try {
     for await (const event of subscription) {
       pending.push(formatSseEvent(event));
-      if (event.kind === "message") resumeFrom = String(event.message.offset);
-      else if (event.kind === "gap") resumeFrom = String(event.firstAvailable - 1);
       schedule();
       // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
       // hub's byte-bounded queue fills and drops this client as a slow consumer (final `event: error`).
@@ -114,7 +106,9 @@ async function pump(
       }
     }
   } catch (error) {
-    pending.push(formatSseError(StreamgateError.from(error), resumeFrom));
+    // The subscription's cursor: the last event taken, else the pinned start (never `latest`, which would skip
+    // whatever was published while the client was away).
+    pending.push(formatSseError(StreamgateError.from(error), String(subscription.lastOffset)));
   }
   flush();
   if (response.writableEnded) return;

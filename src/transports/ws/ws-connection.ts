@@ -7,7 +7,7 @@ import { parseTopicName } from "../../broker/names.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
 import { runWithTraceContext, type TraceContext, traceContextFromHeaders } from "../../observability/index.js";
-import { encodeMessageJson, parseStreamPosition, type StreamHub } from "../../streams/index.js";
+import { encodeMessageJson, type FeedSubscription, parseStreamPosition, type StreamHub } from "../../streams/index.js";
 import {
   type ClientFrame,
   errorFrame,
@@ -172,10 +172,12 @@ export class WsConnection {
     }
     const controller = new AbortController();
     this.subscriptions.set(id, controller);
-    let resumeFrom = frame.from === "" ? "latest" : frame.from;
+    // Where the client resumes after a drop: the hub's cursor (last event sent, else the pinned start; never
+    // `latest`, which would skip what was published while the client lagged).
+    let subscription: FeedSubscription | null = null;
     try {
       parseTopicName(frame.topic, "topic");
-      const subscription = await runWithTraceContext(this.trace, () =>
+      subscription = await runWithTraceContext(this.trace, () =>
         this.context.hub.subscribe({
           topic: frame.topic,
           from: parseStreamPosition(frame.from, "from"),
@@ -188,10 +190,8 @@ export class WsConnection {
       for await (const event of subscription) {
         if (event.kind === "message") {
           this.send(messageFrame(id, encodeMessageJson(event.message)));
-          resumeFrom = String(event.message.offset);
         } else if (event.kind === "gap") {
           this.send(gapFrame(id, event));
-          resumeFrom = String(event.firstAvailable - 1);
         } else continue; // idle: the endpoint's WebSocket pings keep the connection alive
         // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
         // hub's byte-bounded queue fills and drops this subscription as a slow consumer (close 1013).
@@ -200,7 +200,7 @@ export class WsConnection {
     } catch (error) {
       const failure = StreamgateError.from(error);
       if (failure.reason === "SLOW_CONSUMER") {
-        this.close(CLOSE_TRY_AGAIN_LATER, `slow consumer: resume from ${resumeFrom}`);
+        this.close(CLOSE_TRY_AGAIN_LATER, `slow consumer: resume from ${subscription?.lastOffset ?? frame.from}`);
         return;
       }
       if (!controller.signal.aborted) this.send(errorFrame(failure, { id }));
