@@ -3,9 +3,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
-import { Code, codeName, httpStatusByCode, StreamgateError, wsCloseCodeByCode } from "../errors/index.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../http/index.js";
-import { specPercentEncode } from "../transports/grpc/index.js";
+import { Code, StreamgateError } from "../errors/index.js";
+import { type AnyRequest, type AnyResponse, refuse } from "../http/index.js";
 import { type Principal, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 import type { TokenVerifier } from "./token-verifier.js";
@@ -115,52 +114,6 @@ function cookieAllowed(request: AnyRequest | IncomingMessage, upgrade: boolean):
   }
 }
 
-const connectCodeNames: Partial<Record<Code, string>> = {
-  [Code.UNAUTHENTICATED]: "unauthenticated",
-  [Code.PERMISSION_DENIED]: "permission_denied",
-  [Code.UNAVAILABLE]: "unavailable",
-};
-
-/** Answers a refused HTTP request in its own protocol: gRPC trailers-only, Connect JSON error, or REST JSON. */
-function refuse(request: AnyRequest, response: AnyResponse, transport: AuthTransport, error: StreamgateError): void {
-  if (transport === AuthTransport.grpc || transport === AuthTransport.grpcWeb) {
-    const headers = {
-      "content-type": header(request, "content-type") ?? "application/grpc",
-      "grpc-status": String(error.code),
-      "grpc-message": specPercentEncode(error.message),
-    };
-    if ("stream" in response && response.stream !== undefined) {
-      response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
-    } else {
-      response.writeHead(200, headers);
-      response.end();
-    }
-    return;
-  }
-  if (error.code === Code.UNAUTHENTICATED) response.setHeader("www-authenticate", 'Bearer realm="streamgate"');
-  if (transport === AuthTransport.connect) {
-    const body = JSON.stringify({ code: connectCodeNames[error.code] ?? "unknown", message: error.message });
-    const contentType = header(request, "content-type") ?? "";
-    if (contentType.startsWith("application/connect+")) {
-      // Connect streaming: HTTP 200 and one end-stream envelope (flags 0x02) carrying the error as JSON.
-      const json = Buffer.from(JSON.stringify({ error: JSON.parse(body) }));
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt8(0x02, 0);
-      prefix.writeUInt32BE(json.length, 1);
-      response.writeHead(200, { "content-type": contentType, "content-length": prefix.length + json.length });
-      response.end(Buffer.concat([prefix, json]));
-      return;
-    }
-    response.writeHead(httpStatusByCode[error.code], {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-    });
-    response.end(body);
-    return;
-  }
-  sendError(response, error);
-}
-
 /** Creates the edge; with `verifier` null it only tags requests with an anonymous principal. */
 export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
   const { verifier } = options;
@@ -229,7 +182,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (error: unknown) => {
           const failure = StreamgateError.from(error);
           options.onFailure(transport, failure.reason);
-          refuse(request, response, transport, failure);
+          refuse({ request, response }, failure);
         },
       );
     },
@@ -246,11 +199,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
           options.onFailure(AuthTransport.websocket, failure.reason);
           if (socket.destroyed) return;
           // A browser sees no HTTP status of a failed upgrade, only the close frame: complete it and close.
-          closer.handleUpgrade(request, socket, head, (ws) => {
-            let reason = `${codeName(failure.code)}: ${failure.message}`;
-            while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
-            ws.close(wsCloseCodeByCode[failure.code], reason);
-          });
+          closer.handleUpgrade(request, socket, head, (webSocket) => refuse({ webSocket }, failure));
         },
       );
     },

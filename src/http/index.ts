@@ -2,6 +2,7 @@
 export {
   type AnyRequest,
   type AnyResponse,
+  errorJson,
   PayloadTooLargeError,
   rawErrorResponse,
   readBody,
@@ -16,4 +17,14 @@ export {
   type ListenerTlsOptions,
   type RequestHandler,
 } from "./listener.js";
+export {
+  connectCodeName,
+  grpcStatusHeaders,
+  type RefusalTarget,
+  refuse,
+  specPercentEncode,
+  type WireProtocol,
+  webSocketCloseReason,
+  wireProtocolOf,
+} from "./refuse.js";
 export { type ClientCertificate, clientCertificate, clientCertificateSubject } from "./tls-client-certificate.js";

@@ -41,12 +41,19 @@ export function sendError(response: AnyResponse, error: unknown): void {
 export function rawErrorResponse(error: unknown, httpStatus?: number): string {
   const normalized = StreamgateError.from(error);
   const status = httpStatus ?? httpStatusByCode[normalized.code];
-  const text = JSON.stringify(errorBody(normalized, status));
+  const text = errorJson(normalized, status);
+  const retryAfter = normalized.details.retryAfterSeconds;
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nconnection: close\r\n` +
     `content-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n` +
+    (retryAfter === undefined ? "" : `retry-after: ${retryAfter}\r\n`) +
     `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
   );
+}
+
+/** The Google-style JSON error text of {@link sendError}, for writers that have no response object. */
+export function errorJson(error: StreamgateError, status = httpStatusByCode[error.code]): string {
+  return JSON.stringify(errorBody(error, status));
 }
 
 function errorBody(normalized: StreamgateError, status: number) {

@@ -14,7 +14,8 @@ import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
 import { StreamResetBudget } from "../limits/stream-reset-budget.js";
 import type { Logger } from "../observability/logger.js";
-import { rawErrorResponse, sendError, sendJson } from "./json-response.js";
+import { sendError, sendJson } from "./json-response.js";
+import { refuse } from "./refuse.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
 
@@ -140,18 +141,16 @@ export function createListener(options: ListenerOptions): Listener {
   });
   // Requests node cannot parse get the same JSON error body as every other error (431 for oversized heads).
   http1.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) socket.destroy();
-    else if (error.code === "HPE_HEADER_OVERFLOW") {
+    if (error.code === "HPE_HEADER_OVERFLOW") {
       const tooLarge = errors.resourceExhausted(
         "REQUEST_TOO_LARGE",
         "the request line and headers exceed the server's limit",
       );
-      socket.end(rawErrorResponse(tooLarge, 431));
+      refuse({ socket: socket as Socket, httpStatus: 431 }, tooLarge);
     } else
-      socket.end(
-        rawErrorResponse(
-          errors.invalidArgument("request", `malformed HTTP/1.1 request (${error.code ?? "parse error"})`),
-        ),
+      refuse(
+        { socket: socket as Socket },
+        errors.invalidArgument("request", `malformed HTTP/1.1 request (${error.code ?? "parse error"})`),
       );
   });
   let h2c: ReturnType<typeof createHttp2Server> | null = null;

@@ -19,7 +19,7 @@ export {
 } from "./limit-errors.js";
 export { checkLimitsOptions, defaultLimitsOptions, LimitName, type LimitsOptions } from "./limits-options.js";
 export { anonymousPrincipal, connectionLimitKey, currentLimitKey, normalizeAddress } from "./principal-key.js";
-export { http1RefusalBytes, refusePlainSocket } from "./socket-refusal.js";
+export { refusePlainSocket } from "./socket-refusal.js";
 export { TokenBucket } from "./token-bucket.js";
 
 /** The server's limits: one instance per server, shared by every transport. */

@@ -16,7 +16,7 @@ export function tooManyConnectionsError(max: number): StreamgateError {
   return new StreamgateError(
     Code.RESOURCE_EXHAUSTED,
     `too many connections from this address (limit ${max}); close some and retry`,
-    { reason: "TOO_MANY_CONNECTIONS", details: { limit: "connections_per_ip" } },
+    { reason: "TOO_MANY_CONNECTIONS", details: { limit: "connections_per_ip", retryAfterSeconds: "1" } },
   );
 }
 

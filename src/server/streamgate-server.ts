@@ -23,9 +23,10 @@ import {
   type AnyResponse,
   createListener,
   type RequestHandler,
-  rawErrorResponse,
+  refuse,
   sendError,
   sendJson,
+  wireProtocolOf,
 } from "../http/index.js";
 import { anonymousPrincipal, createLimits, refusePlainSocket, tooManyConnectionsError } from "../limits/index.js";
 import {
@@ -48,7 +49,6 @@ import {
   createHealthService,
   createReflection,
   errorInterceptor,
-  specPercentEncode,
   toConnectError,
   useConnectDecodeErrorStatus,
   useSpecGrpcMessageEncoding,
@@ -285,27 +285,20 @@ export async function createServer(
         response.end(text);
       } else if (path === "/.well-known/jwks.json" && (request.method === "GET" || request.method === "HEAD")) {
         sendJson(response, 200, await pushSigner.jwks());
-      } else if (String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
+      } else if (wireProtocolOf(request.headers).startsWith("grpc")) {
         // An RPC this server does not serve: a gRPC trailers-only answer, never an HTML or JSON page.
-        const headers = {
-          "content-type": "application/grpc",
-          "grpc-status": String(Code.UNIMPLEMENTED),
-          "grpc-message": specPercentEncode(`unknown service or method ${path}`),
-        };
-        if ("stream" in response && response.stream !== undefined) {
-          response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
-        } else {
-          response.writeHead(200, headers);
-          response.end();
-        }
+        refuse(
+          { request, response },
+          new StreamgateError(Code.UNIMPLEMENTED, `unknown service or method ${path}`, { reason: "UNKNOWN_METHOD" }),
+        );
       } else if (
         !(tunnel !== null && (await tunnel.handleAdmin(request, response, path))) &&
         !(await dashboard(request, response, path)) &&
         !(await topicEvents(request, response, path)) &&
         !(await rest(request, response))
       ) {
-        sendError(
-          response,
+        refuse(
+          { request, response },
           new StreamgateError(Code.NOT_FOUND, `no route for ${request.method} ${path}`, { reason: "ROUTE_NOT_FOUND" }),
         );
       }
@@ -351,30 +344,13 @@ export async function createServer(
           try {
             release = principalLimits.admitStream();
           } catch (error) {
-            refuseRequest(request, response, StreamgateError.from(error));
+            refuse({ request, response }, error);
             return;
           }
           response.once("close", release);
         }
         next(request, response);
       });
-  const refuseRequest = (request: AnyRequest, response: AnyResponse, error: StreamgateError) => {
-    if (!String(request.headers["content-type"] ?? "").startsWith("application/grpc")) {
-      sendError(response, error);
-      return;
-    }
-    const headers = {
-      "content-type": String(request.headers["content-type"]),
-      "grpc-status": String(error.code),
-      "grpc-message": specPercentEncode(error.message),
-    };
-    if ("stream" in response && response.stream !== undefined) {
-      response.stream.respond({ ":status": 200, ...headers }, { endStream: true });
-    } else {
-      response.writeHead(200, headers);
-      response.end();
-    }
-  };
   const upgradeWebSocket = (request: IncomingMessage, socket: Socket, head: Buffer) =>
     asPrincipal(socket.remoteAddress, () => {
       let release: () => void;
@@ -428,8 +404,7 @@ export async function createServer(
     }
     if (tls) socket.destroy();
     else {
-      const refused = tooManyConnectionsError(options.maxConnectionsPerIp);
-      refusePlainSocket(socket, refused.reason, refused.message);
+      refusePlainSocket(socket, tooManyConnectionsError(options.maxConnectionsPerIp));
     }
     return false;
   };
@@ -478,12 +453,11 @@ export async function createServer(
       if (path === WEBSOCKET_PATH && !draining && !closed)
         auth.edge.upgrade(request, socket, head, () => upgradeWebSocket(request, socket, head));
       else
-        socket.end(
-          rawErrorResponse(
-            draining || closed
-              ? new StreamgateError(Code.UNAVAILABLE, "server is draining; reconnect to another instance")
-              : new StreamgateError(Code.NOT_FOUND, `no WebSocket endpoint at ${path}`, { reason: "ROUTE_NOT_FOUND" }),
-          ),
+        refuse(
+          { socket },
+          draining || closed
+            ? new StreamgateError(Code.UNAVAILABLE, "server is draining; reconnect to another instance")
+            : new StreamgateError(Code.NOT_FOUND, `no WebSocket endpoint at ${path}`, { reason: "ROUTE_NOT_FOUND" }),
         );
     },
     pingIntervalMs: options.heartbeatMs,

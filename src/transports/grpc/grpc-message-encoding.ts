@@ -1,24 +1,9 @@
 // Re-encodes grpc-message as the gRPC spec says (percent-encode only bytes outside 0x20-0x7E and '%'); undecodable requests are INVALID_ARGUMENT.
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import { specPercentEncode } from "../../http/index.js";
 
 type NodeResponse = Parameters<ReturnType<typeof connectNodeAdapter>>[1];
 type HeaderBag = Record<string, string | string[] | number | undefined>;
-
-/**
- * connect-es writes grpc-message with encodeURIComponent, so "," ":" ";" arrive as %2C %3A %3B in
- * grpc-js (which decodes with decodeURI, leaving reserved characters encoded): the official Pub/Sub
- * client would show "name%3A topic id ...". The spec only asks to encode non-printable bytes and '%'.
- */
-export function specPercentEncode(message: string): string {
-  let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    out +=
-      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
-}
 
 /**
  * connect-es reports a request message it cannot decode (garbage protobuf, a compressed flag without

@@ -5,7 +5,7 @@ import { WebSocketServer } from "ws";
 import { currentPrincipal, runAsPrincipal } from "../../auth/principal-context.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
-import { rawErrorResponse } from "../../http/index.js";
+import { refuse } from "../../http/index.js";
 import { liveConnections, traceContextFromHeaders } from "../../observability/index.js";
 import type { StreamHub } from "../../streams/index.js";
 import { WsConnection } from "./ws-connection.js";
@@ -63,8 +63,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
   });
   // A refused handshake gets the JSON error every HTTP error has (ws itself would answer text/html).
   server.on("wsClientError", (error: Error, socket: Socket) => {
-    if (socket.writable) socket.end(rawErrorResponse(errors.invalidArgument("upgrade", error.message)));
-    else socket.destroy();
+    refuse({ socket }, errors.invalidArgument("upgrade", error.message));
   });
   const connections = new Set<WsConnection>();
   const context = {

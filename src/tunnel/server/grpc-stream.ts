@@ -1,7 +1,7 @@
 // Raw gRPC over one node:http2 server stream: response headers, trailers, trailers-only errors, grpc-timeout.
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
-import { specPercentEncode } from "../../transports/grpc/grpc-message-encoding.js";
+import { grpcStatusHeaders } from "../../http/index.js";
 
 /**
  * Sends `:status 200, content-type: application/grpc` and keeps the stream open for trailers.
@@ -82,18 +82,12 @@ function discardBody(stream: ServerHttp2Stream): void {
   readOut();
 }
 
-/** The grpc-status / grpc-message trailer pair of an error (OK when null). */
-export function statusTrailers(error: StreamgateError | null): OutgoingHttpHeaders {
-  if (error === null) return { "grpc-status": "0" };
-  return { "grpc-status": String(error.code), "grpc-message": specPercentEncode(error.message) };
-}
-
 /**
  * Ends the call with a status: trailers-only when nothing was sent yet (`content-type`, `grpc-status`
  * and `grpc-message` in the one HEADERS frame), else trailers after the data.
  */
 export function endGrpc(stream: ServerHttp2Stream, error: StreamgateError | null, closeUnread = false): void {
-  endWithTrailers(stream, statusTrailers(error), closeUnread);
+  endWithTrailers(stream, grpcStatusHeaders(error), closeUnread);
 }
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };

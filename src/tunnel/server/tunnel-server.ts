@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Registry } from "prom-client";
 import { Code, StreamgateError } from "../../errors/index.js";
-import type { AnyRequest, AnyResponse, Listener, ListenerOptions } from "../../http/index.js";
+import { type AnyRequest, type AnyResponse, type Listener, type ListenerOptions, refuse } from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
 import { createTunnelMetrics, type TunnelMetrics } from "../../observability/metrics.js";
 import { findAgentGrant, groupAllowed, parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
@@ -226,10 +226,11 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
     addresses: () => bound,
     handleAgentCall(stream, headers) {
       if (closed) {
-        stream.on("error", () => undefined);
-        stream.respond(
-          { ":status": 200, "content-type": "application/grpc", "grpc-status": String(Code.UNAVAILABLE) },
-          { endStream: true },
+        refuse(
+          { stream, headers },
+          new StreamgateError(Code.UNAVAILABLE, "the tunnel server is shutting down; the agent reconnects elsewhere", {
+            reason: "TUNNEL_CLOSING",
+          }),
         );
         return;
       }

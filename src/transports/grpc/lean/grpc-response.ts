@@ -2,7 +2,7 @@
 import type { OutgoingHttpHeaders } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { specPercentEncode } from "../grpc-message-encoding.js";
+import { specPercentEncode } from "../../../http/index.js";
 import { COMPRESS_MIN_BYTES, type GrpcCompression } from "./grpc-compression.js";
 
 /** The content type connect answers every gRPC (binary) request with. */
