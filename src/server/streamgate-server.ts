@@ -11,7 +11,7 @@ import { isTokenPrincipal } from "../auth/token-principal.js";
 import { GrpcPath, type ServerOptions } from "../config/index.js";
 import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
-import { Code, codeName, StreamgateError } from "../errors/index.js";
+import { Code, StreamgateError } from "../errors/index.js";
 import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -357,13 +357,7 @@ export async function createServer(
       try {
         release = principalLimits.admitStream();
       } catch (error) {
-        const refused = StreamgateError.from(error);
-        const body = JSON.stringify({
-          error: { code: 429, message: refused.message, status: codeName(refused.code), reason: refused.reason },
-        });
-        socket.end(
-          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-        );
+        refuse({ socket }, error);
         return;
       }
       socket.once("close", release);
