@@ -43,7 +43,7 @@ import {
 } from "../observability/index.js";
 import { createStreamHub } from "../streams/index.js";
 import { createChatService } from "../transports/chat/index.js";
-import { createDashboardHandler } from "../transports/dashboard/index.js";
+import { createDashboardHandler, summarizeTunnelRules } from "../transports/dashboard/index.js";
 import { createEventsService } from "../transports/events/index.js";
 import {
   createHealthService,
@@ -84,6 +84,8 @@ export interface StreamgateServer {
 export interface ServerDependencies {
   engine?: Engine;
   logger?: Logger;
+  /** Time between the dashboard's history samples. Default 10 000 ms; tests shorten it so charts fill in seconds. */
+  dashboardSampleIntervalMs?: number;
 }
 
 /** Creates the server; nothing listens until `listen()`. */
@@ -264,8 +266,12 @@ export async function createServer(
         });
 
   const dashboard = createDashboardHandler({
-    tunnel: () => (tunnel === null ? null : { agents: tunnel.agents(), stats: tunnel.stats() }),
+    tunnel: () =>
+      tunnel === null
+        ? null
+        : { agents: tunnel.agents(), stats: tunnel.stats(), rules: summarizeTunnelRules(tunnel.rules()) },
     engine: servedEngine,
+    sampleIntervalMs: dependencies.dashboardSampleIntervalMs,
     streamStats: () => hub.stats(),
     connections: () => ({ ...liveConnections.counts(), http: listener.connections() }),
   });
@@ -293,7 +299,7 @@ export async function createServer(
         );
       } else if (
         !(tunnel !== null && (await tunnel.handleAdmin(request, response, path))) &&
-        !(await dashboard(request, response, path)) &&
+        !(await dashboard.handle(request, response, path)) &&
         !(await topicEvents(request, response, path)) &&
         !(await rest(request, response))
       ) {
@@ -470,6 +476,7 @@ export async function createServer(
     await tunnel?.close();
     listener.destroy();
     await pushWorker.stop();
+    await dashboard.close();
     await hub.close();
     await engine.close();
     logger.info("streamgate stopped");

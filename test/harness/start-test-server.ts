@@ -21,10 +21,14 @@ export interface TestServer {
   close(options?: { graceMs?: number; allowOpenConnections?: boolean; keepDataDir?: boolean }): Promise<void>;
 }
 
-/** Options beyond ServerOptions: reuse a data dir (restart tests). */
-export interface TestServerOptions extends Partial<ServerOptions> {}
+/** Options beyond ServerOptions: reuse a data dir (restart tests); a short dashboard sample interval (charts). */
+export interface TestServerOptions extends Partial<ServerOptions> {
+  /** ServerDependencies.dashboardSampleIntervalMs. */
+  dashboardSampleIntervalMs?: number;
+}
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const { dashboardSampleIntervalMs, ...serverOptions } = options;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "streamgate-test-"));
   const resolved = resolveServerOptions({
     host: "127.0.0.1",
@@ -34,10 +38,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(process.env.STREAMGATE_GRPC_PATH
       ? { grpcPath: process.env.STREAMGATE_GRPC_PATH as ServerOptions["grpcPath"] }
       : {}),
-    ...options,
+    ...serverOptions,
     dataDir,
   });
-  const server = await createServer(resolved);
+  const server = await createServer(resolved, { dashboardSampleIntervalMs });
   const address = await server.listen();
   return {
     url: address.url,

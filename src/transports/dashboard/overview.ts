@@ -1,12 +1,13 @@
 // GET /v1/dashboard/overview: one JSON snapshot of a project's topics, subscriptions and live connections.
-import type { Page, PageRequest } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
 import type { StreamTransport } from "../../observability/index.js";
+import { listAll, type StatsHistory } from "./stats-history.js";
+import type { TunnelRuleOverview } from "./tunnel-rules-summary.js";
 
 /** Window over which the publish rate is measured. */
 const RATE_WINDOW_MS = 60_000;
-/** At most this many topics / subscriptions per overview; the dashboard is not a listing API. */
-const MAX_ITEMS = 1_000;
+/** At most this many topics and as many subscriptions get their history in an overview (in name order). */
+const MAX_CHARTED = 50;
 /** Retention the engines apply when a topic sets none (Pub/Sub's 7 days). */
 const DEFAULT_TOPIC_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
@@ -47,6 +48,21 @@ export interface DashboardOverview {
   streams: { feeds: number; subscribers: number; droppedSlowConsumers: number };
   /** Tunnel agents and request counts; null when the server runs no tunnel. */
   tunnel: TunnelOverview | null;
+  /** Samples of the project's topics and subscriptions over the last `windowMs`; null without a history. */
+  history: HistoryOverview | null;
+}
+
+/** The server's recent samples (see createStatsHistory), oldest first, for the dashboard's charts. */
+export interface HistoryOverview {
+  /** Time between two samples. */
+  intervalMs: number;
+  /** intervalMs × samples kept: how far back a full series reaches. */
+  windowMs: number;
+  /** Publish rate between each sample and the one before it (the first sample gives none). */
+  topics: { name: string; points: { atMs: number; publishRatePerSecond: number }[] }[];
+  subscriptions: { name: string; points: { atMs: number; backlog: number; oldestUnackedAgeMs: number }[] }[];
+  /** True when the project has more topics or subscriptions than are charted (the first MAX_CHARTED by name). */
+  truncated: boolean;
 }
 
 /** One connected agent session (the fields of `GET /v1/tunnel/agents`). */
@@ -73,14 +89,18 @@ export interface TunnelOverview {
   stats: { inFlight: number; pending: number; sessions: number; standby: number; streams: number };
   /** Per agent group (sorted by name): sessions, healthy sessions and tunnel streams in flight. */
   groups: { group: string; agents: number; healthy: number; inFlight: number }[];
+  /** The server rules in force, in file order: what routes to each group (or straight to an upstream). */
+  rules: TunnelRuleOverview[];
 }
 
 export interface OverviewSources {
   engine: Engine;
   streamStats(): { topics: number; subscribers: number; droppedSlowConsumers: number };
   connections(): Record<StreamTransport | "http", number>;
-  /** The tunnel's agents and stats, or null without a tunnel. Default: none. */
+  /** The tunnel's agents, stats and rules, or null without a tunnel. Default: none. */
   tunnel?(): Omit<TunnelOverview, "groups"> | null;
+  /** The sampled history behind the charts. Default: none (the overview's `history` is null). */
+  history?: StatsHistory;
 }
 
 /**
@@ -121,6 +141,7 @@ export function createOverviewBuilder(
         droppedSlowConsumers,
       }))(sources.streamStats()),
       tunnel: withGroups(sources.tunnel?.() ?? null),
+      history: null,
     };
     if (project === null) return overview;
     const [topics, subscriptions] = await Promise.all([
@@ -155,7 +176,32 @@ export function createOverviewBuilder(
         };
       }),
     );
+    if (sources.history !== undefined) overview.history = historyOf(sources.history, overview);
     return overview;
+  };
+}
+
+function historyOf(history: StatsHistory, overview: DashboardOverview): HistoryOverview {
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  const topics = [...overview.topics].sort(byName).slice(0, MAX_CHARTED);
+  const subscriptions = [...overview.subscriptions].sort(byName).slice(0, MAX_CHARTED);
+  return {
+    intervalMs: history.intervalMs,
+    windowMs: history.intervalMs * history.capacity,
+    topics: topics.map(({ name }) => {
+      const samples = history.topic(name);
+      const points = samples.slice(1).map((sample, index) => {
+        const previous = samples[index]!;
+        const seconds = Math.max(0.001, (sample.atMs - previous.atMs) / 1000);
+        return {
+          atMs: sample.atMs,
+          publishRatePerSecond: Math.max(0, sample.nextOffset - previous.nextOffset) / seconds,
+        };
+      });
+      return { name, points };
+    }),
+    subscriptions: subscriptions.map(({ name }) => ({ name, points: history.subscription(name) })),
+    truncated: overview.topics.length > topics.length || overview.subscriptions.length > subscriptions.length,
   };
 }
 
@@ -170,15 +216,4 @@ function withGroups(tunnel: Omit<TunnelOverview, "groups"> | null): TunnelOvervi
     groups.set(agent.group, group);
   }
   return { ...tunnel, groups: [...groups.values()].sort((a, b) => a.group.localeCompare(b.group)) };
-}
-
-async function listAll<T>(list: (page: PageRequest) => Promise<Page<T>>): Promise<T[]> {
-  const items: T[] = [];
-  let pageToken = "";
-  do {
-    const page = await list({ pageSize: 1000, pageToken });
-    items.push(...page.items);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "" && items.length < MAX_ITEMS);
-  return items.slice(0, MAX_ITEMS);
 }
