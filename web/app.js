@@ -1,10 +1,15 @@
-// streamgate dashboard: polls GET /v1/dashboard/overview every 2 s and tails a topic with streamgate/client over SSE.
+// streamgate dashboard: polls GET /v1/dashboard/overview every 2 s, tails a topic with streamgate/client over SSE,
+// signs in with a bearer token (this tab only) and acts through the Pub/Sub REST API (actions.js).
 import { createStreamClient } from "/streamgate-client.browser.js";
+import { createActions } from "./actions.js";
+import { ApiError, api, currentToken, onAuthFailure, storeToken, tokenSubject } from "./api.js";
+import { lineChart } from "./charts.js";
+import { $, emptyState, formatBytes, formatDuration, formatNumber, formatRate, h, shortName } from "./dom.js";
+import { renderTunnel } from "./tunnel.js";
 
 const POLL_MS = 2_000;
 const MAX_TAIL_ROWS = 200;
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const state = {
   project: params.get("project") ?? "",
@@ -16,81 +21,111 @@ const state = {
   received: 0,
 };
 
-/** Builds an element; children are nodes or text (never HTML, so topic names and data cannot inject markup). */
-function h(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") element.className = value;
-    // CSSOM, not a style attribute: the page's CSP (style-src 'self') blocks inline style attributes.
-    else if (key === "style") Object.assign(element.style, value);
-    else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
-    else element.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child !== undefined && child !== null && child !== false) element.append(child);
-  }
-  return element;
-}
-
-const numberFormat = new Intl.NumberFormat();
-const formatNumber = (value) => numberFormat.format(value);
-
-function formatBytes(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
-
-function formatDuration(ms) {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min ${seconds % 60 ? `${seconds % 60} s` : ""}`.trim();
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60 ? `${minutes % 60} min` : ""}`.trim();
-  return `${Math.round(hours / 24)} d`;
-}
-
-function formatRate(rate) {
-  if (rate === null || rate === undefined) return "–";
-  if (rate === 0) return "0";
-  return rate < 10 ? rate.toFixed(1) : formatNumber(Math.round(rate));
-}
-
-/** `projects/p/topics/t` → `t`. */
-const shortName = (name) => name.slice(name.lastIndexOf("/") + 1);
-
-function emptyState(title, ...hint) {
-  return h("div", { class: "empty" }, h("strong", {}, title), ...hint);
-}
-
 // ---- overview polling ----------------------------------------------------------------------------
 
+/** Resolves true when the overview loaded, false when it was refused or the server did not answer. */
 async function poll() {
+  clearTimeout(state.timer);
   try {
     const query = state.project ? `?project=${encodeURIComponent(state.project)}` : "";
-    const response = await fetch(`/v1/dashboard/overview${query}`, { headers: { accept: "application/json" } });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const overview = await response.json();
+    const overview = await api("GET", `/v1/dashboard/overview${query}`);
     state.overview = overview;
     if (!state.project && overview.project) state.project = overview.project;
     render(overview);
     setStatus("live", "Live");
+    hideSignIn();
+    void actions.refreshSnapshots();
+    return true;
   } catch (error) {
-    setStatus("error", `Offline · retrying (${error.message})`);
+    if (error instanceof ApiError && error.httpStatus === 401) {
+      setStatus("error", "Sign in to see this server");
+    } else if (error instanceof ApiError && error.httpStatus === 403) {
+      // The token is valid but may not read the overview: say so where the user signs in, keep the forms usable.
+      setStatus("error", "Signed in · overview refused");
+      showSignIn(
+        `Signed in as ${tokenSubject(currentToken()) ?? "this token"}, but the overview was refused — ${error}. ` +
+          "Actions below still work as far as this token's grants allow; sign in with an admin token to see everything.",
+      );
+    } else {
+      setStatus("error", `Offline · retrying (${error instanceof ApiError ? error.toString() : error.message})`);
+    }
+    return false;
   } finally {
     clearTimeout(state.timer);
     state.timer = setTimeout(poll, POLL_MS);
   }
 }
+
+// ---- sign in ---------------------------------------------------------------------------------------
+
+function showSignIn(reason) {
+  const panel = $("signin");
+  $("signin-reason").textContent = reason;
+  if (panel.hidden) {
+    panel.hidden = false;
+    $("signin-token").focus();
+  }
+}
+
+function hideSignIn() {
+  $("signin").hidden = true;
+  $("signin-error").textContent = "";
+}
+
+/** The top bar's account line: who the token says it is, and sign in / sign out. */
+function renderAccount() {
+  const token = currentToken();
+  $("account-name").textContent = token ? `Signed in as ${tokenSubject(token) ?? "token"}` : "Not signed in";
+  $("sign-out").hidden = !token;
+  $("sign-in-open").hidden = Boolean(token);
+}
+
+onAuthFailure((error) => {
+  const token = currentToken();
+  showSignIn(
+    token
+      ? `The server refused this tab's token — ${error}. Sign in again with a valid token.`
+      : `This server needs a token — ${error}. Paste one (e.g. from \`streamgate token create\`); it is kept in this tab only.`,
+  );
+});
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const token = $("signin-token").value.trim();
+  const error = $("signin-error");
+  if (!token) {
+    error.textContent = "Paste a token first.";
+    return;
+  }
+  const previous = currentToken();
+  storeToken(token);
+  try {
+    // One call decides: 401 means the server does not accept the token; anything else means it does.
+    await api("GET", `/v1/dashboard/overview${state.project ? `?project=${encodeURIComponent(state.project)}` : ""}`);
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.httpStatus === 401) {
+      storeToken(previous);
+      error.textContent = `Not accepted — ${failure}`;
+      $("signin").hidden = false;
+      renderAccount();
+      return;
+    }
+  }
+  $("signin-token").value = "";
+  error.textContent = "";
+  renderAccount();
+  restartStreams();
+  poll();
+});
+
+$("sign-out").addEventListener("click", () => {
+  storeToken("");
+  renderAccount();
+  restartStreams();
+  poll();
+});
+$("sign-in-open").addEventListener("click", () => showSignIn("Paste a token; it is kept in this tab only."));
+$("signin-cancel").addEventListener("click", hideSignIn);
 
 function setStatus(kind, text) {
   $("status").dataset.state = kind;
@@ -105,7 +140,9 @@ function render(overview) {
   renderSubscriptions(overview);
   renderConnections(overview);
   renderTunnel(overview);
+  renderHistory(overview);
   renderTailChoices(overview);
+  actions.renderChoices(overview);
   $("generated").textContent =
     `Updated ${new Date(overview.generatedAtMs).toLocaleTimeString(undefined, { hour12: false })}`;
 }
@@ -204,6 +241,24 @@ function renderTopics(overview) {
           ? h("span", { class: "muted" }, ` · max ${formatBytes(topic.retentionBytes)}`)
           : null,
       ),
+      h(
+        "td",
+        { class: "row-actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button ghost",
+            "aria-label": `Delete topic ${shortName(topic.name)}`,
+            onclick: (event) => {
+              event.stopPropagation();
+              actions.deleteTopic(topic.name);
+            },
+            onkeydown: (event) => event.stopPropagation(),
+          },
+          "Delete",
+        ),
+      ),
     );
   });
   container.replaceChildren(
@@ -222,6 +277,7 @@ function renderTopics(overview) {
           h("th", { class: "num" }, "Size"),
           h("th", { class: "num opt" }, "Offsets"),
           h("th", { class: "opt" }, "Retention"),
+          h("th", {}, h("span", { class: "visually-hidden" }, "Actions")),
         ),
       ),
       h("tbody", {}, rows),
@@ -242,7 +298,7 @@ function renderSubscriptions(overview) {
     const health = subscription.backlog === 0 ? "ok" : age > 5 * 60_000 ? "bad" : age > 30_000 ? "warn" : "neutral";
     return h(
       "tr",
-      {},
+      { "data-subscription": subscription.name },
       h(
         "td",
         {},
@@ -263,6 +319,20 @@ function renderSubscriptions(overview) {
             )
           : h("span", { class: "muted" }, subscription.deadLetterTopic ? "0" : "–"),
       ),
+      h(
+        "td",
+        { class: "row-actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button ghost",
+            "aria-label": `Delete subscription ${shortName(subscription.name)}`,
+            onclick: () => actions.deleteSubscription(subscription.name),
+          },
+          "Delete",
+        ),
+      ),
     );
   });
   container.replaceChildren(
@@ -280,6 +350,7 @@ function renderSubscriptions(overview) {
           h("th", { class: "num" }, "Oldest unacked"),
           h("th", { class: "num opt" }, "Leased"),
           h("th", { class: "num" }, "Dead-lettered"),
+          h("th", {}, h("span", { class: "visually-hidden" }, "Actions")),
         ),
       ),
       h("tbody", {}, rows),
@@ -317,130 +388,61 @@ function renderConnections(overview) {
     (streams.droppedSlowConsumers > 0 ? ` · ${formatNumber(streams.droppedSlowConsumers)} slow consumers dropped` : "");
 }
 
-// ---- tunnel agents -------------------------------------------------------------------------------
+// ---- history charts ------------------------------------------------------------------------------
 
-const plural = (count, word) => `${formatNumber(count)} ${word}${count === 1 ? "" : "s"}`;
+const formatAge = (ms) => (ms === 0 ? "0" : formatDuration(ms));
 
-/** The panel shows only when the server runs a tunnel (`--tunnel-rules`); the overview's `tunnel` is null otherwise. */
-function renderTunnel(overview) {
-  const panel = $("tunnel");
-  const tunnel = overview.tunnel;
-  panel.hidden = tunnel === null || tunnel === undefined;
+/** Per-topic publish rate and per-subscription backlog / oldest unacked age over the server's sample window. */
+function renderHistory(overview) {
+  const history = overview.history;
+  const panel = $("history");
+  panel.hidden = history === null || history === undefined;
   if (panel.hidden) return;
-  const { agents, stats, groups } = tunnel;
-  const note = $("tunnel-in-flight");
-  note.dataset.inFlight = String(stats.inFlight);
-  note.textContent =
-    `${plural(stats.inFlight, "tunnel stream")} in flight` +
-    (stats.pending > 0 ? ` · ${formatNumber(stats.pending)} waiting for an agent` : "") +
-    ` · ${plural(stats.sessions, "agent")}`;
-  $("tunnel-groups").textContent =
-    groups.length === 0
-      ? "\u00a0"
-      : groups
-          .map(
-            (group) =>
-              `${group.group}: ${group.healthy}/${group.agents} healthy · ${formatNumber(group.inFlight)} in flight`,
-          )
-          .join("  ·  ");
-  const container = $("tunnel-agents");
-  if (agents.length === 0) {
-    container.replaceChildren(
-      emptyState(
-        "No tunnel agents connected",
-        "Connect one: ",
-        h(
-          "code",
-          {},
-          `STREAMGATE_AGENT_TOKEN=… streamgate agent --server ${location.origin} --group GROUP --config agent.yaml`,
-        ),
-      ),
-    );
-    return;
-  }
-  const rows = [...agents]
-    .sort((a, b) => a.group.localeCompare(b.group) || a.client_id.localeCompare(b.client_id))
-    .map((agent) => {
-      const [state, health] = agent.draining
-        ? ["draining", "warn"]
-        : agent.ejected
-          ? ["ejected", "bad"]
-          : agent.healthy
-            ? ["healthy", "ok"]
-            : ["unhealthy", "bad"];
-      const since = Date.parse(agent.connected_since);
-      return h(
-        "tr",
-        { "data-client-id": agent.client_id, "data-session": agent.session, "data-state": state },
-        h(
-          "td",
-          {},
-          h("span", { class: "name" }, agent.client_id),
-          h("span", { class: "sub" }, `session ${agent.session.slice(0, 8)}`),
-        ),
-        h("td", { class: "group" }, agent.group),
-        h("td", {}, h("span", { class: `pill ${health}` }, state)),
-        h(
-          "td",
-          { class: "num in-flight" },
-          formatNumber(agent.in_flight),
-          h("span", { class: "muted" }, ` · ${formatNumber(agent.standby)} standby`),
-        ),
-        h("td", { class: "upstreams-cell" }, renderUpstreams(agent.upstreams)),
-        h(
-          "td",
-          { class: "opt" },
+  $("history-note").textContent =
+    `last ${formatDuration(history.windowMs)} · one sample every ${formatDuration(history.intervalMs)}` +
+    (history.truncated ? " · first 50 of each shown" : "");
+  const nowMs = overview.generatedAtMs;
+  const span = { windowMs: history.windowMs, nowMs };
+  $("history-topics").replaceChildren(
+    ...(history.topics.length === 0
+      ? [emptyState("No topics", "Publish rates show here once a topic exists.")]
+      : history.topics.map((topic) =>
           h(
-            "time",
-            { datetime: agent.connected_since, title: agent.connected_since },
-            Number.isNaN(since)
-              ? agent.connected_since
-              : `${formatDuration(Math.max(0, overview.generatedAtMs - since))} ago`,
+            "div",
+            { class: "chart-card", "data-topic": topic.name },
+            lineChart({
+              ...span,
+              title: `${shortName(topic.name)} · publish rate`,
+              kind: "rate",
+              format: (value) => `${formatRate(value)}/s`,
+              points: topic.points.map((point) => ({ atMs: point.atMs, value: point.publishRatePerSecond })),
+            }),
           ),
-        ),
-      );
-    });
-  container.replaceChildren(
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", {}, "Agent"),
-          h("th", {}, "Group"),
-          h("th", {}, "State"),
-          h("th", { class: "num" }, "In flight"),
-          h("th", {}, "Upstreams"),
-          h("th", { class: "opt" }, "Connected"),
-        ),
-      ),
-      h("tbody", {}, rows),
-    ),
+        )),
   );
-}
-
-/** "2/3 serving", coloured by health, with each upstream's address and detail in the tooltip. */
-function renderUpstreams(upstreams) {
-  if (upstreams.length === 0) return h("span", { class: "muted" }, "none reported");
-  const serving = upstreams.filter((upstream) => upstream.serving).length;
-  const health = serving === upstreams.length ? "ok" : serving === 0 ? "bad" : "warn";
-  const title = upstreams
-    .map(
-      (upstream) =>
-        `${upstream.name} ${upstream.address}: ${upstream.serving ? "serving" : "not serving"}` +
-        (upstream.detail ? ` (${upstream.detail})` : ""),
-    )
-    .join("\n");
-  const names = [...new Set(upstreams.map((upstream) => upstream.name))];
-  return h(
-    "span",
-    { class: "upstreams", title },
-    h("span", { class: `pill ${health}` }, `${serving}/${upstreams.length} serving`),
-    h("span", { class: "muted" }, names.join(", ")),
+  $("history-subscriptions").replaceChildren(
+    ...(history.subscriptions.length === 0
+      ? [emptyState("No subscriptions", "Backlog and oldest unacked age show here once a subscription exists.")]
+      : history.subscriptions.map((subscription) =>
+          h(
+            "div",
+            { class: "chart-card", "data-subscription": subscription.name },
+            lineChart({
+              ...span,
+              title: `${shortName(subscription.name)} · backlog`,
+              kind: "backlog",
+              format: (value) => formatNumber(Math.round(value)),
+              points: subscription.points.map((point) => ({ atMs: point.atMs, value: point.backlog })),
+            }),
+            lineChart({
+              ...span,
+              title: `${shortName(subscription.name)} · oldest unacked`,
+              kind: "age",
+              format: formatAge,
+              points: subscription.points.map((point) => ({ atMs: point.atMs, value: point.oldestUnackedAgeMs })),
+            }),
+          ),
+        )),
   );
 }
 
@@ -483,8 +485,20 @@ function setTailState(kind, text) {
   $("tail-state").textContent = text;
 }
 
-/** The live tail's client: the browser build of streamgate/client this server serves (the same code as the npm package). */
-const streams = createStreamClient({ baseUrl: location.origin, transport: "sse" });
+/**
+ * The live tail's client: the browser build of streamgate/client this server serves (the same code as the npm
+ * package), with this tab's token. Rebuilt when the token changes.
+ */
+let streams = createStreamClient({ baseUrl: location.origin, transport: "sse", token: currentToken() || undefined });
+
+/** After sign-in or sign-out: a client with the new token, and the tail reopened with it. */
+function restartStreams() {
+  streams = createStreamClient({ baseUrl: location.origin, transport: "sse", token: currentToken() || undefined });
+  if (state.tailTopic) {
+    $("tail-rows").replaceChildren();
+    openTail();
+  }
+}
 
 function openTail() {
   state.tail?.abort();
@@ -612,4 +626,14 @@ $("tail-pause").addEventListener("click", (event) => {
 });
 $("tail-clear").addEventListener("click", () => $("tail-rows").replaceChildren());
 
+const actions = createActions({
+  project: () => state.project,
+  useProject: (project) => {
+    if (state.project) return;
+    state.project = project;
+    syncUrl();
+  },
+  refresh: () => void poll(),
+});
+renderAccount();
 poll();
