@@ -185,7 +185,7 @@ function renderRules(rules, groups) {
           h("th", {}, "Matches"),
           h("th", {}, "Routes to"),
           h("th", { class: "num" }, "Agents"),
-          h("th", { class: "num" }, "In flight"),
+          h("th", { class: "num" }, "Group in flight"),
         ),
       ),
       h(

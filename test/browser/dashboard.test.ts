@@ -12,7 +12,13 @@ import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/inde
 import { type CutProxy, startCutProxy } from "../harness/cut-proxy.js";
 import { fetchJson } from "../harness/rest-client.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
-import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
+import {
+  EchoClient,
+  type GrpcBackend,
+  type HttpBackend,
+  startGrpcBackend,
+  startHttpBackend,
+} from "../harness/tunnel-test-backends.js";
 import { withTimeout } from "../harness/wait-for.js";
 import { chromiumMissing, launchChromium, RESULTS_DIR, type TestBrowser } from "./chromium.js";
 
@@ -45,7 +51,7 @@ describe("dashboard in a browser", { skip }, () => {
     assert.doesNotMatch(text, /\bfrom\s*["']node:|import\(\s*["']node:|require\(/);
   });
 
-  test("dashboard - lists topics and subscriptions, and the live tail (bundled client) shows published events and resumes after a cut", async () => {
+  test("dashboard - lists topics and subscriptions, and the live tail (bundled client) shows published events and resumes after a cut", async (t) => {
     const project = "acme";
     for (const name of ["orders", "payments", "audit-log"]) {
       assert.equal((await fetchJson(server.url, "PUT", `/v1/projects/${project}/topics/${name}`, {})).status, 200);
@@ -113,6 +119,7 @@ describe("dashboard in a browser", { skip }, () => {
       );
       await page.locator("#m-topics", { hasText: "3" }).waitFor();
       await page.screenshot({ path: join(RESULTS_DIR, "dashboard.png"), fullPage: true });
+      t.diagnostic(`screenshot: ${join(RESULTS_DIR, "dashboard.png")}`);
       assert.deepEqual(pageErrors, []);
     } finally {
       await page.close();
@@ -126,6 +133,7 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
   const CLIENT_ID = "dash-agent-1";
   let dir: string;
   let backend: GrpcBackend;
+  let web: HttpBackend;
   let server: TestServer;
   let chromium: TestBrowser;
   let agent: TunnelAgent | undefined;
@@ -134,6 +142,7 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "streamgate-dashboard-tunnel-"));
     backend = await startGrpcBackend("dashboard");
+    web = await startHttpBackend();
     writeFileSync(
       join(dir, "server.yaml"),
       [
@@ -147,6 +156,10 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
         "    match:",
         "      service: test.Echo",
         `    group: ${GROUP}`,
+        "  - name: web",
+        "    match:",
+        "      pathPrefix: /web/",
+        `    group: ${GROUP}`,
         "",
       ].join("\n"),
     );
@@ -158,11 +171,18 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
         "  - name: echo-backend",
         "    protocol: grpc",
         `    addresses: [${backend.address}]`,
+        "  - name: web-backend",
+        "    protocol: http",
+        `    addresses: [${web.address}]`,
         "routes:",
         "  - name: echo",
         "    match:",
         "      service: test.Echo",
         "    upstream: echo-backend",
+        "  - name: web",
+        "    match:",
+        "      pathPrefix: /web/",
+        "    upstream: web-backend",
         "",
       ].join("\n"),
     );
@@ -175,10 +195,11 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
     await chromium?.close();
     await server?.close();
     await backend?.close();
+    await web?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("dashboard - lists a tunnel agent with its group, in-flight streams and upstream health, then shows it draining or gone", async () => {
+  test("dashboard - lists a tunnel agent with its group, in-flight streams and upstream health, then shows it draining or gone", async (t) => {
     const page = await chromium.context.newPage();
     const pageErrors: string[] = [];
     page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -205,10 +226,28 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
       await page.locator(`#tunnel-agents tr[data-client-id="${CLIENT_ID}"][data-state="healthy"]`).waitFor({
         timeout: 10_000,
       });
-      assert.equal(await row.locator("td.group").innerText(), GROUP);
-      // The agent reports its upstream's health; the row summarizes it.
-      await row.locator(".upstreams", { hasText: "1/1 serving" }).waitFor({ timeout: 10_000 });
+      assert.match(await row.locator("td.group").innerText(), new RegExp(`^${GROUP}\\s+rules: echo, web$`));
+      // The agent reports every upstream's health, gRPC and HTTP alike; the row lists each address.
+      await row.locator(".upstreams", { hasText: "2/2 serving" }).waitFor({ timeout: 10_000 });
       assert.match((await row.locator(".upstreams").getAttribute("title")) ?? "", new RegExp(backend.address));
+      const httpUpstream = row.locator('li[data-upstream="web-backend"]');
+      assert.equal(await httpUpstream.getAttribute("data-address"), web.address);
+      assert.equal(await httpUpstream.getAttribute("data-serving"), "true");
+      assert.match(await httpUpstream.innerText(), new RegExp(`web-backend\\s+${web.address}\\s+http`));
+      assert.equal(await row.locator('li[data-upstream="echo-backend"]').count(), 1);
+      // The server rules that route to the group, in file order.
+      assert.deepEqual(
+        await page
+          .locator("#tunnel-rules tbody tr")
+          .evaluateAll((rows) =>
+            rows.map((rule) => [rule.getAttribute("data-rule"), rule.querySelector(".rule-target")?.textContent]),
+          ),
+        [
+          ["echo", `group ${GROUP}`],
+          ["web", `group ${GROUP}`],
+        ],
+      );
+      assert.match(await page.locator('#tunnel-rules tr[data-rule="web"]').innerText(), /path \/web\//);
 
       // A call held open by the backend is one tunnel stream in flight, in the panel head, the row and the group line.
       const entry = server.server.tunnel?.addresses();
@@ -225,7 +264,9 @@ describe("dashboard tunnel agents in a browser", { skip }, () => {
       assert.match(await page.locator("#tunnel-in-flight").innerText(), /^1 tunnel stream in flight/);
       assert.match(await row.locator("td.in-flight").innerText(), /^1\b/);
       assert.match(await page.locator("#tunnel-groups").innerText(), /echo: 1\/1 healthy · 1 in flight/);
+      assert.match(await page.locator('#tunnel-rules tr[data-rule="echo"]').innerText(), /1\/1 healthy\s+1$/);
       await page.screenshot({ path: join(RESULTS_DIR, "dashboard-tunnel.png"), fullPage: true });
+      t.diagnostic(`screenshot: ${join(RESULTS_DIR, "dashboard-tunnel.png")}`);
       call.cancel();
       await page.locator('#tunnel-in-flight[data-in-flight="0"]').waitFor({ timeout: 10_000 });
 
