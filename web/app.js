@@ -19,6 +19,8 @@ const state = {
   tail: null,
   paused: false,
   received: 0,
+  /** The token (or "" for none) for which the user closed the sign-in panel: refusals do not reopen it. */
+  signInDismissedFor: null,
 };
 
 // ---- overview polling ----------------------------------------------------------------------------
@@ -33,7 +35,7 @@ async function poll() {
     if (!state.project && overview.project) state.project = overview.project;
     render(overview);
     setStatus("live", "Live");
-    hideSignIn();
+    hideSignIn({ onlyAutomatic: true });
     void actions.refreshSnapshots();
     return true;
   } catch (error) {
@@ -58,17 +60,25 @@ async function poll() {
 
 // ---- sign in ---------------------------------------------------------------------------------------
 
-function showSignIn(reason) {
+/**
+ * Shows the sign-in panel with `reason`. Opened by a refusal (`automatic`), it closes by itself once calls work
+ * again, and stays closed after Cancel until the token changes; opened by the Sign in button, it stays open.
+ */
+function showSignIn(reason, automatic = true) {
   const panel = $("signin");
+  if (automatic && state.signInDismissedFor === currentToken()) return;
   $("signin-reason").textContent = reason;
   if (panel.hidden) {
+    panel.dataset.automatic = String(automatic);
     panel.hidden = false;
     $("signin-token").focus();
   }
 }
 
-function hideSignIn() {
-  $("signin").hidden = true;
+function hideSignIn({ onlyAutomatic = false } = {}) {
+  const panel = $("signin");
+  if (onlyAutomatic && panel.dataset.automatic !== "true") return;
+  panel.hidden = true;
   $("signin-error").textContent = "";
 }
 
@@ -113,6 +123,8 @@ $("signin-form").addEventListener("submit", async (event) => {
   }
   $("signin-token").value = "";
   error.textContent = "";
+  state.signInDismissedFor = null;
+  hideSignIn();
   renderAccount();
   restartStreams();
   poll();
@@ -120,12 +132,16 @@ $("signin-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", () => {
   storeToken("");
+  state.signInDismissedFor = null;
   renderAccount();
   restartStreams();
   poll();
 });
-$("sign-in-open").addEventListener("click", () => showSignIn("Paste a token; it is kept in this tab only."));
-$("signin-cancel").addEventListener("click", hideSignIn);
+$("sign-in-open").addEventListener("click", () => showSignIn("Paste a token; it is kept in this tab only.", false));
+$("signin-cancel").addEventListener("click", () => {
+  state.signInDismissedFor = currentToken();
+  hideSignIn();
+});
 
 function setStatus(kind, text) {
   $("status").dataset.state = kind;

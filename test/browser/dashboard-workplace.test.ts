@@ -217,8 +217,15 @@ describe("dashboard workplace in a browser", { skip }, () => {
       const backlogChart = page.locator(
         `#history-subscriptions [data-subscription="${subscription}"] svg.chart-backlog`,
       );
+      // Wait for a chart with 5+ samples whose latest sample was taken after the seek (backlog 2 again).
       await page.waitForFunction(
-        (selector) => Number(document.querySelector(selector)?.getAttribute("data-samples") ?? 0) >= 5,
+        (selector) => {
+          const chart = document.querySelector(selector);
+          return (
+            Number(chart?.getAttribute("data-samples") ?? 0) >= 5 &&
+            (chart?.getAttribute("aria-label") ?? "").includes("latest 2,")
+          );
+        },
         `#history-subscriptions [data-subscription="${subscription}"] svg.chart-backlog`,
         { timeout: 15_000 },
       );
@@ -348,6 +355,14 @@ describe("dashboard sign-in in a browser", { skip }, () => {
       await panel.waitFor({ state: "visible", timeout: 10_000 });
       assert.equal(await page.evaluate(() => sessionStorage.length), 0);
       assert.equal(await page.locator("#account-name").innerText(), "Not signed in");
+
+      // Cancel closes the panel for good (polls keep being refused, the status says so); Sign in reopens it.
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await page.waitForResponse((response) => response.url().includes("/v1/dashboard/overview"), { timeout: 10_000 });
+      assert.equal(await panel.isHidden(), true);
+      assert.equal(await page.locator("#status-text").innerText(), "Sign in to see this server");
+      await page.getByRole("button", { name: "Sign in", exact: true }).first().click();
+      await panel.waitFor({ state: "visible", timeout: 10_000 });
       assert.deepEqual(pageErrors, []);
     } finally {
       await page.close();
