@@ -2,9 +2,11 @@
 // signs in with a bearer token (this tab only) and acts through the Pub/Sub REST API (actions.js).
 import { createStreamClient } from "/streamgate-client.browser.js";
 import { createActions } from "./actions.js";
-import { ApiError, api, currentToken, onAuthFailure, storeToken, tokenSubject } from "./api.js";
-import { lineChart } from "./charts.js";
+import { ApiError, api, currentToken, tokenSubject } from "./api.js";
 import { $, emptyState, formatBytes, formatDuration, formatNumber, formatRate, h, shortName } from "./dom.js";
+import { renderHistory } from "./history.js";
+import { createSignIn } from "./signin.js";
+import { renderMessage } from "./tail-message.js";
 import { renderTunnel } from "./tunnel.js";
 
 const POLL_MS = 2_000;
@@ -19,8 +21,6 @@ const state = {
   tail: null,
   paused: false,
   received: 0,
-  /** The token (or "" for none) for which the user closed the sign-in panel: refusals do not reopen it. */
-  signInDismissedFor: null,
 };
 
 // ---- overview polling ----------------------------------------------------------------------------
@@ -35,7 +35,7 @@ async function poll() {
     if (!state.project && overview.project) state.project = overview.project;
     render(overview);
     setStatus("live", "Live");
-    hideSignIn({ onlyAutomatic: true });
+    signIn.hide({ onlyAutomatic: true });
     void actions.refreshSnapshots();
     return true;
   } catch (error) {
@@ -44,7 +44,7 @@ async function poll() {
     } else if (error instanceof ApiError && error.httpStatus === 403) {
       // The token is valid but may not read the overview: say so where the user signs in, keep the forms usable.
       setStatus("error", "Signed in · overview refused");
-      showSignIn(
+      signIn.show(
         `Signed in as ${tokenSubject(currentToken()) ?? "this token"}, but the overview was refused — ${error}. ` +
           "Actions below still work as far as this token's grants allow; sign in with an admin token to see everything.",
       );
@@ -57,91 +57,6 @@ async function poll() {
     state.timer = setTimeout(poll, POLL_MS);
   }
 }
-
-// ---- sign in ---------------------------------------------------------------------------------------
-
-/**
- * Shows the sign-in panel with `reason`. Opened by a refusal (`automatic`), it closes by itself once calls work
- * again, and stays closed after Cancel until the token changes; opened by the Sign in button, it stays open.
- */
-function showSignIn(reason, automatic = true) {
-  const panel = $("signin");
-  if (automatic && state.signInDismissedFor === currentToken()) return;
-  $("signin-reason").textContent = reason;
-  if (panel.hidden) {
-    panel.dataset.automatic = String(automatic);
-    panel.hidden = false;
-    $("signin-token").focus();
-  }
-}
-
-function hideSignIn({ onlyAutomatic = false } = {}) {
-  const panel = $("signin");
-  if (onlyAutomatic && panel.dataset.automatic !== "true") return;
-  panel.hidden = true;
-  $("signin-error").textContent = "";
-}
-
-/** The top bar's account line: who the token says it is, and sign in / sign out. */
-function renderAccount() {
-  const token = currentToken();
-  $("account-name").textContent = token ? `Signed in as ${tokenSubject(token) ?? "token"}` : "Not signed in";
-  $("sign-out").hidden = !token;
-  $("sign-in-open").hidden = Boolean(token);
-}
-
-onAuthFailure((error) => {
-  const token = currentToken();
-  showSignIn(
-    token
-      ? `The server refused this tab's token — ${error}. Sign in again with a valid token.`
-      : `This server needs a token — ${error}. Paste one (e.g. from \`streamgate token create\`); it is kept in this tab only.`,
-  );
-});
-
-$("signin-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const token = $("signin-token").value.trim();
-  const error = $("signin-error");
-  if (!token) {
-    error.textContent = "Paste a token first.";
-    return;
-  }
-  const previous = currentToken();
-  storeToken(token);
-  try {
-    // One call decides: 401 means the server does not accept the token; anything else means it does.
-    await api("GET", `/v1/dashboard/overview${state.project ? `?project=${encodeURIComponent(state.project)}` : ""}`);
-  } catch (failure) {
-    if (failure instanceof ApiError && failure.httpStatus === 401) {
-      storeToken(previous);
-      error.textContent = `Not accepted — ${failure}`;
-      $("signin").hidden = false;
-      renderAccount();
-      return;
-    }
-  }
-  $("signin-token").value = "";
-  error.textContent = "";
-  state.signInDismissedFor = null;
-  hideSignIn();
-  renderAccount();
-  restartStreams();
-  poll();
-});
-
-$("sign-out").addEventListener("click", () => {
-  storeToken("");
-  state.signInDismissedFor = null;
-  renderAccount();
-  restartStreams();
-  poll();
-});
-$("sign-in-open").addEventListener("click", () => showSignIn("Paste a token; it is kept in this tab only.", false));
-$("signin-cancel").addEventListener("click", () => {
-  state.signInDismissedFor = currentToken();
-  hideSignIn();
-});
 
 function setStatus(kind, text) {
   $("status").dataset.state = kind;
@@ -404,64 +319,6 @@ function renderConnections(overview) {
     (streams.droppedSlowConsumers > 0 ? ` · ${formatNumber(streams.droppedSlowConsumers)} slow consumers dropped` : "");
 }
 
-// ---- history charts ------------------------------------------------------------------------------
-
-const formatAge = (ms) => (ms === 0 ? "0" : formatDuration(ms));
-
-/** Per-topic publish rate and per-subscription backlog / oldest unacked age over the server's sample window. */
-function renderHistory(overview) {
-  const history = overview.history;
-  const panel = $("history");
-  panel.hidden = history === null || history === undefined;
-  if (panel.hidden) return;
-  $("history-note").textContent =
-    `last ${formatDuration(history.windowMs)} · one sample every ${formatDuration(history.intervalMs)}` +
-    (history.truncated ? " · first 50 of each shown" : "");
-  const nowMs = overview.generatedAtMs;
-  const span = { windowMs: history.windowMs, nowMs };
-  $("history-topics").replaceChildren(
-    ...(history.topics.length === 0
-      ? [emptyState("No topics", "Publish rates show here once a topic exists.")]
-      : history.topics.map((topic) =>
-          h(
-            "div",
-            { class: "chart-card", "data-topic": topic.name },
-            lineChart({
-              ...span,
-              title: `${shortName(topic.name)} · publish rate`,
-              kind: "rate",
-              format: (value) => `${formatRate(value)}/s`,
-              points: topic.points.map((point) => ({ atMs: point.atMs, value: point.publishRatePerSecond })),
-            }),
-          ),
-        )),
-  );
-  $("history-subscriptions").replaceChildren(
-    ...(history.subscriptions.length === 0
-      ? [emptyState("No subscriptions", "Backlog and oldest unacked age show here once a subscription exists.")]
-      : history.subscriptions.map((subscription) =>
-          h(
-            "div",
-            { class: "chart-card", "data-subscription": subscription.name },
-            lineChart({
-              ...span,
-              title: `${shortName(subscription.name)} · backlog`,
-              kind: "backlog",
-              format: (value) => formatNumber(Math.round(value)),
-              points: subscription.points.map((point) => ({ atMs: point.atMs, value: point.backlog })),
-            }),
-            lineChart({
-              ...span,
-              title: `${shortName(subscription.name)} · oldest unacked`,
-              kind: "age",
-              format: formatAge,
-              points: subscription.points.map((point) => ({ atMs: point.atMs, value: point.oldestUnackedAgeMs })),
-            }),
-          ),
-        )),
-  );
-}
-
 // ---- live tail -----------------------------------------------------------------------------------
 
 function renderTailChoices(overview) {
@@ -576,55 +433,6 @@ function addTailRow(row) {
   while (list.childElementCount > MAX_TAIL_ROWS) list.lastElementChild.remove();
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Bytes shown in a binary message's base64 preview. */
-const PREVIEW_BYTES = 36;
-
-/** UTF-8 text when the bytes decode and are printable; otherwise a short base64 preview. */
-function describeData(bytes) {
-  if (bytes.length === 0) return { text: "(empty)", binary: true };
-  try {
-    const text = utf8.decode(bytes);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point.
-    if (!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return { text, binary: false };
-  } catch {
-    // not UTF-8: fall through to the binary preview
-  }
-  const preview = btoa(String.fromCharCode(...bytes.subarray(0, PREVIEW_BYTES)));
-  return {
-    text: `binary · ${formatNumber(bytes.length)} bytes · ${preview}${bytes.length > PREVIEW_BYTES ? "…" : ""}`,
-    binary: true,
-  };
-}
-
-/** One tail row from a client StreamMessage (offset number, publishTime Date, data bytes). */
-function renderMessage(message) {
-  const data = describeData(message.data);
-  const time = message.publishTime;
-  const publishTime = time.toISOString();
-  const attributes = Object.entries(message.attributes ?? {});
-  if (message.orderingKey) attributes.unshift(["orderingKey", message.orderingKey]);
-  return h(
-    "li",
-    { class: "tail-row fresh", "data-offset": message.offset },
-    h("span", { class: "offset" }, `#${message.offset}`),
-    h(
-      "time",
-      { class: "time", datetime: publishTime, title: publishTime },
-      time.toLocaleTimeString(undefined, { hour12: false }) + `.${String(time.getMilliseconds()).padStart(3, "0")}`,
-    ),
-    h(
-      "span",
-      { class: "attrs" },
-      attributes.length === 0
-        ? h("span", { class: "muted" }, "–")
-        : attributes.map(([key, value]) => h("span", { class: "attr" }, h("b", {}, key), `=${value}`)),
-    ),
-    h("span", { class: data.binary ? "data binary" : "data", title: data.text }, data.text),
-  );
-}
-
 // ---- controls ------------------------------------------------------------------------------------
 
 $("project").addEventListener("change", (event) => {
@@ -642,6 +450,14 @@ $("tail-pause").addEventListener("click", (event) => {
 });
 $("tail-clear").addEventListener("click", () => $("tail-rows").replaceChildren());
 
+const signIn = createSignIn({
+  probe: () =>
+    api("GET", `/v1/dashboard/overview${state.project ? `?project=${encodeURIComponent(state.project)}` : ""}`),
+  changed: () => {
+    restartStreams();
+    poll();
+  },
+});
 const actions = createActions({
   project: () => state.project,
   useProject: (project) => {
@@ -651,5 +467,4 @@ const actions = createActions({
   },
   refresh: () => void poll(),
 });
-renderAccount();
 poll();
