@@ -15,6 +15,8 @@ const skip = chromiumMissing();
 /** Writes a full-page screenshot to the test output directory and prints where. */
 async function screenshot(page: Page, name: string, t: TestContext): Promise<void> {
   const path = join(RESULTS_DIR, `${name}.png`);
+  // From the top: a full-page capture of a scrolled page draws the sticky top bar over the middle of it.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path, fullPage: true });
   t.diagnostic(`screenshot: ${path}`);
 }
