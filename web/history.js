@@ -13,7 +13,9 @@ export function renderHistory(overview) {
   if (panel.hidden) return;
   $("history-note").textContent =
     `last ${formatDuration(history.windowMs)} · one sample every ${formatDuration(history.intervalMs)}` +
-    (history.truncated ? " · first 50 of each shown" : "");
+    (history.truncated
+      ? ` · the first ${Math.max(history.topics.length, history.subscriptions.length)} of each by name`
+      : "");
   const nowMs = overview.generatedAtMs;
   const span = { windowMs: history.windowMs, nowMs };
   $("history-topics").replaceChildren(
