@@ -6,6 +6,13 @@ import { $, emptyState, formatDuration, formatNumber, formatRate, h, shortName }
 const formatAge = (ms) => (ms === 0 ? "0" : formatDuration(ms));
 
 /** Per-topic publish rate and per-subscription backlog / oldest unacked age over the server's sample window. */
+/** An empty state that spans its chart grid's row. */
+function chartsEmpty(title, hint) {
+  const element = emptyState(title, hint);
+  element.classList.add("charts-empty");
+  return element;
+}
+
 export function renderHistory(overview) {
   const history = overview.history;
   const panel = $("history");
@@ -20,7 +27,7 @@ export function renderHistory(overview) {
   const span = { windowMs: history.windowMs, nowMs };
   $("history-topics").replaceChildren(
     ...(history.topics.length === 0
-      ? [emptyState("No topics", "Publish rates show here once a topic exists.")]
+      ? [chartsEmpty("No topics", "Publish rates show here once a topic exists.")]
       : history.topics.map((topic) =>
           h(
             "div",
@@ -37,7 +44,7 @@ export function renderHistory(overview) {
   );
   $("history-subscriptions").replaceChildren(
     ...(history.subscriptions.length === 0
-      ? [emptyState("No subscriptions", "Backlog and oldest unacked age show here once a subscription exists.")]
+      ? [chartsEmpty("No subscriptions", "Backlog and oldest unacked age show here once a subscription exists.")]
       : history.subscriptions.map((subscription) =>
           h(
             "div",
