@@ -1,0 +1,111 @@
+// Parses Avro (avsc) and Protocol Buffer (protobufjs) definitions and validates messages against them.
+import avro from "avsc";
+import protobuf from "protobufjs";
+import protojson from "protobufjs/ext/protojson.js";
+import { SchemaEncoding } from "../broker/types.js";
+import { errors } from "../errors/index.js";
+import { type SchemaDefinition, SchemaType } from "./types.js";
+
+/** Pub/Sub's limit on a schema definition, in bytes. */
+export const MAX_DEFINITION_BYTES = 300_000;
+
+/** A parsed definition, ready to validate messages. */
+export interface CompiledSchema {
+  /** @throws Error whose message says why `data` does not match (no field prefix). */
+  validate(data: Uint8Array, encoding: SchemaEncoding): void;
+}
+
+/** Compiled definitions by type and text: a topic's revisions are parsed once, not per publish. */
+const cache = new Map<string, CompiledSchema>();
+const CACHE_ENTRIES = 512;
+
+/**
+ * Parses a definition (what ValidateSchema, CreateSchema and CommitSchema check).
+ * @param field - the request field named in errors, e.g. `schema`.
+ * @throws StreamgateError INVALID_ARGUMENT naming `field.type` or `field.definition` and what is wrong.
+ */
+export function compileSchema(schema: SchemaDefinition, field = "schema"): CompiledSchema {
+  if (schema.type !== SchemaType.avro && schema.type !== SchemaType.protocolBuffer) {
+    throw errors.invalidArgument(`${field}.type`, "must be AVRO or PROTOCOL_BUFFER");
+  }
+  if (typeof schema.definition !== "string" || schema.definition.trim() === "") {
+    throw errors.invalidArgument(`${field}.definition`, "is required");
+  }
+  const bytes = Buffer.byteLength(schema.definition);
+  if (bytes > MAX_DEFINITION_BYTES) {
+    throw errors.invalidArgument(
+      `${field}.definition`,
+      `is ${bytes} bytes; at most ${MAX_DEFINITION_BYTES} are allowed`,
+    );
+  }
+  const key = `${schema.type}\0${schema.definition}`;
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  let compiled: CompiledSchema;
+  try {
+    compiled = schema.type === SchemaType.avro ? compileAvro(schema.definition) : compileProto(schema.definition);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const kind = schema.type === SchemaType.avro ? "Avro schema" : "Protocol Buffer definition";
+    throw errors.invalidArgument(`${field}.definition`, `is not a valid ${kind}: ${reason}`);
+  }
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  cache.set(key, compiled);
+  return compiled;
+}
+
+function compileAvro(definition: string): CompiledSchema {
+  const type = avro.Type.forSchema(JSON.parse(definition) as avro.Schema);
+  return {
+    validate(data, encoding) {
+      if (encoding === SchemaEncoding.binary) {
+        type.fromBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+        return;
+      }
+      type.fromString(jsonText(data));
+    },
+  };
+}
+
+function compileProto(definition: string): CompiledSchema {
+  const parsed = protobuf.parse(definition);
+  if ((parsed.imports?.length ?? 0) > 0 || (parsed.weakImports?.length ?? 0) > 0) {
+    throw new Error(
+      `imports are not supported (found ${[...(parsed.imports ?? []), ...(parsed.weakImports ?? [])].join(", ")})`,
+    );
+  }
+  parsed.root.resolveAll();
+  const type = firstMessageType(parsed.root);
+  if (type === undefined) throw new Error("it defines no message type");
+  return {
+    validate(data, encoding) {
+      if (encoding === SchemaEncoding.binary) {
+        type.decode(data);
+        return;
+      }
+      protojson.fromJsonString(type, jsonText(data));
+    },
+  };
+}
+
+/** The first message type declared in the file (inside its package, if any): the schema's message. */
+function firstMessageType(namespace: protobuf.NamespaceBase): protobuf.Type | undefined {
+  for (const nested of namespace.nestedArray) {
+    if (nested instanceof protobuf.Type) return nested;
+    if (nested instanceof protobuf.Namespace) {
+      const found = firstMessageType(nested);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function jsonText(data: Uint8Array): string {
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new Error("JSON encoding expects UTF-8 text");
+  }
+}
