@@ -79,7 +79,10 @@ for (const engine of ["embedded", "jetstream"] as const) {
         received ??= message;
       });
       try {
-        await waitFor(() => received !== undefined || errors.length > 0, { timeoutMs: 10_000 });
+        await waitFor(() => received !== undefined || errors.length > 0, {
+          timeoutMs: 10_000,
+          describe: () => `a message on ${subscriptionName}`,
+        });
       } finally {
         await subscription.close();
         await delay(300); // the client's ack batch timer, so no lazily created client outlives the test
