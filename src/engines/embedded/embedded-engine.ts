@@ -105,8 +105,9 @@ class SqliteEngine implements EmbeddedEngine {
 
   async updateTopic(name: TopicName, update: Update<Topic>): Promise<Topic> {
     this.assertOpen();
-    this.schemas.checkTopicSettings(update.patch.schemaSettings ?? null);
-    return this.topics.update(name, update);
+    return this.topics.update(name, update, (next, current) => {
+      if (next.schemaSettings !== current.schemaSettings) this.schemas.checkTopicSettings(next.schemaSettings);
+    });
   }
 
   async listTopics(project: string, page: PageRequest): Promise<Page<Topic>> {

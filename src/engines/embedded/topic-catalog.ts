@@ -85,9 +85,11 @@ export class TopicCatalog {
     return structuredClone(topic);
   }
 
-  update(name: TopicName, update: Update<Topic>): Topic {
+  /** @param check - vets the updated config (its schema settings) before it is stored. */
+  update(name: TopicName, update: Update<Topic>, check: (next: Topic, current: Topic) => void = () => {}): Topic {
     const state = this.require(name, "name");
     const next = applyTopicUpdate(state.config, update);
+    check(next, state.config);
     this.context.catalog.updateTopic(state.id, next);
     state.config = next;
     return structuredClone(next);
