@@ -72,6 +72,8 @@ export class SchemaRegistry implements Schemas {
     if (page.pageToken !== "") {
       const after = decodePageToken(page.pageToken, "");
       start = newestFirst.findIndex((revision) => revision.revisionId === after) + 1;
+      // The token's revision was deleted since: restarting would repeat revisions the caller has seen.
+      if (start === 0) throw invalid("page_token", "names a revision that no longer exists; list again from the start");
     }
     const items = newestFirst.slice(start, start + limit).map((revision) => ({ ...revision }));
     const more = start + limit < newestFirst.length;
@@ -170,6 +172,13 @@ export class SchemaRegistry implements Schemas {
       );
     }
     const candidates = inRange(revisions, settings).reverse();
+    if (candidates.length === 0) {
+      throw new StreamgateError(
+        Code.FAILED_PRECONDITION,
+        `no revision of ${settings.schema} lies between the topic's first_revision_id and last_revision_id; update its schema_settings`,
+        { reason: "SCHEMA_DELETED" },
+      );
+    }
     return messages.map((message, index) => {
       let firstError: unknown;
       for (const revision of candidates) {
