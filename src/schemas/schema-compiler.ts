@@ -4,7 +4,7 @@ import protobuf from "protobufjs";
 import protojson from "protobufjs/ext/protojson.js";
 import { SchemaEncoding } from "../broker/types.js";
 import { errors } from "../errors/index.js";
-import { type SchemaDefinition, SchemaType } from "./types.js";
+import { type SchemaDefinition, type SchemaRevision, SchemaType } from "./types.js";
 
 /** Pub/Sub's limit on a schema definition, in bytes. */
 export const MAX_DEFINITION_BYTES = 300_000;
@@ -15,9 +15,29 @@ export interface CompiledSchema {
   validate(data: Uint8Array, encoding: SchemaEncoding): void;
 }
 
-/** Compiled definitions by type and text: a topic's revisions are parsed once, not per publish. */
-const cache = new Map<string, CompiledSchema>();
-const CACHE_ENTRIES = 512;
+/**
+ * Compiled stored revisions, so a topic's revisions are parsed once, not per publish. Keyed by revision
+ * (immutable), bounded, and never filled by inline definitions (ValidateSchema, ValidateMessage), which
+ * any caller controls.
+ */
+const revisionCache = new Map<string, CompiledSchema>();
+const CACHE_ENTRIES = 256;
+
+/** The compiled form of a stored revision (cached; see {@link compileSchema} for errors). */
+export function compileRevision(revision: SchemaRevision): CompiledSchema {
+  const key = `${revision.name}@${revision.revisionId}@${revision.revisionCreateTimeMs}`;
+  const cached = revisionCache.get(key);
+  if (cached !== undefined) {
+    // Most recently used last, so eviction drops the coldest revision.
+    revisionCache.delete(key);
+    revisionCache.set(key, cached);
+    return cached;
+  }
+  const compiled = compileSchema(revision);
+  if (revisionCache.size >= CACHE_ENTRIES) revisionCache.delete(revisionCache.keys().next().value as string);
+  revisionCache.set(key, compiled);
+  return compiled;
+}
 
 /**
  * Parses a definition (what ValidateSchema, CreateSchema and CommitSchema check).
@@ -38,20 +58,13 @@ export function compileSchema(schema: SchemaDefinition, field = "schema"): Compi
       `is ${bytes} bytes; at most ${MAX_DEFINITION_BYTES} are allowed`,
     );
   }
-  const key = `${schema.type}\0${schema.definition}`;
-  const cached = cache.get(key);
-  if (cached !== undefined) return cached;
-  let compiled: CompiledSchema;
   try {
-    compiled = schema.type === SchemaType.avro ? compileAvro(schema.definition) : compileProto(schema.definition);
+    return schema.type === SchemaType.avro ? compileAvro(schema.definition) : compileProto(schema.definition);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const kind = schema.type === SchemaType.avro ? "Avro schema" : "Protocol Buffer definition";
     throw errors.invalidArgument(`${field}.definition`, `is not a valid ${kind}: ${reason}`);
   }
-  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
-  cache.set(key, compiled);
-  return compiled;
 }
 
 function compileAvro(definition: string): CompiledSchema {

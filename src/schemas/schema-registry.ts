@@ -10,7 +10,7 @@ import {
   type SchemaSettings,
 } from "../broker/types.js";
 import { Code, errors, StreamgateError } from "../errors/index.js";
-import { compileSchema } from "./schema-compiler.js";
+import { compileRevision, compileSchema } from "./schema-compiler.js";
 import type { SchemaDefinition, SchemaRevision, SchemaStorage, Schemas } from "./types.js";
 
 /** Pub/Sub keeps at most 20 revisions of a schema at a time. */
@@ -183,7 +183,7 @@ export class SchemaRegistry implements Schemas {
       let firstError: unknown;
       for (const revision of candidates) {
         try {
-          compileSchema(revision).validate(message.data, settings.encoding);
+          compileRevision(revision).validate(message.data, settings.encoding);
         } catch (error) {
           firstError ??= error;
           continue;

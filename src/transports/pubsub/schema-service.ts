@@ -13,7 +13,14 @@ import {
   type SchemaService,
   SchemaView,
 } from "../../gen/google/pubsub/v1/schema_pb.js";
-import { compileSchema, type SchemaDefinition, type SchemaRevision, SchemaType } from "../../schemas/index.js";
+import {
+  type CompiledSchema,
+  compileRevision,
+  compileSchema,
+  type SchemaDefinition,
+  type SchemaRevision,
+  SchemaType,
+} from "../../schemas/index.js";
 import { msToTimestamp } from "./convert.js";
 import { pageSize } from "./limits.js";
 
@@ -99,12 +106,12 @@ export function createSchemaService(engine: Engine): ServiceImpl<typeof SchemaSe
       parseProjectName(request.parent, "parent");
       const encoding = encodingFromProto(request.encoding);
       const spec = request.schemaSpec;
-      let definition: SchemaDefinition;
-      if (spec.case === "name") definition = await schemas.get(spec.value);
-      else if (spec.case === "schema") definition = definitionFromProto(spec.value, "schema");
+      let compiled: CompiledSchema;
+      if (spec.case === "name") compiled = compileRevision(await schemas.get(spec.value));
+      else if (spec.case === "schema") compiled = compileSchema(definitionFromProto(spec.value, "schema"));
       else throw errors.invalidArgument("name", "name a schema (name) or give one (schema)");
       try {
-        compileSchema(definition).validate(request.message, encoding);
+        compiled.validate(request.message, encoding);
       } catch (error) {
         if (error instanceof StreamgateError) throw error;
         const reason = error instanceof Error ? error.message : String(error);
