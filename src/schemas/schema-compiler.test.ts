@@ -23,8 +23,9 @@ message Reading {
   string sensor = 2;
   enum Kind { AIR = 0; SOIL = 1; }
   Kind kind = 3;
+  message Place { string field = 1; }
+  Place place = 4;
 }
-message Other { string unused = 1; }
 `;
 const bytes = (text: string) => Buffer.from(text);
 const refuses = (action: () => void, pattern: RegExp) => assert.throws(action, pattern);
@@ -50,9 +51,12 @@ describe("schemas - compiler", () => {
     refuses(() => compiled.validate(binary.subarray(0, 3), SchemaEncoding.binary), /truncated/);
   });
 
-  it("schemas compiler - Protobuf: the first message of the file, strict JSON mapping, wire format for BINARY", () => {
+  it("schemas compiler - Protobuf: the file's one top-level message, strict JSON mapping, wire format for BINARY", () => {
     const compiled = compileSchema({ type: SchemaType.protocolBuffer, definition: PROTO });
-    compiled.validate(bytes('{"celsius": 2, "sensor": "s1", "kind": "SOIL"}'), SchemaEncoding.json);
+    compiled.validate(
+      bytes('{"celsius": 2, "sensor": "s1", "kind": "SOIL", "place": {"field": "north"}}'),
+      SchemaEncoding.json,
+    );
     refuses(() => compiled.validate(bytes('{"unused": "x"}'), SchemaEncoding.json), /unknown field/);
     refuses(() => compiled.validate(bytes('{"kind": "WATER"}'), SchemaEncoding.json), /enum/);
     refuses(() => compiled.validate(bytes('{"sensor": 5}'), SchemaEncoding.json), /string/);
@@ -81,7 +85,15 @@ describe("schemas - compiler", () => {
     );
     refusedDefinition(
       () => compileSchema({ type: SchemaType.protocolBuffer, definition: 'syntax = "proto3";\nenum E { A = 0; }' }),
-      /defines no message type/,
+      /exactly one top-level type, a message; found enum E/,
+    );
+    refusedDefinition(
+      () =>
+        compileSchema({
+          type: SchemaType.protocolBuffer,
+          definition: 'syntax = "proto3";\nmessage A { int32 x = 1; }\nmessage B { int32 y = 1; }',
+        }),
+      /found message A, message B/,
     );
     refusedDefinition(
       () => compileSchema({ type: SchemaType.protocolBuffer, definition: "message A { Missing m = 1; }" }),

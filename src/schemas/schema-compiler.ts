@@ -88,8 +88,15 @@ function compileProto(definition: string): CompiledSchema {
     );
   }
   parsed.root.resolveAll();
-  const type = firstMessageType(parsed.root);
-  if (type === undefined) throw new Error("it defines no message type");
+  // Pub/Sub's rule: exactly one top-level type, and it is the message (nested types are fine).
+  const declared = topLevelTypes(parsed.root);
+  const type = declared[0];
+  if (declared.length !== 1 || !(type instanceof protobuf.Type)) {
+    const found = declared.map((item) => `${item instanceof protobuf.Type ? "message" : "enum"} ${item.name}`);
+    throw new Error(
+      `it must define exactly one top-level type, a message; found ${found.length === 0 ? "none" : found.join(", ")}`,
+    );
+  }
   return {
     validate(data, encoding) {
       if (encoding === SchemaEncoding.binary) {
@@ -101,16 +108,13 @@ function compileProto(definition: string): CompiledSchema {
   };
 }
 
-/** The first message type declared in the file (inside its package, if any): the schema's message. */
-function firstMessageType(namespace: protobuf.NamespaceBase): protobuf.Type | undefined {
-  for (const nested of namespace.nestedArray) {
-    if (nested instanceof protobuf.Type) return nested;
-    if (nested instanceof protobuf.Namespace) {
-      const found = firstMessageType(nested);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
+/** Messages and enums declared at the top of the file (inside its package, if any). */
+function topLevelTypes(namespace: protobuf.NamespaceBase): (protobuf.Type | protobuf.Enum)[] {
+  return namespace.nestedArray.flatMap((nested) => {
+    if (nested instanceof protobuf.Type || nested instanceof protobuf.Enum) return [nested];
+    // A plain namespace is a segment of the package name.
+    return nested instanceof protobuf.Namespace ? topLevelTypes(nested) : [];
+  });
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

@@ -16,6 +16,9 @@ import type { SchemaDefinition, SchemaRevision, SchemaStorage, Schemas } from ".
 /** Pub/Sub keeps at most 20 revisions of a schema at a time. */
 export const MAX_SCHEMA_REVISIONS = 20;
 
+/** Pub/Sub's limit on schemas per project. */
+export const MAX_PROJECT_SCHEMAS = 10_000;
+
 /** The attributes Pub/Sub adds to every message validated against a schema. */
 export const SchemaAttribute = {
   name: "googclient_schemaname",
@@ -36,8 +39,15 @@ export class SchemaRegistry implements Schemas {
   ) {}
 
   async create(name: string, definition: SchemaDefinition): Promise<SchemaRevision> {
-    parseSchemaName(name, "name");
+    const { project } = parseSchemaName(name, "name");
     compileSchema(definition);
+    if (this.storage.names(`projects/${project}/schemas/`).length >= MAX_PROJECT_SCHEMAS) {
+      throw new StreamgateError(
+        Code.RESOURCE_EXHAUSTED,
+        `project ${project} already has ${MAX_PROJECT_SCHEMAS} schemas, the most a project keeps; delete one first`,
+        { reason: "SCHEMAS_EXHAUSTED", details: { resource: `projects/${project}` } },
+      );
+    }
     const revision = this.newRevision(name, definition, []);
     await this.storage.create(name, [revision]);
     return { ...revision };
