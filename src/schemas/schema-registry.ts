@@ -149,6 +149,7 @@ export class SchemaRegistry implements Schemas {
    */
   checkTopicSettings(settings: SchemaSettings | null): void {
     if (!settings) return;
+    if (settings.schema !== DELETED_SCHEMA) parseSchemaName(settings.schema, "schema_settings.schema");
     const revisions = this.storage.revisions(settings.schema);
     if (revisions === undefined) throw schemaNotFound(settings.schema);
     const first =
