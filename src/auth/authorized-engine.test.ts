@@ -74,6 +74,50 @@ describe("auth - authorized engine", () => {
     });
   });
 
+  test("auth - authorized engine: schemas need admin to change, any grant to read or attach", async () => {
+    const avro = { type: "AVRO" as const, definition: '{"type": "string"}' };
+    await engine.schemas.create("projects/p/schemas/orders-v1", avro);
+    await engine.schemas.create("projects/p/schemas/payments-v1", avro);
+    const reader: TokenPrincipal = {
+      ...principal,
+      grants: grantsFromClaim({ subscribe: ["schemas/orders-*"], admin: ["topics/typed-*"] }),
+    };
+    await runAsPrincipal(reader, async () => {
+      const latest = await guarded.schemas.get("projects/p/schemas/orders-v1");
+      assert.equal(
+        (await guarded.schemas.get(`projects/p/schemas/orders-v1@${latest.revisionId}`)).revisionId,
+        latest.revisionId,
+      );
+      await assert.rejects(guarded.schemas.commit("projects/p/schemas/orders-v1", avro), {
+        reason: "PERMISSION_DENIED",
+      });
+      await assert.rejects(guarded.schemas.delete("projects/p/schemas/orders-v1"), { reason: "PERMISSION_DENIED" });
+      await assert.rejects(guarded.schemas.get("projects/p/schemas/payments-v1"), { reason: "PERMISSION_DENIED" });
+      const page = await guarded.schemas.list("p", { pageSize: 100, pageToken: "" });
+      assert.deepEqual(
+        page.items.map((schema) => schema.name),
+        ["projects/p/schemas/orders-v1"],
+      );
+      const settings = (schema: string) => ({
+        schema,
+        encoding: "JSON" as const,
+        firstRevisionId: "",
+        lastRevisionId: "",
+      });
+      await guarded.createTopic({
+        name: "projects/p/topics/typed-a",
+        schemaSettings: settings("projects/p/schemas/orders-v1"),
+      });
+      await assert.rejects(
+        guarded.createTopic({
+          name: "projects/p/topics/typed-b",
+          schemaSettings: settings("projects/p/schemas/payments-v1"),
+        }),
+        { reason: "PERMISSION_DENIED" },
+      );
+    });
+  });
+
   test("auth - authorized engine: a call outside any request context fails closed", async () => {
     await assert.rejects(guarded.publish("projects/p/topics/orders", [message]), { reason: "INTERNAL" });
     assert.throws(() => guarded.watchTopic("projects/p/topics/orders", () => undefined), { reason: "INTERNAL" });

@@ -1,16 +1,25 @@
 // Resource-level authorization, once for every transport: an Engine and a StreamHub that check currentPrincipal().
-import { parseSnapshotName, parseSubscriptionName, parseTopicName } from "../broker/names.js";
-import type { Page } from "../broker/types.js";
+import { parseSchemaName, parseSnapshotName, parseSubscriptionName, parseTopicName } from "../broker/names.js";
+import { DELETED_SCHEMA, type Page, type SchemaSettings } from "../broker/types.js";
 import type { Engine } from "../engines/engine.js";
 import { Code, StreamgateError } from "../errors/index.js";
+import type { Schemas } from "../schemas/index.js";
 import type { StreamHub } from "../streams/index.js";
 import { allows, allowsAny, Permission } from "./permissions.js";
 import { currentPrincipal } from "./principal-context.js";
 import { isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
 
-type Kind = "topic" | "subscription" | "snapshot";
+type Kind = "topic" | "subscription" | "snapshot" | "schema";
 
-const parsers = { topic: parseTopicName, subscription: parseSubscriptionName, snapshot: parseSnapshotName };
+const parsers = {
+  topic: parseTopicName,
+  subscription: parseSubscriptionName,
+  snapshot: parseSnapshotName,
+  schema: (name: string, field: string) => parseSchemaName(name, field, true),
+};
+
+/** The resource a permission is checked on: a schema revision (`s@rev`) is its schema. */
+const resourceOf = (kind: Kind, name: string) => (kind === "schema" ? name.split("@")[0]! : name);
 
 /** Called on every denial (the auth-failures metric). */
 export type DeniedListener = (transport: string) => void;
@@ -48,14 +57,14 @@ function createGuard(onDenied: DeniedListener) {
     require(permission: Permission, kind: Kind, name: string, field = "name"): TokenPrincipal {
       const principal = caller();
       parsers[kind](name, field);
-      if (!allows(principal.grants, permission, name)) throw deny(principal, permission, kind, name);
+      if (!allows(principal.grants, permission, resourceOf(kind, name))) throw deny(principal, permission, kind, name);
       return principal;
     },
     /** Get*: any grant on the resource is enough to see it. */
-    requireAny(kind: Kind, name: string): TokenPrincipal {
+    requireAny(kind: Kind, name: string, field = "name"): TokenPrincipal {
       const principal = caller();
-      parsers[kind](name, "name");
-      if (!allowsAny(principal.grants, name)) throw deny(principal, "any", kind, name);
+      parsers[kind](name, field);
+      if (!allowsAny(principal.grants, resourceOf(kind, name))) throw deny(principal, "any", kind, name);
       return principal;
     },
     /** List*: only resources the caller holds some grant on are shown (a page may come back short). */
@@ -92,7 +101,7 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
   const need =
     (permission: Permission | "any", kind: Kind, field = "name") =>
     (name: string): void => {
-      if (permission === "any") guard.requireAny(kind, name);
+      if (permission === "any") guard.requireAny(kind, name, field);
       else guard.require(permission, kind, name, field);
     };
   /** `call` behind `check` on the resource its first argument names; async, so a refusal rejects. */
@@ -109,14 +118,25 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
   const anyOnSubscription = need("any", "subscription");
   const subscribeOnSubscription = need(subscribe, "subscription", "subscription");
   const adminOnSnapshot = need(admin, "snapshot");
+  // Attaching a schema to a topic needs some grant on the schema (Pub/Sub's pubsub.schemas.attach).
+  const attachSchema = (settings: SchemaSettings | null | undefined) => {
+    if (settings && settings.schema !== DELETED_SCHEMA)
+      guard.requireAny("schema", settings.schema, "schema_settings.schema");
+  };
   return {
     kind: engine.kind,
+    schemas: authorizeSchemas(engine.schemas, guard),
     async createTopic(init) {
       adminOnTopic(init.name);
+      attachSchema(init.schemaSettings);
       return engine.createTopic(init);
     },
     getTopic: guarded(anyOnTopic, (name) => engine.getTopic(name)),
-    updateTopic: guarded(adminOnTopic, (name, update) => engine.updateTopic(name, update)),
+    async updateTopic(name, update) {
+      adminOnTopic(name);
+      attachSchema(update.patch.schemaSettings);
+      return engine.updateTopic(name, update);
+    },
     async listTopics(project, page) {
       guard.caller();
       return guard.filter(await engine.listTopics(project, page), named);
@@ -189,6 +209,50 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
     deleteSnapshot: guarded(adminOnSnapshot, (name) => engine.deleteSnapshot(name)),
     ready: () => engine.ready(),
     close: () => engine.close(),
+  };
+}
+
+/**
+ * Schema calls behind grants on `schemas/{s}`: `admin` to create, commit, roll back and delete (a revision
+ * or the schema), any grant to get it or list its revisions; List shows only granted schemas.
+ * (The lookup by name, `get`, is where IAM policies on schemas can hook in.)
+ */
+function authorizeSchemas(schemas: Schemas, guard: ReturnType<typeof createGuard>): Schemas {
+  const admin = (name: string) => guard.require(Permission.admin, "schema", name);
+  const any = (name: string) => guard.requireAny("schema", name);
+  return {
+    async create(name, definition) {
+      admin(name);
+      return schemas.create(name, definition);
+    },
+    async get(name) {
+      any(name);
+      return schemas.get(name);
+    },
+    async list(project, page) {
+      guard.caller();
+      return guard.filter(await schemas.list(project, page), named);
+    },
+    async listRevisions(name, page) {
+      any(name);
+      return schemas.listRevisions(name, page);
+    },
+    async commit(name, definition) {
+      admin(name);
+      return schemas.commit(name, definition);
+    },
+    async rollback(name, revisionId) {
+      admin(name);
+      return schemas.rollback(name, revisionId);
+    },
+    async deleteRevision(name, revisionId) {
+      admin(name);
+      return schemas.deleteRevision(name, revisionId);
+    },
+    async delete(name) {
+      admin(name);
+      return schemas.delete(name);
+    },
   };
 }
 

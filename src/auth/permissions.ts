@@ -1,7 +1,11 @@
 // Per-resource permissions granted by a token's `streamgate` claim: parsing, pattern matching, checks.
 import { Code, StreamgateError } from "../errors/index.js";
 
-/** What a grant allows on the resources its patterns match. */
+/**
+ * What a grant allows on the resources its patterns match. On a schema (`schemas/{s}`): any grant lets a
+ * caller get it, list its revisions, validate messages against it and attach it to a topic it may create
+ * or update; `admin` also creates, commits, rolls back, deletes revisions and deletes it.
+ */
 export const Permission = {
   /** Publish to a topic (gRPC Publish, REST :publish, Events/PublishStream and Connect publish, WebSocket, chat). */
   publish: "publish",
@@ -10,7 +14,7 @@ export const Permission = {
    * long poll, WebSocket, Events/Subscribe and Connect, chat) on a topic.
    */
   subscribe: "subscribe",
-  /** Everything on the resource: create, update, delete, seek, snapshots, and publish/subscribe too. */
+  /** Everything on the resource: create, update, delete, seek, snapshots, schema revisions, and publish/subscribe too. */
   admin: "admin",
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
@@ -19,7 +23,7 @@ export type Permission = (typeof Permission)[keyof typeof Permission];
 export const GRANTS_CLAIM = "streamgate";
 
 /** Kinds of resources a pattern can name. */
-const KINDS = new Set(["topics", "subscriptions", "snapshots", "*"]);
+const KINDS = new Set(["topics", "subscriptions", "snapshots", "schemas", "*"]);
 
 interface CompiledPattern {
   /** The pattern as written in the claim. */
@@ -62,7 +66,7 @@ function compilePattern(pattern: string): CompiledPattern {
       (parts.length === 4 && parts[0] === "projects" && KINDS.has(parts[2]!)));
   if (!valid) {
     throw invalidClaim(
-      `pattern ${JSON.stringify(pattern.slice(0, 80))} is not NAME, KIND/NAME or projects/P/KIND/NAME (KIND: topics, subscriptions, snapshots or *)`,
+      `pattern ${JSON.stringify(pattern.slice(0, 80))} is not NAME, KIND/NAME or projects/P/KIND/NAME (KIND: topics, subscriptions, snapshots, schemas or *)`,
     );
   }
   // `*` matches any run of characters within one segment; everything else is literal.

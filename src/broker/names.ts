@@ -44,6 +44,31 @@ export function parseSnapshotName(name: string, field = "name"): ResourceName {
   return parseResourceName(name, "snapshots", "snapshot", field);
 }
 
+/** A schema name, optionally naming one revision (`projects/{project}/schemas/{schema}@{revision}`). */
+export interface SchemaResourceName extends ResourceName {
+  /** The schema's name without the revision. */
+  schema: string;
+  /** The revision after `@`, or null when the name has none. */
+  revisionId: string | null;
+}
+
+/**
+ * Parses `projects/{project}/schemas/{schema}`, with an optional `@{revision}` suffix when `allowRevision`.
+ * @param field - the request field named in errors; default `name`.
+ * @throws StreamgateError INVALID_ARGUMENT naming `field` and the broken rule.
+ */
+export function parseSchemaName(name: string, field = "name", allowRevision = false): SchemaResourceName {
+  const at = typeof name === "string" ? name.indexOf("@") : -1;
+  const schema = at === -1 ? name : name.slice(0, at);
+  const revisionId = at === -1 ? null : name.slice(at + 1);
+  if (revisionId !== null && !allowRevision) {
+    throw errors.invalidArgument(field, `schema name ${JSON.stringify(name)} must not name a revision (no "@")`);
+  }
+  if (revisionId === "")
+    throw errors.invalidArgument(field, `schema name ${JSON.stringify(name)} has an empty revision after "@"`);
+  return { ...parseResourceName(schema, "schemas", "schema", field), schema, revisionId };
+}
+
 /**
  * Parses `projects/{project}` (the `project` field of List* requests).
  * @returns the project id.

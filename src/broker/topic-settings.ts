@@ -1,7 +1,7 @@
 // Topic defaults, validation and field-mask updates (Pub/Sub rules, engine-neutral).
 import type { TopicInit, Update } from "../engines/engine.js";
 import { errors } from "../errors/index.js";
-import { parseTopicName } from "./names.js";
+import { parseSchemaName, parseTopicName } from "./names.js";
 import {
   DAY_MS,
   MINUTE_MS,
@@ -11,7 +11,7 @@ import {
   validateLabels,
   validateRange,
 } from "./resource-settings.js";
-import type { Topic } from "./types.js";
+import { DELETED_SCHEMA, SchemaEncoding, type SchemaSettings, type Topic } from "./types.js";
 
 /** Pub/Sub's bounds on a topic's message_retention_duration: 10 minutes to 31 days. */
 export const TOPIC_RETENTION_LIMITS_MS = { min: 10 * MINUTE_MS, max: 31 * DAY_MS } as const;
@@ -29,6 +29,7 @@ export function resolveTopic(init: TopicInit, nowMs: number): Topic {
     messageRetentionDurationMs: init.messageRetentionDurationMs || null,
     retentionBytes: init.retentionBytes || null,
     kmsKeyName: init.kmsKeyName ?? "",
+    schemaSettings: init.schemaSettings ?? null,
     createTimeMs: nowMs,
   };
   return validateTopic(topic);
@@ -56,6 +57,9 @@ export function applyTopicUpdate(current: Topic, update: Update<Topic>): Topic {
       case "kms_key_name":
         next.kmsKeyName = patch.kmsKeyName ?? "";
         break;
+      case "schema_settings":
+        next.schemaSettings = patch.schemaSettings ?? null;
+        break;
       case "name":
         throw notUpdatable(path, "topic");
       default:
@@ -75,5 +79,23 @@ function validateTopic(topic: Topic): Topic {
     validateRange(topic.retentionBytes, 1, Number.MAX_SAFE_INTEGER, "retention_bytes");
   }
   if (typeof topic.kmsKeyName !== "string") throw errors.invalidArgument("kms_key_name", "must be a string");
+  if (topic.schemaSettings) validateSchemaSettings(topic.schemaSettings);
+  else topic.schemaSettings = null;
   return topic;
+}
+
+/** The shape of schema settings; whether the schema and its revisions exist is the engine's check. */
+function validateSchemaSettings(settings: SchemaSettings): void {
+  if (settings.schema !== DELETED_SCHEMA) parseSchemaName(settings.schema, "schema_settings.schema");
+  if (settings.encoding !== SchemaEncoding.json && settings.encoding !== SchemaEncoding.binary) {
+    throw errors.invalidArgument("schema_settings.encoding", "must be JSON or BINARY");
+  }
+  for (const field of ["firstRevisionId", "lastRevisionId"] as const) {
+    if (typeof settings[field] !== "string") {
+      throw errors.invalidArgument(
+        `schema_settings.${field === "firstRevisionId" ? "first" : "last"}_revision_id`,
+        "must be a string",
+      );
+    }
+  }
 }

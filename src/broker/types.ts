@@ -8,6 +8,29 @@ export type SnapshotName = string; // projects/{project}/snapshots/{snapshot}
 /** The topic name Pub/Sub gives a subscription whose topic was deleted. */
 export const DELETED_TOPIC = "_deleted-topic_";
 
+/** The schema name Pub/Sub gives a topic's schema settings once the schema was deleted. */
+export const DELETED_SCHEMA = "_deleted-schema_";
+
+/** How messages published to a topic with a schema are encoded (Pub/Sub's `Encoding`). */
+export const SchemaEncoding = {
+  /** The data is JSON text (Avro's JSON encoding, or the Protocol Buffers JSON mapping). */
+  json: "JSON",
+  /** The data is the schema type's binary encoding. */
+  binary: "BINARY",
+} as const;
+export type SchemaEncoding = (typeof SchemaEncoding)[keyof typeof SchemaEncoding];
+
+/** A topic's schema: every published message must validate against one of its revisions in range. */
+export interface SchemaSettings {
+  /** `projects/{p}/schemas/{s}`, or {@link DELETED_SCHEMA} once the schema was deleted. */
+  schema: string;
+  encoding: SchemaEncoding;
+  /** Oldest revision allowed (inclusive); "" = from the first revision. */
+  firstRevisionId: string;
+  /** Newest revision allowed (inclusive); "" = up to the latest revision. */
+  lastRevisionId: string;
+}
+
 /** What a publisher sends. */
 export interface MessageInput {
   data: Uint8Array;
@@ -41,6 +64,8 @@ export interface Topic {
   retentionBytes: number | null;
   /** Pub/Sub fields we store and echo but do not act on. */
   kmsKeyName: string;
+  /** Validation of every published message against a schema; null = no schema. */
+  schemaSettings: SchemaSettings | null;
   createTimeMs: number;
 }
 

@@ -14,6 +14,7 @@ import type {
   Topic,
   TopicName,
 } from "../broker/types.js";
+import type { Schemas } from "../schemas/types.js";
 
 /** Fields a caller may set when creating a topic (the rest get defaults). */
 export type TopicInit = Pick<Topic, "name"> & Partial<Omit<Topic, "name" | "createTimeMs">>;
@@ -77,6 +78,8 @@ export interface TopicStats {
 /** The storage/broker contract; every method throws StreamgateError with a precise Code. */
 export interface Engine {
   readonly kind: "embedded" | "jetstream";
+  /** Pub/Sub schemas and their revisions, stored as durably as topics (topics validate publishes against them). */
+  readonly schemas: Schemas;
 
   createTopic(init: TopicInit): Promise<Topic>;
   getTopic(name: TopicName): Promise<Topic>;

@@ -48,12 +48,12 @@ export const errors = {
       reason: "INVALID_ARGUMENT",
       details: { field },
     }),
-  notFound: (kind: "topic" | "subscription" | "snapshot", name: string) =>
+  notFound: (kind: "topic" | "subscription" | "snapshot" | "schema", name: string) =>
     new StreamgateError(Code.NOT_FOUND, `Resource not found (resource=${name}).`, {
       reason: `${kind.toUpperCase()}_NOT_FOUND`,
       details: { resource: name },
     }),
-  alreadyExists: (kind: "topic" | "subscription" | "snapshot", name: string) =>
+  alreadyExists: (kind: "topic" | "subscription" | "snapshot" | "schema", name: string) =>
     new StreamgateError(Code.ALREADY_EXISTS, `Resource already exists in the project (resource=${name}).`, {
       reason: `${kind.toUpperCase()}_ALREADY_EXISTS`,
       details: { resource: name },

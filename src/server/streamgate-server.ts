@@ -14,6 +14,7 @@ import { createEngine } from "../engines/index.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
+import { file_google_pubsub_v1_schema, SchemaService } from "../gen/google/pubsub/v1/schema_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health, Health } from "../gen/health/v1/health_pb.js";
@@ -54,7 +55,12 @@ import {
   useSpecGrpcMessageEncoding,
 } from "../transports/grpc/index.js";
 import { createLeanGrpcHandler, LEAN_GRPC_CONTENT_TYPE, type LeanGrpcService } from "../transports/grpc/lean/index.js";
-import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
+import {
+  createPublisherService,
+  createSchemaService,
+  createSubscriberService,
+  defaultPubsubLimits,
+} from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { createRestHandler } from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
@@ -135,6 +141,7 @@ export async function createServer(
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
   const publisher = createPublisherService(transportEngine, limits);
   const subscriber = createSubscriberService(transportEngine, limits);
+  const schemaService = createSchemaService(transportEngine);
   const hub = principalLimits.limitHub(
     createStreamHub({
       engine: servedEngine,
@@ -154,6 +161,7 @@ export async function createServer(
   const served: DescService[] = [
     Publisher,
     Subscriber,
+    SchemaService,
     Events,
     ChatService,
     Health,
@@ -179,6 +187,7 @@ export async function createServer(
   const reflection = createReflection(
     [
       file_google_pubsub_v1_pubsub,
+      file_google_pubsub_v1_schema,
       file_streamgate_v1_events,
       file_chat_chat,
       file_health_v1_health,
@@ -191,6 +200,7 @@ export async function createServer(
   const services: LeanGrpcService[] = [
     { descriptor: Publisher, implementation: publisher as never },
     { descriptor: Subscriber, implementation: subscriber as never },
+    { descriptor: SchemaService, implementation: schemaService as never },
     { descriptor: Events, implementation: events as never },
     { descriptor: ChatService, implementation: chat as never },
     { descriptor: Health, implementation: health as never },
@@ -204,6 +214,7 @@ export async function createServer(
     services: [
       { descriptor: Publisher, implementation: publisher as never },
       { descriptor: Subscriber, implementation: subscriber as never },
+      { descriptor: SchemaService, implementation: schemaService as never },
     ],
     maxRequestBytes: options.maxRequestBytes,
     shutdownSignal: shutdown.signal,

@@ -16,6 +16,7 @@ import type {
   TopicName,
 } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
+import { SchemaRegistry } from "../../schemas/index.js";
 import type {
   DeliveryOptions,
   DeliveryStream,
@@ -32,6 +33,7 @@ import { type EmbeddedEngineOptions, resolveEmbeddedEngineOptions } from "./embe
 import { checkDatabaseIntegrity } from "./integrity-check.js";
 import { MaintenanceSweeper } from "./maintenance-sweeper.js";
 import { MessageStore } from "./message-store.js";
+import { SchemaCatalog } from "./schema-catalog.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
 import { openDatabase } from "./sqlite-schema.js";
 import { SubscriptionCatalog } from "./subscription-catalog.js";
@@ -71,6 +73,7 @@ export async function createEmbeddedEngine(options: EmbeddedEngineOptions): Prom
 
 class SqliteEngine implements EmbeddedEngine {
   readonly kind = "embedded" as const;
+  readonly schemas: SchemaRegistry;
   private readonly topics: TopicCatalog;
   private readonly subscriptions: SubscriptionCatalog;
   private readonly snapshots: SnapshotCatalog;
@@ -82,6 +85,7 @@ class SqliteEngine implements EmbeddedEngine {
     private readonly context: EmbeddedContext,
   ) {
     this.topics = new TopicCatalog(context);
+    this.schemas = new SchemaRegistry(new SchemaCatalog(db, context, this.topics), context.now);
     this.subscriptions = new SubscriptionCatalog(context, this.topics);
     this.snapshots = new SnapshotCatalog(context, this.topics, this.subscriptions);
     this.sweeper = new MaintenanceSweeper(context, this.topics, this.subscriptions, this.snapshots);
@@ -90,6 +94,7 @@ class SqliteEngine implements EmbeddedEngine {
 
   async createTopic(init: TopicInit): Promise<Topic> {
     this.assertOpen();
+    this.schemas.checkTopicSettings(init.schemaSettings ?? null);
     return this.topics.create(init);
   }
 
@@ -100,7 +105,9 @@ class SqliteEngine implements EmbeddedEngine {
 
   async updateTopic(name: TopicName, update: Update<Topic>): Promise<Topic> {
     this.assertOpen();
-    return this.topics.update(name, update);
+    return this.topics.update(name, update, (next, current) => {
+      if (next.schemaSettings !== current.schemaSettings) this.schemas.checkTopicSettings(next.schemaSettings);
+    });
   }
 
   async listTopics(project: string, page: PageRequest): Promise<Page<Topic>> {
@@ -123,7 +130,9 @@ class SqliteEngine implements EmbeddedEngine {
   publish(topic: TopicName, messages: MessageInput[]): Promise<PublishedRef[]> {
     try {
       this.assertOpen();
-      return this.topics.publish(topic, messages);
+      return this.topics.publish(topic, messages, (config, input) =>
+        this.schemas.prepareMessages(config.schemaSettings, input),
+      );
     } catch (error) {
       return Promise.reject(error);
     }

@@ -64,6 +64,18 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (snapshot_id, message_offset)
   ) STRICT, WITHOUT ROWID;
   `,
+  // Pub/Sub schemas: one row per revision; `position` orders a schema's revisions (oldest first).
+  `
+  CREATE TABLE schema_revisions (
+    name TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (name, revision_id)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this build writes. */

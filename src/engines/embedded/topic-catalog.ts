@@ -85,9 +85,11 @@ export class TopicCatalog {
     return structuredClone(topic);
   }
 
-  update(name: TopicName, update: Update<Topic>): Topic {
+  /** @param check - vets the updated config (its schema settings) before it is stored. */
+  update(name: TopicName, update: Update<Topic>, check: (next: Topic, current: Topic) => void = () => {}): Topic {
     const state = this.require(name, "name");
     const next = applyTopicUpdate(state.config, update);
+    check(next, state.config);
     this.context.catalog.updateTopic(state.id, next);
     state.config = next;
     return structuredClone(next);
@@ -121,11 +123,18 @@ export class TopicCatalog {
     this.byId.delete(state.id);
   }
 
-  /** Validates and queues a publish; resolves once the group commit holding it is durable. */
-  publish(name: TopicName, messages: MessageInput[]): Promise<PublishedRef[]> {
+  /**
+   * Validates and queues a publish; resolves once the group commit holding it is durable.
+   * @param prepare - checks the messages against the topic's config (its schema) and returns what to store.
+   */
+  publish(
+    name: TopicName,
+    messages: MessageInput[],
+    prepare: (config: Topic, messages: MessageInput[]) => MessageInput[] = (_config, input) => input,
+  ): Promise<PublishedRef[]> {
     const state = this.require(name);
     validateMessages(messages);
-    return this.batcher.enqueue(state, messages);
+    return this.batcher.enqueue(state, prepare(state.config, messages));
   }
 
   /** Commits every queued publish now. */

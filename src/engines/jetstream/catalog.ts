@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { decodePageToken, encodePageToken, resolvePageSize } from "../../broker/page-token.js";
 import type { Page, PageRequest, Snapshot, Subscription, Topic } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
+import type { SchemaRevision } from "../../schemas/index.js";
 
 /** A topic and the JetStream stream holding its log. */
 export interface TopicRecord {
@@ -40,14 +41,21 @@ export interface SnapshotRecord {
   skip: number[];
 }
 
-export type ResourceKind = "topic" | "subscription" | "snapshot";
+/** A schema: all its revisions, oldest first, in one record (so a commit is one compare-and-set). */
+export interface SchemaRecord {
+  revisions: SchemaRevision[];
+}
+
+export type ResourceKind = "topic" | "subscription" | "snapshot" | "schema";
 type RecordOf<K extends ResourceKind> = K extends "topic"
   ? TopicRecord
   : K extends "subscription"
     ? SubscriptionRecord
-    : SnapshotRecord;
+    : K extends "snapshot"
+      ? SnapshotRecord
+      : SchemaRecord;
 
-const PREFIX: Record<ResourceKind, string> = { topic: "t.", subscription: "s.", snapshot: "n." };
+const PREFIX: Record<ResourceKind, string> = { topic: "t.", subscription: "s.", snapshot: "n.", schema: "c." };
 
 /** Called when a record changes, locally or on another instance; `record` is null when deleted. */
 export type CatalogListener = <K extends ResourceKind>(kind: K, name: string, record: RecordOf<K> | null) => void;
@@ -61,6 +69,7 @@ export class Catalog {
     topic: new Map<string, TopicRecord>(),
     subscription: new Map<string, SubscriptionRecord>(),
     snapshot: new Map<string, SnapshotRecord>(),
+    schema: new Map<string, SchemaRecord>(),
   };
   /** Last applied KV revision per key, so a late watch entry never overwrites a newer local write. */
   private readonly revisions = new Map<string, number>();
@@ -221,6 +230,7 @@ function keyOf(kind: ResourceKind, name: string): string {
 }
 
 function kindOf(key: string): ResourceKind | undefined {
-  for (const kind of ["topic", "subscription", "snapshot"] as const) if (key.startsWith(PREFIX[kind])) return kind;
+  for (const kind of ["topic", "subscription", "snapshot", "schema"] as const)
+    if (key.startsWith(PREFIX[kind])) return kind;
   return undefined;
 }

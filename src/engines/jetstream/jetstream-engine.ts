@@ -30,6 +30,7 @@ import {
   type TopicName,
 } from "../../broker/types.js";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
+import { SchemaRegistry } from "../../schemas/index.js";
 import type {
   DeliveryOptions,
   DeliveryStream,
@@ -47,6 +48,7 @@ import {
   type ResolvedJetStreamEngineOptions,
   resolveJetStreamEngineOptions,
 } from "./jetstream-engine-options.js";
+import { JetStreamSchemaStorage } from "./schema-storage.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
 import {
   messageAtOrAfter,
@@ -120,6 +122,7 @@ function randomId(): string {
 class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   readonly kind = "jetstream" as const;
   readonly naming: Naming;
+  readonly schemas: SchemaRegistry;
   private readonly workers = new Map<SubscriptionName, SubscriptionWorker>();
   private readonly watchers = new Map<string, { listeners: Set<(next: number) => void>; stop: () => void }>();
   private readonly lastNotified = new Map<string, number>();
@@ -139,6 +142,8 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
+    const maxPayloadBytes = () => connection.info?.max_payload ?? 1024 * 1024;
+    this.schemas = new SchemaRegistry(new JetStreamSchemaStorage(catalog, maxPayloadBytes), options.now);
     void (async () => {
       for await (const status of connection.status()) {
         if (status.type === "disconnect") this.connected = false;
@@ -172,6 +177,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.assertOpen();
     const topic = resolveTopic(init, Date.now());
     if (this.catalog.get("topic", topic.name) !== undefined) throw errors.alreadyExists("topic", topic.name);
+    this.schemas.checkTopicSettings(topic.schemaSettings);
     const tag = randomId();
     await this.jsm.streams.add(
       streamConfig(this.naming, tag, topic, this.options.defaultRetentionMs, this.options.replicas),
@@ -194,6 +200,9 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.assertOpen();
     const record = this.requireTopic(name, "name");
     const next = applyTopicUpdate(record.config, update);
+    if (next.schemaSettings !== null && next.schemaSettings !== record.config.schemaSettings) {
+      this.schemas.checkTopicSettings(next.schemaSettings);
+    }
     const config = streamConfig(this.naming, record.tag, next, this.options.defaultRetentionMs, this.options.replicas);
     await this.jsm.streams.update(config.name, { max_age: config.max_age, max_bytes: config.max_bytes });
     await this.catalog.put("topic", name, { ...record, config: next });
@@ -231,9 +240,10 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.assertOpen();
     const record = this.requireTopic(topic);
     validateMessages(messages);
+    const stored = this.schemas.prepareMessages(record.config.schemaSettings, messages);
     let refs: PublishedRef[];
     try {
-      refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, messages);
+      refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, stored);
     } catch (error) {
       if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
       throw unavailable(`publish to ${topic} failed`, error);

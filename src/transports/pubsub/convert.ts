@@ -2,15 +2,17 @@
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { SUBSCRIPTION_DEFAULTS } from "../../broker/subscription-settings.js";
-import type {
-  DeadLetterPolicy,
-  ReceivedMessage as DomainReceived,
-  PushConfig,
-  RetryPolicy,
-  Snapshot,
-  StoredMessage,
-  Subscription,
-  Topic,
+import {
+  type DeadLetterPolicy,
+  type ReceivedMessage as DomainReceived,
+  type PushConfig,
+  type RetryPolicy,
+  SchemaEncoding,
+  type SchemaSettings,
+  type Snapshot,
+  type StoredMessage,
+  type Subscription,
+  type Topic,
 } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
 import {
@@ -20,6 +22,7 @@ import {
   PushConfigSchema,
   type ReceivedMessage,
   ReceivedMessageSchema,
+  type SchemaSettings as SchemaSettingsProto,
   type Snapshot as SnapshotProto,
   SnapshotSchema,
   type Subscription as SubscriptionProto,
@@ -27,6 +30,7 @@ import {
   type Topic as TopicProto,
   TopicSchema,
 } from "../../gen/google/pubsub/v1/pubsub_pb.js";
+import { Encoding } from "../../gen/google/pubsub/v1/schema_pb.js";
 
 /** Milliseconds of a proto Duration; INVALID_ARGUMENT naming `field` when negative or malformed. */
 export function durationToMs(duration: Duration, field: string): number {
@@ -54,7 +58,32 @@ export function topicToProto(topic: Topic): TopicProto {
     kmsKeyName: topic.kmsKeyName,
     messageRetentionDuration:
       topic.messageRetentionDurationMs === null ? undefined : msToDuration(topic.messageRetentionDurationMs),
+    schemaSettings: topic.schemaSettings
+      ? {
+          schema: topic.schemaSettings.schema,
+          encoding: topic.schemaSettings.encoding === SchemaEncoding.binary ? Encoding.BINARY : Encoding.JSON,
+          firstRevisionId: topic.schemaSettings.firstRevisionId,
+          lastRevisionId: topic.schemaSettings.lastRevisionId,
+        }
+      : undefined,
   });
+}
+
+/** A topic's schema settings; an unset encoding is left for the broker to refuse (Pub/Sub needs JSON or BINARY). */
+function schemaSettingsFromProto(proto: SchemaSettingsProto | undefined): SchemaSettings | null {
+  if (proto === undefined) return null;
+  const encoding =
+    proto.encoding === Encoding.JSON
+      ? SchemaEncoding.json
+      : proto.encoding === Encoding.BINARY
+        ? SchemaEncoding.binary
+        : null;
+  return {
+    schema: proto.schema,
+    encoding: encoding as SchemaEncoding,
+    firstRevisionId: proto.firstRevisionId,
+    lastRevisionId: proto.lastRevisionId,
+  };
 }
 
 /** Rejects Pub/Sub features streamgate does not implement, instead of silently ignoring them. */
@@ -64,7 +93,6 @@ function rejectUnsupported(present: boolean, field: string): void {
 
 /** Topic fields from a proto (create or update). */
 export function topicFromProto(proto: TopicProto): Omit<Topic, "createTimeMs" | "retentionBytes"> {
-  rejectUnsupported(proto.schemaSettings !== undefined, "schema_settings");
   rejectUnsupported(proto.ingestionDataSourceSettings !== undefined, "ingestion_data_source_settings");
   rejectUnsupported(proto.messageTransforms.length > 0, "message_transforms");
   const retention =
@@ -76,6 +104,7 @@ export function topicFromProto(proto: TopicProto): Omit<Topic, "createTimeMs" | 
     labels: { ...proto.labels },
     kmsKeyName: proto.kmsKeyName,
     messageRetentionDurationMs: retention,
+    schemaSettings: schemaSettingsFromProto(proto.schemaSettings),
   };
 }
 

@@ -2,4 +2,5 @@
 
 export { defaultPubsubLimits, type PubsubLimits } from "./limits.js";
 export { createPublisherService } from "./publisher-service.js";
+export { createSchemaService, schemaToProto } from "./schema-service.js";
 export { createSubscriberService } from "./subscriber-service.js";

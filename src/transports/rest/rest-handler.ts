@@ -14,6 +14,9 @@ import {
   sendJson,
 } from "../../http/index.js";
 import { pubsubRoutes } from "./pubsub-routes.js";
+import { schemaRoutes } from "./schema-routes.js";
+
+const routes = [...pubsubRoutes, ...schemaRoutes];
 
 /** A service implementation keyed by method local name (what connect's ServiceImpl is). */
 type Implementation = Record<string, (request: never, context: never) => unknown>;
@@ -35,7 +38,7 @@ export function createRestHandler(options: RestHandlerOptions) {
   return async function handleRest(request: AnyRequest, response: AnyResponse): Promise<boolean> {
     const url = requestUrl(request);
     if (!url.pathname.startsWith("/v1/projects/")) return false;
-    const candidates = pubsubRoutes.filter((route) => route.pattern.test(url.pathname));
+    const candidates = routes.filter((route) => route.pattern.test(url.pathname));
     if (candidates.length === 0) return false;
     const route = candidates.find((candidate) => candidate.httpMethod === request.method);
     try {
