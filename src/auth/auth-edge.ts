@@ -4,7 +4,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { Code, codeName, httpStatusByCode, StreamgateError, wsCloseCodeByCode } from "../errors/index.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../http/index.js";
+import { type AnyRequest, type AnyResponse, requestClientAddress, sendError } from "../http/index.js";
 import { specPercentEncode } from "../transports/grpc/index.js";
 import { type Principal, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
@@ -21,7 +21,8 @@ export interface AuthEdgeOptions {
   /** Serve GET /metrics without a token. Default false: it needs a token with `"admin": ["*"]`. */
   metricsPublic: boolean;
   /** Called for each refused request (the auth-failures metric). */
-  onFailure(transport: AuthTransport, reason: string): void;
+  /** `clientAddress`: the request's client (PROXY header or trusted forwarding headers, else the TCP peer). */
+  onFailure(transport: AuthTransport, reason: string, clientAddress?: string): void;
 }
 
 export interface AuthEdge {
@@ -167,7 +168,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
   const closer = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
 
   const anonymous = (request: AnyRequest | IncomingMessage): Principal => {
-    const remoteAddress = request.socket?.remoteAddress ?? "unknown";
+    const remoteAddress = requestClientAddress(request);
     return { id: `anonymous@${remoteAddress}`, authenticated: false, remoteAddress };
   };
 
@@ -200,7 +201,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     const principal: TokenPrincipal = {
       id: verified.subject,
       authenticated: true,
-      remoteAddress: request.socket?.remoteAddress ?? "unknown",
+      remoteAddress: requestClientAddress(request),
       grants: verified.grants,
       transport,
       expiresAtMs: verified.expiresAtMs,
@@ -228,7 +229,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(transport, failure.reason);
+          options.onFailure(transport, failure.reason, requestClientAddress(request));
           refuse(request, response, transport, failure);
         },
       );
@@ -243,7 +244,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(AuthTransport.websocket, failure.reason);
+          options.onFailure(AuthTransport.websocket, failure.reason, requestClientAddress(request));
           if (socket.destroyed) return;
           // A browser sees no HTTP status of a failed upgrade, only the close frame: complete it and close.
           closer.handleUpgrade(request, socket, head, (ws) => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
-import { createServer, type StreamgateServer } from "../../src/server/index.js";
+import { createServer, type ServerDependencies, type StreamgateServer } from "../../src/server/index.js";
 
 export interface TestServer {
   /** e.g. http://127.0.0.1:43123 */
@@ -24,7 +24,11 @@ export interface TestServer {
 /** Options beyond ServerOptions: reuse a data dir (restart tests). */
 export interface TestServerOptions extends Partial<ServerOptions> {}
 
-export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+/** `dependencies`: collaborators such as a capturing logger (test/harness/log-capture.ts). */
+export async function startTestServer(
+  options: TestServerOptions = {},
+  dependencies: ServerDependencies = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "streamgate-test-"));
   const resolved = resolveServerOptions({
     host: "127.0.0.1",
@@ -37,7 +41,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options,
     dataDir,
   });
-  const server = await createServer(resolved);
+  const server = await createServer(resolved, dependencies);
   const address = await server.listen();
   return {
     url: address.url,
