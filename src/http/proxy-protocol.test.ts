@@ -228,12 +228,12 @@ describe("trusted proxies", () => {
     assert.equal(verifiedChain("10.0.0.5", xff("1.1.1.1, unknown"), trusted).chain[0], "10.0.0.5");
   });
 
-  test("trusted proxies - Forwarded for= nodes (quoted, bracketed, with ports) win over X-Forwarded-For", () => {
-    const headers = {
-      forwarded: 'for=192.0.2.60;proto=http, for="[2001:db8:cafe::17]:4711", for=10.0.0.9:80',
-      "x-forwarded-for": "6.6.6.6",
-    };
+  test("trusted proxies - Forwarded for= nodes (quoted, bracketed, with ports) count when there is no X-Forwarded-For", () => {
+    const headers = { forwarded: 'for=192.0.2.60;proto=http, for="[2001:db8:cafe::17]:4711", for=10.0.0.9:80' };
     assert.deepEqual(forwardedHops(headers), ["192.0.2.60", "2001:db8:cafe::17", "10.0.0.9"]);
     assert.equal(verifiedChain("127.0.0.1", headers, trusted).chain[0], "2001:db8:cafe::17");
+    // A proxy that keeps X-Forwarded-For passes a client's forged Forwarded through: X-Forwarded-For wins.
+    const forged = { forwarded: "for=6.6.6.6", "x-forwarded-for": "192.0.2.61" };
+    assert.equal(verifiedChain("127.0.0.1", forged, trusted).chain[0], "192.0.2.61");
   });
 });

@@ -82,18 +82,21 @@ function nodeAddress(node: string): string {
 }
 
 /**
- * The hops a request's forwarding headers name, oldest (the client) first: `Forwarded`'s `for=` nodes when
- * that header is present, else `X-Forwarded-For`'s entries.
+ * The hops a request's forwarding headers name, oldest (the client) first: `X-Forwarded-For`'s entries when that
+ * header is present, else `Forwarded`'s `for=` nodes. X-Forwarded-For first because it is the one every common
+ * proxy maintains (nginx, haproxy, Google's and AWS's load balancers, ingress-nginx; Cloud Run sets both): a
+ * client's forged `Forwarded` passed through untouched by such a proxy must not win over the proxy's own header.
  */
 export function forwardedHops(headers: Headers): string[] {
-  const forwarded = joined(headers.forwarded);
-  if (forwarded !== undefined && forwarded.trim() !== "") return forwardedForNodes(forwarded);
   const xff = joined(headers["x-forwarded-for"]);
-  if (xff === undefined) return [];
-  return xff
-    .split(",")
-    .map((hop) => nodeAddress(hop.trim()))
-    .filter((hop) => hop !== "");
+  if (xff !== undefined && xff.trim() !== "") {
+    return xff
+      .split(",")
+      .map((hop) => nodeAddress(hop.trim()))
+      .filter((hop) => hop !== "");
+  }
+  const forwarded = joined(headers.forwarded);
+  return forwarded === undefined ? [] : forwardedForNodes(forwarded);
 }
 
 /** Where a request's client address came from; a bounded label for metrics. */

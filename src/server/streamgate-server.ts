@@ -443,11 +443,12 @@ export async function createServer(
         };
   const handler = edge(serveCalls);
   // At accept (after the PROXY header, if any): past --max-connections-per-ip a plain connection gets an answer its
-  // protocol understands, TLS a close. The count is per client address; a trusted proxy's own connection (no PROXY
-  // header: it carries many clients' requests) is not counted, or every client behind it would share one budget.
+  // protocol understands, TLS a close. The count is per client address (the PROXY header's source, else the peer). A
+  // connection whose client is itself a trusted proxy (an L7 proxy's pooled upstream connection, carrying many
+  // clients' requests) is not counted, or every client behind it would share one budget.
   const admitConnection = (socket: Socket, tls: boolean) => {
     const origin = connectionOrigin(socket);
-    if (origin.source === "peer" && trustedProxies.trusts(origin.address)) return true;
+    if (trustedProxies.trusts(origin.address)) return true;
     const release = principalLimits.admitConnection(origin.address);
     if (release !== null) {
       socket.once("close", release);
