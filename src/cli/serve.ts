@@ -347,7 +347,10 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
     options.tunnelStandbyStreams = parseInteger(values["tunnel-standby-streams"], "--tunnel-standby-streams", 1);
   }
   if (values["trusted-proxies"] !== undefined) {
-    options.trustedProxies = values["trusted-proxies"].split(",").filter((range) => range.trim() !== "");
+    options.trustedProxies = values["trusted-proxies"]
+      .split(",")
+      .map((range) => range.trim())
+      .filter((range) => range !== "");
   }
   if (values["proxy-protocol"]) options.proxyProtocol = true;
   if (values["tunnel-proxy-protocol"]) options.tunnelProxyProtocol = true;

@@ -86,7 +86,11 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Part
       option === "tunnelProxyProtocol"
     )
       options[option] = raw === "1" || raw.toLowerCase() === "true";
-    else if (option === "trustedProxies") options[option] = raw.split(",").filter((range) => range.trim() !== "");
+    else if (option === "trustedProxies")
+      options[option] = raw
+        .split(",")
+        .map((range) => range.trim())
+        .filter((range) => range !== "");
     else options[option] = raw;
   }
   return options as Partial<ServerOptions>;

@@ -231,7 +231,8 @@ export function createListener(options: ListenerOptions): Listener {
         return;
       }
       track(socket);
-      if (trusted !== undefined) setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
+      if (trusted !== undefined && trusted.ranges.length > 0)
+        setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
       handOver(socket, Buffer.alloc(0));
     });
   } else {
@@ -264,7 +265,8 @@ export function createListener(options: ListenerOptions): Listener {
       secure.on("connection", (socket: Socket) => {
         sockets.add(socket);
         socket.once("close", () => sockets.delete(socket));
-        if (trusted !== undefined) setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
+        if (trusted !== undefined && trusted.ranges.length > 0)
+          setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
         options.admitConnection?.(socket, true);
       });
     }

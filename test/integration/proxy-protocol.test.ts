@@ -311,13 +311,14 @@ describe("proxy protocol on the tunnel entries", () => {
   let server: TestServer;
   let agent: ScriptedAgent;
   let httpPort: number;
+  let grpcPort: number;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "streamgate-proxy-tunnel-"));
     const rulesPath = join(dir, "rules.yaml");
     writeFileSync(
       rulesPath,
-      `agents:\n  - { name: edge, token: edge-token, groups: [edge] }\nrules:\n  - name: web\n    match: { pathPrefix: /web/ }\n    group: edge\n`,
+      `agents:\n  - { name: edge, token: edge-token, groups: [edge] }\nrules:\n  - name: web\n    match: { pathPrefix: /web/ }\n    group: edge\n  - name: shop\n    match: { service: "shop.*" }\n    group: edge\n`,
     );
     server = await startTestServer({
       tunnelRulesPath: rulesPath,
@@ -327,6 +328,7 @@ describe("proxy protocol on the tunnel entries", () => {
       tunnelProxyProtocol: true,
     });
     httpPort = server.server.tunnel!.addresses()!.http.port;
+    grpcPort = server.server.tunnel!.addresses()!.grpc.port;
     agent = await startScriptedAgent({
       url: server.url,
       token: "edge-token",
@@ -371,5 +373,27 @@ describe("proxy protocol on the tunnel entries", () => {
     const { xff, forwarded } = forwardedTo("/web/two");
     assert.equal(xff, UNTRUSTED_LOCAL);
     assert.doesNotMatch(String(forwarded), /6\.6\.6/);
+  });
+
+  test("proxy protocol - the tunnel's gRPC entry reads a v2 header before the HTTP/2 preface and forwards its client", async () => {
+    const socket = await connectWithHeader(grpcPort, proxyV2For("203.0.113.30", 7000));
+    const session = http2Connect(`http://127.0.0.1:${grpcPort}`, { createConnection: () => socket });
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/shop.Orders/Get",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "x-forwarded-for": "6.6.6.6",
+      });
+      stream.on("data", () => undefined);
+      const trailers = new Promise<Record<string, unknown>>((resolve) => stream.once("trailers", resolve));
+      stream.end(Buffer.from([0, 0, 0, 0, 1, 7]));
+      assert.equal((await trailers)["grpc-status"], "0");
+    } finally {
+      session.destroy();
+    }
+    const { xff } = forwardedTo("/shop.Orders/Get");
+    assert.equal(xff, "203.0.113.30, 127.0.0.1");
   });
 });
