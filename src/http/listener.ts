@@ -187,7 +187,6 @@ export function createListener(options: ListenerOptions): Listener {
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
   };
-  // Without TCP_NODELAY every small response waits for Nagle + delayed ACK (~40 ms per unary call).
   const acceptProxied = (socket: Socket) => {
     track(socket);
     readProxyHeader(socket, { trusted: trusted!, timeoutMs: proxyProtocol!.timeoutMs }, (result) => {
@@ -225,6 +224,7 @@ export function createListener(options: ListenerOptions): Listener {
       }
       sniff(socket, rest);
     };
+    // Without TCP_NODELAY every small response waits for Nagle + delayed ACK (~40 ms per unary call).
     net = createNetServer({ noDelay: true }, (socket) => {
       if (proxyProtocol !== undefined) {
         acceptProxied(socket);
@@ -413,15 +413,26 @@ function connectionLogger(logger: Logger | undefined) {
   };
 }
 
-/** The address fields of a connection line: the client (from the PROXY header when there was one) and the proxy. */
+/**
+ * The address fields of a connection line: the client (from the PROXY header when there was one), the proxy, and
+ * what the proxy's v2 TLVs said (the client's ALPN, authority and TLS as the proxy saw them, its unique id).
+ */
 function addressFields(socket: Socket): Record<string, unknown> {
   const origin = connectionOrigin(socket);
   if (origin.source === "peer") return { remoteAddress: origin.address, remotePort: origin.port };
-  return {
+  const fields: Record<string, unknown> = {
     remoteAddress: origin.address,
     remotePort: origin.port,
     proxyAddress: origin.peerAddress,
     addressSource: origin.source,
-    ...(origin.tlvs?.uniqueId === undefined ? {} : { proxyUniqueId: origin.tlvs.uniqueId.toString("hex") }),
   };
+  const tlvs = origin.tlvs ?? {};
+  if (tlvs.uniqueId !== undefined) fields.proxyUniqueId = tlvs.uniqueId.toString("hex");
+  if (tlvs.alpn !== undefined) fields.proxyAlpn = tlvs.alpn;
+  if (tlvs.authority !== undefined) fields.proxyAuthority = tlvs.authority;
+  if (tlvs.ssl !== undefined) {
+    fields.proxyTls = tlvs.ssl.tls ? (tlvs.ssl.version ?? "yes") : "no";
+    if (tlvs.ssl.commonName !== undefined) fields.proxyClientCommonName = tlvs.ssl.commonName;
+  }
+  return fields;
 }

@@ -266,7 +266,11 @@ describe("proxy protocol before TLS", () => {
   });
 
   test("proxy protocol - a v2 header then a TLS handshake (ALPN h2): the TLS connection line names the header's client", async () => {
-    const raw = await connectWithHeader(server.port, proxyV2For("192.0.2.77", 61000));
+    const tlvs = [
+      { type: 0x02, value: Buffer.from("api.example.com") },
+      { type: 0x05, value: Buffer.from([0xab, 0xcd]) },
+    ];
+    const raw = await connectWithHeader(server.port, proxyV2For("192.0.2.77", 61000, tlvs));
     const secure = tlsConnect({ socket: raw, ca: tls.cert, servername: "localhost", ALPNProtocols: ["h2"] });
     const session = http2Connect(`https://localhost:${server.port}`, { createConnection: () => secure });
     try {
@@ -283,6 +287,8 @@ describe("proxy protocol before TLS", () => {
       );
       assert.equal(line.transport, "h2/tls");
       assert.equal(line.proxyAddress, "127.0.0.1");
+      assert.equal(line.proxyAuthority, "api.example.com");
+      assert.equal(line.proxyUniqueId, "abcd");
     } finally {
       session.destroy();
       raw.destroy();
