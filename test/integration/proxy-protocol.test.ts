@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { captureLogs, type LogCapture } from "../harness/log-capture.js";
-import { connectWithHeader, proxyV1, proxyV2For } from "../harness/proxy-header.js";
+import { connectWithHeader, proxyV1, proxyV2, proxyV2For } from "../harness/proxy-header.js";
 import { createSelfSigned, type SelfSigned } from "../harness/self-signed.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { echoResponder, type ScriptedAgent, startScriptedAgent } from "../harness/tunnel-scripted-agent.js";
@@ -165,6 +165,15 @@ describe("proxy protocol on the main port", () => {
     );
     assert.equal(line.principal, "anonymous@192.0.2.44");
     socket.destroy();
+  });
+
+  test("proxy protocol - a v2 LOCAL header (a proxy's health check) and a v1 UNKNOWN line are served as the proxy itself", async () => {
+    for (const header of [proxyV2({ command: 0, family: 0 }), Buffer.from("PROXY UNKNOWN\r\n")]) {
+      const socket = await open(header);
+      const answer = await exchange(socket, get("/healthz"));
+      assert.equal(answer.status, 200, header.toString("latin1"));
+      socket.destroy();
+    }
   });
 
   test("proxy protocol - two clients behind one proxy have their own per-IP connection limit (2)", async () => {
