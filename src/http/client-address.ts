@@ -15,9 +15,10 @@ import {
 export interface ConnectionOrigin {
   /** The TCP peer (the proxy, when there is one). */
   peerAddress: string;
-  /** The PROXY header's source when there was one, else the TCP peer. */
+  /** The PROXY header's source when it named one, else the TCP peer. */
   address: string;
   port: number | undefined;
+  /** "proxy_protocol" when a PROXY header named the client (not for LOCAL, UNKNOWN or UNIX headers). */
   source: "proxy_protocol" | "peer";
   /** The PROXY v2 TLVs kept (ALPN, authority, SSL, unique id), when there was a header. */
   tlvs?: ProxyTlvs;

@@ -419,7 +419,8 @@ function connectionLogger(logger: Logger | undefined) {
  */
 function addressFields(socket: Socket): Record<string, unknown> {
   const origin = connectionOrigin(socket);
-  if (origin.source === "peer") return { remoteAddress: origin.address, remotePort: origin.port };
+  if (origin.source === "peer" && origin.tlvs === undefined)
+    return { remoteAddress: origin.address, remotePort: origin.port };
   const fields: Record<string, unknown> = {
     remoteAddress: origin.address,
     remotePort: origin.port,

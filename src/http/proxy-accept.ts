@@ -79,7 +79,8 @@ export function readProxyHeader(
           peerAddress,
           address: source === undefined ? peerAddress : plainAddress(source.address),
           port: source === undefined ? socket.remotePort : source.port,
-          source: "proxy_protocol",
+          // LOCAL, UNKNOWN and UNIX headers name no client: the connection is the proxy's own.
+          source: source === undefined ? "peer" : "proxy_protocol",
           tlvs: header.tlvs,
           trusted: options.trusted,
         },
