@@ -39,7 +39,7 @@ export function tlsLiveClients(hostPort: string, cert: Buffer) {
 }
 
 /** An SSE reader over node:https trusting `ca`; `localAddress` picks the client's source address. */
-export function openSse(url: string, ca: Buffer, localAddress?: string) {
+export function openSse(url: string, ca: Buffer, localAddress?: string, headers: Record<string, string> = {}) {
   const state = { status: 0, text: "", ended: false, close: () => {} };
   return new Promise<typeof state>((resolve, reject) => {
     const req = httpsRequest(
@@ -47,7 +47,7 @@ export function openSse(url: string, ca: Buffer, localAddress?: string) {
       {
         ca,
         servername: "localhost",
-        headers: { accept: "text/event-stream" },
+        headers: { accept: "text/event-stream", ...headers },
         ...(localAddress === undefined ? {} : { localAddress }),
       },
       (response) => {
@@ -216,10 +216,13 @@ export function proxiedSuite(options: ProxiedSuiteOptions): { setup: () => Proxi
     bob.call.end();
   });
 
-  test(`${label} - SSE streams stored and live events, and runs as the real client (${clientAddress})`, async () => {
+  test(`${label} - SSE streams stored and live events, and runs as the real client (${clientAddress}), not the one it forged`, async () => {
     const topic = await createTopic();
     await publish(topic, ["x"]);
-    const sse = await openSse(`${setup.url}/v1/${topic}/events?from=earliest`, setup.cert, clientAddress);
+    const sse = await openSse(`${setup.url}/v1/${topic}/events?from=earliest`, setup.cert, clientAddress, {
+      "x-forwarded-for": "6.6.6.6",
+      forwarded: "for=6.6.6.7",
+    });
     try {
       assert.equal(sse.status, 200);
       await waitFor(() => sseMessages(sse.text).length >= 1, { timeoutMs: 5_000, describe: () => sse.text });

@@ -256,6 +256,32 @@ describe("proxy protocol on the main port", () => {
   });
 });
 
+describe("proxy protocol with auth on", () => {
+  let server: TestServer;
+  let logs: LogCapture;
+
+  before(async () => {
+    logs = captureLogs("debug");
+    server = await startTestServer(
+      { trustedProxies: ["127.0.0.1"], proxyProtocol: true, authSecret: "a-test-secret-of-at-least-32-bytes!!" },
+      { logger: logs.logger },
+    );
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test("proxy protocol - a request refused by auth is logged with the client's address, not the proxy's", async () => {
+    const socket = await connectWithHeader(server.port, proxyV1("198.51.100.77", 5555));
+    const answer = await exchange(socket, get("/v1/projects/p/topics"));
+    socket.destroy();
+    assert.equal(answer.status, 401);
+    const line = await logs.waitForLine((candidate) => candidate.msg === "request refused by auth", "auth refusal");
+    assert.equal(line.remoteAddress, "198.51.100.77");
+    assert.equal(line.reason, "TOKEN_MISSING");
+  });
+});
+
 describe("proxy protocol before TLS", () => {
   let server: TestServer;
   let logs: LogCapture;
