@@ -4,7 +4,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { Code, StreamgateError } from "../errors/index.js";
-import { type AnyRequest, type AnyResponse, refuse } from "../http/index.js";
+import { type AnyRequest, type AnyResponse, refuse, requestClientAddress } from "../http/index.js";
 import { type Principal, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 import type { TokenVerifier } from "./token-verifier.js";
@@ -20,7 +20,8 @@ export interface AuthEdgeOptions {
   /** Serve GET /metrics without a token. Default false: it needs a token with `"admin": ["*"]`. */
   metricsPublic: boolean;
   /** Called for each refused request (the auth-failures metric). */
-  onFailure(transport: AuthTransport, reason: string): void;
+  /** `clientAddress`: the request's client (PROXY header or trusted forwarding headers, else the TCP peer). */
+  onFailure(transport: AuthTransport, reason: string, clientAddress?: string): void;
 }
 
 export interface AuthEdge {
@@ -120,7 +121,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
   const closer = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
 
   const anonymous = (request: AnyRequest | IncomingMessage): Principal => {
-    const remoteAddress = request.socket?.remoteAddress ?? "unknown";
+    const remoteAddress = requestClientAddress(request);
     return { id: `anonymous@${remoteAddress}`, authenticated: false, remoteAddress };
   };
 
@@ -153,7 +154,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     const principal: TokenPrincipal = {
       id: verified.subject,
       authenticated: true,
-      remoteAddress: request.socket?.remoteAddress ?? "unknown",
+      remoteAddress: requestClientAddress(request),
       grants: verified.grants,
       transport,
       expiresAtMs: verified.expiresAtMs,
@@ -181,7 +182,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(transport, failure.reason);
+          options.onFailure(transport, failure.reason, requestClientAddress(request));
           refuse({ request, response }, failure);
         },
       );
@@ -196,7 +197,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(AuthTransport.websocket, failure.reason);
+          options.onFailure(AuthTransport.websocket, failure.reason, requestClientAddress(request));
           if (socket.destroyed) return;
           // A browser sees no HTTP status of a failed upgrade, only the close frame: complete it and close.
           closer.handleUpgrade(request, socket, head, (webSocket) => refuse({ webSocket }, failure));

@@ -46,7 +46,7 @@ export interface AuthHooks {
   /** Info lines (a JWKS outage ending); not logged when absent. */
   info?(message: string): void;
   /** Refused requests (edge) and denied calls (resources), for `streamgate_auth_failures_total`. */
-  onFailure(transport: AuthTransport | "unknown", reason: string): void;
+  onFailure(transport: AuthTransport | "unknown", reason: string, clientAddress?: string): void;
 }
 
 /** True for 127.0.0.0/8, ::1, ::ffff:127.x and `localhost`: addresses no other machine can reach. */

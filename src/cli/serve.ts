@@ -230,6 +230,26 @@ const serveSpec = {
       type: "boolean",
       description: "Serve /metrics without a token when auth is on (env STREAMGATE_METRICS_PUBLIC=1)",
     },
+    "trusted-proxies": {
+      type: "string",
+      valueName: "CIDR[,CIDR]",
+      description: "Proxies whose PROXY headers and Forwarded / X-Forwarded-For are believed",
+      defaultText: "$STREAMGATE_TRUSTED_PROXIES, else none",
+    },
+    "proxy-protocol": {
+      type: "boolean",
+      description: "PROXY protocol v1/v2 on the main port, from --trusted-proxies (env STREAMGATE_PROXY_PROTOCOL=1)",
+    },
+    "tunnel-proxy-protocol": {
+      type: "boolean",
+      description: "PROXY protocol v1/v2 on the tunnel entries (env STREAMGATE_TUNNEL_PROXY_PROTOCOL=1)",
+    },
+    "proxy-protocol-timeout-ms": {
+      type: "string",
+      valueName: "MS",
+      description: "A PROXY header must arrive whole within this long",
+      defaultText: "$STREAMGATE_PROXY_PROTOCOL_TIMEOUT_MS, else 5000",
+    },
   },
   examples: [
     "streamgate serve --host 127.0.0.1",
@@ -325,6 +345,21 @@ export function serverOptionsFromFlags({ values }: CommandArgs<typeof serveSpec>
   }
   if (values["tunnel-standby-streams"] !== undefined) {
     options.tunnelStandbyStreams = parseInteger(values["tunnel-standby-streams"], "--tunnel-standby-streams", 1);
+  }
+  if (values["trusted-proxies"] !== undefined) {
+    options.trustedProxies = values["trusted-proxies"]
+      .split(",")
+      .map((range) => range.trim())
+      .filter((range) => range !== "");
+  }
+  if (values["proxy-protocol"]) options.proxyProtocol = true;
+  if (values["tunnel-proxy-protocol"]) options.tunnelProxyProtocol = true;
+  if (values["proxy-protocol-timeout-ms"] !== undefined) {
+    options.proxyProtocolTimeoutMs = parseInteger(
+      values["proxy-protocol-timeout-ms"],
+      "--proxy-protocol-timeout-ms",
+      10,
+    );
   }
   if (values["grpc-path"] !== undefined) {
     if (values["grpc-path"] !== "lean" && values["grpc-path"] !== "connect") {

@@ -41,6 +41,10 @@ export const envNames = {
   maxSubscriptionsPerPrincipal: "STREAMGATE_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
   publishRate: "STREAMGATE_PUBLISH_RATE",
   publishBurst: "STREAMGATE_PUBLISH_BURST",
+  trustedProxies: "STREAMGATE_TRUSTED_PROXIES",
+  proxyProtocol: "STREAMGATE_PROXY_PROTOCOL",
+  tunnelProxyProtocol: "STREAMGATE_TUNNEL_PROXY_PROTOCOL",
+  proxyProtocolTimeoutMs: "STREAMGATE_PROXY_PROTOCOL_TIMEOUT_MS",
 } as const satisfies Record<keyof ServerOptions, string>;
 
 const numeric = new Set<keyof ServerOptions>([
@@ -63,6 +67,7 @@ const numeric = new Set<keyof ServerOptions>([
   "maxSubscriptionsPerPrincipal",
   "publishRate",
   "publishBurst",
+  "proxyProtocolTimeoutMs",
 ]);
 
 /** Options present in `env`; unset variables are left out so defaults apply. */
@@ -76,9 +81,16 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Part
       option === "syncEveryCommit" ||
       option === "tlsClientCertOptional" ||
       option === "insecure" ||
-      option === "metricsPublic"
+      option === "metricsPublic" ||
+      option === "proxyProtocol" ||
+      option === "tunnelProxyProtocol"
     )
       options[option] = raw === "1" || raw.toLowerCase() === "true";
+    else if (option === "trustedProxies")
+      options[option] = raw
+        .split(",")
+        .map((range) => range.trim())
+        .filter((range) => range !== "");
     else options[option] = raw;
   }
   return options as Partial<ServerOptions>;

@@ -1,5 +1,6 @@
 // Options of the streamgate server, their defaults, and resolveServerOptions().
 import { Code, StreamgateError } from "../errors/index.js";
+import { parseTrustedProxies } from "../http/trusted-proxies.js";
 import { checkLimitsOptions, defaultLimitsOptions, type LimitsOptions } from "../limits/index.js";
 
 /** Engines a server can run on. */
@@ -109,6 +110,21 @@ export interface ServerOptions extends LimitsOptions {
   insecure: boolean;
   /** Serve GET /metrics without a token. Default false: with auth on it needs a token with admin on everything. */
   metricsPublic: boolean;
+  /**
+   * Proxies (CIDR ranges or addresses) whose client address claims are believed: PROXY protocol headers (with
+   * proxyProtocol) and `Forwarded` / `X-Forwarded-For` (the right-most hop outside these ranges is the client).
+   * Default none: every peer is the client itself and its forwarding headers are ignored.
+   */
+  trustedProxies: string[];
+  /**
+   * PROXY protocol v1/v2 on the main port: a trusted peer must start every connection with a header (read before
+   * TLS); a header from any other peer closes the connection. Default false.
+   */
+  proxyProtocol: boolean;
+  /** PROXY protocol v1/v2 on the tunnel's HTTP and gRPC entries, as proxyProtocol. Default false. */
+  tunnelProxyProtocol: boolean;
+  /** A PROXY header must arrive whole within this many ms of accept, else the connection is closed. Default 5 000. */
+  proxyProtocolTimeoutMs: number;
 }
 
 /** The documented defaults; see README "Options". */
@@ -145,6 +161,10 @@ export const defaultServerOptions: ServerOptions = {
   authAudience: null,
   insecure: false,
   metricsPublic: false,
+  trustedProxies: [],
+  proxyProtocol: false,
+  tunnelProxyProtocol: false,
+  proxyProtocolTimeoutMs: 5_000,
   ...defaultLimitsOptions,
 };
 
@@ -217,6 +237,17 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
   }
   if (options.authJwksUrl !== null && !/^https?:\/\/[^/]/.test(options.authJwksUrl)) {
     fail("authJwksUrl", `must be an http(s) URL, got ${JSON.stringify(options.authJwksUrl)}`);
+  }
+  try {
+    parseTrustedProxies(options.trustedProxies);
+  } catch (error) {
+    fail("trustedProxies", (error as Error).message);
+  }
+  if ((options.proxyProtocol || options.tunnelProxyProtocol) && options.trustedProxies.length === 0) {
+    fail("proxyProtocol", "needs --trusted-proxies: PROXY headers are accepted only from trusted proxy ranges");
+  }
+  if (!Number.isFinite(options.proxyProtocolTimeoutMs) || options.proxyProtocolTimeoutMs < 10) {
+    fail("proxyProtocolTimeoutMs", "must be >= 10");
   }
   for (const problem of checkLimitsOptions(options))
     fail(problem.split(":")[0]!, problem.slice(problem.indexOf(":") + 2));

@@ -1,4 +1,12 @@
 // Public surface of the HTTP edge: the one-port listener (HTTP/1.1 + h2c + TLS), TLS helpers, and the JSON/error writers every HTTP-facing component shares.
+
+export {
+  type ConnectionOrigin,
+  connectionOrigin,
+  type RequestClient,
+  requestClient,
+  requestClientAddress,
+} from "./client-address.js";
 export {
   type AnyRequest,
   type AnyResponse,
@@ -14,9 +22,18 @@ export {
   createListener,
   type Listener,
   type ListenerOptions,
+  type ListenerProxyProtocol,
   type ListenerTlsOptions,
   type RequestHandler,
 } from "./listener.js";
+export { type ProxyProtocolOptions, readProxyHeader } from "./proxy-accept.js";
+export {
+  type ProxyHeader,
+  ProxyHeaderRejection,
+  type ProxyParseResult,
+  type ProxyTlvs,
+  parseProxyHeader,
+} from "./proxy-protocol.js";
 export {
   connectCodeName,
   grpcStatusHeaders,
@@ -28,3 +45,11 @@ export {
   wireProtocolOf,
 } from "./refuse.js";
 export { type ClientCertificate, clientCertificate, clientCertificateSubject } from "./tls-client-certificate.js";
+export {
+  type ClientAddressSource,
+  forwardedHops,
+  NO_TRUSTED_PROXIES,
+  parseTrustedProxies,
+  type TrustedProxies,
+  verifiedChain,
+} from "./trusted-proxies.js";

@@ -14,10 +14,14 @@ import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
 import { StreamResetBudget } from "../limits/stream-reset-budget.js";
 import type { Logger } from "../observability/logger.js";
+import { connectionOrigin, setConnectionOrigin } from "./client-address.js";
 import { sendError, sendJson } from "./json-response.js";
+import { readProxyHeader } from "./proxy-accept.js";
+import type { ProxyHeaderRejection } from "./proxy-protocol.js";
 import { refuse } from "./refuse.js";
 import { formatSubject } from "./tls-client-certificate.js";
 import { type CertificateWatcher, loadSecureContextOptions, watchCertificateFiles } from "./tls-reload.js";
+import type { TrustedProxies } from "./trusted-proxies.js";
 
 export type RequestHandler = (
   request: IncomingMessage | Http2ServerRequest,
@@ -44,6 +48,18 @@ export interface ListenerOptions {
    * the connection and answered or closed it itself (per-IP limit). Default: every connection is admitted.
    */
   admitConnection?: (socket: Socket, tls: boolean) => boolean;
+  /** Proxies whose PROXY headers (with proxyProtocol) and Forwarded / X-Forwarded-For headers are believed. Default: none. */
+  trustedProxies?: TrustedProxies;
+  /** PROXY protocol v1/v2 on this listener, read before TLS and HTTP/2 sniffing; needs trustedProxies. Default: off. */
+  proxyProtocol?: ListenerProxyProtocol;
+}
+
+/** PROXY protocol settings of one listener. */
+export interface ListenerProxyProtocol {
+  /** The whole header must arrive within this many ms of accept. */
+  timeoutMs: number;
+  /** Called once per connection closed for its header (the `streamgate_proxy_protocol_rejected_total` counter). */
+  onRejected?: (reason: ProxyHeaderRejection) => void;
 }
 
 /** TLS of the listener; the files are watched and reloaded when they change. */
@@ -107,7 +123,7 @@ export function createListener(options: ListenerOptions): Listener {
       stream.once("close", () => {
         if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && resets.spend() && !session.closed) {
           options.logger?.debug(
-            { remoteAddress: session.socket?.remoteAddress },
+            { remoteAddress: connectionOrigin(session.socket as Socket).address },
             "connection retired: many stream resets",
           );
           session.close();
@@ -158,17 +174,65 @@ export function createListener(options: ListenerOptions): Listener {
   let certificates: CertificateWatcher | null = null;
   const logConnection = connectionLogger(options.logger);
 
+  const trusted = options.trustedProxies;
+  const proxyProtocol = options.proxyProtocol;
+  if (proxyProtocol !== undefined && (trusted === undefined || trusted.ranges.length === 0)) {
+    throw new Error("PROXY protocol needs trusted proxy ranges: no peer could send a header");
+  }
+  // Where the connection's bytes go once its PROXY header (if any) is read.
+  let handOver: (socket: Socket, rest: Buffer) => void;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+  };
+  const acceptProxied = (socket: Socket) => {
+    track(socket);
+    readProxyHeader(socket, { trusted: trusted!, timeoutMs: proxyProtocol!.timeoutMs }, (result) => {
+      if (result.kind === "accepted") {
+        setConnectionOrigin(socket, result.origin);
+        handOver(socket, result.rest);
+        return;
+      }
+      if (result.kind === "rejected") {
+        proxyProtocol!.onRejected?.(result.reason);
+        options.logger?.warn(
+          {
+            peerAddress: socket.remoteAddress,
+            peerPort: socket.remotePort,
+            reason: result.reason,
+            bytes: result.bytes,
+            detail: result.message,
+          },
+          "connection closed: PROXY protocol header refused",
+        );
+      }
+      socket.destroy();
+    });
+  };
+
   if (options.tls === null) {
     h2c = createHttp2Server({ settings: http2Settings, maxSessionMemory: 64 }, options.handler);
     h2c.on("session", trackSession);
+    handOver = (socket, rest) => {
+      logConnection.opened(socket);
+      if (options.admitConnection?.(socket, false) === false) {
+        if (rest.length > 0) socket.unshift(rest);
+        socket.resume();
+        return;
+      }
+      sniff(socket, rest);
+    };
     // Without TCP_NODELAY every small response waits for Nagle + delayed ACK (~40 ms per unary call).
     net = createNetServer({ noDelay: true }, (socket) => {
-      sockets.add(socket);
-      socket.once("close", () => sockets.delete(socket));
-      socket.on("error", () => socket.destroy());
-      logConnection.opened(socket);
-      if (options.admitConnection?.(socket, false) === false) return;
-      sniff(socket);
+      if (proxyProtocol !== undefined) {
+        acceptProxied(socket);
+        return;
+      }
+      track(socket);
+      if (trusted !== undefined && trusted.ranges.length > 0)
+        setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
+      handOver(socket, Buffer.alloc(0));
     });
   } else {
     const tls = options.tls;
@@ -190,11 +254,21 @@ export function createListener(options: ListenerOptions): Listener {
     );
     secure.on("session", trackSession);
     if (upgrade !== undefined) secure.on("upgrade", upgradeTo);
-    secure.on("connection", (socket: Socket) => {
-      sockets.add(socket);
-      socket.once("close", () => sockets.delete(socket));
-      options.admitConnection?.(socket, true);
-    });
+    handOver = (socket, rest) => {
+      if (options.admitConnection?.(socket, true) === false) return;
+      // The TLS socket reads what is left in the TCP socket's buffer before its own handle ("already has some buffered data").
+      if (rest.length > 0) socket.unshift(rest);
+      secure.emit("connection", socket);
+    };
+    if (proxyProtocol === undefined) {
+      secure.on("connection", (socket: Socket) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+        if (trusted !== undefined && trusted.ranges.length > 0)
+          setConnectionOrigin(socket, { ...connectionOrigin(socket), trusted });
+        options.admitConnection?.(socket, true);
+      });
+    }
     secure.on("secureConnection", (socket: TLSSocket) => {
       // With mTLS the line names the verified client certificate: who the connection belongs to.
       const peer = mutual && socket.authorized ? socket.getPeerCertificate() : undefined;
@@ -204,7 +278,7 @@ export function createListener(options: ListenerOptions): Listener {
     // Scanners and clients without a valid certificate (mTLS) end here: debug, as it can be frequent.
     secure.on("tlsClientError", (error: Error & { code?: string }, socket: TLSSocket) => {
       options.logger?.debug(
-        { remoteAddress: socket.remoteAddress, reason: error.code ?? error.message },
+        { remoteAddress: connectionOrigin(socket).address, reason: error.code ?? error.message },
         "tls handshake failed",
       );
     });
@@ -222,13 +296,16 @@ export function createListener(options: ListenerOptions): Listener {
         );
       },
     });
-    net = secure as unknown as NetServer;
+    net =
+      proxyProtocol === undefined
+        ? (secure as unknown as NetServer)
+        : createNetServer({ noDelay: true }, acceptProxied);
   }
 
-  function sniff(socket: Socket) {
-    let buffered = Buffer.alloc(0);
+  function sniff(socket: Socket, initial: Buffer) {
+    let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       const compared = Math.min(buffered.length, PREFACE.length);
       const isPreface = buffered.subarray(0, compared).equals(PREFACE.subarray(0, compared));
       if (isPreface && buffered.length < PREFACE.length) return;
@@ -250,6 +327,9 @@ export function createListener(options: ListenerOptions): Listener {
       socket.resume();
     };
     socket.on("data", onData);
+    if (initial.length > 0) onData(initial);
+    // A socket paused after its PROXY header, still undecided, reads on.
+    if (socket.listeners("data").includes(onData)) socket.resume();
   }
 
   return {
@@ -301,21 +381,19 @@ function connectionLogger(logger: Logger | undefined) {
     opened(socket: Socket, transport?: ConnectionTransport, fields: Record<string, unknown> = {}) {
       if (log === undefined) return;
       const openedMs = Date.now();
-      const remoteAddress = socket.remoteAddress;
-      const remotePort = socket.remotePort;
+      const address = addressFields(socket);
       if (transport !== undefined) transports.set(socket, transport);
       let failure: string | undefined;
       socket.on("error", (error: Error & { code?: string }) => {
         failure ??= error.code ?? error.message;
       });
       // The transport of a plain connection is only known after its first bytes (see identified()).
-      if (transport !== undefined) log.debug({ transport, remoteAddress, remotePort, ...fields }, "connection opened");
+      if (transport !== undefined) log.debug({ transport, ...address, ...fields }, "connection opened");
       socket.once("close", (hadError: boolean) => {
         log.debug(
           {
             transport: transports.get(socket) ?? "unidentified",
-            remoteAddress,
-            remotePort,
+            ...address,
             reason: failure ?? (hadError ? "error" : "closed"),
             durationMs: Date.now() - openedMs,
           },
@@ -328,11 +406,33 @@ function connectionLogger(logger: Logger | undefined) {
       const first = !transports.has(socket);
       transports.set(socket, transport);
       if (first) {
-        log.debug(
-          { transport, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort },
-          "connection opened",
-        );
+        log.debug({ transport, ...addressFields(socket) }, "connection opened");
       }
     },
   };
+}
+
+/**
+ * The address fields of a connection line: the client (from the PROXY header when there was one), the proxy, and
+ * what the proxy's v2 TLVs said (the client's ALPN, authority and TLS as the proxy saw them, its unique id).
+ */
+function addressFields(socket: Socket): Record<string, unknown> {
+  const origin = connectionOrigin(socket);
+  if (origin.source === "peer" && origin.tlvs === undefined)
+    return { remoteAddress: origin.address, remotePort: origin.port };
+  const fields: Record<string, unknown> = {
+    remoteAddress: origin.address,
+    remotePort: origin.port,
+    proxyAddress: origin.peerAddress,
+    addressSource: origin.source,
+  };
+  const tlvs = origin.tlvs ?? {};
+  if (tlvs.uniqueId !== undefined) fields.proxyUniqueId = tlvs.uniqueId.toString("hex");
+  if (tlvs.alpn !== undefined) fields.proxyAlpn = tlvs.alpn;
+  if (tlvs.authority !== undefined) fields.proxyAuthority = tlvs.authority;
+  if (tlvs.ssl !== undefined) {
+    fields.proxyTls = tlvs.ssl.tls ? (tlvs.ssl.version ?? "yes") : "no";
+    if (tlvs.ssl.commonName !== undefined) fields.proxyClientCommonName = tlvs.ssl.commonName;
+  }
+  return fields;
 }

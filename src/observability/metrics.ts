@@ -29,6 +29,12 @@ export interface ServerMetrics {
   readonly authFailures: Counter<"transport" | "reason">;
   /** Requests and connections refused by a limit (`limit`: publish, connections_per_ip, connections_per_principal, subscriptions_per_principal). */
   readonly rateLimited: Counter<"limit">;
+  /**
+   * Connections closed for their PROXY protocol header, per listener (main, tunnel_http, tunnel_grpc) and reason
+   * (missing, malformed, too_large, truncated, timeout, untrusted, checksum). No metric carries a client address:
+   * addresses are unbounded; they go to the logs.
+   */
+  readonly proxyProtocolRejected: Counter<"listener" | "reason">;
   /** Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport. */
   readonly streamSent: Counter<"topic" | "transport">;
   /** Live-stream clients dropped for falling behind (slow consumers), per transport. */
@@ -76,6 +82,12 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     name: "streamgate_rate_limited_total",
     help: "Requests and connections refused by a limit (--publish-rate, --max-connections-per-ip, per principal), per limit",
     labelNames: ["limit"] as const,
+    registers: [registry],
+  });
+  const proxyProtocolRejected = new Counter({
+    name: "streamgate_proxy_protocol_rejected_total",
+    help: "Connections closed for their PROXY protocol header (--proxy-protocol), per listener and reason",
+    labelNames: ["listener", "reason"] as const,
     registers: [registry],
   });
   const authFailures = new Counter({
@@ -159,6 +171,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     deliveryLatency,
     authFailures,
     rateLimited,
+    proxyProtocolRejected,
     streamSent,
     slowClientsDropped,
     contentType: registry.contentType,

@@ -22,9 +22,12 @@ import { Events, file_streamgate_v1_events } from "../gen/streamgate/v1/events_p
 import {
   type AnyRequest,
   type AnyResponse,
+  connectionOrigin,
   createListener,
+  parseTrustedProxies,
   type RequestHandler,
   refuse,
+  requestClientAddress,
   sendError,
   sendJson,
   wireProtocolOf,
@@ -104,7 +107,12 @@ export async function createServer(
   const auth = createAuth(options, {
     warn: (message) => logger.warn(message),
     info: (message) => logger.info(message),
-    onFailure: (transport, reason) => metrics.authFailures.inc({ transport, reason }),
+    onFailure: (transport, reason, clientAddress) => {
+      metrics.authFailures.inc({ transport, reason });
+      // Refused at the edge: who tried (the client's address, not the proxy's). Debug: scanners make many.
+      if (clientAddress !== undefined)
+        logger.debug({ transport, reason, remoteAddress: clientAddress }, "request refused by auth");
+    },
   });
   const rawEngine = dependencies.engine ?? (await createEngine(options));
   // `listener` and `hub` are assigned below, before any scrape can happen.
@@ -126,6 +134,11 @@ export async function createServer(
     for (const wake of statusWaiters) wake();
     statusWaiters.clear();
   };
+
+  // Proxies whose PROXY headers and Forwarded / X-Forwarded-For are believed (resolveServerOptions checked the list).
+  const trustedProxies = parseTrustedProxies(options.trustedProxies);
+  const proxyProtocolRejected = (listener: string) => (reason: string) =>
+    metrics.proxyProtocolRejected.inc({ listener, reason });
 
   // Push delivery: the worker learns projects from the calls the services make (the Engine cannot list projects).
   const pushIssuer = "streamgate";
@@ -262,6 +275,15 @@ export async function createServer(
           logger: logger.child({ component: "tunnel" }),
           metricsRegistry: metrics.registry,
           // The dry run and the agents list show the routing and the fleet: admin on every resource, as the dashboard.
+          trustedProxies,
+          ...(options.tunnelProxyProtocol
+            ? {
+                proxyProtocol: {
+                  timeoutMs: options.proxyProtocolTimeoutMs,
+                  onRejected: (entry: string, reason: string) => proxyProtocolRejected(entry)(reason),
+                },
+              }
+            : {}),
           authorizeAdmin: () => {
             const principal = currentPrincipal();
             return principal !== undefined && isTokenPrincipal(principal) && !principal.grants.globalAdmin
@@ -338,8 +360,9 @@ export async function createServer(
   // Every request runs as a principal, the key of the per-principal limits. Auth establishes it (its
   // runAsPrincipal must wrap this edge so the stream count below sees the token's subject); without
   // one, each client address is its own anonymous principal.
-  const asPrincipal = <T>(remoteAddress: string | undefined, work: () => T): T =>
-    currentPrincipal() === undefined ? runAsPrincipal(anonymousPrincipal(remoteAddress), work) : work();
+  // The address is the client's (PROXY header, or a trusted proxy's forwarding headers, else the TCP peer).
+  const asPrincipal = <T>(request: AnyRequest | IncomingMessage, work: () => T): T =>
+    currentPrincipal() === undefined ? runAsPrincipal(anonymousPrincipal(requestClientAddress(request)), work) : work();
   // Long-lived calls (streaming RPCs of any protocol, SSE and long poll) count against the principal's streams.
   const streamingPaths = new Set(
     served.flatMap((service) =>
@@ -354,7 +377,7 @@ export async function createServer(
   const edge =
     (next: RequestHandler): RequestHandler =>
     (request, response) =>
-      asPrincipal(request.socket?.remoteAddress, () => {
+      asPrincipal(request, () => {
         const path = (request.url ?? "/").split("?")[0]!;
         if (isLongLived(request, path)) {
           let release: () => void;
@@ -369,7 +392,7 @@ export async function createServer(
         next(request, response);
       });
   const upgradeWebSocket = (request: IncomingMessage, socket: Socket, head: Buffer) =>
-    asPrincipal(socket.remoteAddress, () => {
+    asPrincipal(request, () => {
       let release: () => void;
       try {
         release = principalLimits.admitStream();
@@ -406,9 +429,14 @@ export async function createServer(
           connectHandler(request, response);
         };
   const handler = edge(serveCalls);
-  // At accept: past --max-connections-per-ip a plain connection gets an answer its protocol understands, TLS a close.
+  // At accept (after the PROXY header, if any): past --max-connections-per-ip a plain connection gets an answer its
+  // protocol understands, TLS a close. The count is per client address (the PROXY header's source, else the peer). A
+  // connection whose client is itself a trusted proxy (an L7 proxy's pooled upstream connection, carrying many
+  // clients' requests) is not counted, or every client behind it would share one budget.
   const admitConnection = (socket: Socket, tls: boolean) => {
-    const release = principalLimits.admitConnection(socket.remoteAddress);
+    const origin = connectionOrigin(socket);
+    if (trustedProxies.trusts(origin.address)) return true;
+    const release = principalLimits.admitConnection(origin.address);
     if (release !== null) {
       socket.once("close", release);
       return true;
@@ -475,6 +503,10 @@ export async function createServer(
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
     admitConnection,
+    trustedProxies,
+    ...(options.proxyProtocol
+      ? { proxyProtocol: { timeoutMs: options.proxyProtocolTimeoutMs, onRejected: proxyProtocolRejected("main") } }
+      : {}),
   });
 
   const finish = async () => {

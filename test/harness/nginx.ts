@@ -100,6 +100,8 @@ export interface NginxProcessOptions {
   workerConnections: number;
   /** The inside of the `http { }` block, after the temp paths (indented by 4). */
   http: string;
+  /** Main-context directives before `events` (load_module, a `stream { }` block). Default none. */
+  main?: string;
 }
 
 export interface NginxProcess {
@@ -118,7 +120,7 @@ export async function runNginx(options: NginxProcessOptions): Promise<NginxProce
   const user = process.getuid?.() === 0 ? "user root;\n" : "";
   const main = `${user}worker_processes ${options.workers};
 error_log stderr warn;
-events { worker_connections ${options.workerConnections}; }
+${options.main ?? ""}events { worker_connections ${options.workerConnections}; }
 http {
     access_log off;
     client_body_temp_path ${join(dir, "client_body")};

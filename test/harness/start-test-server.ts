@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveServerOptions, type ServerOptions } from "../../src/config/index.js";
-import { createServer, type StreamgateServer } from "../../src/server/index.js";
+import { createServer, type ServerDependencies, type StreamgateServer } from "../../src/server/index.js";
 
 export interface TestServer {
   /** e.g. http://127.0.0.1:43123 */
@@ -27,7 +27,11 @@ export interface TestServerOptions extends Partial<ServerOptions> {
   dashboardSampleIntervalMs?: number;
 }
 
-export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+/** `dependencies`: collaborators such as a capturing logger (test/harness/log-capture.ts). */
+export async function startTestServer(
+  options: TestServerOptions = {},
+  dependencies: ServerDependencies = {},
+): Promise<TestServer> {
   const { dashboardSampleIntervalMs, ...serverOptions } = options;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "streamgate-test-"));
   const resolved = resolveServerOptions({
@@ -41,7 +45,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...serverOptions,
     dataDir,
   });
-  const server = await createServer(resolved, { dashboardSampleIntervalMs });
+  const server = await createServer(resolved, {
+    ...dependencies,
+    ...(dashboardSampleIntervalMs === undefined ? {} : { dashboardSampleIntervalMs }),
+  });
   const address = await server.listen();
   return {
     url: address.url,

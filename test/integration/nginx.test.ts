@@ -2,13 +2,12 @@
 // TLS + HTTP/2): the Pub/Sub client, gRPC Subscribe, ChatStream, SSE and WebSocket all pass through it; idle
 // streams outlive nginx's read timeout thanks to heartbeats; with streamgate down gRPC gets UNAVAILABLE.
 import assert from "node:assert/strict";
-import { request as httpsRequest } from "node:https";
 import { after, before, describe, test } from "node:test";
 import { PubSub } from "@google-cloud/pubsub";
-import * as protoLoader from "@grpc/proto-loader";
 import WebSocket from "ws";
-import { grpc, liveProtoPaths, type Recorder, record } from "../harness/live-clients.js";
+import { grpc, type Recorder, record } from "../harness/live-clients.js";
 import { findNginx, type RunningNginx, startNginx } from "../harness/nginx.js";
+import { openSse, sseComments, sseMessages, tlsLiveClients } from "../harness/proxied-suite.js";
 import { peersRequired, startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { delay, waitFor } from "../harness/wait-for.js";
@@ -31,59 +30,6 @@ interface WireEvent {
   kind: "message" | "gap" | "heartbeat";
   message?: { offset: string; data: Buffer };
 }
-
-/** grpc-js clients for streamgate.v1.Events and chat.ChatService over TLS through nginx, on one channel. */
-function tlsLiveClients(hostPort: string, cert: Buffer) {
-  const load = (path: string, service: string) => {
-    let node: unknown = grpc.loadPackageDefinition(
-      protoLoader.loadSync(path, { longs: String, enums: String, defaults: true, oneofs: true }),
-    );
-    for (const part of service.split(".")) node = (node as Record<string, unknown>)[part];
-    return node as grpc.ServiceClientConstructor;
-  };
-  const credentials = grpc.credentials.createSsl(cert);
-  const channel = new grpc.Channel(hostPort, credentials, { "grpc.use_local_subchannel_pool": 1 });
-  const make = (ctor: grpc.ServiceClientConstructor) => new ctor(hostPort, credentials, { channelOverride: channel });
-  return {
-    events: make(load(liveProtoPaths.events, "streamgate.v1.Events")),
-    chat: make(load(liveProtoPaths.chat, "chat.ChatService")),
-    close: () => channel.close(),
-  };
-}
-
-/** An SSE reader over node:https trusting the test certificate. */
-function openSse(url: string, ca: Buffer) {
-  const state = { status: 0, text: "", ended: false, close: () => {} };
-  return new Promise<typeof state>((resolve, reject) => {
-    const req = httpsRequest(
-      url,
-      { ca, servername: "localhost", headers: { accept: "text/event-stream" } },
-      (response) => {
-        state.status = response.statusCode ?? 0;
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          state.text += chunk;
-        });
-        const ended = () => {
-          state.ended = true;
-        };
-        response.on("end", ended);
-        response.on("close", ended);
-        response.on("error", ended);
-        state.close = () => req.destroy();
-        resolve(state);
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
-const sseMessages = (text: string) =>
-  text
-    .split("\n\n")
-    .filter((block) => block.includes("event: message"))
-    .map((block) => JSON.parse(/^data: (.*)$/m.exec(block)![1]!) as { offset: string; data: string });
-const sseComments = (text: string) => text.split("\n").filter((line) => line.startsWith(":")).length;
 
 describe("nginx", { skip: nginxBinary === null ? "nginx not installed" : false }, () => {
   let server: TestServer;

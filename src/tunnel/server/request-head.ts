@@ -17,8 +17,11 @@ export interface IncomingRequest {
   headers: Headers;
   /** "1.1" or "2". */
   httpVersion: string;
-  /** The client's address (socket peer). */
-  remoteAddress: string;
+  /**
+   * The verified hops from the client to this entry, client first: the client address (PROXY header or forwarding
+   * headers of a trusted proxy, else the TCP peer), then each trusted proxy, the entry's TCP peer last.
+   */
+  clientChain: readonly string[];
   /** True when the request has no body. */
   endStream: boolean;
 }
@@ -55,15 +58,18 @@ export function buildRequestHead(
   const incomingTrace = parseTraceparent(first(request.headers.traceparent));
   const child = childTraceparent(incomingTrace);
   entries.push({ name: "traceparent", value: formatTraceparent(child) });
-  const priorFor = first(request.headers["x-forwarded-for"]);
-  const address = request.remoteAddress.replace(/^::ffff:/, "");
-  entries.push({ name: "x-forwarded-for", value: priorFor ? `${priorFor}, ${address}` : address });
+  // Only the verified chain goes on: hops a client wrote itself (an untrusted peer's headers, or hops left of the
+  // right-most untrusted one) are dropped, so a backend never sees an address the client picked.
+  const chain = request.clientChain.map((address) => address.replace(/^::ffff:/, ""));
+  entries.push({ name: "x-forwarded-for", value: chain.join(", ") });
   entries.push({ name: "x-forwarded-proto", value: request.scheme });
   entries.push({ name: "x-forwarded-host", value: request.authority });
-  const node = address.includes(":") ? `"[${address}]"` : address;
-  const element = `for=${node};proto=${request.scheme};host="${request.authority.replace(/["\\]/g, "")}"`;
-  const priorForwarded = first(request.headers.forwarded);
-  entries.push({ name: "forwarded", value: priorForwarded ? `${priorForwarded}, ${element}` : element });
+  const host = request.authority.replace(/["\\]/g, "");
+  const elements = chain.map((address, index) => {
+    const node = address.includes(":") ? `"[${address}]"` : address;
+    return index === chain.length - 1 ? `for=${node};proto=${request.scheme};host="${host}"` : `for=${node}`;
+  });
+  entries.push({ name: "forwarded", value: elements.join(", ") });
   const head = create(RequestHeadSchema, {
     protocol: request.protocol,
     method: request.method,

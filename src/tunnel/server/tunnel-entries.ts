@@ -4,7 +4,13 @@ import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, Serv
 import type { Socket } from "node:net";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { Protocol } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
-import { createListener, type Listener, type ListenerOptions } from "../../http/index.js";
+import {
+  createListener,
+  type Listener,
+  type ListenerOptions,
+  requestClient,
+  type TrustedProxies,
+} from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
 import { readChunks } from "../protocol/chunk-reader.js";
 import { createGrpcSink, createHttpSink, createWebSocketSink } from "./entry-sinks.js";
@@ -23,6 +29,10 @@ export interface EntryListenerOptions {
   draining(): boolean;
   /** Connection lines (debug), TLS handshake failures and certificate reloads of this entry. */
   logger?: Logger;
+  /** Proxies in front of this entry whose PROXY / forwarding headers are believed. Default: none. */
+  trustedProxies?: TrustedProxies;
+  /** PROXY protocol on this entry. Default: off. */
+  proxyProtocol?: ListenerOptions["proxyProtocol"];
 }
 
 /** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
@@ -44,6 +54,7 @@ export function createGrpcEntry(context: ProxyContext, options: EntryListenerOpt
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
     logger: options.logger,
+    ...listenerProxyOptions(options),
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],
@@ -56,7 +67,7 @@ export function createGrpcEntry(context: ProxyContext, options: EntryListenerOpt
         plainError(response, 415, "the gRPC entry takes content-type application/grpc only");
         return;
       }
-      serveGrpc(context, request.stream, request.headers, scheme, request.socket?.remoteAddress ?? "", options);
+      serveGrpc(context, request.stream, request.headers, scheme, requestClient(request).chain, options);
     },
   };
   return createListener(listenerOptions);
@@ -73,12 +84,13 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
     logger: options.logger,
+    ...listenerProxyOptions(options),
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],
     ) => {
       if ("stream" in request && GRPC_CONTENT_TYPE.test(String(request.headers["content-type"] ?? ""))) {
-        serveGrpc(context, request.stream, request.headers, scheme, request.socket?.remoteAddress ?? "", options);
+        serveGrpc(context, request.stream, request.headers, scheme, requestClient(request).chain, options);
         return;
       }
       serveHttp(context, request, response, scheme, options);
@@ -87,6 +99,15 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
       serveUpgrade(context, request, socket, head, scheme, options),
   };
   return createListener(listenerOptions);
+}
+
+function listenerProxyOptions(
+  options: EntryListenerOptions,
+): Pick<ListenerOptions, "trustedProxies" | "proxyProtocol"> {
+  return {
+    ...(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies }),
+    ...(options.proxyProtocol === undefined ? {} : { proxyProtocol: options.proxyProtocol }),
+  };
 }
 
 function plainError(response: ServerResponse | Http2ServerResponse, status: number, message: string): void {
@@ -100,7 +121,7 @@ function serveGrpc(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   scheme: "http" | "https",
-  remoteAddress: string,
+  clientChain: readonly string[],
   options: EntryListenerOptions,
 ): void {
   stream.on("error", () => undefined);
@@ -127,7 +148,7 @@ function serveGrpc(
     path: String(headers[":path"] ?? "/"),
     headers: headers as Record<string, string | string[] | undefined>,
     httpVersion: "2",
-    remoteAddress,
+    clientChain,
     endStream: stream.endAfterHeaders,
   };
   void proxyRequest(context, {
@@ -174,7 +195,7 @@ function serveHttp(
     path: request.url ?? "/",
     headers,
     httpVersion: http2 ? "2" : "1.1",
-    remoteAddress: request.socket?.remoteAddress ?? "",
+    clientChain: requestClient(request).chain,
     endStream: bodyless,
   };
   void proxyRequest(context, {
@@ -220,7 +241,7 @@ function serveUpgrade(
     path: request.url ?? "/",
     headers: request.headers as Record<string, string | string[] | undefined>,
     httpVersion: "1.1",
-    remoteAddress: socket.remoteAddress ?? "",
+    clientChain: requestClient(request).chain,
     endStream: false,
   };
   async function* body(): AsyncIterable<Uint8Array> {

@@ -2,7 +2,15 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Registry } from "prom-client";
 import { Code, StreamgateError } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, type Listener, type ListenerOptions, refuse } from "../../http/index.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  type Listener,
+  type ListenerOptions,
+  type ProxyHeaderRejection,
+  refuse,
+  type TrustedProxies,
+} from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
 import { createTunnelMetrics, type TunnelMetrics } from "../../observability/metrics.js";
 import { findAgentGrant, groupAllowed, parseServerRules, type ServerRules, watchRulesFile } from "../rules/index.js";
@@ -53,6 +61,10 @@ export interface TunnelServerOptions {
   direct?: DirectForwarder | null;
   /** Checks that the current request may use the admin endpoints; returns the refusal, or null. Default: all allowed. */
   authorizeAdmin?: () => StreamgateError | null;
+  /** Proxies in front of the entries whose PROXY / forwarding headers are believed. Default: none. */
+  trustedProxies?: TrustedProxies;
+  /** PROXY protocol on both entries (needs trustedProxies); `onRejected` gets the entry ("tunnel_http", "tunnel_grpc"). Default: off. */
+  proxyProtocol?: { timeoutMs: number; onRejected?: (entry: string, reason: ProxyHeaderRejection) => void };
 }
 
 /** Counts of everything the tunnel server holds; all return to 0 when idle (see `stats()`). */
@@ -154,16 +166,29 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
     pingIntervalMs: options.pingIntervalMs ?? 15_000,
     maxStreamsPerConnection: options.maxStreamsPerConnection ?? 10_000,
     draining: () => draining || closed,
+    ...(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies }),
+  };
+  const entryProxyProtocol = (entry: string): Pick<ListenerOptions, "proxyProtocol"> => {
+    const proxyProtocol = options.proxyProtocol;
+    if (proxyProtocol === undefined) return {};
+    return {
+      proxyProtocol: {
+        timeoutMs: proxyProtocol.timeoutMs,
+        onRejected: (reason) => proxyProtocol.onRejected?.(entry, reason),
+      },
+    };
   };
   const httpEntry = createHttpEntry(proxy, {
     ...entryOptions,
     port: options.httpPort,
     logger: logger.child({ entry: "http" }),
+    ...entryProxyProtocol("tunnel_http"),
   });
   const grpcEntry = createGrpcEntry(proxy, {
     ...entryOptions,
     port: options.grpcPort,
     logger: logger.child({ entry: "grpc" }),
+    ...entryProxyProtocol("tunnel_grpc"),
   });
   const entries: Listener[] = [httpEntry, grpcEntry];
 
