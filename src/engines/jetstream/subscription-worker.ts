@@ -198,8 +198,15 @@ export class SubscriptionWorker implements StreamHost {
         stale.push(ackId);
         continue;
       } else {
-        // Leased through another instance (or expired here): JetStream acks by sequence.
-        confirm(ackId, this.confirmed(this.replyOf(part), AckBody.ack));
+        // Leased through another instance (or expired here, or before a restart): JetStream acks by
+        // sequence, and does not answer an ack of a message it no longer has pending.
+        work.push(
+          this.confirmed(this.replyOf(part), AckBody.ack).then(async (confirmed) => {
+            if (confirmed) return;
+            if (await this.ackedBefore(part)) stale.push(ackId);
+            else temporaryFailed.push(ackId);
+          }),
+        );
       }
       this.acked.add(part.sequence);
     }
@@ -677,6 +684,22 @@ export class SubscriptionWorker implements StreamHost {
 
   private send(reply: string, body: string): Promise<unknown> {
     return this.channel.send(reply, body);
+  }
+
+  /** True when JetStream's consumer has `part`'s message at or below its ack floor (acked already). */
+  private async ackedBefore(part: AckIdParts): Promise<boolean> {
+    const stream = this.streamName();
+    if (stream === null) return false;
+    const consumer = this.host.naming.consumer(this.record.id, part.generation);
+    try {
+      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
+        timeout: 2_000,
+      });
+      const info = answer.json<{ ack_floor?: { stream_seq?: number } }>();
+      return (info.ack_floor?.stream_seq ?? 0) >= part.sequence;
+    } catch {
+      return false;
+    }
   }
 
   /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
