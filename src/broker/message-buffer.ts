@@ -4,7 +4,7 @@ import { FifoQueue } from "./fifo-queue.js";
 import type { AttributeFilter } from "./filter.js";
 import { messageSize } from "./message-limits.js";
 import { OrderingGate } from "./ordering-gate.js";
-import { type TrackedMessage, TrackedState } from "./tracked-message.js";
+import { type Consumer, type TrackedMessage, TrackedState } from "./tracked-message.js";
 
 /** Memory bounds of one subscription's buffer. */
 export interface BufferLimits {
@@ -186,6 +186,21 @@ export class MessageBuffer {
       if (!excluded.has(message)) return message.message.offset;
     }
     return this.readCursor;
+  }
+
+  /**
+   * True when `message`'s key is leased to another stream than `consumer`: it must not be delivered
+   * to `consumer` (the key stays on that stream while it holds any message of it).
+   */
+  boundElsewhere(message: TrackedMessage, consumer: Consumer): boolean {
+    if (!this.ordered || message.message.orderingKey === "") return false;
+    const owner = this.gate.owner(message);
+    return owner !== null && owner !== consumer;
+  }
+
+  /** Puts back a ready message {@link peekReady} returned and the caller passed over. */
+  putBack(message: TrackedMessage): void {
+    this.retry.push(message);
   }
 
   /** A message was just leased: with ordering, the next message of its key becomes deliverable. */

@@ -1,5 +1,5 @@
 // Per-ordering-key admission: many messages of a key may be outstanding, always leased in offset order.
-import { type TrackedMessage, TrackedState } from "./tracked-message.js";
+import { type Consumer, type TrackedMessage, TrackedState } from "./tracked-message.js";
 
 /**
  * The unfinished messages of one key in offset order. The leased ones always form a prefix (a
@@ -86,6 +86,21 @@ export class OrderingGate {
       return { deliverable: true, displaced };
     }
     return { deliverable: true, displaced: this.rewind(queue, index) };
+  }
+
+  /**
+   * The consumer holding the latest leased message of `message`'s key, when that consumer keeps
+   * keys (a stream): the key's next messages must go to it, or wait while it holds any.
+   */
+  owner(message: TrackedMessage): Consumer | null {
+    const queue = this.keys.get(message.message.orderingKey);
+    if (queue === undefined) return null;
+    for (let position = queue.frontier - 1; position >= 0; position--) {
+      const item = queue.items[position]!;
+      if (item.state === TrackedState.leased) return item.holder?.keyAffinity === true ? item.holder : null;
+      if (item.state !== TrackedState.done) return null;
+    }
+    return null;
   }
 
   /** True when `message` is its key's frontier: the one message of the key that may be delivered next. */

@@ -307,11 +307,18 @@ export class SubscriptionDispatcher implements StreamHost {
     const taken: TrackedMessage[] = [];
     let bytes = capacity.bytes;
     const deadline = this.now() + consumer.leaseMs;
+    // Ready messages of keys another stream holds: passed over, and put back for that stream.
+    const passed: TrackedMessage[] = [];
     while (taken.length < limit) {
       const next = this.buffer.peekReady();
       if (next === undefined) {
         if (this.readMore()) continue;
         break;
+      }
+      if (this.buffer.boundElsewhere(next, consumer)) {
+        this.buffer.shiftReady();
+        passed.push(next);
+        continue;
       }
       // Pub/Sub lets one oversized message through to a consumer with nothing outstanding.
       if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
@@ -326,6 +333,7 @@ export class SubscriptionDispatcher implements StreamHost {
       this.timers.lease(next);
       taken.push(next);
     }
+    for (const message of passed) this.buffer.putBack(message);
     if (taken.length > 0) this.timers.arm(this.now());
     return taken;
   }

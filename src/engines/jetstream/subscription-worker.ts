@@ -126,6 +126,8 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   async pull(options: { maxMessages: number; waitMs: number; signal: AbortSignal }): Promise<ReceivedMessage[]> {
+    // A client pulling in a loop is not idle, even between its pulls.
+    this.idleTicks = 0;
     const waiter = new TimedPullWaiter(options.maxMessages, this.ackWaitMs, Date.now() + options.waitMs);
     if (!this.attached || this.closed) {
       if (options.waitMs > 0 && !this.closed) await waiter.wait(options.waitMs, options.signal);
@@ -345,8 +347,18 @@ export class SubscriptionWorker implements StreamHost {
     const now = Date.now();
     this.compactReady();
     let index = 0;
+    // Ready messages of keys another stream holds stay ready for it (at most one per key).
+    const passed: JetStreamTracked[] = [];
     while (taken.length < limit && index < this.ready.length) {
       const next = this.ready[index]!;
+      if (this.isOrdered(next)) {
+        const owner = this.gate.owner(next);
+        if (owner !== null && owner !== consumer) {
+          index++;
+          passed.push(next);
+          continue;
+        }
+      }
       if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
       index++;
       bytes -= next.size;
@@ -362,7 +374,10 @@ export class SubscriptionWorker implements StreamHost {
         if (following !== undefined) this.makeReady(following);
       }
     }
-    this.ready.splice(0, index);
+    // What was passed over sorts before everything not reached; what was taken left the ready state.
+    if (passed.length > 0)
+      this.ready = [...passed, ...this.ready.slice(index)].filter((m) => m.state === TrackedState.ready);
+    else this.ready.splice(0, index);
     return taken;
   }
 
