@@ -79,18 +79,17 @@ export function createStreamingPull(engine: Engine) {
         ids.push(request.modifyDeadlineAckIds[index]!);
         byDeadline.set(seconds, ids);
       });
+      // One confirmation per request, over every deadline group.
+      const modified = { ackIds: [] as string[], invalidAckIds: [] as string[], temporaryFailedAckIds: [] as string[] };
+      let modifiedExactlyOnce = exactlyOnce;
       for (const [seconds, ids] of byDeadline) {
         const outcome = await settleAckIds(ids, (batch) => engine.modifyAckDeadline(name, batch, seconds));
-        if (outcome.exactlyOnce ?? exactlyOnce) {
-          confirm({
-            modifyAckDeadlineConfirmation: {
-              ackIds: outcome.applied,
-              invalidAckIds: outcome.invalid,
-              temporaryFailedAckIds: outcome.temporaryFailed,
-            },
-          });
-        }
+        modifiedExactlyOnce = outcome.exactlyOnce ?? modifiedExactlyOnce;
+        modified.ackIds.push(...outcome.applied);
+        modified.invalidAckIds.push(...outcome.invalid);
+        modified.temporaryFailedAckIds.push(...outcome.temporaryFailed);
       }
+      if (byDeadline.size > 0 && modifiedExactlyOnce) confirm({ modifyAckDeadlineConfirmation: modified });
     };
     // Confirmations go out between message batches, as soon as the writer is free.
     const confirmations: ResponseInit[] = [];
