@@ -69,6 +69,78 @@ export function orderingContract(makeEngine: MakeEngine): void {
 
     engineTest(
       makeEngine,
+      "ordering - while a stream holds messages of a key, the key's next messages go to that stream only",
+      async (engine) => {
+        const { topic, subscription } = await topicWithSubscription(engine, "ordering-affinity", {
+          enableMessageOrdering: true,
+        });
+        const abort = new AbortController();
+        const received = new Map<string, ReceivedMessage[]>();
+        const readers: Promise<void>[] = [];
+        const open = (clientId: string, maxOutstandingMessages: number) => {
+          received.set(clientId, []);
+          const stream = engine.openStream(subscription, {
+            ackDeadlineSeconds: 60,
+            maxOutstandingMessages,
+            maxOutstandingBytes: 0,
+            clientId,
+            signal: abort.signal,
+          });
+          readers.push(
+            (async () => {
+              for await (const batch of stream) received.get(clientId)!.push(...batch);
+            })(),
+          );
+        };
+        const keyed = (key: string, from: number, to: number) =>
+          Array.from({ length: to - from + 1 }, (_, index) => message(`${key}${from + index}`, {}, key));
+        const count = (clientId: string) => received.get(clientId)!.length;
+        const waitUntil = async (condition: () => boolean) => {
+          const deadline = Date.now() + 8000;
+          while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        };
+        try {
+          open("first", 20);
+          await engine.publish(topic, [...keyed("K", 1, 10), ...keyed("L", 1, 10)]);
+          await waitUntil(() => count("first") === 20);
+          assert.equal(count("first"), 20);
+          // The first stream is full and holds both keys: their next messages wait for it, not for the idle one.
+          open("second", 0);
+          await engine.publish(topic, [...keyed("K", 11, 20), ...keyed("L", 11, 20)]);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          assert.equal(count("second"), 0, "no message of a held key went to the other stream");
+          await engine.acknowledge(
+            subscription,
+            received.get("first")!.map((item) => item.ackId),
+          );
+          await waitUntil(() => count("first") + count("second") === 40);
+          const later = [...received.values()].flat();
+          assert.equal(later.length, 40, "every message delivered once");
+          for (const list of received.values()) {
+            for (const key of ["K", "L"]) {
+              const indexes = list
+                .filter((item) => item.message.orderingKey === key)
+                .map((item) => Number(text(item).slice(1)));
+              assert.deepEqual(
+                indexes,
+                [...indexes].sort((a, b) => a - b),
+                `key ${key} in order on each stream`,
+              );
+            }
+          }
+          await engine.acknowledge(
+            subscription,
+            later.filter((item) => Number(text(item).slice(1)) > 10).map((item) => item.ackId),
+          );
+        } finally {
+          abort.abort();
+          await Promise.all(readers);
+        }
+      },
+    );
+
+    engineTest(
+      makeEngine,
       "ordering - a nack redelivers the message and every later outstanding one of its key, in order, before newer ones",
       async (engine) => {
         const { topic, subscription } = await topicWithSubscription(engine, "ordering-nack", {

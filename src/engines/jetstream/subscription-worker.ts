@@ -456,7 +456,8 @@ export class SubscriptionWorker implements StreamHost {
   private arrive(delivery: Msg): void {
     const reply = delivery.reply!;
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
-    if (this.skip.has(sequence)) {
+    // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
+    if (this.skip.has(sequence) || this.acked.has(sequence)) {
       void this.send(reply, AckBody.ack);
       return;
     }
