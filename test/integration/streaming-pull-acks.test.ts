@@ -1,13 +1,22 @@
 // StreamingPull ack handling with @grpc/grpc-js on both engines: exactly-once confirmations per ack id; a bad ack id never ends a stream.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { bidi, createGrpcJsClients, type GrpcJsClients, type grpc, unary } from "../harness/grpc-js-clients.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import {
+  bidi,
+  createGrpcJsClients,
+  type GrpcJsClients,
+  type grpc,
+  grpcFailure,
+  unary,
+} from "../harness/grpc-js-clients.js";
 import {
   findNatsServerBinary,
   NATS_SERVER_NOT_FOUND,
   type NatsServer,
   startNatsServer,
 } from "../harness/nats-server.js";
+import { fetchJson, type Json } from "../harness/rest-client.js";
 import { peersRequired, startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { delay, waitFor } from "../harness/wait-for.js";
@@ -143,6 +152,21 @@ for (const engine of ["embedded", "jetstream"] as const) {
 
         await publish(topic, ["c"]);
         await waitFor(() => stream.messages().length === 4, { timeoutMs: 10_000, describe: () => "c on the stream" });
+
+        // Unary calls answer a stale ack id with Pub/Sub's per-id ErrorInfo (REST shows it as JSON).
+        const unaryAck = await grpcFailure(
+          unary(clients.subscriber, "Acknowledge", { subscription, ackIds: [a!.ackId] }),
+        );
+        assert.equal(unaryAck.code, grpcStatus.INVALID_ARGUMENT);
+        assert.ok(
+          unaryAck.metadata.get("grpc-status-details-bin").length > 0,
+          "the ErrorInfo travels as status details",
+        );
+        const rest = await fetchJson(server.url, "POST", `/v1/${subscription}:acknowledge`, { ackIds: [a!.ackId] });
+        assert.equal(rest.status, 400, rest.text);
+        const details = ((rest.body as Json).error as { details: Json[] }).details;
+        assert.equal(details[0]!.reason, "EXACTLY_ONCE_ACKID_FAILURE");
+        assert.deepEqual(details[0]!.metadata, { [a!.ackId]: "PERMANENT_FAILURE_INVALID_ACK_ID" });
       } finally {
         await stream.close();
       }
