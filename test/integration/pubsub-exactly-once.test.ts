@@ -82,6 +82,8 @@ for (const engine of ["embedded", "jetstream"] as const) {
       try {
         await fn(pubsub, errors, opened);
       } finally {
+        // A test that failed while answers were held back must not leave the client waiting on them.
+        proxy?.release();
         for (const subscription of opened) await subscription.close();
         // The ack/modack queues keep a 100 ms batch timer after close; let it fire before the client closes.
         await delay(300);
@@ -100,7 +102,9 @@ for (const engine of ["embedded", "jetstream"] as const) {
       return { topic, subscription };
     }
 
-    test("exactly-once - an ack whose lease expired and was redelivered is refused: ackWithResponse gives INVALID", async () => {
+    test("exactly-once - an ack whose lease expired and was redelivered is refused: ackWithResponse gives INVALID", {
+      timeout: 120_000,
+    }, async () => {
       await withClient(async (pubsub, errors, opened) => {
         const { topic, subscription } = await exactlyOnceSubscription(pubsub, "eod-stale");
         opened.push(subscription);
@@ -136,7 +140,9 @@ for (const engine of ["embedded", "jetstream"] as const) {
       });
     });
 
-    test("exactly-once - a message acked before a kill -9 (confirmation lost) is not delivered again after restart", async () => {
+    test("exactly-once - a message acked before a kill -9 (confirmation lost) is not delivered again after restart", {
+      timeout: 120_000,
+    }, async () => {
       await withClient(async (pubsub, errors, opened) => {
         const { topic, subscription } = await exactlyOnceSubscription(pubsub, "eod-kill");
         opened.push(subscription);
@@ -144,11 +150,24 @@ for (const engine of ["embedded", "jetstream"] as const) {
         await topic.publishMessage({ data: Buffer.from("acked-once") });
         await waitFor(() => deliveries.length === 1, { timeoutMs: 15_000, describe: () => "first delivery" });
 
-        // The ack reaches the server, whose answer is held back; then the server dies before the client hears it.
+        // The ack reaches the server, whose answer is held back; the server applies it (its backlog, read
+        // past the proxy, drops to 0) and dies before the client hears the answer.
+        const backlogMetric = async () => {
+          const response = await fetch(`${server!.url}/metrics`, { headers: { connection: "close" } });
+          const text = await response.text();
+          const series = `streamgate_subscription_backlog_messages{subscription="${subscription.name}"} `;
+          const line = text.split("\n").find((row) => row.startsWith(series));
+          return line === undefined ? null : Number(line.split(" ").at(-1));
+        };
+        assert.equal(await backlogMetric(), 1, "one message outstanding before the ack");
         proxy!.hold();
         const acked = ackCode(deliveries[0]!);
-        await waitFor(() => proxy!.sentSinceHold() > 0, { timeoutMs: 5_000, describe: () => "the ack request" });
-        await delay(800);
+        await waitFor(async () => (await backlogMetric()) === 0, {
+          timeoutMs: 15_000,
+          intervalMs: 50,
+          describe: () => "the server applying the ack",
+        });
+        assert.ok(proxy!.sentSinceHold() > 0, "the ack went through the proxy");
         const killed = await server!.kill("SIGKILL");
         assert.equal(killed.signal, "SIGKILL");
 
