@@ -9,6 +9,7 @@ import { grpcCpuBenchmark } from "./grpc-cpu/index.js";
 import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
+import { orderedBenchmark } from "./ordered/index.js";
 import { pubsubBenchmark } from "./pubsub/index.js";
 import { storeAppendBenchmark } from "./store/append.js";
 import { tunnelBenchmark } from "./tunnel/index.js";
@@ -16,6 +17,7 @@ import { tunnelBenchmark } from "./tunnel/index.js";
 /** Every benchmark, in default run order. */
 const BENCHMARKS: readonly Benchmark[] = [
   pubsubBenchmark,
+  orderedBenchmark,
   fanoutBenchmark,
   fanoutInstancesBenchmark,
   connectionsBenchmark,

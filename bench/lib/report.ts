@@ -8,7 +8,9 @@ export type Target =
   /** `value / anchorValue` must be at least `ratio` (throughput: higher is better). */
   | { kind: "ratioAtLeast"; ratio: number }
   /** `value` must be strictly below `value` (latency: lower is better). */
-  | { kind: "valueBelow"; value: number };
+  | { kind: "valueBelow"; value: number }
+  /** `value` must be at least `value` (an absolute throughput floor). */
+  | { kind: "valueAtLeast"; value: number };
 
 /** One measured figure of the system under test next to its anchor from the same run. */
 export interface Figure {
@@ -82,6 +84,7 @@ export function makeFigure(input: {
   let met: boolean | null = null;
   if (input.target?.kind === "ratioAtLeast") met = ratio !== null && ratio >= input.target.ratio;
   else if (input.target?.kind === "valueBelow") met = Number.isFinite(value) && value < input.target.value;
+  else if (input.target?.kind === "valueAtLeast") met = Number.isFinite(value) && value >= input.target.value;
   return {
     name: input.name,
     unit: input.unit,
@@ -108,6 +111,7 @@ export function formatNumber(value: number | null): string {
 function formatTarget(figure: Figure): string {
   if (figure.target === null) return "–";
   if (figure.target.kind === "ratioAtLeast") return `≥ ${figure.target.ratio}×`;
+  if (figure.target.kind === "valueAtLeast") return `≥ ${formatNumber(figure.target.value)} ${figure.unit}`;
   return `< ${figure.target.value} ${figure.unit}`;
 }
 

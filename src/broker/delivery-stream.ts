@@ -34,6 +34,7 @@ interface Pending {
 /** A {@link DeliveryStream} fed by a subscription dispatcher. */
 export class DispatchStream implements DeliveryStream, Consumer {
   leaseMs: number;
+  readonly keyAffinity = true;
   /** Leased messages not yet acked, nacked or expired, and their bytes. */
   outstandingMessages = 0;
   outstandingBytes = 0;

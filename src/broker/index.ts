@@ -1,5 +1,6 @@
 // Public surface of the broker core: domain types, settings rules and the transport-neutral dispatcher.
 export { type AckIdParts, decodeAckId, encodeAckId } from "./ack-id.js";
+export { type AckResult, ackApplied } from "./ack-result.js";
 export { deadLetterMessage } from "./dead-letter.js";
 export { DispatchStream, MAX_DELIVERY_BATCH } from "./delivery-stream.js";
 export type { AckChange, BacklogPredicate, DispatchLog, SubscriptionAckState } from "./dispatch-log.js";

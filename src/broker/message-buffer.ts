@@ -4,7 +4,7 @@ import { FifoQueue } from "./fifo-queue.js";
 import type { AttributeFilter } from "./filter.js";
 import { messageSize } from "./message-limits.js";
 import { OrderingGate } from "./ordering-gate.js";
-import { type TrackedMessage, TrackedState } from "./tracked-message.js";
+import { type Consumer, type TrackedMessage, TrackedState } from "./tracked-message.js";
 
 /** Memory bounds of one subscription's buffer. */
 export interface BufferLimits {
@@ -104,8 +104,15 @@ export class MessageBuffer {
     this.readyQueue = null;
   }
 
-  /** Makes a message deliverable again, ahead of messages never delivered. */
+  /**
+   * Makes a message deliverable again, ahead of messages never delivered; with ordering, only when
+   * it is its key's frontier (else it waits held behind an earlier message of its key).
+   */
   requeue(message: TrackedMessage): void {
+    if (this.ordered && message.message.orderingKey !== "" && !this.gate.isFrontier(message)) {
+      this.setState(message, TrackedState.held);
+      return;
+    }
     this.setState(message, TrackedState.ready);
     this.retry.push(message);
   }
@@ -149,7 +156,7 @@ export class MessageBuffer {
         holder: null,
       };
       this.tracked.set(message.offset, tracked);
-      if (this.ordered && message.orderingKey !== "" && !this.gate.admit(tracked)) {
+      if (this.ordered && message.orderingKey !== "" && !this.gate.admit(tracked).deliverable) {
         this.setState(tracked, TrackedState.held);
       } else {
         this.setState(tracked, TrackedState.ready);
@@ -179,6 +186,47 @@ export class MessageBuffer {
       if (!excluded.has(message)) return message.message.offset;
     }
     return this.readCursor;
+  }
+
+  /**
+   * True when `message`'s key is leased to another stream than `consumer`: it must not be delivered
+   * to `consumer` (the key stays on that stream while it holds any message of it).
+   */
+  boundElsewhere(message: TrackedMessage, consumer: Consumer): boolean {
+    if (!this.ordered || message.message.orderingKey === "") return false;
+    const owner = this.gate.owner(message);
+    return owner !== null && owner !== consumer;
+  }
+
+  /** Puts back a ready message {@link peekReady} returned and the caller passed over. */
+  putBack(message: TrackedMessage): void {
+    this.retry.push(message);
+  }
+
+  /** A message was just leased: with ordering, the next message of its key becomes deliverable. */
+  leased(message: TrackedMessage): void {
+    if (!this.ordered || message.message.orderingKey === "") return;
+    const next = this.gate.leased(message);
+    if (next !== undefined) {
+      this.setState(next, TrackedState.ready);
+      this.fresh.push(next);
+    }
+  }
+
+  /**
+   * A message lost its lease: with ordering, the later messages of its key that are leased (or
+   * deliverable) must wait behind it again. Returns them; the caller takes back their leases and
+   * then holds them with {@link hold}.
+   */
+  revoke(message: TrackedMessage): TrackedMessage[] {
+    if (!this.ordered || message.message.orderingKey === "") return [];
+    return this.gate.revoke(message);
+  }
+
+  /** Holds a message behind an earlier one of its key (after {@link revoke}). */
+  hold(message: TrackedMessage): void {
+    this.setState(message, TrackedState.held);
+    message.version++;
   }
 
   /** Forgets finished messages and makes the next message of each of their ordering keys deliverable. */

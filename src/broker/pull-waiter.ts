@@ -3,6 +3,8 @@ import type { Consumer, ConsumerCapacity, TrackedMessage } from "./tracked-messa
 
 /** One unary pull: no flow control beyond its message count; leases are not tied to it after return. */
 export class PullWaiter implements Consumer {
+  /** Each pull answers on its own: no key stays with it. */
+  readonly keyAffinity = false;
   /** Messages handed over; set once. */
   taken: TrackedMessage[] | null = null;
   private onTaken: (() => void) | null = null;

@@ -86,14 +86,35 @@ describe("subscription dispatcher", () => {
     const end = log.append(3000, "one-key");
     const subject = dispatcher(log, { enableMessageOrdering: true }, { maxBufferedMessages: 50 });
     subject.onAppend(end);
-    const [head] = await subject.pull({ maxMessages: 10, waitMs: 0, signal: never });
-    assert.equal(head!.message.offset, 1);
+    const first = await subject.pull({ maxMessages: 10, waitMs: 0, signal: never });
+    assert.deepEqual(offsets(first), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "several of one key outstanding, in order");
     const highest = () => Math.max(...log.reads.map((read) => read.from + read.max - 1));
-    assert.ok(highest() <= 51, `read up to offset ${highest()}: 50 buffered plus the leased head`);
-    subject.acknowledge([head!.ackId]);
-    const [second] = await subject.pull({ maxMessages: 10, waitMs: 0, signal: never });
-    assert.equal(second!.message.offset, 2, "keys stay in order");
-    assert.ok(highest() <= 52, "reading resumes only as held messages are released");
+    assert.ok(highest() <= 60, `read up to offset ${highest()}: 50 buffered plus the 10 leased`);
+    subject.acknowledge(first.map((item) => item.ackId));
+    const second = await subject.pull({ maxMessages: 10, waitMs: 0, signal: never });
+    assert.deepEqual(offsets(second), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20], "the key stays in order");
+    assert.ok(highest() <= 70, "reading resumes only as buffered messages are leased");
+    subject.close();
+  });
+
+  it("dispatcher - a nack or expiry redelivers the message and every later outstanding one of its key, in order", async () => {
+    const log = new MemoryLog();
+    const end = log.append(6, "one-key");
+    const subject = dispatcher(log, { enableMessageOrdering: true });
+    subject.onAppend(end);
+    const first = await subject.pull({ maxMessages: 4, waitMs: 0, signal: never });
+    assert.deepEqual(offsets(first), [1, 2, 3, 4]);
+    subject.acknowledge([first[0]!.ackId]);
+    const nacked = subject.modifyAckDeadline([first[1]!.ackId], 0);
+    assert.deepEqual(nacked.invalidAckIds, []);
+    const again = await subject.pull({ maxMessages: 10, waitMs: 0, signal: never });
+    assert.deepEqual(offsets(again), [2, 3, 4, 5, 6], "2 and the later outstanding 3, 4 come back before 5, 6");
+    assert.deepEqual(
+      again.slice(0, 3).map((item) => item.deliveryAttempt),
+      [2, 2, 2],
+    );
+    const stale = subject.acknowledge([first[2]!.ackId, again[1]!.ackId]);
+    assert.deepEqual(stale.invalidAckIds, [first[2]!.ackId], "the first delivery's ack id of 3 is stale");
     subject.close();
   });
 

@@ -3,6 +3,7 @@ import { randomInt } from "node:crypto";
 import type { DeliveryOptions, DeliveryStream } from "../engines/engine.js";
 import { StreamgateError } from "../errors/index.js";
 import { decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
+import type { AckResult } from "./ack-result.js";
 import { deadLetterMessage } from "./dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "./delivery-stream.js";
 import { DeliveryTimers } from "./delivery-timers.js";
@@ -137,25 +138,31 @@ export class SubscriptionDispatcher implements StreamHost {
   }
 
   /**
-   * Acks the deliveries named by `ackIds`, persisting them in one write.
+   * Acks the deliveries named by `ackIds`, persisting them in one (synchronous, durable) write
+   * before returning, so a confirmed ack survives a crash. Stale ids are reported, not applied.
    * @throws StreamgateError INVALID_ARGUMENT for a malformed ack id or one of another subscription.
    */
-  acknowledge(ackIds: string[]): void {
-    const targets = this.resolveAckIds(ackIds, false);
-    if (targets.length === 0 || this.log === null) return;
+  acknowledge(ackIds: string[]): AckResult {
+    const { targets, stale } = this.resolveAckIds(ackIds, false);
+    const result = this.ackResult(stale);
+    if (targets.length === 0) return result;
+    if (this.log === null) return this.ackResult(ackIds);
     const change = this.ackChange(targets);
     this.log.saveAcks(change);
     for (const message of targets) this.releaseLease(message);
     this.complete(targets, change.floor);
+    return result;
   }
 
   /**
    * Extends the leases named by `ackIds` to `seconds` from now, or nacks them when `seconds` is 0.
+   * Ids that name no current lease are reported, not applied.
    * @throws StreamgateError INVALID_ARGUMENT for a malformed ack id or one of another subscription.
    */
-  modifyAckDeadline(ackIds: string[], seconds: number): void {
-    const targets = this.resolveAckIds(ackIds, true);
-    if (targets.length === 0) return;
+  modifyAckDeadline(ackIds: string[], seconds: number): AckResult {
+    const { targets, stale } = this.resolveAckIds(ackIds, true);
+    const result = this.ackResult(stale);
+    if (targets.length === 0) return result;
     if (seconds === 0) {
       this.redeliver(targets);
     } else {
@@ -168,6 +175,7 @@ export class SubscriptionDispatcher implements StreamHost {
       this.timers.arm(this.now());
     }
     this.schedulePump();
+    return result;
   }
 
   /** Counters for stats; scans unread messages when a filter or restored acks must be applied. */
@@ -239,8 +247,11 @@ export class SubscriptionDispatcher implements StreamHost {
   streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
     this.removeConsumer(stream);
     // Leased but never yielded: the client never saw them, so they go back without costing an attempt.
-    for (const message of undelivered) {
+    const unseen = new Set(undelivered);
+    for (const message of byOffset(undelivered)) {
+      if (message.state !== TrackedState.leased) continue; // held back behind an earlier one of its key
       this.releaseLease(message);
+      for (const later of this.revokeLater(message)) if (unseen.has(later)) later.attempt--;
       message.attempt--;
       message.version++;
       this.buffer.requeue(message);
@@ -296,11 +307,18 @@ export class SubscriptionDispatcher implements StreamHost {
     const taken: TrackedMessage[] = [];
     let bytes = capacity.bytes;
     const deadline = this.now() + consumer.leaseMs;
+    // Ready messages of keys another stream holds: passed over, and put back for that stream.
+    const passed: TrackedMessage[] = [];
     while (taken.length < limit) {
       const next = this.buffer.peekReady();
       if (next === undefined) {
         if (this.readMore()) continue;
         break;
+      }
+      if (this.buffer.boundElsewhere(next, consumer)) {
+        this.buffer.shiftReady();
+        passed.push(next);
+        continue;
       }
       // Pub/Sub lets one oversized message through to a consumer with nothing outstanding.
       if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
@@ -311,9 +329,11 @@ export class SubscriptionDispatcher implements StreamHost {
       next.deadlineMs = deadline;
       next.version++;
       this.buffer.setState(next, TrackedState.leased);
+      this.buffer.leased(next);
       this.timers.lease(next);
       taken.push(next);
     }
+    for (const message of passed) this.buffer.putBack(message);
     if (taken.length > 0) this.timers.arm(this.now());
     return taken;
   }
@@ -339,12 +359,18 @@ export class SubscriptionDispatcher implements StreamHost {
     this.timers.arm(now);
   }
 
-  /** Nacked or expired leases: dead-letter those out of attempts, back off or requeue the rest. */
+  /**
+   * Nacked or expired leases: dead-letter those out of attempts, back off or requeue the rest.
+   * With ordering, the later leased messages of each key are taken back too, to be redelivered after it.
+   */
   private redeliver(messages: TrackedMessage[]): void {
     const policy = this.subscription.deadLetterPolicy;
     const dead: TrackedMessage[] = [];
-    for (const message of messages) {
+    for (const message of byOffset(messages)) {
+      // Already taken back behind an earlier message of its key in this same call.
+      if (message.state !== TrackedState.leased) continue;
       this.releaseLease(message);
+      this.revokeLater(message);
       if (policy !== null && this.log !== null && message.attempt >= policy.maxDeliveryAttempts) {
         dead.push(message);
       } else {
@@ -383,8 +409,25 @@ export class SubscriptionDispatcher implements StreamHost {
     this.complete(dead, change.floor);
   }
 
-  /** Looks up the tracked messages named by ack ids, after validating every id. */
-  private resolveAckIds(ackIds: string[], leasedOnly: boolean): TrackedMessage[] {
+  /** Takes back the leases of the later messages of `message`'s key and holds them behind it; returns them. */
+  private revokeLater(message: TrackedMessage): TrackedMessage[] {
+    const later = this.buffer.revoke(message);
+    for (const item of later) {
+      this.releaseLease(item);
+      this.buffer.hold(item);
+    }
+    return later;
+  }
+
+  private ackResult(invalidAckIds: string[]): AckResult {
+    return { invalidAckIds, temporaryFailedAckIds: [], exactlyOnce: this.subscription.enableExactlyOnceDelivery };
+  }
+
+  /**
+   * Looks up the tracked messages named by ack ids, after validating every id; ids naming no
+   * current delivery are returned as stale.
+   */
+  private resolveAckIds(ackIds: string[], leasedOnly: boolean): { targets: TrackedMessage[]; stale: string[] } {
     const decoded = ackIds.map((ackId) => {
       const parts = decodeAckId(ackId);
       if (parts.subscriptionId !== this.subscriptionId) {
@@ -393,20 +436,19 @@ export class SubscriptionDispatcher implements StreamHost {
       return parts;
     });
     const found = new Set<TrackedMessage>();
-    for (const parts of decoded) {
-      if (parts.epoch !== this.epoch) continue;
-      const message = this.buffer.get(parts.offset);
-      // Stale (acked, redelivered since, or reset): ignored, as Pub/Sub does.
-      if (message === undefined || message.attempt !== parts.attempt) continue;
-      const { state } = message;
-      if (
-        state === TrackedState.leased ||
-        (!leasedOnly && (state === TrackedState.ready || state === TrackedState.delayed))
-      ) {
-        found.add(message);
-      }
-    }
-    return [...found];
+    const stale: string[] = [];
+    decoded.forEach((parts, index) => {
+      const message = parts.epoch === this.epoch ? this.buffer.get(parts.offset) : undefined;
+      // Stale (acked, redelivered since, or reset): not applied; exactly-once clients are told.
+      const current =
+        message !== undefined &&
+        message.attempt === parts.attempt &&
+        (message.state === TrackedState.leased ||
+          (!leasedOnly && (message.state === TrackedState.ready || message.state === TrackedState.delayed)));
+      if (current) found.add(message);
+      else stale.push(ackIds[index]!);
+    });
+    return { targets: [...found], stale };
   }
 
   /** The ack state after `finished` messages leave: the floor is the first unfinished tracked offset. */
@@ -458,4 +500,9 @@ export class SubscriptionDispatcher implements StreamHost {
       else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
     }
   }
+}
+
+/** Messages in offset order (ordering keys are redelivered front to back). */
+function byOffset(messages: TrackedMessage[]): TrackedMessage[] {
+  return messages.length < 2 ? messages : [...messages].sort((a, b) => a.message.offset - b.message.offset);
 }

@@ -46,6 +46,11 @@ export interface ConsumerCapacity {
 export interface Consumer {
   /** Lease length of messages delivered to this consumer, in ms. */
   readonly leaseMs: number;
+  /**
+   * True for a stream: while messages of an ordering key are leased to it, the key's next ones go
+   * to it only (Pub/Sub keeps a key on one stream, and a client orders what one stream delivers).
+   */
+  readonly keyAffinity: boolean;
   capacity(): ConsumerCapacity;
   /** Hands over newly leased messages (the dispatcher has already set their lease). */
   accept(messages: TrackedMessage[]): void;

@@ -10,6 +10,8 @@ import {
   topicWithSubscription,
 } from "./contract/contract-helpers.js";
 import { deliveryContract } from "./contract/delivery.contract.js";
+import { exactlyOnceContract } from "./contract/exactly-once.contract.js";
+import { orderingContract } from "./contract/ordering.contract.js";
 import { schemaContract } from "./contract/schemas.contract.js";
 import { seekContract } from "./contract/seek.contract.js";
 import { streamContract } from "./contract/streams.contract.js";
@@ -31,6 +33,8 @@ export function runEngineContract(
     topicContract(makeEngine);
     subscriptionContract(makeEngine);
     deliveryContract(makeEngine);
+    orderingContract(makeEngine);
+    exactlyOnceContract(makeEngine);
     streamContract(makeEngine);
     seekContract(makeEngine);
     schemaContract(makeEngine);

@@ -1,4 +1,5 @@
 // The Engine interface: one storage/broker contract that every engine (embedded, jetstream) implements.
+import type { AckResult } from "../broker/ack-result.js";
 import type {
   MessageInput,
   Page,
@@ -119,10 +120,17 @@ export interface Engine {
     options: { maxMessages: number; waitMs: number; signal: AbortSignal },
   ): Promise<ReceivedMessage[]>;
   openStream(name: SubscriptionName, options: DeliveryOptions): DeliveryStream;
-  /** Unknown ack ids of another subscription or malformed ones are INVALID_ARGUMENT; stale ones are ignored. */
-  acknowledge(name: SubscriptionName, ackIds: string[]): Promise<void>;
-  /** 0 = nack (redeliver per retry policy); otherwise extend to `seconds` from now (max 600). */
-  modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<void>;
+  /**
+   * Acks durably before resolving. Ack ids of another subscription or malformed ones are
+   * INVALID_ARGUMENT (and nothing is applied); stale ones are not applied and are reported in the
+   * result, for exactly-once delivery's per-id answers.
+   */
+  acknowledge(name: SubscriptionName, ackIds: string[]): Promise<AckResult>;
+  /**
+   * 0 = nack (redeliver per retry policy); otherwise extend to `seconds` from now (max 600). Ids
+   * naming no current lease are reported in the result, as for {@link acknowledge}.
+   */
+  modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<AckResult>;
   seek(name: SubscriptionName, target: SeekTarget): Promise<void>;
   subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats>;
 

@@ -176,49 +176,6 @@ export function deliveryContract(makeEngine: MakeEngine): void {
       },
     );
 
-    engineTest(
-      makeEngine,
-      "ordering - one message per key outstanding, in order, redelivery does not stall other keys",
-      async (engine) => {
-        const { topic, subscription } = await topicWithSubscription(engine, "ordering", {
-          enableMessageOrdering: true,
-        });
-        const published = [];
-        for (let index = 1; index <= 4; index++) {
-          published.push(message(`A${index}`, {}, "A"), message(`B${index}`, {}, "B"));
-        }
-        published.push(message("free1"), message("free2"));
-        await engine.publish(topic, published);
-
-        const first = await engine.pull(subscription, { maxMessages: 100, waitMs: 1000, signal: never });
-        await sleep(50);
-        first.push(...(await engine.pull(subscription, { maxMessages: 100, waitMs: 0, signal: never })));
-        assert.deepEqual(first.map(text).sort(), ["A1", "B1", "free1", "free2"], "only each key's head is delivered");
-        const byText = new Map(first.map((item) => [text(item), item]));
-        await engine.acknowledge(subscription, [byText.get("free1")!.ackId, byText.get("free2")!.ackId]);
-
-        await engine.modifyAckDeadline(subscription, [byText.get("A1")!.ackId], 0);
-        await engine.acknowledge(subscription, [byText.get("B1")!.ackId]);
-        const next = await pullAtLeast(engine, subscription, 2);
-        assert.deepEqual(next.map(text).sort(), ["A1", "B2"], "A1 is redelivered before A2; B moves on");
-        assert.equal(next.find((item) => text(item) === "A1")!.deliveryAttempt, 2);
-
-        const order: Record<string, string[]> = { A: ["A1"], B: ["B1", "B2"] };
-        let outstanding = next;
-        while (outstanding.length > 0) {
-          const keys = outstanding.map((item) => item.message.orderingKey);
-          assert.equal(new Set(keys).size, keys.length, "never two messages of one key outstanding");
-          await engine.acknowledge(
-            subscription,
-            outstanding.map((item) => item.ackId),
-          );
-          outstanding = await engine.pull(subscription, { maxMessages: 100, waitMs: 300, signal: never });
-          for (const item of outstanding) order[item.message.orderingKey]!.push(text(item));
-        }
-        assert.deepEqual(order, { A: ["A1", "A2", "A3", "A4"], B: ["B1", "B2", "B3", "B4"] });
-      },
-    );
-
     engineTest(makeEngine, "filter - filtered-out messages are never delivered nor counted", async (engine) => {
       const { topic, subscription } = await topicWithSubscription(engine, "filter", {
         filter: 'attributes.color = "red"',

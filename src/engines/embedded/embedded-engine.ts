@@ -1,5 +1,6 @@
 // The embedded engine: SQLite (WAL) storage plus in-process dispatchers, behind the Engine interface.
 import type Database from "better-sqlite3";
+import type { AckResult } from "../../broker/ack-result.js";
 import type {
   MessageInput,
   Page,
@@ -215,14 +216,14 @@ class SqliteEngine implements EmbeddedEngine {
     return this.subscriptions.openStream(name, options);
   }
 
-  async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<void> {
+  async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<AckResult> {
     this.assertOpen();
-    this.subscriptions.acknowledge(name, ackIds);
+    return this.subscriptions.acknowledge(name, ackIds);
   }
 
-  async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<void> {
+  async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<AckResult> {
     this.assertOpen();
-    this.subscriptions.modifyAckDeadline(name, ackIds, seconds);
+    return this.subscriptions.modifyAckDeadline(name, ackIds, seconds);
   }
 
   async seek(name: SubscriptionName, target: SeekTarget): Promise<void> {

@@ -1,4 +1,5 @@
 // Subscriptions of the embedded engine: CRUD, their dispatchers, acks, seeks and stats.
+import type { AckResult } from "../../broker/ack-result.js";
 import type { DispatchLog, SubscriptionAckState } from "../../broker/dispatch-log.js";
 import { parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
 import { decodePageToken, prefixUpperBound, resolvePageSize } from "../../broker/page-token.js";
@@ -163,14 +164,14 @@ export class SubscriptionCatalog {
     return this.requireAttached(name).dispatcher.openStream(options);
   }
 
-  acknowledge(name: SubscriptionName, ackIds: string[]): void {
-    this.require(name).dispatcher.acknowledge(ackIds);
+  acknowledge(name: SubscriptionName, ackIds: string[]): AckResult {
+    return this.require(name).dispatcher.acknowledge(ackIds);
   }
 
-  modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): void {
+  modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): AckResult {
     const state = this.require(name);
     validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
-    state.dispatcher.modifyAckDeadline(ackIds, seconds);
+    return state.dispatcher.modifyAckDeadline(ackIds, seconds);
   }
 
   /**

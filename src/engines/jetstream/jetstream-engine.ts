@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import type { AckResult } from "../../broker/ack-result.js";
 import { validateMessages } from "../../broker/message-limits.js";
 import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
 import { validateLabels, validateRange } from "../../broker/resource-settings.js";
@@ -434,18 +435,20 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     return stream;
   }
 
-  async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<void> {
+  async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<AckResult> {
     this.assertOpen();
-    await this.worker(name).acknowledge(ackIds);
+    const result = await this.worker(name).acknowledge(ackIds);
     this.touch(name);
+    return result;
   }
 
-  async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<void> {
+  async modifyAckDeadline(name: SubscriptionName, ackIds: string[], seconds: number): Promise<AckResult> {
     this.assertOpen();
     const worker = this.worker(name);
     validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
-    await worker.modifyAckDeadline(ackIds, seconds);
+    const result = await worker.modifyAckDeadline(ackIds, seconds);
     this.touch(name);
+    return result;
   }
 
   /**

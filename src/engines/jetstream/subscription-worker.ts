@@ -1,9 +1,11 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import type { AckResult } from "../../broker/ack-result.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
+import { OrderingGate } from "../../broker/ordering-gate.js";
 import { PullWaiter } from "../../broker/pull-waiter.js";
 import { retryDelayMs } from "../../broker/retry-backoff.js";
 import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/tracked-message.js";
@@ -13,7 +15,6 @@ import type { DeliveryOptions, DeliveryStream } from "../engine.js";
 import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
-import { KeyGate, type SequencedMessage } from "./key-gate.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -26,8 +27,13 @@ export interface WorkerHost {
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
 }
 
-/** A message this instance received from JetStream and has not seen acked. */
-interface JetStreamTracked extends SequencedMessage {
+/**
+ * A message this instance received from JetStream and has not seen acked. State `delayed` marks a
+ * keyed message nacked to JetStream and awaited back: it keeps its place in its key's order.
+ */
+interface JetStreamTracked extends TrackedMessage {
+  /** The stream sequence (the topic offset). */
+  readonly sequence: number;
   /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
   reply: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
@@ -69,7 +75,7 @@ export class SubscriptionWorker implements StreamHost {
   private consumers: Consumer[] = [];
   private readonly tracked = new Map<number, JetStreamTracked>();
   private ready: JetStreamTracked[] = [];
-  private readonly gate = new KeyGate<JetStreamTracked>();
+  private readonly gate = new OrderingGate();
   /** Sequences acked through this instance since the last seek (a later seek keeps them acked). */
   readonly acked = new Set<number>();
   private skip = new Set<number>();
@@ -120,6 +126,8 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   async pull(options: { maxMessages: number; waitMs: number; signal: AbortSignal }): Promise<ReceivedMessage[]> {
+    // A client pulling in a loop is not idle, even between its pulls.
+    this.idleTicks = 0;
     const waiter = new TimedPullWaiter(options.maxMessages, this.ackWaitMs, Date.now() + options.waitMs);
     if (!this.attached || this.closed) {
       if (options.waitMs > 0 && !this.closed) await waiter.wait(options.waitMs, options.signal);
@@ -148,43 +156,81 @@ export class SubscriptionWorker implements StreamHost {
     return stream;
   }
 
-  /** Validates every ack id (INVALID_ARGUMENT for malformed or foreign ones) before acting on any. */
-  private resolve(ackIds: string[]): AckIdParts[] {
+  /**
+   * Validates every ack id (INVALID_ARGUMENT for malformed or foreign ones) before acting on any;
+   * ids of an older consumer generation are stale.
+   */
+  private resolve(ackIds: string[]): { current: { ackId: string; part: AckIdParts }[]; stale: string[] } {
     const parts = ackIds.map((ackId) => decodeJetStreamAckId(ackId, this.record.id, this.record.config.name));
-    return parts.filter((part) => part.generation === this.record.generation);
+    const current: { ackId: string; part: AckIdParts }[] = [];
+    const stale: string[] = [];
+    parts.forEach((part, index) => {
+      if (part.generation === this.record.generation) current.push({ ackId: ackIds[index]!, part });
+      else stale.push(ackIds[index]!);
+    });
+    return { current, stale };
   }
 
-  async acknowledge(ackIds: string[]): Promise<void> {
-    const parts = this.resolve(ackIds);
-    const work: Promise<unknown>[] = [];
-    for (const part of parts) {
+  /**
+   * Acks through JetStream and waits for its confirmation (the ack is then stored in the stream's
+   * consumer state). A delivery this instance tracks under another attempt was redelivered: stale.
+   * An ack JetStream did not confirm is a temporary failure the client may retry.
+   */
+  async acknowledge(ackIds: string[]): Promise<AckResult> {
+    const { current, stale } = this.resolve(ackIds);
+    const work: Promise<void>[] = [];
+    const temporaryFailed: string[] = [];
+    const confirm = (ackId: string, sent: Promise<boolean>) =>
+      work.push(
+        sent.then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(ackId);
+        }),
+      );
+    for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked !== undefined) {
-        if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) continue;
+        const acceptable = tracked.state === TrackedState.leased || tracked.state === TrackedState.delayed;
+        if (tracked.attempt !== part.deliveryCount || !acceptable) {
+          stale.push(ackId);
+          continue;
+        }
         this.finish(tracked);
-        work.push(this.send(tracked.reply, AckBody.ack));
+        confirm(ackId, this.confirmed(tracked.reply, AckBody.ack));
+      } else if (this.acked.has(part.sequence)) {
+        stale.push(ackId);
+        continue;
       } else {
-        // Leased through another instance (or expired here): JetStream acks by sequence.
-        work.push(this.send(this.replyOf(part), AckBody.ack));
+        // Leased through another instance (or expired here, or before a restart): JetStream acks by
+        // sequence, and does not answer an ack of a message it no longer has pending.
+        work.push(
+          this.confirmed(this.replyOf(part), AckBody.ack).then(async (confirmed) => {
+            if (confirmed) return;
+            if (await this.ackedBefore(part)) stale.push(ackId);
+            else temporaryFailed.push(ackId);
+          }),
+        );
       }
       this.acked.add(part.sequence);
     }
     await Promise.all(work);
+    return this.ackResult(stale, temporaryFailed);
   }
 
-  async modifyAckDeadline(ackIds: string[], seconds: number): Promise<void> {
-    const parts = this.resolve(ackIds);
+  async modifyAckDeadline(ackIds: string[], seconds: number): Promise<AckResult> {
+    const { current, stale } = this.resolve(ackIds);
     const work: Promise<unknown>[] = [];
     const now = Date.now();
-    for (const part of parts) {
+    for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked === undefined) {
-        if (!this.acked.has(part.sequence)) {
-          work.push(this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress));
-        }
+        if (this.acked.has(part.sequence)) stale.push(ackId);
+        else work.push(this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress));
         continue;
       }
-      if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) continue;
+      if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) {
+        stale.push(ackId);
+        continue;
+      }
       if (seconds === 0) {
         work.push(this.redeliver(tracked));
         continue;
@@ -198,6 +244,11 @@ export class SubscriptionWorker implements StreamHost {
     }
     await Promise.all(work);
     this.schedulePump();
+    return this.ackResult(stale, []);
+  }
+
+  private ackResult(invalidAckIds: string[], temporaryFailedAckIds: string[]): AckResult {
+    return { invalidAckIds, temporaryFailedAckIds, exactlyOnce: this.record.config.enableExactlyOnceDelivery };
   }
 
   /** Waits for every ack, nak and progress report sent so far to be confirmed by JetStream. */
@@ -239,9 +290,12 @@ export class SubscriptionWorker implements StreamHost {
   streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
     this.removeConsumer(stream);
     // Leased but never yielded: the same JetStream delivery goes to another local consumer.
-    for (const message of undelivered) {
-      const tracked = message as JetStreamTracked;
+    const unseen = new Set(undelivered);
+    const bySequence = [...undelivered].sort((a, b) => a.message.offset - b.message.offset) as JetStreamTracked[];
+    for (const tracked of bySequence) {
+      if (tracked.state !== TrackedState.leased) continue; // held back behind an earlier one of its key
       this.releaseLease(tracked);
+      this.revokeLater(tracked, unseen);
       this.makeReady(tracked);
     }
     if (undelivered.length > 0) this.schedulePump();
@@ -293,8 +347,18 @@ export class SubscriptionWorker implements StreamHost {
     const now = Date.now();
     this.compactReady();
     let index = 0;
+    // Ready messages of keys another stream holds stay ready for it (at most one per key).
+    const passed: JetStreamTracked[] = [];
     while (taken.length < limit && index < this.ready.length) {
       const next = this.ready[index]!;
+      if (this.isOrdered(next)) {
+        const owner = this.gate.owner(next);
+        if (owner !== null && owner !== consumer) {
+          index++;
+          passed.push(next);
+          continue;
+        }
+      }
       if (next.size > bytes && !(capacity.idle && taken.length === 0)) break;
       index++;
       bytes -= next.size;
@@ -304,8 +368,16 @@ export class SubscriptionWorker implements StreamHost {
       next.state = TrackedState.leased;
       this.armLease(next);
       taken.push(next);
+      if (this.isOrdered(next)) {
+        // The next message of its key may follow in this same batch.
+        const following = this.gate.leased(next) as JetStreamTracked | undefined;
+        if (following !== undefined) this.makeReady(following);
+      }
     }
-    this.ready.splice(0, index);
+    // What was passed over sorts before everything not reached; what was taken left the ready state.
+    if (passed.length > 0)
+      this.ready = [...passed, ...this.ready.slice(index)].filter((m) => m.state === TrackedState.ready);
+    else this.ready.splice(0, index);
     return taken;
   }
 
@@ -384,7 +456,8 @@ export class SubscriptionWorker implements StreamHost {
   private arrive(delivery: Msg): void {
     const reply = delivery.reply!;
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
-    if (this.skip.has(sequence)) {
+    // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
+    if (this.skip.has(sequence) || this.acked.has(sequence)) {
       void this.send(reply, AckBody.ack);
       return;
     }
@@ -406,7 +479,7 @@ export class SubscriptionWorker implements StreamHost {
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
-      void this.forwardToDeadLetter(message, deliveryCount - 1, reply);
+      void this.forwardToDeadLetter(message, deliveryCount - 1, reply, this.tracked.get(sequence));
       return;
     }
     let tracked = this.tracked.get(sequence);
@@ -436,14 +509,58 @@ export class SubscriptionWorker implements StreamHost {
     this.admit(tracked);
   }
 
-  /** Per-key ordering: only the key's head (lowest unfinished sequence seen here) is deliverable. */
+  private isOrdered(tracked: JetStreamTracked): boolean {
+    return this.record.config.enableMessageOrdering && tracked.message.orderingKey !== "";
+  }
+
+  /**
+   * Per-key ordering: a keyed message is deliverable when every earlier one of its key seen here is
+   * leased; one arriving below its key's frontier (a redelivery) sends the later ones back behind it.
+   */
   private admit(tracked: JetStreamTracked): void {
-    const ordered = this.record.config.enableMessageOrdering && tracked.message.orderingKey !== "";
-    if (ordered && !this.gate.admit(tracked, (sequence) => this.tracked.get(sequence))) return;
+    if (this.isOrdered(tracked)) {
+      const { deliverable, displaced } = this.gate.admit(tracked);
+      this.takeBack(displaced as JetStreamTracked[], new Set());
+      if (!deliverable) {
+        tracked.state = TrackedState.held;
+        tracked.holder = null;
+        return;
+      }
+    }
     this.makeReady(tracked);
   }
 
+  /** Takes back the leases of the later messages of `tracked`'s key, to be redelivered after it. */
+  private revokeLater(tracked: JetStreamTracked, unseen: Set<TrackedMessage>): void {
+    if (!this.isOrdered(tracked)) return;
+    this.takeBack(this.gate.revoke(tracked) as JetStreamTracked[], unseen);
+  }
+
+  /**
+   * Messages that must wait behind an earlier one of their key: a leased one the client saw is
+   * nacked to JetStream (its redelivery gets a new delivery count, so its old ack id goes stale)
+   * and awaited; the others are simply held.
+   */
+  private takeBack(messages: JetStreamTracked[], unseen: Set<TrackedMessage>): void {
+    for (const later of messages) {
+      const seen = later.state === TrackedState.leased && !unseen.has(later);
+      this.releaseLease(later);
+      later.version++;
+      if (seen) {
+        later.state = TrackedState.delayed;
+        void this.send(later.reply, AckBody.nak);
+      } else {
+        later.state = TrackedState.held;
+      }
+    }
+  }
+
   private makeReady(tracked: JetStreamTracked): void {
+    if (this.isOrdered(tracked) && !this.gate.isFrontier(tracked)) {
+      tracked.state = TrackedState.held;
+      tracked.holder = null;
+      return;
+    }
     tracked.state = TrackedState.ready;
     tracked.holder = null;
     // Arrivals are almost always in sequence order: append, else insert in place (binary search).
@@ -467,24 +584,34 @@ export class SubscriptionWorker implements StreamHost {
     this.releaseLease(tracked);
     tracked.state = TrackedState.done;
     this.tracked.delete(tracked.sequence);
-    if (tracked.message.orderingKey === "") return;
-    const next = this.gate.finish(tracked);
+    if (!this.isOrdered(tracked)) return;
+    const next = this.gate.finish(tracked) as JetStreamTracked | undefined;
     if (next !== undefined) this.makeReady(next);
     this.schedulePump();
   }
 
-  /** Nack or lease expiry: dead-letter on the last attempt, else nak with the retry policy's backoff. */
+  /**
+   * Nack or lease expiry: dead-letter on the last attempt, else nak with the retry policy's backoff.
+   * With ordering, the later leased messages of its key are taken back too, and it stays tracked
+   * (awaited) so they wait behind it until JetStream redelivers it.
+   */
   private async redeliver(tracked: JetStreamTracked): Promise<void> {
+    if (tracked.state !== TrackedState.leased) return; // taken back behind an earlier one of its key
     this.releaseLease(tracked);
+    this.revokeLater(tracked, new Set());
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && tracked.attempt >= policy.maxDeliveryAttempts) {
       tracked.state = TrackedState.delayed;
       await this.forwardToDeadLetter(tracked.message, tracked.attempt, tracked.reply, tracked);
       return;
     }
-    // JetStream redelivers it; the key's head stays this sequence so later messages of the key wait.
-    tracked.state = TrackedState.done;
-    this.tracked.delete(tracked.sequence);
+    if (this.isOrdered(tracked)) {
+      tracked.state = TrackedState.delayed;
+      tracked.version++;
+    } else {
+      tracked.state = TrackedState.done;
+      this.tracked.delete(tracked.sequence);
+    }
     await this.nak(tracked.reply, tracked.attempt);
   }
 
@@ -504,9 +631,11 @@ export class SubscriptionWorker implements StreamHost {
       await this.host.deadLetter(policy.deadLetterTopic, deadLetterMessage(message, this.record.config.name, attempts));
     } catch {
       // The dead-letter topic is missing: keep redelivering, as Pub/Sub does.
-      if (tracked !== undefined) {
+      if (tracked !== undefined && !this.isOrdered(tracked)) {
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
+      } else if (tracked !== undefined) {
+        tracked.state = TrackedState.delayed;
       }
       await this.nak(reply, attempts);
       return;
@@ -551,22 +680,47 @@ export class SubscriptionWorker implements StreamHost {
     for (const tracked of [...this.tracked.values()]) {
       if (this.idleTicks >= 2 && tracked.state !== TrackedState.leased) {
         // Nobody here wants it: let another instance have it now rather than after ack_wait.
+        const awaited = tracked.state === TrackedState.delayed; // already nacked
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
-        void this.send(tracked.reply, AckBody.nak);
+        if (this.isOrdered(tracked)) this.gate.finish(tracked);
+        if (!awaited) void this.send(tracked.reply, AckBody.nak);
         continue;
       }
+      // Nacked and awaited back from JetStream: its old delivery must not be kept in progress.
+      if (tracked.state === TrackedState.delayed) continue;
       const needed = tracked.state !== TrackedState.leased || tracked.deadlineMs > tracked.jetStreamExpiryMs;
       if (needed && tracked.jetStreamExpiryMs - now < this.ackWaitMs / 2) {
         tracked.jetStreamExpiryMs = now + this.ackWaitMs;
         void this.send(tracked.reply, AckBody.progress);
       }
     }
-    if (this.idleTicks >= 2 && this.gate.size > 0 && this.tracked.size === 0) this.gate.clear();
+    if (this.idleTicks >= 2 && this.tracked.size === 0) this.gate.clear();
   }
 
   private send(reply: string, body: string): Promise<unknown> {
     return this.channel.send(reply, body);
+  }
+
+  /** True when JetStream's consumer has `part`'s message at or below its ack floor (acked already). */
+  private async ackedBefore(part: AckIdParts): Promise<boolean> {
+    const stream = this.streamName();
+    if (stream === null) return false;
+    const consumer = this.host.naming.consumer(this.record.id, part.generation);
+    try {
+      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
+        timeout: 2_000,
+      });
+      const info = answer.json<{ ack_floor?: { stream_seq?: number } }>();
+      return (info.ack_floor?.stream_seq ?? 0) >= part.sequence;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
+  private confirmed(reply: string, body: string): Promise<boolean> {
+    return this.channel.send(reply, body).then((answer) => answer !== undefined);
   }
 
   private replyOf(part: AckIdParts): string {

@@ -1,6 +1,7 @@
 // Maps StreamgateError (and anything else thrown) to ConnectError, for unary and streaming calls alike.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { StreamgateError } from "../../errors/index.js";
+import { ERROR_INFO_DOMAIN, ERROR_INFO_TYPE, encodeErrorInfo } from "./error-info.js";
 import { UNDECODABLE_REQUEST } from "./grpc-message-encoding.js";
 
 /** Converts any error to a ConnectError with the same gRPC code; internal details stay in logs. */
@@ -14,6 +15,11 @@ export function toConnectError(error: unknown): ConnectError {
   const normalized = StreamgateError.from(error);
   // Connect's Code enum uses gRPC's numbers.
   const connectError = new ConnectError(normalized.message, normalized.code as number, undefined, undefined, error);
+  // The same google.rpc.ErrorInfo REST bodies carry (client libraries read its metadata, e.g. exactly-once acks).
+  if (Object.keys(normalized.details).length > 0) {
+    const value = encodeErrorInfo(normalized.reason, ERROR_INFO_DOMAIN, normalized.details);
+    connectError.details.push({ type: ERROR_INFO_TYPE, value });
+  }
   return connectError;
 }
 

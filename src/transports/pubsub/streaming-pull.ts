@@ -2,9 +2,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { parseSubscriptionName } from "../../broker/names.js";
+import type { ReceivedMessage } from "../../broker/types.js";
 import type { Engine } from "../../engines/engine.js";
 import { errors } from "../../errors/index.js";
 import type { StreamingPullRequest, StreamingPullResponseSchema } from "../../gen/google/pubsub/v1/pubsub_pb.js";
+import { settleAckIds } from "./ack-outcome.js";
 import { receivedToProto } from "./convert.js";
 import { checkDeadline } from "./limits.js";
 
@@ -41,6 +43,7 @@ export function createStreamingPull(engine: Engine) {
       signal: stop.signal,
     });
     const name = initial.subscription;
+    const exactlyOnce = subscription.enableExactlyOnceDelivery;
     const handle = async (request: StreamingPullRequest, isFirst: boolean) => {
       if (!isFirst && request.subscription !== "") {
         throw errors.invalidArgument("subscription", "must only be set in the first StreamingPullRequest");
@@ -55,7 +58,19 @@ export function createStreamingPull(engine: Engine) {
         }
         stream.setAckDeadline(request.streamAckDeadlineSeconds);
       }
-      if (request.ackIds.length > 0) await engine.acknowledge(name, request.ackIds);
+      // A bad ack id never ends the stream: it is reported per id (exactly-once) or ignored.
+      if (request.ackIds.length > 0) {
+        const outcome = await settleAckIds(request.ackIds, (ids) => engine.acknowledge(name, ids));
+        if (outcome.exactlyOnce ?? exactlyOnce) {
+          confirm({
+            acknowledgeConfirmation: {
+              ackIds: outcome.applied,
+              invalidAckIds: outcome.invalid,
+              temporaryFailedAckIds: outcome.temporaryFailed,
+            },
+          });
+        }
+      }
       // Group modacks by deadline so each engine call carries a batch.
       const byDeadline = new Map<number, string[]>();
       request.modifyDeadlineSeconds.forEach((seconds, index) => {
@@ -64,7 +79,24 @@ export function createStreamingPull(engine: Engine) {
         ids.push(request.modifyDeadlineAckIds[index]!);
         byDeadline.set(seconds, ids);
       });
-      for (const [seconds, ids] of byDeadline) await engine.modifyAckDeadline(name, ids, seconds);
+      // One confirmation per request, over every deadline group.
+      const modified = { ackIds: [] as string[], invalidAckIds: [] as string[], temporaryFailedAckIds: [] as string[] };
+      let modifiedExactlyOnce = exactlyOnce;
+      for (const [seconds, ids] of byDeadline) {
+        const outcome = await settleAckIds(ids, (batch) => engine.modifyAckDeadline(name, batch, seconds));
+        modifiedExactlyOnce = outcome.exactlyOnce ?? modifiedExactlyOnce;
+        modified.ackIds.push(...outcome.applied);
+        modified.invalidAckIds.push(...outcome.invalid);
+        modified.temporaryFailedAckIds.push(...outcome.temporaryFailed);
+      }
+      if (byDeadline.size > 0 && modifiedExactlyOnce) confirm({ modifyAckDeadlineConfirmation: modified });
+    };
+    // Confirmations go out between message batches, as soon as the writer is free.
+    const confirmations: ResponseInit[] = [];
+    let wakeWriter: (() => void) | null = null;
+    const confirm = (response: ResponseInit) => {
+      confirmations.push(response);
+      wakeWriter?.();
     };
     let readerError: unknown;
     const reader = (async () => {
@@ -86,10 +118,24 @@ export function createStreamingPull(engine: Engine) {
       messageOrderingEnabled: subscription.enableMessageOrdering,
     };
     const reportAttempts = subscription.deadLetterPolicy !== null;
+    const batches = stream[Symbol.asyncIterator]();
+    let nextBatch: Promise<IteratorResult<ReceivedMessage[]>> | null = null;
     try {
-      for await (const batch of stream) {
+      for (;;) {
+        for (let response = confirmations.shift(); response !== undefined; response = confirmations.shift()) {
+          yield response;
+        }
+        nextBatch ??= batches.next();
+        const woken = new Promise<null>((resolve) => {
+          wakeWriter = () => resolve(null);
+        });
+        const next = await Promise.race([nextBatch, woken]);
+        wakeWriter = null;
+        if (next === null) continue;
+        nextBatch = null;
+        if (next.done === true) break;
         const response: ResponseInit = {
-          receivedMessages: batch.map((received) => receivedToProto(received, reportAttempts)),
+          receivedMessages: next.value.map((received) => receivedToProto(received, reportAttempts)),
           subscriptionProperties: properties,
         };
         yield response;
@@ -97,6 +143,7 @@ export function createStreamingPull(engine: Engine) {
     } finally {
       stop.abort();
       context.signal.removeEventListener("abort", onAbort);
+      if (nextBatch === null) await batches.return?.();
     }
     await Promise.race([reader, new Promise((resolve) => setTimeout(resolve, 100))]);
     if (readerError !== undefined) throw readerError;

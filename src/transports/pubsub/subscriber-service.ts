@@ -4,6 +4,7 @@ import { parseProjectName, parseSnapshotName, parseSubscriptionName, parseTopicN
 import type { Engine } from "../../engines/engine.js";
 import { errors } from "../../errors/index.js";
 import type { Subscriber } from "../../gen/google/pubsub/v1/pubsub_pb.js";
+import { type AckOutcome, exactlyOnceFailure, settleAckIds } from "./ack-outcome.js";
 import {
   pushConfigFromProto,
   receivedToProto,
@@ -55,13 +56,17 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       parseSubscriptionName(request.subscription, "subscription");
       if (request.ackIds.length === 0) throw errors.invalidArgument("ack_ids", "must contain at least one ack ID");
       checkDeadline(request.ackDeadlineSeconds, "ack_deadline_seconds");
-      await engine.modifyAckDeadline(request.subscription, request.ackIds, request.ackDeadlineSeconds);
+      const outcome = await settleAckIds(request.ackIds, (ids) =>
+        engine.modifyAckDeadline(request.subscription, ids, request.ackDeadlineSeconds),
+      );
+      await answerUnary(engine, request.subscription, outcome);
       return {};
     },
     async acknowledge(request) {
       parseSubscriptionName(request.subscription, "subscription");
       if (request.ackIds.length === 0) throw errors.invalidArgument("ack_ids", "must contain at least one ack ID");
-      await engine.acknowledge(request.subscription, request.ackIds);
+      const outcome = await settleAckIds(request.ackIds, (ids) => engine.acknowledge(request.subscription, ids));
+      await answerUnary(engine, request.subscription, outcome);
       return {};
     },
     async pull(request, context: HandlerContext) {
@@ -135,4 +140,18 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       return {};
     },
   };
+}
+
+/**
+ * Unary Acknowledge/ModifyAckDeadline: on an exactly-once subscription every failed id is reported
+ * per id (Pub/Sub's ErrorInfo); otherwise stale ids are ignored and a malformed one is INVALID_ARGUMENT.
+ */
+async function answerUnary(engine: Engine, subscription: string, outcome: AckOutcome): Promise<void> {
+  const exactlyOnce = outcome.exactlyOnce ?? (await engine.getSubscription(subscription)).enableExactlyOnceDelivery;
+  if (exactlyOnce) {
+    const failure = exactlyOnceFailure(outcome);
+    if (failure !== null) throw failure;
+  } else if (outcome.malformed !== null) {
+    throw outcome.malformed;
+  }
 }
