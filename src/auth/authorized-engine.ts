@@ -1,9 +1,11 @@
 // Resource-level authorization, once for every transport: an Engine and a StreamHub that check currentPrincipal().
+import { type IamResourceKind, parseIamResource } from "../broker/iam-policy.js";
 import { parseSnapshotName, parseSubscriptionName, parseTopicName } from "../broker/names.js";
 import type { Page } from "../broker/types.js";
 import type { Engine } from "../engines/engine.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import type { StreamHub } from "../streams/index.js";
+import { grantPermissions, policyPermissions } from "./iam-permissions.js";
 import { allows, allowsAny, Permission } from "./permissions.js";
 import { currentPrincipal } from "./principal-context.js";
 import { isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
@@ -11,12 +13,34 @@ import { isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
 type Kind = "topic" | "subscription" | "snapshot";
 
 const parsers = { topic: parseTopicName, subscription: parseSubscriptionName, snapshot: parseSnapshotName };
+const iamKinds: Record<Kind, IamResourceKind> = {
+  topic: "topics",
+  subscription: "subscriptions",
+  snapshot: "snapshots",
+};
+
+/**
+ * The Pub/Sub permission that stands for a streamgate permission when a resource's IAM policy is consulted:
+ * publish = `publish`, subscribe = `attachSubscription` (topic) / `consume` (subscription) / `seek` (snapshot),
+ * admin = `update` (editor and admin roles), any = `get` (every role).
+ */
+function iamPermissionFor(permission: Permission | "any", kind: Kind): string {
+  const prefix = `pubsub.${iamKinds[kind]}.`;
+  if (permission === "any") return `${prefix}get`;
+  if (permission === Permission.publish) return `${prefix}publish`;
+  if (permission === Permission.admin) return `${prefix}update`;
+  return `${prefix}${kind === "topic" ? "attachSubscription" : kind === "subscription" ? "consume" : "seek"}`;
+}
 
 /** Called on every denial (the auth-failures metric). */
 export type DeniedListener = (transport: string) => void;
 
-/** The checks the wrappers share; `onDenied` counts refusals. */
-function createGuard(onDenied: DeniedListener) {
+/**
+ * The checks the wrappers share; `onDenied` counts refusals. A call the token's grants do not cover is
+ * still allowed when the resource's IAM policy (read from `policies`) grants the matching Pub/Sub
+ * permission to a member the token is (see iam-permissions.ts).
+ */
+function createGuard(onDenied: DeniedListener, policies: Pick<Engine, "storedIamPolicy"> | null) {
   const caller = (): TokenPrincipal => {
     const principal = currentPrincipal();
     if (principal === undefined) {
@@ -42,21 +66,54 @@ function createGuard(onDenied: DeniedListener) {
       details: { resource: name },
     });
   };
+  /** Whether the policy on `name` grants `iamPermission` (e.g. `pubsub.topics.publish`) to the caller. */
+  const policyAllows = (principal: TokenPrincipal, kind: IamResourceKind, name: string, iamPermission: string) =>
+    policies !== null && policyPermissions(policies.storedIamPolicy(name), kind, principal.id).has(iamPermission);
   return {
     caller,
     /** Throws INVALID_ARGUMENT for a malformed name, PERMISSION_DENIED when `permission` is not granted. */
     require(permission: Permission, kind: Kind, name: string, field = "name"): TokenPrincipal {
       const principal = caller();
       parsers[kind](name, field);
-      if (!allows(principal.grants, permission, name)) throw deny(principal, permission, kind, name);
+      if (
+        !allows(principal.grants, permission, name) &&
+        !policyAllows(principal, iamKinds[kind], name, iamPermissionFor(permission, kind))
+      ) {
+        throw deny(principal, permission, kind, name);
+      }
       return principal;
     },
     /** Get*: any grant on the resource is enough to see it. */
     requireAny(kind: Kind, name: string): TokenPrincipal {
       const principal = caller();
       parsers[kind](name, "name");
-      if (!allowsAny(principal.grants, name)) throw deny(principal, "any", kind, name);
+      if (
+        !allowsAny(principal.grants, name) &&
+        !policyAllows(principal, iamKinds[kind], name, iamPermissionFor("any", kind))
+      ) {
+        throw deny(principal, "any", kind, name);
+      }
       return principal;
+    },
+    /** Get/SetIamPolicy: admin on the resource, or `pubsub.<kind>.<verb>` from its policy (roles/pubsub.admin). */
+    requireIam(kind: IamResourceKind, name: string, verb: "getIamPolicy" | "setIamPolicy"): void {
+      const principal = caller();
+      if (allows(principal.grants, Permission.admin, name)) return;
+      if (policyAllows(principal, kind, name, `pubsub.${kind}.${verb}`)) return;
+      onDenied(principal.transport);
+      throw new StreamgateError(Code.PERMISSION_DENIED, `token of "${principal.id}" may not ${verb} on ${name}`, {
+        reason: "PERMISSION_DENIED",
+        details: { resource: name },
+      });
+    },
+    /** Of `permissions`, those the caller holds on `name`: its grants' and its policy's. */
+    effective(kind: IamResourceKind, name: string, permissions: string[]): string[] {
+      const principal = caller();
+      const held = grantPermissions(principal.grants, kind, name);
+      if (policies !== null)
+        for (const permission of policyPermissions(policies.storedIamPolicy(name), kind, principal.id))
+          held.add(permission);
+      return permissions.filter((permission) => held.has(permission));
     },
     /** List*: only resources the caller holds some grant on are shown (a page may come back short). */
     filter<T>(page: Page<T>, nameOf: (item: T) => string): Page<T> {
@@ -86,7 +143,7 @@ const named = (item: { name: string }) => item.name;
  * work (push worker, hub readers) keeps the unwrapped engine and runs without a principal.
  */
 export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engine {
-  const guard = createGuard(onDenied);
+  const guard = createGuard(onDenied, engine);
   const { publish, subscribe, admin } = Permission;
   /** A check of `permission` ("any": some grant, as Get* needs) on the `kind` resource `name`; `field` names it in errors. */
   const need =
@@ -187,14 +244,32 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       return guard.filter(await engine.listTopicSnapshots(topic, page), self);
     },
     deleteSnapshot: guarded(adminOnSnapshot, (name) => engine.deleteSnapshot(name)),
+    async getIamPolicy(resource) {
+      guard.requireIam(parseIamResource(resource).kind, resource, "getIamPolicy");
+      return engine.getIamPolicy(resource);
+    },
+    async setIamPolicy(resource, write) {
+      guard.requireIam(parseIamResource(resource).kind, resource, "setIamPolicy");
+      return engine.setIamPolicy(resource, write);
+    },
+    // Needs no permission (as in Pub/Sub): it answers with the caller's own.
+    async testIamPermissions(resource, permissions) {
+      const { kind } = parseIamResource(resource);
+      return engine.testIamPermissions(resource, guard.effective(kind, resource, permissions));
+    },
+    storedIamPolicy: (resource) => engine.storedIamPolicy(resource),
     ready: () => engine.ready(),
     close: () => engine.close(),
   };
 }
 
 /** Returns a hub whose `subscribe` needs `subscribe` on the topic (SSE, long poll, WebSocket, gRPC Events, chat). */
-export function authorizeHub(hub: StreamHub, onDenied: DeniedListener): StreamHub {
-  const guard = createGuard(onDenied);
+export function authorizeHub(
+  hub: StreamHub,
+  onDenied: DeniedListener,
+  policies: Pick<Engine, "storedIamPolicy"> | null = null,
+): StreamHub {
+  const guard = createGuard(onDenied, policies);
   return {
     async subscribe(options) {
       guard.require(Permission.subscribe, "topic", options.topic, "topic");

@@ -29,6 +29,8 @@ export function resolveTopic(init: TopicInit, nowMs: number): Topic {
     messageRetentionDurationMs: init.messageRetentionDurationMs || null,
     retentionBytes: init.retentionBytes || null,
     kmsKeyName: init.kmsKeyName ?? "",
+    messageStoragePolicy: init.messageStoragePolicy ?? null,
+    tags: init.tags ?? {},
     createTimeMs: nowMs,
   };
   return validateTopic(topic);
@@ -56,7 +58,11 @@ export function applyTopicUpdate(current: Topic, update: Update<Topic>): Topic {
       case "kms_key_name":
         next.kmsKeyName = patch.kmsKeyName ?? "";
         break;
+      case "message_storage_policy":
+        next.messageStoragePolicy = patch.messageStoragePolicy ?? null;
+        break;
       case "name":
+      case "tags":
         throw notUpdatable(path, "topic");
       default:
         throw unknownPath(path, "topic");
@@ -75,5 +81,19 @@ function validateTopic(topic: Topic): Topic {
     validateRange(topic.retentionBytes, 1, Number.MAX_SAFE_INTEGER, "retention_bytes");
   }
   if (typeof topic.kmsKeyName !== "string") throw errors.invalidArgument("kms_key_name", "must be a string");
+  topic.tags = validateTags(topic.tags ?? {});
   return topic;
+}
+
+/** Pub/Sub tags map `tagKeys/…` (or `{org}/{key}`) to `tagValues/…` (or a short name); kept as given, bounded. */
+export function validateTags(tags: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length > 50) throw errors.invalidArgument("tags", "at most 50 tags");
+  for (const [key, value] of entries) {
+    if (key === "" || key.length > 256) throw errors.invalidArgument("tags", "a tag key must be 1..256 characters");
+    if (typeof value !== "string" || value === "" || value.length > 256) {
+      throw errors.invalidArgument(`tags[${JSON.stringify(key)}]`, "a tag value must be 1..256 characters");
+    }
+  }
+  return { ...tags };
 }

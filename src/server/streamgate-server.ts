@@ -13,6 +13,7 @@ import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
 import { Code, codeName, StreamgateError } from "../errors/index.js";
 import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
+import { file_google_iam_v1_iam_policy, IAMPolicy } from "../gen/google/iam/v1/iam_policy_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -54,7 +55,12 @@ import {
   useSpecGrpcMessageEncoding,
 } from "../transports/grpc/index.js";
 import { createLeanGrpcHandler, LEAN_GRPC_CONTENT_TYPE, type LeanGrpcService } from "../transports/grpc/lean/index.js";
-import { createPublisherService, createSubscriberService, defaultPubsubLimits } from "../transports/pubsub/index.js";
+import {
+  createIamPolicyService,
+  createPublisherService,
+  createSubscriberService,
+  defaultPubsubLimits,
+} from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
 import { createRestHandler } from "../transports/rest/index.js";
 import { createEventsHandler } from "../transports/sse/index.js";
@@ -133,6 +139,7 @@ export async function createServer(
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
   const publisher = createPublisherService(transportEngine, limits);
   const subscriber = createSubscriberService(transportEngine, limits);
+  const iamPolicy = createIamPolicyService(transportEngine);
   const hub = principalLimits.limitHub(
     createStreamHub({
       engine: servedEngine,
@@ -140,7 +147,7 @@ export async function createServer(
       maxBufferBytes: options.maxStreamBufferBytes,
     }),
   );
-  const transportHub = auth.hub(hub);
+  const transportHub = auth.hub(hub, servedEngine);
   const live = {
     engine: transportEngine,
     hub: transportHub,
@@ -152,6 +159,7 @@ export async function createServer(
   const served: DescService[] = [
     Publisher,
     Subscriber,
+    IAMPolicy,
     Events,
     ChatService,
     Health,
@@ -177,6 +185,7 @@ export async function createServer(
   const reflection = createReflection(
     [
       file_google_pubsub_v1_pubsub,
+      file_google_iam_v1_iam_policy,
       file_streamgate_v1_events,
       file_chat_chat,
       file_health_v1_health,
@@ -189,6 +198,7 @@ export async function createServer(
   const services: LeanGrpcService[] = [
     { descriptor: Publisher, implementation: publisher as never },
     { descriptor: Subscriber, implementation: subscriber as never },
+    { descriptor: IAMPolicy, implementation: iamPolicy as never },
     { descriptor: Events, implementation: events as never },
     { descriptor: ChatService, implementation: chat as never },
     { descriptor: Health, implementation: health as never },
@@ -202,6 +212,7 @@ export async function createServer(
     services: [
       { descriptor: Publisher, implementation: publisher as never },
       { descriptor: Subscriber, implementation: subscriber as never },
+      { descriptor: IAMPolicy, implementation: iamPolicy as never },
     ],
     maxRequestBytes: options.maxRequestBytes,
     shutdownSignal: shutdown.signal,
