@@ -86,7 +86,13 @@ for (const engine of ["embedded", "jetstream"] as const) {
       adminToken = await token("root", { admin: ["*"] });
       if (engine === "jetstream") {
         nats = await startNatsServer();
-        server = await startTestServer({ engine: "jetstream", natsUrl: nats.url, authSecret: SECRET });
+        // The embedded suite runs on the default (lean) gRPC path, this one on connect's: IAMPolicy is on both.
+        server = await startTestServer({
+          engine: "jetstream",
+          natsUrl: nats.url,
+          authSecret: SECRET,
+          grpcPath: "connect",
+        });
       } else server = await startTestServer({ authSecret: SECRET });
     });
     after(async () => {
