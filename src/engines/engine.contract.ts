@@ -10,6 +10,7 @@ import {
   topicWithSubscription,
 } from "./contract/contract-helpers.js";
 import { deliveryContract } from "./contract/delivery.contract.js";
+import { iamContract } from "./contract/iam.contract.js";
 import { seekContract } from "./contract/seek.contract.js";
 import { streamContract } from "./contract/streams.contract.js";
 import { subscriptionContract } from "./contract/subscriptions.contract.js";
@@ -32,6 +33,7 @@ export function runEngineContract(
     deliveryContract(makeEngine);
     streamContract(makeEngine);
     seekContract(makeEngine);
+    iamContract(makeEngine);
     lifecycleContract(makeEngine);
   });
 }
