@@ -205,6 +205,53 @@ for (const engine of ["embedded", "jetstream"] as const) {
       assert.equal(await codeOf(bobTopic.publishMessage({ data: Buffer.from("revoked") })), 7);
     });
 
+    test(`iam (${engine}) - a subscriber binding lets the subject stream and ack; a live stream needs the topic's`, async () => {
+      const admin = client(adminToken);
+      const [topic] = await admin.createTopic(uniqueName("iam-consume"));
+      const [subscription] = await topic.createSubscription(uniqueName("iam-consume-sub"));
+      await topic.publishMessage({ data: Buffer.from("for carol") });
+      const carolToken = await token("carol");
+      const carol = client(carolToken);
+      const denied = carol.subscription(subscription.name);
+      const refusal = new Promise<number>((resolve) =>
+        denied.once("error", (error: { code?: number }) => resolve(error.code ?? -1)),
+      );
+      denied.on("message", () => assert.fail("no message before the binding"));
+      assert.equal(await refusal, 7, "PERMISSION_DENIED without a binding");
+      await denied.close();
+
+      await subscription.iam.setPolicy({ bindings: [{ role: "roles/pubsub.subscriber", members: ["user:carol"] }] });
+      const listening = carol.subscription(subscription.name);
+      const errors: Error[] = [];
+      listening.on("error", (error: Error) => errors.push(error));
+      const data = await new Promise<string>((resolve) =>
+        listening.once("message", (message: { data: Buffer; ack(): void }) => {
+          message.ack();
+          resolve(message.data.toString());
+        }),
+      );
+      await listening.close();
+      assert.equal(data, "for carol");
+      assert.deepEqual(errors, []);
+
+      // SSE on the topic needs the topic's subscriber binding (attachSubscription), not the subscription's.
+      const events = `${server.url}/v1/${topic.name}/events?from=earliest`;
+      const sse = (signal: AbortSignal) =>
+        fetch(events, { headers: { authorization: `Bearer ${carolToken}`, connection: "close" }, signal });
+      const before = await sse(AbortSignal.timeout(5_000));
+      assert.equal(before.status, 403);
+      await before.body?.cancel();
+      await topic.iam.setPolicy({ bindings: [{ role: "roles/pubsub.subscriber", members: ["user:carol"] }] });
+      const stream = new AbortController();
+      const after = await sse(stream.signal);
+      assert.equal(after.status, 200);
+      const reader = after.body!.getReader();
+      let text = "";
+      while (!text.includes("event: message")) text += new TextDecoder().decode((await reader.read()).value);
+      stream.abort();
+      await reader.cancel().catch(() => undefined);
+    });
+
     test(`fields (${engine}) - Google's get-subscription sample, state ACTIVE, stored fields round-trip`, async () => {
       const pubsub = client(adminToken);
       const topicName = uniqueName("fields");
