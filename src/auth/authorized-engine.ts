@@ -139,8 +139,10 @@ const named = (item: { name: string }) => item.name;
 /**
  * Returns an Engine that checks the current principal's grants before each call: `publish` for Publish,
  * `subscribe` for pull/stream/ack/modack and topic reads, `admin` for everything that changes resources;
- * Get* needs any grant and List* shows only granted resources. Hand it to the transports only: background
- * work (push worker, hub readers) keeps the unwrapped engine and runs without a principal.
+ * Get* needs any grant and List* shows only granted resources. A resource's IAM policy adds to the grants
+ * (docs/auth.md, "IAM policies on resources"); Get/SetIamPolicy need admin, TestIamPermissions nothing.
+ * Hand it to the transports only: background work (push worker, hub readers) keeps the unwrapped engine and
+ * runs without a principal.
  */
 export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engine {
   const guard = createGuard(onDenied, engine);
@@ -263,7 +265,10 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
   };
 }
 
-/** Returns a hub whose `subscribe` needs `subscribe` on the topic (SSE, long poll, WebSocket, gRPC Events, chat). */
+/**
+ * Returns a hub whose `subscribe` needs `subscribe` on the topic (SSE, long poll, WebSocket, gRPC Events, chat),
+ * from the token or, with `policies`, from the topic's IAM policy (`pubsub.topics.attachSubscription`).
+ */
 export function authorizeHub(
   hub: StreamHub,
   onDenied: DeniedListener,
