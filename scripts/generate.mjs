@@ -21,6 +21,7 @@ const roots = [
 /** Entry files (import paths); their imports are followed transitively. */
 const entries = [
   "google/pubsub/v1/pubsub.proto",
+  "google/iam/v1/iam_policy.proto",
   "health/v1/health.proto",
   "grpc/reflection/v1/reflection.proto",
   "grpc/reflection/v1alpha/reflection.proto",

@@ -1,10 +1,12 @@
 // Resource-level authorization, once for every transport: an Engine and a StreamHub that check currentPrincipal().
+import { type IamResourceKind, parseIamResource } from "../broker/iam-policy.js";
 import { parseSchemaName, parseSnapshotName, parseSubscriptionName, parseTopicName } from "../broker/names.js";
 import { DELETED_SCHEMA, type Page, type SchemaSettings } from "../broker/types.js";
 import type { Engine } from "../engines/engine.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import type { Schemas } from "../schemas/index.js";
 import type { StreamHub } from "../streams/index.js";
+import { grantPermissions, policyPermissions } from "./iam-permissions.js";
 import { allows, allowsAny, Permission } from "./permissions.js";
 import { currentPrincipal } from "./principal-context.js";
 import { isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
@@ -21,11 +23,35 @@ const parsers = {
 /** The resource a permission is checked on: a schema revision (`s@rev`) is its schema. */
 const resourceOf = (kind: Kind, name: string) => (kind === "schema" ? name.split("@")[0]! : name);
 
+/** The kinds whose IAM policies widen a token's grants (schemas are covered by token grants only). */
+const iamKinds: Partial<Record<Kind, IamResourceKind>> = {
+  topic: "topics",
+  subscription: "subscriptions",
+  snapshot: "snapshots",
+};
+
+/**
+ * The Pub/Sub permission that stands for a streamgate permission when a resource's IAM policy is consulted:
+ * publish = `publish`, subscribe = `attachSubscription` (topic) / `consume` (subscription) / `seek` (snapshot),
+ * admin = `update` (editor and admin roles), any = `get` (every role).
+ */
+function iamPermissionFor(permission: Permission | "any", iamKind: IamResourceKind): string {
+  const prefix = `pubsub.${iamKind}.`;
+  if (permission === "any") return `${prefix}get`;
+  if (permission === Permission.publish) return `${prefix}publish`;
+  if (permission === Permission.admin) return `${prefix}update`;
+  return `${prefix}${iamKind === "topics" ? "attachSubscription" : iamKind === "subscriptions" ? "consume" : "seek"}`;
+}
+
 /** Called on every denial (the auth-failures metric). */
 export type DeniedListener = (transport: string) => void;
 
-/** The checks the wrappers share; `onDenied` counts refusals. */
-function createGuard(onDenied: DeniedListener) {
+/**
+ * The checks the wrappers share; `onDenied` counts refusals. A call the token's grants do not cover is
+ * still allowed when the resource's IAM policy (read from `policies`) grants the matching Pub/Sub
+ * permission to a member the token is (see iam-permissions.ts).
+ */
+function createGuard(onDenied: DeniedListener, policies: Pick<Engine, "storedIamPolicy"> | null) {
   const caller = (): TokenPrincipal => {
     const principal = currentPrincipal();
     if (principal === undefined) {
@@ -51,21 +77,56 @@ function createGuard(onDenied: DeniedListener) {
       details: { resource: name },
     });
   };
+  /** Whether the policy on `name` grants `iamPermission` (e.g. `pubsub.topics.publish`) to the caller. */
+  const policyAllows = (principal: TokenPrincipal, kind: IamResourceKind, name: string, iamPermission: string) =>
+    policies !== null && policyPermissions(policies.storedIamPolicy(name), kind, principal.id).has(iamPermission);
+  /** The same, for a streamgate permission on a resource of `kind` (false for kinds without IAM policies). */
+  const policyAllowsOn = (principal: TokenPrincipal, kind: Kind, name: string, permission: Permission | "any") => {
+    const iamKind = iamKinds[kind];
+    return iamKind !== undefined && policyAllows(principal, iamKind, name, iamPermissionFor(permission, iamKind));
+  };
   return {
     caller,
     /** Throws INVALID_ARGUMENT for a malformed name, PERMISSION_DENIED when `permission` is not granted. */
     require(permission: Permission, kind: Kind, name: string, field = "name"): TokenPrincipal {
       const principal = caller();
       parsers[kind](name, field);
-      if (!allows(principal.grants, permission, resourceOf(kind, name))) throw deny(principal, permission, kind, name);
+      if (
+        !allows(principal.grants, permission, resourceOf(kind, name)) &&
+        !policyAllowsOn(principal, kind, name, permission)
+      ) {
+        throw deny(principal, permission, kind, name);
+      }
       return principal;
     },
     /** Get*: any grant on the resource is enough to see it. */
     requireAny(kind: Kind, name: string, field = "name"): TokenPrincipal {
       const principal = caller();
       parsers[kind](name, field);
-      if (!allowsAny(principal.grants, resourceOf(kind, name))) throw deny(principal, "any", kind, name);
+      if (!allowsAny(principal.grants, resourceOf(kind, name)) && !policyAllowsOn(principal, kind, name, "any")) {
+        throw deny(principal, "any", kind, name);
+      }
       return principal;
+    },
+    /** Get/SetIamPolicy: admin on the resource, or `pubsub.<kind>.<verb>` from its policy (roles/pubsub.admin). */
+    requireIam(kind: IamResourceKind, name: string, verb: "getIamPolicy" | "setIamPolicy"): void {
+      const principal = caller();
+      if (allows(principal.grants, Permission.admin, name)) return;
+      if (policyAllows(principal, kind, name, `pubsub.${kind}.${verb}`)) return;
+      onDenied(principal.transport);
+      throw new StreamgateError(Code.PERMISSION_DENIED, `token of "${principal.id}" may not ${verb} on ${name}`, {
+        reason: "PERMISSION_DENIED",
+        details: { resource: name },
+      });
+    },
+    /** Of `permissions`, those the caller holds on `name`: its grants' and its policy's. */
+    effective(kind: IamResourceKind, name: string, permissions: string[]): string[] {
+      const principal = caller();
+      const held = grantPermissions(principal.grants, kind, name);
+      if (policies !== null)
+        for (const permission of policyPermissions(policies.storedIamPolicy(name), kind, principal.id))
+          held.add(permission);
+      return permissions.filter((permission) => held.has(permission));
     },
     /** List*: only resources the caller holds some grant on are shown (a page may come back short). */
     filter<T>(page: Page<T>, nameOf: (item: T) => string): Page<T> {
@@ -91,11 +152,13 @@ const named = (item: { name: string }) => item.name;
 /**
  * Returns an Engine that checks the current principal's grants before each call: `publish` for Publish,
  * `subscribe` for pull/stream/ack/modack and topic reads, `admin` for everything that changes resources;
- * Get* needs any grant and List* shows only granted resources. Hand it to the transports only: background
- * work (push worker, hub readers) keeps the unwrapped engine and runs without a principal.
+ * Get* needs any grant and List* shows only granted resources. A resource's IAM policy adds to the grants
+ * (docs/auth.md, "IAM policies on resources"); Get/SetIamPolicy need admin, TestIamPermissions nothing.
+ * Hand it to the transports only: background work (push worker, hub readers) keeps the unwrapped engine and
+ * runs without a principal.
  */
 export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engine {
-  const guard = createGuard(onDenied);
+  const guard = createGuard(onDenied, engine);
   const { publish, subscribe, admin } = Permission;
   /** A check of `permission` ("any": some grant, as Get* needs) on the `kind` resource `name`; `field` names it in errors. */
   const need =
@@ -207,6 +270,20 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       return guard.filter(await engine.listTopicSnapshots(topic, page), self);
     },
     deleteSnapshot: guarded(adminOnSnapshot, (name) => engine.deleteSnapshot(name)),
+    async getIamPolicy(resource) {
+      guard.requireIam(parseIamResource(resource).kind, resource, "getIamPolicy");
+      return engine.getIamPolicy(resource);
+    },
+    async setIamPolicy(resource, write) {
+      guard.requireIam(parseIamResource(resource).kind, resource, "setIamPolicy");
+      return engine.setIamPolicy(resource, write);
+    },
+    // Needs no permission (as in Pub/Sub): it answers with the caller's own.
+    async testIamPermissions(resource, permissions) {
+      const { kind } = parseIamResource(resource);
+      return engine.testIamPermissions(resource, guard.effective(kind, resource, permissions));
+    },
+    storedIamPolicy: (resource) => engine.storedIamPolicy(resource),
     ready: () => engine.ready(),
     close: () => engine.close(),
   };
@@ -256,9 +333,16 @@ function authorizeSchemas(schemas: Schemas, guard: ReturnType<typeof createGuard
   };
 }
 
-/** Returns a hub whose `subscribe` needs `subscribe` on the topic (SSE, long poll, WebSocket, gRPC Events, chat). */
-export function authorizeHub(hub: StreamHub, onDenied: DeniedListener): StreamHub {
-  const guard = createGuard(onDenied);
+/**
+ * Returns a hub whose `subscribe` needs `subscribe` on the topic (SSE, long poll, WebSocket, gRPC Events, chat),
+ * from the token or, with `policies`, from the topic's IAM policy (`pubsub.topics.attachSubscription`).
+ */
+export function authorizeHub(
+  hub: StreamHub,
+  onDenied: DeniedListener,
+  policies: Pick<Engine, "storedIamPolicy"> | null = null,
+): StreamHub {
+  const guard = createGuard(onDenied, policies);
   return {
     async subscribe(options) {
       guard.require(Permission.subscribe, "topic", options.topic, "topic");

@@ -37,8 +37,8 @@ export interface Auth {
   readonly edge: AuthEdge;
   /** The engine the transports get: checks grants when auth is on, `engine` itself otherwise. */
   engine(engine: Engine): Engine;
-  /** The hub the transports get, likewise. */
-  hub(hub: StreamHub): StreamHub;
+  /** The hub the transports get, likewise; `policies` (the engine) adds IAM policy bindings to the checks. */
+  hub(hub: StreamHub, policies?: Pick<Engine, "storedIamPolicy">): StreamHub;
 }
 
 export interface AuthHooks {
@@ -126,6 +126,6 @@ export function createAuth(settings: AuthSettings, hooks: AuthHooks): Auth {
     mode,
     edge,
     engine: (engine) => (verifier === null ? engine : authorizeEngine(engine, denied)),
-    hub: (hub) => (verifier === null ? hub : authorizeHub(hub, denied)),
+    hub: (hub, policies) => (verifier === null ? hub : authorizeHub(hub, denied, policies ?? null)),
   };
 }

@@ -13,6 +13,7 @@ import {
   validateRange,
   validateStringMap,
 } from "./resource-settings.js";
+import { validateTags } from "./topic-settings.js";
 import type { DeadLetterPolicy, PushConfig, RetryPolicy, Subscription } from "./types.js";
 
 /** Defaults Pub/Sub applies when a subscription leaves a field unset. */
@@ -60,6 +61,7 @@ export function resolveSubscription(init: SubscriptionInit, nowMs: number): Subs
     pushConfig: init.pushConfig ?? null,
     detached: false,
     enableExactlyOnceDelivery: init.enableExactlyOnceDelivery ?? false,
+    tags: validateTags(init.tags ?? {}),
     createTimeMs: nowMs,
   };
   if (typeof subscription.filter !== "string") throw errors.invalidArgument("filter", "must be a string");
@@ -111,6 +113,7 @@ export function applySubscriptionUpdate(current: Subscription, update: Update<Su
       case "filter":
       case "enable_message_ordering":
       case "detached":
+      case "tags":
         throw notUpdatable(path, "subscription");
       default:
         throw unknownPath(path, "subscription");
@@ -195,6 +198,7 @@ function validatePushConfig(config: PushConfig | null): PushConfig | null {
     attributes: validateStringMap(config.attributes ?? {}, "push_config.attributes"),
     oidcToken: config.oidcToken ?? null,
     noWrapper: config.noWrapper ?? false,
+    writeMetadata: (config.noWrapper ?? false) && (config.writeMetadata ?? false),
   };
 }
 

@@ -30,6 +30,8 @@ export function resolveTopic(init: TopicInit, nowMs: number): Topic {
     retentionBytes: init.retentionBytes || null,
     kmsKeyName: init.kmsKeyName ?? "",
     schemaSettings: init.schemaSettings ?? null,
+    messageStoragePolicy: init.messageStoragePolicy ?? null,
+    tags: init.tags ?? {},
     createTimeMs: nowMs,
   };
   return validateTopic(topic);
@@ -60,7 +62,11 @@ export function applyTopicUpdate(current: Topic, update: Update<Topic>): Topic {
       case "schema_settings":
         next.schemaSettings = patch.schemaSettings ?? null;
         break;
+      case "message_storage_policy":
+        next.messageStoragePolicy = patch.messageStoragePolicy ?? null;
+        break;
       case "name":
+      case "tags":
         throw notUpdatable(path, "topic");
       default:
         throw unknownPath(path, "topic");
@@ -81,6 +87,7 @@ function validateTopic(topic: Topic): Topic {
   if (typeof topic.kmsKeyName !== "string") throw errors.invalidArgument("kms_key_name", "must be a string");
   if (topic.schemaSettings) validateSchemaSettings(topic.schemaSettings);
   else topic.schemaSettings = null;
+  topic.tags = validateTags(topic.tags ?? {});
   return topic;
 }
 
@@ -98,4 +105,17 @@ function validateSchemaSettings(settings: SchemaSettings): void {
       );
     }
   }
+}
+
+/** Pub/Sub tags map `tagKeys/…` (or `{org}/{key}`) to `tagValues/…` (or a short name); kept as given, bounded. */
+export function validateTags(tags: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length > 50) throw errors.invalidArgument("tags", "at most 50 tags");
+  for (const [key, value] of entries) {
+    if (key === "" || key.length > 256) throw errors.invalidArgument("tags", "a tag key must be 1..256 characters");
+    if (typeof value !== "string" || value === "" || value.length > 256) {
+      throw errors.invalidArgument(`tags[${JSON.stringify(key)}]`, "a tag value must be 1..256 characters");
+    }
+  }
+  return { ...tags };
 }

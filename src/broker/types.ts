@@ -66,7 +66,20 @@ export interface Topic {
   kmsKeyName: string;
   /** Validation of every published message against a schema; null = no schema. */
   schemaSettings: SchemaSettings | null;
+  /**
+   * Pub/Sub's message_storage_policy, stored and returned without effect: messages stay where the engine
+   * keeps them (one data dir or one NATS cluster). null or absent = not set.
+   */
+  messageStoragePolicy?: MessageStoragePolicy | null;
+  /** Pub/Sub's tags: input only and immutable (stored, never returned, no effect: there is no resource manager). */
+  tags?: Record<string, string>;
   createTimeMs: number;
+}
+
+/** Where Pub/Sub may store a topic's messages (kept for clients; streamgate has one location). */
+export interface MessageStoragePolicy {
+  allowedPersistenceRegions: string[];
+  enforceInTransit: boolean;
 }
 
 export interface DeadLetterPolicy {
@@ -87,6 +100,11 @@ export interface PushConfig {
   oidcToken: { serviceAccountEmail: string; audience: string } | null;
   /** True when the push body is the raw data (Pub/Sub's no_wrapper). */
   noWrapper: boolean;
+  /**
+   * With {@link noWrapper}: also send the message's metadata as `x-goog-pubsub-*` headers and its
+   * attributes as headers named by their keys (Pub/Sub's no_wrapper.write_metadata). Absent = false.
+   */
+  writeMetadata?: boolean;
 }
 
 export interface Subscription {
@@ -109,6 +127,8 @@ export interface Subscription {
   pushConfig: PushConfig | null;
   detached: boolean;
   enableExactlyOnceDelivery: boolean;
+  /** Pub/Sub's tags: input only and immutable (stored, never returned, no effect). */
+  tags?: Record<string, string>;
   createTimeMs: number;
 }
 

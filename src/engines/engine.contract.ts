@@ -11,6 +11,7 @@ import {
 } from "./contract/contract-helpers.js";
 import { deliveryContract } from "./contract/delivery.contract.js";
 import { exactlyOnceContract } from "./contract/exactly-once.contract.js";
+import { iamContract } from "./contract/iam.contract.js";
 import { orderingContract } from "./contract/ordering.contract.js";
 import { schemaContract } from "./contract/schemas.contract.js";
 import { seekContract } from "./contract/seek.contract.js";
@@ -38,6 +39,7 @@ export function runEngineContract(
     streamContract(makeEngine);
     seekContract(makeEngine);
     schemaContract(makeEngine);
+    iamContract(makeEngine);
     lifecycleContract(makeEngine);
   });
 }

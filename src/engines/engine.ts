@@ -1,5 +1,6 @@
 // The Engine interface: one storage/broker contract that every engine (embedded, jetstream) implements.
 import type { AckResult } from "../broker/ack-result.js";
+import type { IamPolicy, IamPolicyWrite } from "../broker/iam-policy.js";
 import type {
   MessageInput,
   Page,
@@ -140,6 +141,29 @@ export interface Engine {
   listSnapshots(project: string, page: PageRequest): Promise<Page<Snapshot>>;
   listTopicSnapshots(topic: TopicName, page: PageRequest): Promise<Page<SnapshotName>>;
   deleteSnapshot(name: SnapshotName): Promise<void>;
+
+  /**
+   * The IAM policy of `resource` (a name of a kind in IAM_RESOURCE_KINDS); an empty policy when none
+   * was set. A policy goes away with its resource.
+   * @throws StreamgateError INVALID_ARGUMENT for another name, NOT_FOUND when the resource does not exist.
+   */
+  getIamPolicy(resource: string): Promise<IamPolicy>;
+  /**
+   * Replaces the policy of `resource` (validated by the caller) and gives it a new etag.
+   * @throws StreamgateError ABORTED when `write.expectedEtag` is set and the stored etag differs; NOT_FOUND.
+   */
+  setIamPolicy(resource: string, write: IamPolicyWrite): Promise<IamPolicy>;
+  /**
+   * Of `permissions`, those the caller holds on `resource`. The engines hold no callers and return
+   * them all (auth off: everything is allowed); the authorizing wrapper filters them.
+   * @throws StreamgateError NOT_FOUND when the resource does not exist.
+   */
+  testIamPermissions(resource: string, permissions: string[]): Promise<string[]>;
+  /**
+   * The stored policy of `resource`, read from memory without checking the resource (authorization
+   * reads it synchronously on every call its token's own grants do not cover); null when none.
+   */
+  storedIamPolicy(resource: string): IamPolicy | null;
 
   /** True when the engine can serve requests (for /readyz). */
   ready(): Promise<boolean>;

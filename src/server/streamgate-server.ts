@@ -13,6 +13,7 @@ import type { Engine } from "../engines/engine.js";
 import { createEngine } from "../engines/index.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import { ChatService, file_chat_chat } from "../gen/chat/chat_pb.js";
+import { file_google_iam_v1_iam_policy, IAMPolicy } from "../gen/google/iam/v1/iam_policy_pb.js";
 import { file_google_pubsub_v1_pubsub, Publisher, Subscriber } from "../gen/google/pubsub/v1/pubsub_pb.js";
 import { file_google_pubsub_v1_schema, SchemaService } from "../gen/google/pubsub/v1/schema_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -59,6 +60,7 @@ import {
 } from "../transports/grpc/index.js";
 import { createLeanGrpcHandler, LEAN_GRPC_CONTENT_TYPE, type LeanGrpcService } from "../transports/grpc/lean/index.js";
 import {
+  createIamPolicyService,
   createPublisherService,
   createSchemaService,
   createSubscriberService,
@@ -155,6 +157,7 @@ export async function createServer(
   const publisher = createPublisherService(transportEngine, limits);
   const subscriber = createSubscriberService(transportEngine, limits);
   const schemaService = createSchemaService(transportEngine);
+  const iamPolicy = createIamPolicyService(transportEngine);
   const hub = principalLimits.limitHub(
     createStreamHub({
       engine: servedEngine,
@@ -162,7 +165,7 @@ export async function createServer(
       maxBufferBytes: options.maxStreamBufferBytes,
     }),
   );
-  const transportHub = auth.hub(hub);
+  const transportHub = auth.hub(hub, servedEngine);
   const live = {
     engine: transportEngine,
     hub: transportHub,
@@ -175,6 +178,7 @@ export async function createServer(
     Publisher,
     Subscriber,
     SchemaService,
+    IAMPolicy,
     Events,
     ChatService,
     Health,
@@ -201,6 +205,7 @@ export async function createServer(
     [
       file_google_pubsub_v1_pubsub,
       file_google_pubsub_v1_schema,
+      file_google_iam_v1_iam_policy,
       file_streamgate_v1_events,
       file_chat_chat,
       file_health_v1_health,
@@ -214,6 +219,7 @@ export async function createServer(
     { descriptor: Publisher, implementation: publisher as never },
     { descriptor: Subscriber, implementation: subscriber as never },
     { descriptor: SchemaService, implementation: schemaService as never },
+    { descriptor: IAMPolicy, implementation: iamPolicy as never },
     { descriptor: Events, implementation: events as never },
     { descriptor: ChatService, implementation: chat as never },
     { descriptor: Health, implementation: health as never },
@@ -228,6 +234,7 @@ export async function createServer(
       { descriptor: Publisher, implementation: publisher as never },
       { descriptor: Subscriber, implementation: subscriber as never },
       { descriptor: SchemaService, implementation: schemaService as never },
+      { descriptor: IAMPolicy, implementation: iamPolicy as never },
     ],
     maxRequestBytes: options.maxRequestBytes,
     shutdownSignal: shutdown.signal,

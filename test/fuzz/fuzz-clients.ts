@@ -68,7 +68,8 @@ function flatHeaders(headers: Record<string, string | string[] | number | undefi
 
 /**
  * The oracle for an HTTP answer: 2xx/3xx/101 pass; every error is 4xx or a deliberate 5xx (501/503/504)
- * with Google's JSON error body; 500 never. Returns the problem, or null.
+ * with Google's JSON error body (or, for an unknown Pub/Sub REST path, Pub/Sub's HTML 404 page); 500 never.
+ * Returns the problem, or null.
  */
 export function httpAnswerProblem(answer: {
   status: number;
@@ -79,6 +80,12 @@ export function httpAnswerProblem(answer: {
   if (answer.status === 500 || answer.status > 504)
     return `HTTP ${answer.status}: ${answer.body.toString().slice(0, 300)}`;
   const type = answer.headers["content-type"] ?? "";
+  // An unknown path under /v1/projects/ gets Pub/Sub's own answer, an HTML 404 page (docs/endpoints.md).
+  const unknownRestPath =
+    answer.status === 404 &&
+    type.startsWith("text/html") &&
+    /The requested URL <code>[^<]*<\/code> was not found on this server/.test(answer.body.toString());
+  if (unknownRestPath) return null;
   if (!type.startsWith("application/json")) {
     return `HTTP ${answer.status} with content-type "${type}" instead of a JSON error: ${answer.body.toString().slice(0, 200)}`;
   }

@@ -183,30 +183,51 @@ describe("push subscriptions", () => {
     assert.equal(pushes.length, before, "no push after the push config was removed");
   });
 
-  test("no-wrapper pushes send the raw data with metadata headers and no token", async () => {
+  test("no-wrapper pushes send the raw data, with metadata and attribute headers only under writeMetadata", async () => {
     const call = (method: string, path: string, body?: unknown) => fetchJson(server.url, method, path, body);
     const topic = uniqueName("raw-topic");
+    const bare = `projects/p/subscriptions/${uniqueName("raw-bare")}`;
     const subscriptionName = `projects/p/subscriptions/${uniqueName("raw-sub")}`;
     ok(await call("PUT", `/v1/projects/p/topics/${topic}`, {}));
     ok(
-      await call("PUT", `/v1/${subscriptionName}`, {
+      await call("PUT", `/v1/${bare}`, {
         topic: `projects/p/topics/${topic}`,
         pushConfig: { pushEndpoint: endpoint.replace("/push", "/raw"), noWrapper: {} },
       }),
     );
-    ok(
-      await call("POST", `/v1/projects/p/topics/${topic}:publish`, {
-        messages: [{ data: Buffer.from("raw body").toString("base64"), attributes: { color: "red x" } }],
+    const created = ok(
+      await call("PUT", `/v1/${subscriptionName}`, {
+        topic: `projects/p/topics/${topic}`,
+        pushConfig: { pushEndpoint: endpoint.replace("/push", "/raw"), noWrapper: { writeMetadata: true } },
       }),
     );
-    await waitFor(() => raw.length === 1, { timeoutMs: 10_000, describe: () => `${raw.length} raw pushes` });
-    const [push] = raw;
-    assert.equal(push!.body, "raw body");
-    assert.equal(push!.headers["content-type"], "application/octet-stream");
-    assert.equal(push!.headers["x-goog-pubsub-subscription-name"], subscriptionName);
-    assert.equal(push!.headers["x-goog-pubsub-attr-color"], "red%20x");
-    assert.equal(typeof push!.headers["x-goog-pubsub-message-id"], "string");
-    assert.equal(push!.headers.authorization, undefined);
+    assert.deepEqual((created.pushConfig as Json).noWrapper, { writeMetadata: true }, "writeMetadata is kept");
+    ok(
+      await call("POST", `/v1/projects/p/topics/${topic}:publish`, {
+        messages: [
+          {
+            data: Buffer.from("raw body").toString("base64"),
+            attributes: { color: "red x", "content-length": "1", "x-goog-pubsub-message-id": "spoofed" },
+          },
+        ],
+      }),
+    );
+    await waitFor(() => raw.length === 2, { timeoutMs: 10_000, describe: () => `${raw.length} raw pushes` });
+    const withMetadata = raw.find((push) => push.headers["x-goog-pubsub-subscription-name"] !== undefined);
+    const without = raw.find((push) => push !== withMetadata);
+    assert.ok(withMetadata !== undefined && without !== undefined, "one push of each subscription");
+    assert.equal(withMetadata.body, "raw body");
+    assert.equal(withMetadata.headers["content-type"], "application/octet-stream");
+    assert.equal(withMetadata.headers["x-goog-pubsub-subscription-name"], subscriptionName);
+    assert.equal(withMetadata.headers.color, "red x", "an attribute is a header named by its key");
+    assert.equal(withMetadata.headers["x-goog-pubsub-attr-color"], undefined);
+    assert.notEqual(withMetadata.headers["x-goog-pubsub-message-id"], "spoofed", "attributes cannot spoof metadata");
+    assert.equal(withMetadata.headers["content-length"], "8", "attributes cannot reframe the request");
+    assert.equal(withMetadata.headers.authorization, undefined);
+    assert.equal(without.body, "raw body");
+    const leaked = Object.keys(without.headers).filter((name) => name.startsWith("x-goog-pubsub") || name === "color");
+    assert.deepEqual(leaked, [], "without writeMetadata only the body is delivered");
+    ok(await call("DELETE", `/v1/${bare}`));
     ok(await call("DELETE", `/v1/${subscriptionName}`));
   });
 });

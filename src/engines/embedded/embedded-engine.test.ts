@@ -65,6 +65,22 @@ describe("embedded engine", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  it("durability - an IAM policy and its etag survive a reopen", async () => {
+    let current = await open();
+    await current.createTopic({ name: topic("iam-durable") });
+    const bindings = [{ role: "roles/pubsub.publisher", members: ["user:bob"] }];
+    const set = await current.setIamPolicy(topic("iam-durable"), {
+      version: 1,
+      bindings,
+      expectedEtag: new Uint8Array(),
+    });
+    await current.close();
+    current = await open();
+    assert.deepEqual(await current.getIamPolicy(topic("iam-durable")), set);
+    await current.deleteTopic(topic("iam-durable"));
+    await current.close();
+  });
+
   it("durability - after reopen unacked messages are redelivered, acked ones never", async () => {
     let current = await open();
     await current.createTopic({ name: topic("durable") });

@@ -1,6 +1,13 @@
 // The embedded engine: SQLite (WAL) storage plus in-process dispatchers, behind the Engine interface.
 import type Database from "better-sqlite3";
 import type { AckResult } from "../../broker/ack-result.js";
+import {
+  emptyIamPolicy,
+  type IamPolicy,
+  type IamPolicyWrite,
+  type IamResourceKind,
+  parseIamResource,
+} from "../../broker/iam-policy.js";
 import type {
   MessageInput,
   Page,
@@ -31,6 +38,7 @@ import type {
 import { CatalogStore } from "./catalog-store.js";
 import type { EmbeddedContext } from "./embedded-context.js";
 import { type EmbeddedEngineOptions, resolveEmbeddedEngineOptions } from "./embedded-engine-options.js";
+import { IamPolicyTable } from "./iam-policy-table.js";
 import { checkDatabaseIntegrity } from "./integrity-check.js";
 import { MaintenanceSweeper } from "./maintenance-sweeper.js";
 import { MessageStore } from "./message-store.js";
@@ -79,6 +87,9 @@ class SqliteEngine implements EmbeddedEngine {
   private readonly subscriptions: SubscriptionCatalog;
   private readonly snapshots: SnapshotCatalog;
   private readonly sweeper: MaintenanceSweeper;
+  private readonly iamPolicies: IamPolicyTable;
+  /** How each kind of IAM resource is found (NOT_FOUND when it does not exist). */
+  private readonly iamResources: Record<IamResourceKind, (name: string) => unknown>;
   private closed = false;
 
   constructor(
@@ -91,6 +102,12 @@ class SqliteEngine implements EmbeddedEngine {
     this.snapshots = new SnapshotCatalog(context, this.topics, this.subscriptions);
     this.sweeper = new MaintenanceSweeper(context, this.topics, this.subscriptions, this.snapshots);
     this.sweeper.start();
+    this.iamPolicies = new IamPolicyTable(db);
+    this.iamResources = {
+      topics: (name) => this.topics.require(name, "resource"),
+      subscriptions: (name) => this.subscriptions.require(name, "resource"),
+      snapshots: (name) => this.snapshots.require(name, "resource"),
+    };
   }
 
   async createTopic(init: TopicInit): Promise<Topic> {
@@ -268,6 +285,31 @@ class SqliteEngine implements EmbeddedEngine {
   async deleteSnapshot(name: SnapshotName): Promise<void> {
     this.assertOpen();
     this.snapshots.delete(name);
+  }
+
+  async getIamPolicy(resource: string): Promise<IamPolicy> {
+    this.requireIamResource(resource);
+    return this.iamPolicies.get(resource) ?? emptyIamPolicy();
+  }
+
+  async setIamPolicy(resource: string, write: IamPolicyWrite): Promise<IamPolicy> {
+    this.requireIamResource(resource);
+    return this.iamPolicies.set(resource, write);
+  }
+
+  async testIamPermissions(resource: string, permissions: string[]): Promise<string[]> {
+    this.requireIamResource(resource);
+    return permissions;
+  }
+
+  storedIamPolicy(resource: string): IamPolicy | null {
+    return this.closed ? null : this.iamPolicies.get(resource);
+  }
+
+  private requireIamResource(resource: string): void {
+    this.assertOpen();
+    const { kind } = parseIamResource(resource);
+    this.iamResources[kind](resource);
   }
 
   async ready(): Promise<boolean> {

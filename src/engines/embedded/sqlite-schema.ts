@@ -76,6 +76,19 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, revision_id)
   ) STRICT, WITHOUT ROWID;
   `,
+  // IAM policies (SetIamPolicy), keyed by resource name; a resource's policy is deleted with it.
+  `
+  CREATE TABLE iam_policies (
+    resource TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE TRIGGER topics_drop_iam_policy AFTER DELETE ON topics
+    BEGIN DELETE FROM iam_policies WHERE resource = OLD.name; END;
+  CREATE TRIGGER subscriptions_drop_iam_policy AFTER DELETE ON subscriptions
+    BEGIN DELETE FROM iam_policies WHERE resource = OLD.name; END;
+  CREATE TRIGGER snapshots_drop_iam_policy AFTER DELETE ON snapshots
+    BEGIN DELETE FROM iam_policies WHERE resource = OLD.name; END;
+  `,
 ];
 
 /** The schema version this build writes. */

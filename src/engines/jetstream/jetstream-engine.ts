@@ -4,6 +4,13 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { AckResult } from "../../broker/ack-result.js";
+import {
+  emptyIamPolicy,
+  type IamPolicy,
+  type IamPolicyWrite,
+  type IamResourceKind,
+  parseIamResource,
+} from "../../broker/iam-policy.js";
 import { validateMessages } from "../../broker/message-limits.js";
 import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
 import { validateLabels, validateRange } from "../../broker/resource-settings.js";
@@ -44,6 +51,7 @@ import type {
 } from "../engine.js";
 import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
 import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
+import { IamPolicyStore } from "./iam-policy-store.js";
 import {
   type JetStreamEngineOptions,
   type ResolvedJetStreamEngineOptions,
@@ -104,7 +112,8 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
   try {
     const jsm = await jetstreamManager(connection);
     const catalog = await Catalog.open(connection, resolved.namespace, resolved.replicas);
-    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, resolved);
+    const iamPolicies = await IamPolicyStore.open(connection, resolved.namespace, resolved.replicas);
+    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, iamPolicies, resolved);
   } catch (error) {
     await connection.close();
     throw unavailable(`NATS at ${resolved.natsUrl} has no usable JetStream`, error);
@@ -140,6 +149,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
     private readonly catalog: Catalog,
+    private readonly iamPolicies: IamPolicyStore,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
@@ -574,6 +584,48 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.assertOpen();
     this.requireSnapshot(name, "name");
     await this.catalog.remove("snapshot", name);
+    await this.iamPolicies.remove(name);
+  }
+
+  // ---- IAM policies
+
+  /** The current instance of each kind of IAM resource (NOT_FOUND when it does not exist). */
+  private readonly iamInstances: Record<IamResourceKind, (name: string, field: string) => string> = {
+    topics: (name, field) => this.requireTopic(name, field).tag,
+    subscriptions: (name, field) => this.requireSubscription(name, field).id,
+    snapshots: (name, field) => {
+      // Snapshots have no id; a recreated one may match this, so deleteSnapshot also removes its policy.
+      const record = this.requireSnapshot(name, field);
+      return `${record.topicTag}:${record.start}`;
+    },
+  };
+
+  async getIamPolicy(resource: string): Promise<IamPolicy> {
+    const instance = this.iamInstance(resource);
+    return this.iamPolicies.get(resource, instance) ?? emptyIamPolicy();
+  }
+
+  async setIamPolicy(resource: string, write: IamPolicyWrite): Promise<IamPolicy> {
+    return this.iamPolicies.set(resource, this.iamInstance(resource), write);
+  }
+
+  async testIamPermissions(resource: string, permissions: string[]): Promise<string[]> {
+    this.iamInstance(resource);
+    return permissions;
+  }
+
+  storedIamPolicy(resource: string): IamPolicy | null {
+    try {
+      return this.iamPolicies.get(resource, this.iamInstance(resource));
+    } catch {
+      return null;
+    }
+  }
+
+  private iamInstance(resource: string): string {
+    this.assertOpen();
+    const { kind } = parseIamResource(resource);
+    return this.iamInstances[kind](resource, "resource");
   }
 
   // ---- lifecycle
@@ -591,6 +643,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     for (const watcher of this.watchers.values()) watcher.stop();
     this.watchers.clear();
     this.catalog.close();
+    this.iamPolicies.close();
     await this.connection.close();
   }
 
@@ -606,6 +659,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (name.startsWith(prefix)) await this.jsm.streams.delete(name).catch(() => false);
     }
     await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
+    await this.jsm.streams.delete(`KV_${this.options.namespace}-iam`).catch(() => false);
   }
 
   /** Publishes a dead-lettered copy (WorkerHost). */

@@ -25,8 +25,10 @@ import {
   type SchemaSettings as SchemaSettingsProto,
   type Snapshot as SnapshotProto,
   SnapshotSchema,
+  Subscription_State,
   type Subscription as SubscriptionProto,
   SubscriptionSchema,
+  Topic_State,
   type Topic as TopicProto,
   TopicSchema,
 } from "../../gen/google/pubsub/v1/pubsub_pb.js";
@@ -51,11 +53,13 @@ export function timestampToMs(timestamp: Timestamp): number {
   return Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6);
 }
 
+/** A topic as Pub/Sub answers it: `state` ACTIVE; `tags` are input only, so never returned. */
 export function topicToProto(topic: Topic): TopicProto {
   return create(TopicSchema, {
     name: topic.name,
     labels: topic.labels,
     kmsKeyName: topic.kmsKeyName,
+    messageStoragePolicy: topic.messageStoragePolicy ?? undefined,
     messageRetentionDuration:
       topic.messageRetentionDurationMs === null ? undefined : msToDuration(topic.messageRetentionDurationMs),
     schemaSettings: topic.schemaSettings
@@ -66,6 +70,7 @@ export function topicToProto(topic: Topic): TopicProto {
           lastRevisionId: topic.schemaSettings.lastRevisionId,
         }
       : undefined,
+    state: Topic_State.ACTIVE,
   });
 }
 
@@ -99,12 +104,21 @@ export function topicFromProto(proto: TopicProto): Omit<Topic, "createTimeMs" | 
     proto.messageRetentionDuration === undefined
       ? null
       : durationToMs(proto.messageRetentionDuration, "message_retention_duration");
+  const storage = proto.messageStoragePolicy;
   return {
     name: proto.name,
     labels: { ...proto.labels },
     kmsKeyName: proto.kmsKeyName,
     messageRetentionDurationMs: retention,
     schemaSettings: schemaSettingsFromProto(proto.schemaSettings),
+    messageStoragePolicy:
+      storage === undefined
+        ? null
+        : {
+            allowedPersistenceRegions: [...storage.allowedPersistenceRegions],
+            enforceInTransit: storage.enforceInTransit,
+          },
+    tags: { ...proto.tags },
   };
 }
 
@@ -112,7 +126,9 @@ export function subscriptionToProto(subscription: Subscription): SubscriptionPro
   return create(SubscriptionSchema, {
     name: subscription.name,
     topic: subscription.topic,
-    pushConfig: subscription.pushConfig === null ? undefined : pushConfigToProto(subscription.pushConfig),
+    // A pull subscription has an empty push config (`pushConfig: {}` in JSON), as Pub/Sub answers.
+    pushConfig:
+      subscription.pushConfig === null ? create(PushConfigSchema) : pushConfigToProto(subscription.pushConfig),
     ackDeadlineSeconds: subscription.ackDeadlineSeconds,
     retainAckedMessages: subscription.retainAckedMessages,
     messageRetentionDuration: msToDuration(subscription.messageRetentionDurationMs),
@@ -132,6 +148,7 @@ export function subscriptionToProto(subscription: Subscription): SubscriptionPro
           },
     detached: subscription.detached,
     enableExactlyOnceDelivery: subscription.enableExactlyOnceDelivery,
+    state: Subscription_State.ACTIVE,
   });
 }
 
@@ -140,7 +157,9 @@ function pushConfigToProto(push: PushConfig): PushConfigProto {
     pushEndpoint: push.pushEndpoint,
     attributes: push.attributes,
     authenticationMethod: push.oidcToken === null ? { case: undefined } : { case: "oidcToken", value: push.oidcToken },
-    wrapper: push.noWrapper ? { case: "noWrapper", value: {} } : { case: undefined },
+    wrapper: push.noWrapper
+      ? { case: "noWrapper", value: { writeMetadata: push.writeMetadata ?? false } }
+      : { case: undefined },
   });
 }
 
@@ -153,6 +172,7 @@ export function pushConfigFromProto(proto: SubscriptionProto["pushConfig"]): Pus
     attributes: { ...proto.attributes },
     oidcToken: oidc === null ? null : { serviceAccountEmail: oidc.serviceAccountEmail, audience: oidc.audience },
     noWrapper: proto.wrapper.case === "noWrapper",
+    writeMetadata: proto.wrapper.case === "noWrapper" && proto.wrapper.value.writeMetadata,
   };
 }
 
@@ -192,6 +212,7 @@ export function subscriptionFromProto(
     expirationTtlMs,
     pushConfig: pushConfigFromProto(proto.pushConfig),
     enableExactlyOnceDelivery: proto.enableExactlyOnceDelivery,
+    tags: { ...proto.tags },
   };
 }
 

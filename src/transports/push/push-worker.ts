@@ -350,13 +350,19 @@ class Pusher {
     const publishTime = new Date(message.publishTimeMs).toISOString();
     if (push.noWrapper) {
       headers["content-type"] = "application/octet-stream";
-      headers["x-goog-pubsub-subscription-name"] = sub.name;
-      headers["x-goog-pubsub-message-id"] = message.messageId;
-      headers["x-goog-pubsub-publish-time"] = publishTime;
-      if (message.orderingKey !== "") headers["x-goog-pubsub-ordering-key"] = encodeURIComponent(message.orderingKey);
-      if (sub.deadLetterPolicy !== null) headers["x-goog-pubsub-delivery-attempt"] = String(received.deliveryAttempt);
-      for (const [key, value] of Object.entries(message.attributes)) {
-        if (HEADER_TOKEN.test(key)) headers[`x-goog-pubsub-attr-${key.toLowerCase()}`] = encodeURIComponent(value);
+      // Pub/Sub's no_wrapper: the body alone, unless write_metadata adds the metadata and the attributes as headers.
+      if (push.writeMetadata === true) {
+        for (const [key, value] of Object.entries(message.attributes)) {
+          const name = key.toLowerCase();
+          if (HEADER_TOKEN.test(key) && !RESERVED_HEADERS.has(name) && !name.startsWith("x-goog-pubsub-")) {
+            headers[name] = HEADER_VALUE.test(value) ? value : encodeURIComponent(value);
+          }
+        }
+        headers["x-goog-pubsub-subscription-name"] = sub.name;
+        headers["x-goog-pubsub-message-id"] = message.messageId;
+        headers["x-goog-pubsub-publish-time"] = publishTime;
+        if (message.orderingKey !== "") headers["x-goog-pubsub-ordering-key"] = encodeURIComponent(message.orderingKey);
+        if (sub.deadLetterPolicy !== null) headers["x-goog-pubsub-delivery-attempt"] = String(received.deliveryAttempt);
       }
       return { headers, body: new Uint8Array(message.data) };
     }
@@ -380,3 +386,25 @@ class Pusher {
 
 /** Attribute names usable in a header name (RFC 9110 token); others are left out of no-wrapper pushes. */
 const HEADER_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/** Attribute values sent as they are; any other value (non-ASCII, control characters) goes percent-encoded. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+/**
+ * Header names an attribute never sets: the ones this request sets itself and the ones that frame or route
+ * HTTP (an attribute must not change how the request is delivered or authenticated).
+ */
+const RESERVED_HEADERS = new Set([
+  "authorization",
+  "connection",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "expect",
+  "host",
+  "keep-alive",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);

@@ -1,6 +1,7 @@
 // The Pub/Sub v1 REST routes: HTTP method + path template -> RPC method and how path parameters fill the request.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Publisher, Subscriber } from "../../gen/google/pubsub/v1/pubsub_pb.js";
+import { checkPublishData } from "./strict-base64.js";
 
 /** One REST route of the Pub/Sub API. */
 export interface RestRoute {
@@ -60,7 +61,10 @@ export const pubsubRoutes: RestRoute[] = [
     httpMethod: "POST",
     pattern: suffix(topicPath, ":publish"),
     rpc: P("publish"),
-    request: (n, _p, b) => ({ ...b, topic: n }),
+    request: (n, _p, b) => {
+      checkPublishData(b);
+      return { ...b, topic: n };
+    },
   },
   {
     httpMethod: "PUT",

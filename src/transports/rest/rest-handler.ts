@@ -13,10 +13,12 @@ import {
   sendError,
   sendJson,
 } from "../../http/index.js";
+import { iamRoutes } from "./iam-routes.js";
 import { pubsubRoutes } from "./pubsub-routes.js";
 import { schemaRoutes } from "./schema-routes.js";
 
-const routes = [...pubsubRoutes, ...schemaRoutes];
+/** Every REST route served: Pub/Sub's, SchemaService's and IAMPolicy's on Pub/Sub resources. */
+const routes = [...pubsubRoutes, ...schemaRoutes, ...iamRoutes];
 
 /** A service implementation keyed by method local name (what connect's ServiceImpl is). */
 type Implementation = Record<string, (request: never, context: never) => unknown>;
@@ -39,7 +41,10 @@ export function createRestHandler(options: RestHandlerOptions) {
     const url = requestUrl(request);
     if (!url.pathname.startsWith("/v1/projects/")) return false;
     const candidates = routes.filter((route) => route.pattern.test(url.pathname));
-    if (candidates.length === 0) return false;
+    if (candidates.length === 0) {
+      sendUnknownPath(response, url.pathname);
+      return true;
+    }
     const route = candidates.find((candidate) => candidate.httpMethod === request.method);
     try {
       if (route === undefined) {
@@ -91,6 +96,20 @@ export function createRestHandler(options: RestHandlerOptions) {
     }
     return true;
   };
+}
+
+/**
+ * An unknown path in the Pub/Sub REST namespace: 404 with an HTML page, as Pub/Sub's front end answers
+ * (not a JSON NOT_FOUND error, which clients read as "the topic does not exist").
+ */
+function sendUnknownPath(response: AnyResponse, path: string): void {
+  const escaped = path.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const body =
+    `<!DOCTYPE html>\n<html lang=en>\n<meta charset=utf-8>\n<title>Error 404 (Not Found)</title>\n` +
+    `<p><b>404.</b> The requested URL <code>${escaped}</code> was not found on this server. ` +
+    `No Pub/Sub REST method has this path (see docs/pubsub.md for the routes streamgate serves).\n`;
+  response.writeHead(404, { "content-type": "text/html; charset=UTF-8", "content-length": Buffer.byteLength(body) });
+  response.end(body);
 }
 
 function sendJsonError413(response: AnyResponse, error: PayloadTooLargeError): void {
