@@ -44,6 +44,7 @@ export {
   webSocketCloseReason,
   wireProtocolOf,
 } from "./refuse.js";
+export { createRouter, type Route, type RouteMatch, type RouteParams, type Router } from "./router.js";
 export { type ClientCertificate, clientCertificate, clientCertificateSubject } from "./tls-client-certificate.js";
 export {
   type ClientAddressSource,

@@ -25,8 +25,10 @@ import {
   type AnyResponse,
   connectionOrigin,
   createListener,
+  createRouter,
   parseTrustedProxies,
   type RequestHandler,
+  type Route,
   refuse,
   requestClientAddress,
   sendError,
@@ -67,10 +69,16 @@ import {
   defaultPubsubLimits,
 } from "../transports/pubsub/index.js";
 import { createPushSigner, createPushWorker } from "../transports/push/index.js";
-import { createRestHandler } from "../transports/rest/index.js";
-import { createEventsHandler } from "../transports/sse/index.js";
+import { createRestRoutes } from "../transports/rest/index.js";
+import { createEventsRoute } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
-import { createTunnelServer, TUNNEL_SERVICE_PREFIX, type TunnelServer } from "../tunnel/server/index.js";
+import {
+  createTunnelServer,
+  TUNNEL_AGENTS_PATH,
+  TUNNEL_MATCH_PATH,
+  TUNNEL_SERVICE_PREFIX,
+  type TunnelServer,
+} from "../tunnel/server/index.js";
 
 /** A running (or ready to run) streamgate server. */
 /** "compiled" when this runs from dist/ (npm run build), "sources" when from src/ through tsx. */
@@ -229,7 +237,7 @@ export async function createServer(
   const routes = (router: ConnectRouter) => {
     for (const { descriptor, implementation } of services) router.service(descriptor, implementation);
   };
-  const rest = createRestHandler({
+  const restRoutes = createRestRoutes({
     services: [
       { descriptor: Publisher, implementation: publisher as never },
       { descriptor: Subscriber, implementation: subscriber as never },
@@ -240,7 +248,7 @@ export async function createServer(
     shutdownSignal: shutdown.signal,
   });
   // Live streams over plain HTTP: SSE / long poll on GET …/topics/{t}/events, WebSocket on /v1/ws.
-  const topicEvents = createEventsHandler({
+  const eventsRoute = createEventsRoute({
     hub: telemetry.observe(transportHub, ObservedTransport.sse),
     longPollHub: telemetry.observe(transportHub, ObservedTransport.longPoll),
     engine: transportEngine,
@@ -316,33 +324,58 @@ export async function createServer(
     connections: () => ({ ...liveConnections.counts(), http: listener.connections() }),
   });
 
+  // The one route table of the plain-HTTP endpoints (src/http/router.ts): health, readiness, metrics, JWKS, the
+  // tunnel admin, the dashboard, SSE and long poll, Pub/Sub REST (with its HTML 404 fallback under /v1/projects/).
+  const getOnly = (path: string, handle: Route["handle"]): Route => ({ methods: ["GET"], path, handle });
+  const router = createRouter([
+    getOnly("/healthz", (_request, response) => sendJson(response, 200, { status: "ok" })),
+    getOnly("/readyz", async (_request, response) => {
+      const ready = await serving();
+      sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
+    }),
+    getOnly("/metrics", async (_request, response) => {
+      const text = await metrics.scrape();
+      response.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
+      response.end(text);
+    }),
+    getOnly("/.well-known/jwks.json", async (_request, response) => sendJson(response, 200, await pushSigner.jwks())),
+    ...(tunnel === null
+      ? []
+      : [TUNNEL_AGENTS_PATH, TUNNEL_MATCH_PATH].map((path) =>
+          getOnly(path, async (request, response) => {
+            await tunnel.handleAdmin(request, response, path);
+          }),
+        )),
+    ...dashboard.routes,
+    eventsRoute,
+    ...restRoutes,
+  ]);
+
   const fallback = (request: AnyRequest, response: AnyResponse) => {
     void (async () => {
-      const path = (request.url ?? "/").split("?")[0];
+      const path = (request.url ?? "/").split("?")[0]!;
       if (draining) response.setHeader("connection", "close");
-      if (path === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
-        sendJson(response, 200, { status: "ok" });
-      } else if (path === "/readyz" && (request.method === "GET" || request.method === "HEAD")) {
-        const ready = await serving();
-        sendJson(response, ready ? 200 : 503, { status: ready ? "ready" : draining ? "draining" : "not ready" });
-      } else if (path === "/metrics" && (request.method === "GET" || request.method === "HEAD")) {
-        const text = await metrics.scrape();
-        response.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
-        response.end(text);
-      } else if (path === "/.well-known/jwks.json" && (request.method === "GET" || request.method === "HEAD")) {
-        sendJson(response, 200, await pushSigner.jwks());
-      } else if (wireProtocolOf(request.headers).startsWith("grpc")) {
+      if (wireProtocolOf(request.headers).startsWith("grpc")) {
         // An RPC this server does not serve: a gRPC trailers-only answer, never an HTML or JSON page.
         refuse(
           { request, response },
           new StreamgateError(Code.UNIMPLEMENTED, `unknown service or method ${path}`, { reason: "UNKNOWN_METHOD" }),
         );
-      } else if (
-        !(tunnel !== null && (await tunnel.handleAdmin(request, response, path))) &&
-        !(await dashboard.handle(request, response, path)) &&
-        !(await topicEvents(request, response, path)) &&
-        !(await rest(request, response))
-      ) {
+        return;
+      }
+      const found = router.match(request.method ?? "GET", path);
+      if (found.kind === "route") await found.route.handle(request, response, found.params);
+      else if (found.kind === "method") {
+        response.setHeader("allow", found.allow.join(", "));
+        refuse(
+          { request, response },
+          new StreamgateError(
+            Code.UNIMPLEMENTED,
+            `method ${request.method} is not allowed on ${path}; allowed: ${found.allow.join(", ")}`,
+            { reason: "METHOD_NOT_ALLOWED" },
+          ),
+        );
+      } else {
         refuse(
           { request, response },
           new StreamgateError(Code.NOT_FOUND, `no route for ${request.method} ${path}`, { reason: "ROUTE_NOT_FOUND" }),

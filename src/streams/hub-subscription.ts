@@ -177,8 +177,10 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
   private accept(page: readonly StoredMessage[], live: boolean): void {
     if (this.detached) return;
     const { filter, maxBufferBytes } = this.context;
-    // The consumer kept up when at most half the buffer waited as this page came (history reads keep to that).
-    const keptUp = this.queuedBytes <= maxBufferBytes / 2;
+    // The consumer kept up when it had taken everything and was waiting for more as this page came: overflowing
+    // the buffer is then this page's size (one large Publish), not the consumer's pace. (A consumer that took
+    // everything but is stuck on its own backpressure is not waiting: it is dropped as before.)
+    const keptUp = this.queuedBytes === 0 && this.wake !== null;
     for (const message of page) {
       if (message.offset < this.nextOffset) continue;
       if (message.offset > this.nextOffset) this.pushGap(message.offset);

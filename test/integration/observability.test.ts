@@ -131,7 +131,7 @@ describe("observability", () => {
   });
 
   it("observability - a WebSocket client too slow to keep up is logged at warn with reason SLOW_CONSUMER and counted per transport", async () => {
-    const running = await start({ maxStreamBufferBytes: 16 * 1024, heartbeatMs: 30_000 });
+    const running = await start({ maxStreamBufferBytes: 256 * 1024, heartbeatMs: 30_000 });
     const topic = `projects/obs/topics/${uniqueName("slow")}`;
     let ws: WsClient | undefined;
     try {
@@ -139,16 +139,29 @@ describe("observability", () => {
       ws = await WsClient.open(running.url);
       ws.send({ type: "subscribe", id: "s", topic, from: "latest" });
       await ws.until((client) => client.frames.some((frame) => frame.type === "subscribed"));
-      (ws.socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      const payload = Buffer.alloc(1000, "p");
-      for (let batch = 0; batch < 200 && ws.closeCode === null; batch++) {
-        const closing = running.logs.lines().some((line) => line.reason === "SLOW_CONSUMER");
-        if (closing) break;
+      // Stop reading for good: ws resumes its socket whenever its own receiver drains, so that resume is disabled.
+      const raw = (ws.socket as unknown as { _socket: { pause(): unknown; resume(): unknown } })._socket;
+      const resume = raw.resume.bind(raw);
+      raw.pause();
+      raw.resume = () => raw;
+      const droppedByHub = async () =>
+        /^streamgate_slow_consumers_dropped_total 1$/m.test(await (await fetchClose(`${running.url}/metrics`)).text());
+      const payload = Buffer.alloc(4000, "p");
+      // Up to 80 MB (loopback sockets here take 36 MB before the server's own buffers fill) in pages of 20 × 4 KB, under
+      // half the 256 KiB buffer: the paused client falls behind page by page. (One Publish larger than the buffer
+      // would not make a client that is waiting for events a slow consumer: it reads that batch from the log.)
+      for (let batch = 0; batch < 1_000; batch++) {
+        if (batch % 10 === 0 && (await droppedByHub())) break;
         await running.server.engine.publish(
           topic,
-          Array.from({ length: 100 }, () => ({ data: payload, attributes: {}, orderingKey: "" })),
+          Array.from({ length: 20 }, () => ({ data: payload, attributes: {}, orderingKey: "" })),
         );
+        await new Promise((resolve) => setImmediate(resolve)); // the live tail reads each page as it comes
       }
+      assert.ok(await droppedByHub(), "the hub dropped the paused client");
+      // Reading again, the client takes what was sent, then the close (1013): the stream's close line is logged.
+      raw.resume = resume;
+      resume();
       const dropped = await running.logs.waitForLine(
         (line) => line.msg === "stream closed" && line.reason === "SLOW_CONSUMER",
         "slow consumer stream closed",

@@ -287,9 +287,23 @@ function webSocketTransport(baseUrl: () => string): LiveTransport {
         headers: bearer(token),
         perMessageDeflate: false,
       });
+      // ws resumes its socket whenever its own receiver drains: while paused, that resume is held back.
       const raw = () => (socket as unknown as { _socket: Socket | null })._socket;
-      stream.pause = () => raw()?.pause();
-      stream.resume = () => raw()?.resume();
+      let heldResume: (() => Socket) | null = null;
+      stream.pause = () => {
+        const tcp = raw();
+        if (tcp === null || heldResume !== null) return;
+        heldResume = tcp.resume.bind(tcp);
+        tcp.pause();
+        tcp.resume = () => tcp;
+      };
+      stream.resume = () => {
+        const tcp = raw();
+        if (tcp === null || heldResume === null) return;
+        tcp.resume = heldResume;
+        heldResume = null;
+        tcp.resume();
+      };
       stream.cancel = () => socket.terminate();
       socket.on("open", () =>
         socket.send(

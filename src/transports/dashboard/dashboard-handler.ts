@@ -1,10 +1,9 @@
 // Routes the dashboard: its static page at `/` (from web/), the browser client it imports, and the JSON API it polls.
 import { fileURLToPath } from "node:url";
-import { errors } from "../../errors/index.js";
-import { type AnyRequest, type AnyResponse, requestUrl, sendError, sendJson } from "../../http/index.js";
+import { type Route, requestUrl, sendJson } from "../../http/index.js";
 import { createClientBundleLoader, DASHBOARD_CLIENT_PATH } from "./client-bundle.js";
 import { createOverviewBuilder, type OverviewSources } from "./overview.js";
-import { loadStaticFiles, serveFile, serveStaticFile } from "./static-files.js";
+import { loadStaticFiles, serveFile } from "./static-files.js";
 import { createStatsHistory } from "./stats-history.js";
 
 /** Path of the overview API. */
@@ -21,10 +20,8 @@ export interface DashboardOptions extends Omit<OverviewSources, "history"> {
 }
 
 export interface DashboardHandler {
-  /**
-   * Resolves true when it answered the request, false to let other routes try.
-   */
-  handle(request: AnyRequest, response: AnyResponse, path: string): Promise<boolean>;
+  /** The dashboard's entries of the edge's route table: the overview API, the browser client, web/'s files. */
+  routes: Route[];
   /** Stops the history's sampling timer (call before closing the engine). */
   close(): Promise<void>;
 }
@@ -39,21 +36,27 @@ export function createDashboardHandler(options: DashboardOptions): DashboardHand
   const history = createStatsHistory({ engine: options.engine, intervalMs: options.sampleIntervalMs });
   const overview = createOverviewBuilder({ ...options, history });
   history.start();
-  const handle = async (request: AnyRequest, response: AnyResponse, path: string): Promise<boolean> => {
-    if (path === DASHBOARD_OVERVIEW_PATH) {
-      if (request.method !== "GET") {
-        sendError(response, errors.invalidArgument("method", `${DASHBOARD_OVERVIEW_PATH} answers GET only`));
-        return true;
-      }
-      const project = requestUrl(request).searchParams.get("project");
-      sendJson(response, 200, await overview(project));
-      return true;
-    }
-    if (path === DASHBOARD_CLIENT_PATH && (request.method === "GET" || request.method === "HEAD")) {
-      serveFile(await clientBundle(), request, response);
-      return true;
-    }
-    return serveStaticFile(files, request, response, path);
-  };
-  return { handle, close: () => history.close() };
+  const routes: Route[] = [
+    {
+      methods: ["GET"],
+      path: DASHBOARD_OVERVIEW_PATH,
+      async handle(request, response) {
+        const project = requestUrl(request).searchParams.get("project");
+        sendJson(response, 200, await overview(project));
+      },
+    },
+    {
+      methods: ["GET"],
+      path: DASHBOARD_CLIENT_PATH,
+      handle: async (request, response) => serveFile(await clientBundle(), request, response),
+    },
+    ...[...files].map(
+      ([path, file]): Route => ({
+        methods: ["GET"],
+        path,
+        handle: (request, response) => serveFile(file, request, response),
+      }),
+    ),
+  ];
+  return { routes, close: () => history.close() };
 }

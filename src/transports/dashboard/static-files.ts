@@ -60,23 +60,6 @@ export function loadStaticFiles(root: string): Map<string, StaticFile> {
   return files;
 }
 
-/**
- * Answers GET/HEAD for a known file; resolves false for any other path so API routes stay reachable.
- * Files are not fingerprinted, so every one is `no-cache`: browsers keep them and revalidate by ETag (304).
- */
-export function serveStaticFile(
-  files: Map<string, StaticFile>,
-  request: AnyRequest,
-  response: AnyResponse,
-  path: string,
-): boolean {
-  if (request.method !== "GET" && request.method !== "HEAD") return false;
-  const file = files.get(path);
-  if (file === undefined) return false;
-  serveFile(file, request, response);
-  return true;
-}
-
 /** Answers a GET/HEAD with `file` (or 304 when the client's ETag matches), with the dashboard's security headers. */
 export function serveFile(file: StaticFile, request: AnyRequest, response: AnyResponse): void {
   const headers = {

@@ -1,2 +1,2 @@
 // Public surface of the REST transport.
-export { createRestHandler, type RestHandlerOptions } from "./rest-handler.js";
+export { createRestRoutes, type RestHandlerOptions } from "./rest-handler.js";

@@ -8,13 +8,15 @@ import {
   type AnyRequest,
   type AnyResponse,
   PayloadTooLargeError,
+  type Route,
+  type RouteParams,
   readBody,
   requestUrl,
   sendError,
   sendJson,
 } from "../../http/index.js";
 import { iamRoutes } from "./iam-routes.js";
-import { pubsubRoutes } from "./pubsub-routes.js";
+import { pubsubRoutes, type RestRoute } from "./pubsub-routes.js";
 import { schemaRoutes } from "./schema-routes.js";
 
 /** Every REST route served: Pub/Sub's, SchemaService's and IAMPolicy's on Pub/Sub resources. */
@@ -31,32 +33,21 @@ export interface RestHandlerOptions {
   shutdownSignal: AbortSignal;
 }
 
-/** Returns a handler that answers Pub/Sub REST requests; resolves false when no route matches. */
-export function createRestHandler(options: RestHandlerOptions) {
+/**
+ * The Pub/Sub REST routes for the edge's route table: one per REST method (Pub/Sub's, SchemaService's, IAMPolicy's),
+ * then a fallback that answers any other path under /v1/projects/ with Pub/Sub's HTML 404 page.
+ */
+export function createRestRoutes(options: RestHandlerOptions): Route[] {
   const implementations = new Map<string, Implementation>();
   for (const { descriptor, implementation } of options.services)
     implementations.set(descriptor.typeName, implementation);
 
-  return async function handleRest(request: AnyRequest, response: AnyResponse): Promise<boolean> {
+  const serve = async (route: RestRoute, request: AnyRequest, response: AnyResponse, params: RouteParams) => {
     const url = requestUrl(request);
-    if (!url.pathname.startsWith("/v1/projects/")) return false;
-    const candidates = routes.filter((route) => route.pattern.test(url.pathname));
-    if (candidates.length === 0) {
-      sendUnknownPath(response, url.pathname);
-      return true;
-    }
-    const route = candidates.find((candidate) => candidate.httpMethod === request.method);
     try {
-      if (route === undefined) {
-        response.setHeader("allow", candidates.map((candidate) => candidate.httpMethod).join(", "));
-        throw new StreamgateError(Code.UNIMPLEMENTED, `method ${request.method} is not allowed on ${url.pathname}`, {
-          reason: "METHOD_NOT_ALLOWED",
-        });
-      }
-      const groups = route.pattern.exec(url.pathname)?.groups ?? {};
-      const name = decodeName(groups.name ?? "");
+      const name = decodeName(params.name ?? "");
       const body = await readJsonBody(request, options.maxRequestBytes);
-      const json = route.request(name, groups.project ?? "", body, url.searchParams);
+      const json = route.request(name, params.project ?? "", body, url.searchParams);
       const rpc: DescMethod = route.rpc;
       let message: ReturnType<typeof fromJson>;
       try {
@@ -94,8 +85,23 @@ export function createRestHandler(options: RestHandlerOptions) {
         sendJsonError413(response, error);
       } else sendError(response, error);
     }
-    return true;
   };
+
+  return [
+    ...routes.map(
+      (route): Route => ({
+        methods: [route.httpMethod],
+        path: route.pattern,
+        handle: (request, response, params) => serve(route, request, response, params),
+      }),
+    ),
+    {
+      methods: [],
+      path: /^\/v1\/projects\//,
+      fallback: true,
+      handle: (request, response) => sendUnknownPath(response, requestUrl(request).pathname),
+    },
+  ];
 }
 
 /**

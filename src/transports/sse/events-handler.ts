@@ -1,8 +1,8 @@
-// Routes GET …/topics/{t}/events to the SSE stream or, with `wait` and no text/event-stream Accept, the long poll.
+// The route of GET …/topics/{t}/events: the SSE stream or, with `wait` and no text/event-stream Accept, the long poll.
 import type { Engine } from "../../engines/engine.js";
-import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
+import { type Route, sendError } from "../../http/index.js";
 import type { StreamHub } from "../../streams/index.js";
-import { matchEventsPath, parseEventsRequest } from "./events-route.js";
+import { EVENTS_PATH, matchEventsPath, parseEventsRequest } from "./events-route.js";
 import { serveLongPoll } from "./long-poll.js";
 import { serveSse } from "./sse-stream.js";
 
@@ -18,34 +18,33 @@ export interface EventsHandlerOptions {
   maxBufferBytes: number;
 }
 
-/** Resolves true when it handled the request (events path), false to let other routes try. */
-export function createEventsHandler(
-  options: EventsHandlerOptions,
-): (request: AnyRequest, response: AnyResponse, path: string) => Promise<boolean> {
-  return async (request, response, path) => {
-    if (request.method !== "GET") return false;
-    let parsed: ReturnType<typeof parseEventsRequest>;
-    try {
-      const topic = matchEventsPath(path);
-      if (topic === null) return false;
-      parsed = parseEventsRequest(request, topic);
-    } catch (error) {
-      sendError(response, error);
-      return true;
-    }
-    const accept = String(request.headers.accept ?? "");
-    if (parsed.query.has("wait") && !accept.includes("text/event-stream")) {
-      await serveLongPoll(
-        options.longPollHub ?? options.hub,
-        options.engine,
-        parsed,
-        request,
-        response,
-        options.shutdownSignal,
-      );
-    } else {
-      await serveSse(options.hub, parsed, request, response, options.shutdownSignal, options.maxBufferBytes);
-    }
-    return true;
+/** The route of GET …/topics/{t}/events for the edge's route table: SSE, or with `wait` the long poll. */
+export function createEventsRoute(options: EventsHandlerOptions): Route {
+  return {
+    methods: ["GET"],
+    path: EVENTS_PATH,
+    async handle(request, response) {
+      let parsed: ReturnType<typeof parseEventsRequest>;
+      try {
+        const path = (request.url ?? "/").split("?")[0]!;
+        parsed = parseEventsRequest(request, matchEventsPath(path)!);
+      } catch (error) {
+        sendError(response, error);
+        return;
+      }
+      const accept = String(request.headers.accept ?? "");
+      if (parsed.query.has("wait") && !accept.includes("text/event-stream")) {
+        await serveLongPoll(
+          options.longPollHub ?? options.hub,
+          options.engine,
+          parsed,
+          request,
+          response,
+          options.shutdownSignal,
+        );
+      } else {
+        await serveSse(options.hub, parsed, request, response, options.shutdownSignal, options.maxBufferBytes);
+      }
+    },
   };
 }

@@ -4,7 +4,8 @@ import { errors } from "../../errors/index.js";
 import { type AnyRequest, requestUrl } from "../../http/index.js";
 import { parseOffset, parseStreamPosition } from "../../streams/index.js";
 
-const EVENTS_PATH = /^\/v1\/projects\/([^/]+)\/topics\/([^/]+)\/events$/;
+/** The events path of a topic; the edge's route table and `matchEventsPath` share it. */
+export const EVENTS_PATH = /^\/v1\/projects\/([^/]+)\/topics\/([^/]+)\/events$/;
 
 export interface EventsRequest {
   topic: TopicName;

@@ -1,3 +1,3 @@
 // Public surface of the SSE and long-poll transport for topic events.
-export { createEventsHandler, type EventsHandlerOptions } from "./events-handler.js";
+export { createEventsRoute, type EventsHandlerOptions } from "./events-handler.js";
 export { formatSseError, formatSseEvent, SSE_RETRY_MS } from "./sse-stream.js";
