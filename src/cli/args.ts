@@ -1,5 +1,6 @@
 // Shared argument parsing for the CLI: command specs, strict parsing, usage text and value parsers.
 import { parseArgs } from "node:util";
+import { didYouMean } from "../config/index.js";
 
 /** A failure the CLI reports as one line `streamgate: <message>` and exits with `exitCode`. */
 export class CliError extends Error {
@@ -93,7 +94,8 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
   } catch (error) {
-    throw new UsageError(`${describeParseError(error)} ${hint}`);
+    const flags = allOptions(spec).map(([name]) => `--${name}`);
+    throw new UsageError(`${describeParseError(error, flags)} ${hint}`);
   }
   const required = spec.requiredPositionals ?? spec.positionals.length;
   if (parsed.positionals.length < required) {
@@ -106,10 +108,10 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
   return { help: false, values: parsed.values as OptionValues<S["options"]>, positionals: parsed.positionals };
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, flags: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown option ${unknown[1]}`;
+  if (unknown) return `unknown option ${unknown[1]}${didYouMean(unknown[1]!, flags, (flag) => flag)}`;
   const missing = /Option '([^' ]+)[^']*' argument missing/.exec(message);
   if (missing) return `option ${missing[1]} needs a value`;
   const ambiguous = /Option '([^']+)' argument is ambiguous/.exec(message);
