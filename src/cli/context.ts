@@ -1,11 +1,12 @@
 // What every client command shares: the --server/--project/--token flags, the REST client, resource names.
+import { DEFAULT_PROJECT } from "../broker/names.js";
 import { CliError, type OptionValues, UsageError } from "./args.js";
 import { cliVersion } from "./command.js";
 import { RestClient } from "./rest-client.js";
 import { selectedContext } from "./saved-contexts.js";
 
 /** The project of short names when none is given: the same on every transport, in the CLI and the dashboard. */
-export const DEFAULT_PROJECT = "default";
+export { DEFAULT_PROJECT };
 
 /** Flags of every command that talks to a server. */
 export const clientOptions = {
