@@ -57,6 +57,8 @@ function prepareDataDir(dataDir: string): () => void {
         `data dir ${dataDir} is not writable (${describeErrno(error)}): make it writable for this user, or point ${flag} at a writable directory`,
       );
     }
+    // An existing database is never touched; a new one (and what came with it) is removed again.
+    if ([...before].some((name) => name.startsWith("streamgate.db"))) return () => undefined;
     return () => {
       for (const name of readdirSync(dataDir)) if (!before.has(name)) rmSync(resolve(dataDir, name), { force: true });
     };
