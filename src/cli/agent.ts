@@ -81,6 +81,12 @@ const agentSpec = {
       description: "trace, debug, info, warn, error or silent",
       defaultText: "$STREAMGATE_LOG_LEVEL, else info",
     },
+    "log-format": {
+      type: "string",
+      valueName: "auto|json|pretty",
+      description: "Log lines: readable on a terminal and JSON otherwise (auto), or always one of them",
+      defaultText: "$STREAMGATE_LOG_FORMAT, else auto",
+    },
   },
   examples: [
     "streamgate agent --server http://127.0.0.1:8080 --token $TOKEN --group dev --to http://localhost:3000",
@@ -161,6 +167,10 @@ export const agentCommand = defineCommand(agentSpec, async ({ values }, io) => {
   if (!logLevels.includes(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${logLevels.join(", ")}, got ${logLevel}`);
   }
+  const logFormat = values["log-format"] ?? (io.env.STREAMGATE_LOG_FORMAT || "auto");
+  if (logFormat !== "auto" && logFormat !== "json" && logFormat !== "pretty") {
+    throw new UsageError(`--log-format: expected auto, json or pretty, got ${JSON.stringify(logFormat)}`);
+  }
   const integer = (flag: string, value: string | undefined, min: number) =>
     value === undefined ? undefined : parseInteger(value, `--${flag}`, min);
 
@@ -180,7 +190,7 @@ export const agentCommand = defineCommand(agentSpec, async ({ values }, io) => {
       maxConcurrentStreams: integer("max-concurrent-streams", values["max-concurrent-streams"], 1),
       maxMessageBytes: integer("max-message-bytes", values["max-message-bytes"], 1024),
       drainTimeoutMs: integer("drain-ms", values["drain-ms"], 0),
-      logger: createLogger(logLevel),
+      logger: createLogger(logLevel, logFormat),
     });
   } catch (error) {
     // Bad options are usage errors; an invalid rules file is a failure with its own message (exit 1).
