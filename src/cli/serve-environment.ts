@@ -95,7 +95,9 @@ function generateSecretFile(path: string): void {
 export function prepareStart(options: ServerOptions): StartFootprint {
   const undoDataDir = options.engine === "embedded" ? prepareDataDir(options.dataDir) : () => undefined;
   let generatedSecretFile: string | null = null;
+  let createdSecretDir: string | null = null;
   if (options.authSecretGenerate && options.authSecretFile !== null && !existsSync(options.authSecretFile)) {
+    createdSecretDir = firstMissing(dirname(resolve(options.authSecretFile)));
     try {
       generateSecretFile(options.authSecretFile);
     } catch (error) {
@@ -110,6 +112,7 @@ export function prepareStart(options: ServerOptions): StartFootprint {
     undo() {
       undoDataDir();
       if (generatedSecretFile !== null) rmSync(generatedSecretFile, { force: true });
+      if (createdSecretDir !== null) rmSync(createdSecretDir, { recursive: true, force: true });
     },
   };
 }

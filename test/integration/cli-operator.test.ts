@@ -351,6 +351,36 @@ describe("cli - tokens from token create on every transport", () => {
   });
   after(() => server?.kill());
 
+  test("serve - a start that fails after generating the secret removes it and the folder it made", async () => {
+    const blocker = createTcpServer();
+    blocker.listen(0, "127.0.0.1");
+    await once(blocker, "listening");
+    try {
+      const port = String((blocker.address() as { port: number }).port);
+      const fresh = join(root, "fresh-secrets", "deep", "secret.txt");
+      const run = await runBin([
+        ...["serve", "--host", "127.0.0.1", "--port", port, "--data-dir", join(root, "fresh-data")],
+        ...["--auth-secret-file", fresh, "--auth-secret-generate"],
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /^streamgate: port \d+ is already in use/);
+      assert.equal(existsSync(join(root, "fresh-secrets")), false);
+      assert.equal(existsSync(join(root, "fresh-data")), false);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test("token - token create reads the key settings from the same --config file as serve", async () => {
+    const config = join(root, "token-config.yaml");
+    writeFileSync(config, `authSecretFile: ${JSON.stringify(secretFile)}\n`);
+    const minted = await runBin(["token", "create", "--config", config, "--sub", "cfg", "--grant", "admin:*"]);
+    assert.equal(minted.code, 0, minted.stderr);
+    const listed = await runBin(["topics", "list", "--server", server.url, "--token", minted.stdout.trim()]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^orders\b/m);
+  });
+
   test("serve - --auth-secret-generate wrote a 0600 secret and printed how to mint a token", () => {
     assert.equal(statSync(secretFile).mode & 0o777, 0o600);
     assert.ok(readFileSync(secretFile, "utf8").trim().length >= 32);
