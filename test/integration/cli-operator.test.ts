@@ -15,6 +15,7 @@ import { SignJWT } from "jose";
 import WebSocket from "ws";
 import { createGrpcJsClients, grpc } from "../harness/grpc-js-clients.js";
 import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
+import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
 
 const bin = fileURLToPath(new URL("../../bin/streamgate.mjs", import.meta.url));
@@ -586,6 +587,7 @@ describe("cli - tokens from token create on every transport", () => {
 
 describe("cli - the agent one-liner", () => {
   let backend: Server;
+  let grpcBackend: GrpcBackend;
   let server: SpawnedServer;
   const agentToken = "one-liner-agent-token-0123456789";
 
@@ -596,6 +598,7 @@ describe("cli - the agent one-liner", () => {
     });
     backend.listen(0, "127.0.0.1");
     await once(backend, "listening");
+    grpcBackend = await startGrpcBackend("one-liner");
     const rules = join(root, "one-liner-rules.yaml");
     writeFileSync(
       rules,
@@ -623,13 +626,18 @@ describe("cli - the agent one-liner", () => {
   after(async () => {
     await server?.kill();
     backend?.close();
+    await grpcBackend?.close();
   });
 
-  test("agent - --to http://… carries an HTTP request from the tunnel entry to the backend, no rules file", async () => {
-    const entry = /tunnel entries: HTTP (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stderr())![1]!;
+  test("agent - --to http://… and --to grpc://… carry an HTTP request and a gRPC call to their backends, no rules file", async () => {
+    const [, entry, grpcEntry] =
+      /tunnel entries: HTTP (http:\/\/127\.0\.0\.1:\d+), gRPC http:\/\/(127\.0\.0\.1:\d+)/.exec(server.stderr())!;
     const port = (backend.address() as { port: number }).port;
     const agent = await startBin(
-      ["agent", "--server", server.url, "--token", agentToken, "--group", "dev", "--to", `http://127.0.0.1:${port}`],
+      [
+        ...["agent", "--server", server.url, "--token", agentToken, "--group", "dev"],
+        ...["--to", `http://127.0.0.1:${port}`, "--to", `grpc://127.0.0.1:${grpcBackend.port}`],
+      ],
       /streamgate agent: registered/,
       cleanEnv({ STREAMGATE_LOG_LEVEL: "warn" }),
     );
@@ -640,6 +648,22 @@ describe("cli - the agent one-liner", () => {
       });
       assert.equal(response.status, 200);
       assert.equal(await response.text(), "backend saw GET /orders/42?x=1");
+      const client = new EchoClient(grpcEntry!, grpc.credentials.createInsecure());
+      try {
+        const echoed = await new Promise<Buffer>((resolve, reject) =>
+          (client as unknown as Record<string, (...args: unknown[]) => unknown>).Unary!.call(
+            client,
+            Buffer.from("through --to grpc"),
+            new grpc.Metadata(),
+            { deadline: Date.now() + 10_000 },
+            (error: grpc.ServiceError | null, value: Buffer) => (error ? reject(error) : resolve(value)),
+          ),
+        );
+        assert.equal(echoed.toString(), "through --to grpc");
+        assert.equal(grpcBackend.log.calls.at(-1)?.method, "Unary");
+      } finally {
+        client.close();
+      }
     } finally {
       assert.equal(await stop(agent.child), 0, agent.stderr());
     }
