@@ -92,7 +92,8 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
   const hint = `(see streamgate ${spec.path} --help)`;
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    // `--no-FLAG` turns a boolean off: it overrides a config file or environment variable that turned it on.
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true, allowNegative: true });
   } catch (error) {
     const flags = allOptions(spec).map(([name]) => `--${name}`);
     throw new UsageError(`${describeParseError(error, flags)} ${hint}`);

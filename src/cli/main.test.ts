@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import { parseCommand, parseDurationSeconds, toProtoDuration, UsageError } from "./args.js";
-import type { CliIo } from "./command.js";
+import type { CliIo, Command } from "./command.js";
 import { resolveName, resolveServerUrl } from "./context.js";
 import { commandPaths, commands, main } from "./main.js";
 import { formatData } from "./output.js";
@@ -55,6 +55,8 @@ describe("cli parsing", () => {
     assertFailure(await runInProcess(["topics", "create", "t", "--retention", "soon"]), 2, /invalid duration/);
     assertFailure(await runInProcess(["serve", "--engine", "sqlite"]), 2, /--engine: expected one of/);
     assertFailure(await runInProcess(["serve", "--tls-cert", "a.pem"]), 2, /--tls-key must be given together/);
+    const negated = parseCommand((commands.serve as Command).spec, ["--no-sync"]);
+    assert.deepEqual(negated.help ? negated : { ...negated.values }, { sync: false });
     assertFailure(await runInProcess(["frobnicate"]), 2, /unknown command "frobnicate" \(see streamgate help\)/);
   });
 

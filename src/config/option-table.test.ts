@@ -48,6 +48,12 @@ describe("option table", () => {
       syncEveryCommit: true,
       logFormat: "json",
     });
+    // `--no-sync` (parseArgs gives false) turns off what a file or the environment turned on.
+    assert.deepEqual(serverOptionsFromFlags({ sync: false }), { syncEveryCommit: false });
+    assert.equal(
+      resolveServerOptions({ syncEveryCommit: true, ...serverOptionsFromFlags({ sync: false }) }).syncEveryCommit,
+      false,
+    );
     assert.throws(() => serverOptionsFromEnv({ PORT: "80a" }), /^StreamgateError: \$PORT: expected an integer/);
     assert.throws(
       () => serverOptionsFromEnv({ STREAMGATE_SYNC: "maybe" }),
