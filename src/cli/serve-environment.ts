@@ -134,7 +134,8 @@ function listenerOfPort(options: ServerOptions, port: number): { name: string; f
  */
 export function describeStartError(error: unknown, options: ServerOptions): CliError | undefined {
   const failure = error as NodeJS.ErrnoException & { port?: number; address?: string };
-  if (failure?.code === "EADDRINUSE" || failure?.code === "EACCES" || failure?.code === "EADDRNOTAVAIL") {
+  const binding = failure?.syscall === "listen" || failure?.syscall === "bind";
+  if (binding && (failure.code === "EADDRINUSE" || failure.code === "EACCES" || failure.code === "EADDRNOTAVAIL")) {
     const port = failure.port ?? options.port;
     const where = `${failure.address ?? options.host}:${port}`;
     const { name, flag, env } = listenerOfPort(options, port);
