@@ -7,6 +7,7 @@ import {
   loadConfigFile,
   type OptionDefinition,
   optionKeys,
+  optionSections,
   resolveServerOptions,
   type ServerOptions,
   serverOptionsFromEnv,
@@ -28,6 +29,7 @@ function flagOf(key: keyof ServerOptions): OptionSpec {
     valueName: definition.valueName ?? definition.choices?.join("|") ?? "VALUE",
     description: notes.length === 0 ? definition.description : `${definition.description} (${notes.join(", ")})`,
     defaultText: `$${definition.env}, else ${formatDefault(key)}`,
+    group: optionSections[definition.section],
   };
 }
 
