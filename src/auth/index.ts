@@ -7,6 +7,7 @@ export { currentPrincipal, type Principal, runAsPrincipal } from "./principal-co
 export { AuthTransport, isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
 export {
   AUTH_CLOCK_TOLERANCE_SECONDS,
+  createJwtVerifier,
   createTokenVerifier,
   JWKS_ALGORITHMS,
   MIN_SECRET_BYTES,

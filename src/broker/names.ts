@@ -1,6 +1,17 @@
 // Pub/Sub resource names, Duration and Timestamp values: parsing, validation and canonical formatting.
 import { errors } from "../errors/index.js";
 
+/**
+ * The project of short topic names (`orders`) where a transport has no project of its own (WebSocket frames, the
+ * dashboard): the same as the CLI's and the client library's default, so one short name means one topic everywhere.
+ */
+export const DEFAULT_PROJECT = "default";
+
+/** `orders` → `projects/default/topics/orders`; a name with a slash is returned as given (checked later). */
+export function expandTopicName(text: string, project: string = DEFAULT_PROJECT): string {
+  return text !== "" && !text.includes("/") ? `projects/${project}/topics/${text}` : text;
+}
+
 /** A resource name split into its project and resource id. */
 export interface ResourceName {
   project: string;

@@ -1,5 +1,6 @@
 // Shared argument parsing for the CLI: command specs, strict parsing, usage text and value parsers.
 import { parseArgs } from "node:util";
+import { didYouMean } from "../config/index.js";
 
 /** A failure the CLI reports as one line `streamgate: <message>` and exits with `exitCode`. */
 export class CliError extends Error {
@@ -35,6 +36,8 @@ export interface OptionSpec {
   readonly description: string;
   /** Default shown in usage (the default itself is applied by the command). */
   readonly defaultText?: string;
+  /** Heading the flag is listed under in usage (commands with many flags); flags without one come first. */
+  readonly group?: string;
 }
 
 /** A command (or subcommand): what `--help` prints and what the parser accepts. */
@@ -91,9 +94,11 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
   const hint = `(see streamgate ${spec.path} --help)`;
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    // `--no-FLAG` turns a boolean off: it overrides a config file or environment variable that turned it on.
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true, allowNegative: true });
   } catch (error) {
-    throw new UsageError(`${describeParseError(error)} ${hint}`);
+    const flags = allOptions(spec).map(([name]) => `--${name}`);
+    throw new UsageError(`${describeParseError(error, flags)} ${hint}`);
   }
   const required = spec.requiredPositionals ?? spec.positionals.length;
   if (parsed.positionals.length < required) {
@@ -106,10 +111,10 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
   return { help: false, values: parsed.values as OptionValues<S["options"]>, positionals: parsed.positionals };
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, flags: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown option ${unknown[1]}`;
+  if (unknown) return `unknown option ${unknown[1]}${didYouMean(unknown[1]!, flags, (flag) => flag)}`;
   const missing = /Option '([^' ]+)[^']*' argument missing/.exec(message);
   if (missing) return `option ${missing[1]} needs a value`;
   const ambiguous = /Option '([^']+)' argument is ambiguous/.exec(message);
@@ -126,18 +131,28 @@ export function formatUsage(spec: CommandSpec): string {
   const lines = [`Usage: streamgate ${[spec.path, ...positionals, "[flags]"].join(" ")}`, "", spec.summary, ""];
   if (spec.details !== undefined) lines.push(spec.details, "");
   const rows: [string, string][] = [];
-  for (const [name, option] of allOptions(spec)) {
-    const short = option.short === undefined ? "    " : `-${option.short}, `;
-    const value = option.type === "string" ? ` ${option.valueName ?? "VALUE"}` : "";
-    const notes = [option.multiple ? "repeatable" : "", option.defaultText ? `default ${option.defaultText}` : ""];
-    const suffix = notes.filter((note) => note !== "").join("; ");
-    rows.push([
-      `  ${short}--${name}${value}`,
-      suffix === "" ? option.description : `${option.description} (${suffix})`,
-    ]);
+  const headings = new Map<string | undefined, [string, OptionSpec][]>();
+  for (const entry of allOptions(spec)) headings.set(entry[1].group, [...(headings.get(entry[1].group) ?? []), entry]);
+  // Ungrouped flags first (--help among them), then each group under its heading, in order of appearance.
+  const sections = [
+    [undefined, headings.get(undefined) ?? []] as const,
+    ...[...headings].filter(([group]) => group !== undefined),
+  ];
+  for (const [group, entries] of sections) {
+    if (group !== undefined) rows.push([`  ${group}:`, ""]);
+    for (const [name, option] of entries) {
+      const short = option.short === undefined ? "    " : `-${option.short}, `;
+      const value = option.type === "string" ? ` ${option.valueName ?? "VALUE"}` : "";
+      const notes = [option.multiple ? "repeatable" : "", option.defaultText ? `default ${option.defaultText}` : ""];
+      const suffix = notes.filter((note) => note !== "").join("; ");
+      rows.push([
+        `  ${short}--${name}${value}`,
+        suffix === "" ? option.description : `${option.description} (${suffix})`,
+      ]);
+    }
   }
-  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
-  lines.push("Flags:", ...rows.map(([left, right]) => left.padEnd(width) + right));
+  const width = Math.max(...rows.filter(([, right]) => right !== "").map(([left]) => left.length)) + 2;
+  lines.push("Flags:", ...rows.map(([left, right]) => (right === "" ? left : left.padEnd(width) + right)));
   if (spec.examples && spec.examples.length > 0) {
     lines.push("", "Examples:", ...spec.examples.map((example) => `  ${example}`));
   }

@@ -1,11 +1,12 @@
 // `streamgate chat --user NAME`: the seeds' chat over chat.ChatService/ChatStream (gRPC over HTTP/2, via connect-node).
 import { createInterface } from "node:readline";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { codeName } from "../errors/index.js";
 import { type ChatMessage, ChatService } from "../gen/chat/chat_pb.js";
 import { CliError, UsageError } from "./args.js";
 import { defineCommand } from "./command.js";
-import { clientOptions, resolveServerUrl } from "./context.js";
+import { clientOptions, resolveConnection } from "./context.js";
 
 const chatSpec = {
   path: "chat",
@@ -25,6 +26,7 @@ const chatSpec = {
     },
     server: clientOptions.server,
     token: clientOptions.token,
+    context: clientOptions.context,
   },
   examples: ["streamgate chat --user alice", "streamgate chat --user bob --server http://localhost:8080 --room lobby"],
 } as const;
@@ -40,8 +42,7 @@ export function formatChatLine(message: ChatMessage): string {
 export const chatCommand = defineCommand(chatSpec, async ({ values }, io) => {
   const user = values.user?.trim() ?? "";
   if (user === "") throw new UsageError("--user is required (see streamgate chat --help)");
-  const baseUrl = resolveServerUrl(values.server, io.env);
-  const token = values.token ?? io.env.STREAMGATE_TOKEN;
+  const { baseUrl, token } = resolveConnection(values, io.env);
   const headers = new Headers();
   if (values.room !== undefined) headers.set("chat-room", values.room);
   if (token !== undefined && token !== "") headers.set("authorization", `Bearer ${token}`);
@@ -61,7 +62,9 @@ export const chatCommand = defineCommand(chatSpec, async ({ values }, io) => {
       if (message.user !== user) io.stdout.write(`${formatChatLine(message)}\n`);
     }
   } catch (error) {
-    if (error instanceof ConnectError) throw new CliError(`${Code[error.code]}: ${error.rawMessage}`);
+    if (error instanceof ConnectError)
+      // The same status names as every other command (PERMISSION_DENIED, not connect's PermissionDenied).
+      throw new CliError(`${codeName(error.code)}: ${error.rawMessage}`);
     throw error;
   }
   return 0;

@@ -1,5 +1,6 @@
 // The shape of a CLI command: its I/O, its spec-driven parsing and help, and groups of subcommands.
 import { readFileSync } from "node:fs";
+import { didYouMean } from "../config/index.js";
 import { type CommandSpec, formatUsage, type OptionValues, parseCommand, UsageError } from "./args.js";
 
 /** Where a command reads and writes; the process by default, captured buffers in tests. */
@@ -69,21 +70,20 @@ export function formatGroupUsage(group: CommandGroup): string {
   ].join("\n");
 }
 
-/** Runs a group's subcommand: `--help` or `help` prints the group usage, a missing/unknown one exits 2. */
+/** Runs a group's subcommand: none, `--help` or `help` prints the group usage; an unknown one exits 2. */
 export async function runGroup(group: CommandGroup, argv: readonly string[], io: CliIo): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined) {
-    const choices = Object.keys(group.commands).join(", ");
-    throw new UsageError(`missing ${group.name} command: one of ${choices} (see streamgate ${group.name} --help)`);
-  }
-  if (first === "--help" || first === "-h" || first === "help") {
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
     io.stdout.write(formatGroupUsage(group));
     return 0;
   }
   const command = Object.hasOwn(group.commands, first) ? group.commands[first] : undefined;
   if (command === undefined) {
     const what = first.startsWith("-") ? `option ${first}` : `command ${group.name} ${first}`;
-    throw new UsageError(`unknown ${what} (see streamgate ${group.name} --help)`);
+    const hint = first.startsWith("-")
+      ? ""
+      : didYouMean(first, Object.keys(group.commands), (name) => `streamgate ${group.name} ${name}`);
+    throw new UsageError(`unknown ${what}${hint} (see streamgate ${group.name} --help)`);
   }
   return command.run(rest, io);
 }

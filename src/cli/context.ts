@@ -1,7 +1,12 @@
 // What every client command shares: the --server/--project/--token flags, the REST client, resource names.
+import { DEFAULT_PROJECT } from "../broker/names.js";
 import { CliError, type OptionValues, UsageError } from "./args.js";
 import { cliVersion } from "./command.js";
 import { RestClient } from "./rest-client.js";
+import { selectedContext } from "./saved-contexts.js";
+
+/** The project of short names when none is given: the same on every transport, in the CLI and the dashboard. */
+export { DEFAULT_PROJECT };
 
 /** Flags of every command that talks to a server. */
 export const clientOptions = {
@@ -9,21 +14,54 @@ export const clientOptions = {
     type: "string",
     valueName: "URL",
     description: "Server base URL",
-    defaultText: "$STREAMGATE_URL, else http://$PUBSUB_EMULATOR_HOST, else http://localhost:8080",
+    defaultText:
+      "$STREAMGATE_URL, else the current context's, else http://$PUBSUB_EMULATOR_HOST, else http://localhost:8080",
   },
   project: {
     type: "string",
     valueName: "ID",
     description: "Project of short names",
-    defaultText: '$STREAMGATE_PROJECT, else "default"',
+    defaultText: `$STREAMGATE_PROJECT, else the current context's, else "${DEFAULT_PROJECT}"`,
   },
   token: {
     type: "string",
     valueName: "TOKEN",
     description: "Bearer token sent as Authorization",
-    defaultText: "$STREAMGATE_TOKEN",
+    defaultText: "$STREAMGATE_TOKEN, else the current context's",
+  },
+  context: {
+    type: "string",
+    valueName: "NAME",
+    description: "Saved context to use (streamgate context add/use); wins over $STREAMGATE_URL and $STREAMGATE_TOKEN",
+    defaultText: "$STREAMGATE_CONTEXT, else the current one",
   },
 } as const;
+
+/** Where a client command connects, after flags, environment and the saved context. */
+export interface Connection {
+  readonly baseUrl: string;
+  readonly token: string | undefined;
+  readonly project: string;
+}
+
+/**
+ * Resolves --server, --token and --project: a flag wins; then an explicit context (--context, $STREAMGATE_CONTEXT);
+ * then $STREAMGATE_URL / $STREAMGATE_TOKEN / $STREAMGATE_PROJECT; then the current context; then the defaults.
+ */
+export function resolveConnection(values: OptionValues<typeof clientOptions>, env: NodeJS.ProcessEnv): Connection {
+  const selected = selectedContext(values.context, env);
+  const saved = selected?.context;
+  const pick = (flag: string | undefined, fromEnv: string | undefined, fromContext: string | undefined) =>
+    flag ?? (selected?.explicit ? (fromContext ?? fromEnv) : (fromEnv ?? fromContext));
+  const server = pick(values.server, nonEmpty(env.STREAMGATE_URL), saved?.server);
+  const project = pick(values.project, nonEmpty(env.STREAMGATE_PROJECT), saved?.project) ?? DEFAULT_PROJECT;
+  if (!/^[^/\s]+$/.test(project)) throw new UsageError(`--project: invalid project id ${JSON.stringify(project)}`);
+  return {
+    baseUrl: resolveServerUrl(server, env),
+    token: pick(values.token, nonEmpty(env.STREAMGATE_TOKEN), saved?.token),
+    project,
+  };
+}
 
 /** The `--json` flag of commands that print resources or messages. */
 export const jsonOption = { type: "boolean", description: "Print the result as JSON" } as const;
@@ -49,10 +87,7 @@ export interface ClientContext {
 
 /** Builds the context of a client command from its flags and the environment. */
 export function createClientContext(values: OptionValues<typeof clientOptions>, env: NodeJS.ProcessEnv): ClientContext {
-  const baseUrl = resolveServerUrl(values.server, env);
-  const project = values.project ?? nonEmpty(env.STREAMGATE_PROJECT) ?? "default";
-  if (!/^[^/\s]+$/.test(project)) throw new UsageError(`--project: invalid project id ${JSON.stringify(project)}`);
-  const token = values.token ?? nonEmpty(env.STREAMGATE_TOKEN);
+  const { baseUrl, project, token } = resolveConnection(values, env);
   const client = new RestClient({ baseUrl, token, userAgent: `streamgate-cli/${cliVersion()}` });
   return {
     client,

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import { parseCommand, parseDurationSeconds, toProtoDuration, UsageError } from "./args.js";
-import type { CliIo } from "./command.js";
+import type { CliIo, Command } from "./command.js";
 import { resolveName, resolveServerUrl } from "./context.js";
 import { commandPaths, commands, main } from "./main.js";
 import { formatData } from "./output.js";
@@ -55,9 +55,49 @@ describe("cli parsing", () => {
     assertFailure(await runInProcess(["topics", "create", "t", "--retention", "soon"]), 2, /invalid duration/);
     assertFailure(await runInProcess(["serve", "--engine", "sqlite"]), 2, /--engine: expected one of/);
     assertFailure(await runInProcess(["serve", "--tls-cert", "a.pem"]), 2, /--tls-key must be given together/);
-    assertFailure(await runInProcess(["frobnicate"]), 2, /unknown command "frobnicate"/);
-    assertFailure(await runInProcess([]), 2, /missing command/);
-    assertFailure(await runInProcess(["topics"]), 2, /missing topics command/);
+    const negated = parseCommand((commands.serve as Command).spec, ["--no-sync"]);
+    assert.deepEqual(negated.help ? negated : { ...negated.values }, { sync: false });
+    assertFailure(await runInProcess(["frobnicate"]), 2, /unknown command "frobnicate" \(see streamgate help\)/);
+  });
+
+  test("cli - a bare command prints its usage: streamgate alone, and a group without its subcommand", async () => {
+    const bare = await runInProcess([]);
+    assert.equal(bare.code, 0);
+    assert.equal(bare.stderr, "");
+    assert.match(bare.stdout, /^Usage: streamgate COMMAND \[flags\]\n/);
+    assert.deepEqual(bare, await runInProcess(["--help"]));
+    const group = await runInProcess(["topics"]);
+    assert.equal(group.code, 0);
+    assert.match(group.stdout, /^Usage: streamgate topics create\|list\|get\|delete/);
+  });
+
+  test("cli - did you mean: a mistyped command, subcommand or option names the closest one", async () => {
+    const cases: [string[], string][] = [
+      [["topic"], 'streamgate: unknown command "topic" (did you mean streamgate topics?) (see streamgate help)\n'],
+      [["publsh"], 'streamgate: unknown command "publsh" (did you mean streamgate publish?) (see streamgate help)\n'],
+      [
+        ["topics", "craete"],
+        "streamgate: unknown command topics craete (did you mean streamgate topics create?) (see streamgate topics --help)\n",
+      ],
+      [
+        ["topics", "create", "orders", "--retension", "1d"],
+        "streamgate: unknown option --retension (did you mean --retention?) (see streamgate topics create --help)\n",
+      ],
+      [
+        ["serve", "--data-dri", "x"],
+        "streamgate: unknown option --data-dri (did you mean --data-dir?) (see streamgate serve --help)\n",
+      ],
+    ];
+    for (const [argv, stderr] of cases) {
+      const run = await runInProcess(argv);
+      assert.equal(run.code, 2, argv.join(" "));
+      assert.equal(run.stderr, stderr);
+    }
+    // Nothing close: no guess.
+    assert.equal(
+      (await runInProcess(["zzzzzz"])).stderr,
+      'streamgate: unknown command "zzzzzz" (see streamgate help)\n',
+    );
   });
 
   test("cli - every command prints usage with its flags for --help, -h and help", async () => {
@@ -74,6 +114,7 @@ describe("cli parsing", () => {
     assert.match((await runInProcess(["help"])).stdout, /^Usage: streamgate COMMAND/);
     assert.match((await runInProcess(["topics", "--help"])).stdout, /create .*Create a topic/);
     assert.match((await runInProcess(["--version"])).stdout, /^streamgate \d+\.\d+\.\d+\n$/);
+    assert.deepEqual(await runInProcess(["-v"]), await runInProcess(["--version"]));
   });
 
   test("cli - every --help example is a whole streamgate command line whose flags parse", () => {
@@ -101,12 +142,15 @@ describe("cli parsing", () => {
 
   test("cli - docs/cli.md documents every command and every flag", () => {
     const docs = readFileSync(new URL("../../docs/cli.md", import.meta.url), "utf8");
+    const options = readFileSync(new URL("../../docs/options.md", import.meta.url), "utf8");
     for (const path of commandPaths()) {
       const entry = commands[path[0]!]!;
       const command = "spec" in entry ? entry : entry.commands[path[1]!]!;
       assert.ok(docs.includes(`streamgate ${path.join(" ")}`), `docs mention streamgate ${path.join(" ")}`);
+      // serve's flags are the option table's: docs/options.md has them all (generated; its own test keeps it so).
+      const page = path[0] === "serve" ? options : docs;
       for (const flag of Object.keys(command.spec.options)) {
-        assert.ok(docs.includes(`\`--${flag}`), `docs describe --${flag} of ${path.join(" ")}`);
+        assert.ok(page.includes(`\`--${flag}`), `docs describe --${flag} of ${path.join(" ")}`);
       }
     }
   });

@@ -1,9 +1,13 @@
 // Entry of the `streamgate` command: dispatches to a command and turns every failure into one line and an exit code.
+import { didYouMean } from "../config/index.js";
 import { codeName, StreamgateError } from "../errors/index.js";
 import { agentCommand } from "./agent.js";
 import { CliError, UsageError } from "./args.js";
 import { chatCommand } from "./chat.js";
 import { type CliIo, type Command, type CommandGroup, cliVersion, processIo, runGroup } from "./command.js";
+import { createCompletionCommand } from "./completion.js";
+import { configGroup } from "./config.js";
+import { contextGroup } from "./contexts.js";
 import { oneLine } from "./output.js";
 import { publishCommand } from "./publish.js";
 import { pullCommand } from "./pull.js";
@@ -12,6 +16,7 @@ import { serveCommand } from "./serve.js";
 import { snapshotsGroup } from "./snapshots.js";
 import { subscriptionsGroup } from "./subscriptions.js";
 import { tailCommand } from "./tail.js";
+import { tokenGroup } from "./token.js";
 import { topicsGroup } from "./topics.js";
 import { tunnelGroup } from "./tunnel.js";
 
@@ -28,6 +33,10 @@ export const commands: Readonly<Record<string, Command | CommandGroup>> = {
   tail: tailCommand,
   agent: agentCommand,
   tunnel: tunnelGroup,
+  token: tokenGroup,
+  config: configGroup,
+  context: contextGroup,
+  completion: createCompletionCommand(() => commands),
 };
 
 /** Every runnable command path, e.g. `["topics", "create"]`; used by tests and docs. */
@@ -57,8 +66,8 @@ export function formatMainUsage(): string {
     `  ${"help [COMMAND]".padEnd(width)}Print help for streamgate or a command.`,
     "",
     "Flags:",
-    "  --version   Print the version and exit",
-    "  -h, --help  Print this help and exit",
+    "  -v, --version  Print the version and exit",
+    "  -h, --help     Print this help and exit",
     "",
     'Run "streamgate COMMAND --help" for the flags of a command. Docs: docs/cli.md',
     "",
@@ -81,8 +90,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 
 async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined) throw new UsageError("missing command (see streamgate help)");
-  if (first === "--version" || first === "-V") {
+  if (first === undefined) {
+    io.stdout.write(formatMainUsage());
+    return 0;
+  }
+  if (first === "--version" || first === "-v" || first === "-V" || first === "version") {
     io.stdout.write(`streamgate ${cliVersion()}\n`);
     return 0;
   }
@@ -93,8 +105,13 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (first === "help") return help(rest, io);
   const entry = Object.hasOwn(commands, first) ? commands[first] : undefined;
   if (entry === undefined) {
-    if (first.startsWith("-")) throw new UsageError(`unknown option ${first} (see streamgate help)`);
-    throw new UsageError(`unknown command ${JSON.stringify(first)} (see streamgate help)`);
+    if (first.startsWith("-")) {
+      throw new UsageError(
+        `unknown option ${first}${didYouMean(first, ["--help", "--version"])} (see streamgate help)`,
+      );
+    }
+    const hint = didYouMean(first, Object.keys(commands), (name) => `streamgate ${name}`);
+    throw new UsageError(`unknown command ${JSON.stringify(first)}${hint} (see streamgate help)`);
   }
   return "spec" in entry ? entry.run(rest, io) : runGroup(entry, rest, io);
 }

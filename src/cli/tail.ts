@@ -8,7 +8,7 @@ import {
 } from "../client/index.js";
 import { CliError, parseInteger, UsageError } from "./args.js";
 import { defineCommand } from "./command.js";
-import { clientOptions, resolveName, resolveServerUrl } from "./context.js";
+import { clientOptions, resolveConnection, resolveName } from "./context.js";
 import { formatData, formatKeyValues } from "./output.js";
 
 const transports: readonly StreamTransport[] = ["sse", "websocket", "longpoll"];
@@ -90,11 +90,10 @@ export const tailCommand = defineCommand(tailSpec, async ({ values, positionals 
   }
   const from = parseTailFrom(values.from ?? "latest");
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : parseInteger(values.count, "--count", 1);
-  const project = values.project ?? (io.env.STREAMGATE_PROJECT || "default");
+  const { baseUrl, token, project } = resolveConnection(values, io.env);
   const topic = resolveName("topics", positionals[0]!, project);
-  const token = values.token ?? (io.env.STREAMGATE_TOKEN || undefined);
   const client = createStreamClient({
-    baseUrl: resolveServerUrl(values.server, io.env),
+    baseUrl,
     transport: transport as StreamTransport,
     ...(token === undefined ? {} : { token }),
   });
@@ -115,7 +114,13 @@ export const tailCommand = defineCommand(tailSpec, async ({ values, positionals 
       if (++printed >= count) break;
     }
   } catch (error) {
-    if (error instanceof StreamClientError) throw new CliError(`${error.status}: ${error.message}`);
+    if (error instanceof StreamClientError) {
+      // The client's message may already start with the status; say it once.
+      const message = error.message.startsWith(`${error.status}:`)
+        ? error.message
+        : `${error.status}: ${error.message}`;
+      throw new CliError(message);
+    }
     throw error;
   } finally {
     process.off("SIGINT", stop);

@@ -53,7 +53,11 @@ const matchSpec = {
     "file is read, no server is asked, and secrets are not resolved.",
   positionals: ["FILE"],
   options: {
-    host: { type: "string", valueName: "HOST", description: "Authority of the request, e.g. api.example.com:443" },
+    host: {
+      type: "string",
+      valueName: "HOST",
+      description: "Required: authority of the request, e.g. api.example.com:443",
+    },
     path: {
       type: "string",
       valueName: "PATH",
@@ -133,6 +137,22 @@ function requestFacts(values: {
   return { authority: values.host, path, method: method.toUpperCase(), headers, grpc };
 }
 
+/** When a file's unknown top-level keys are the other kind's, says which flag was meant. */
+function wrongKindHint(error: RulesError, agent: boolean): string {
+  const unknownTop = new Set(
+    error.problems
+      .filter((problem) => /^unknown key/.test(problem.problem) && !/[.[]/.test(problem.field))
+      .map((problem) => problem.field),
+  );
+  if (!agent && (unknownTop.has("upstreams") || unknownTop.has("routes"))) {
+    return "; it looks like an agent rules file (upstreams, routes): add --agent";
+  }
+  if (agent && (unknownTop.has("rules") || unknownTop.has("agents"))) {
+    return "; it looks like a server rules file (rules, agents): drop --agent";
+  }
+  return "";
+}
+
 function summary(rules: ServerRules | AgentRules): string {
   const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
   return "agents" in rules
@@ -148,7 +168,9 @@ async function check(file: string, values: { agent?: boolean; strict?: boolean; 
     if (!(error instanceof RulesError)) throw error;
     for (const problem of error.problems) io.stdout.write(`${formatProblem(problem)}\n`);
     const count = error.problems.length;
-    throw new CliError(`${file} is invalid: ${count} problem${count === 1 ? "" : "s"}`);
+    throw new CliError(
+      `${file} is invalid: ${count} problem${count === 1 ? "" : "s"}${wrongKindHint(error, values.agent === true)}`,
+    );
   }
   for (const warning of rules.warnings) io.stderr.write(`warning: ${warning}\n`);
   if (values.strict && rules.warnings.length > 0) {
@@ -175,7 +197,9 @@ export const tunnelGroup: CommandGroup = {
         if (!(error instanceof RulesError)) throw error;
         const first = error.problems[0];
         const where = first === undefined ? "" : `: ${formatProblem(first)}`;
-        throw new CliError(`${file} is invalid (see streamgate tunnel check ${file})${where}`);
+        throw new CliError(
+          `${file} is invalid (see streamgate tunnel check ${file})${where}${wrongKindHint(error, values.agent === true)}`,
+        );
       }
       const explanation = explainMatch(rules, facts);
       const noun = values.agent ? "route" : "rule";

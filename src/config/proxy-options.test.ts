@@ -1,7 +1,8 @@
 // Options of the PROXY protocol and trusted proxies: env parsing, defaults and the contradictions resolveServerOptions refuses.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { serverOptionsFromEnv } from "./env-options.js";
+import { parseConfigFile } from "./config-file.js";
+import { serverOptionsFromEnv, serverOptionsFromFlags } from "./option-values.js";
 import { resolveServerOptions } from "./server-options.js";
 
 describe("proxy options", () => {
@@ -36,7 +37,21 @@ describe("proxy options", () => {
     assert.throws(() => resolveServerOptions({ tunnelProxyProtocol: true }), /proxyProtocol: needs --trusted-proxies/);
     assert.throws(
       () => resolveServerOptions({ trustedProxies: ["127.0.0.1"], proxyProtocol: true, proxyProtocolTimeoutMs: 1 }),
-      /proxyProtocolTimeoutMs: must be >= 10/,
+      /proxyProtocolTimeoutMs: must be an integer >= 10/,
+    );
+  });
+
+  test("proxy options - a list from a flag, a YAML list or comma text in a config file, all the same", () => {
+    const expected = ["10.0.0.0/8", "127.0.0.1"];
+    assert.deepEqual(serverOptionsFromFlags({ "trusted-proxies": "10.0.0.0/8,127.0.0.1" }).trustedProxies, expected);
+    assert.deepEqual(
+      parseConfigFile("trustedProxies:\n  - 10.0.0.0/8\n  - 127.0.0.1\n", "a.yaml").trustedProxies,
+      expected,
+    );
+    assert.deepEqual(parseConfigFile('trustedProxies: "10.0.0.0/8, 127.0.0.1"\n', "b.yaml").trustedProxies, expected);
+    assert.throws(
+      () => parseConfigFile("trustedProxies:\n  - a: 1\n", "c.yaml"),
+      /c\.yaml:2: trustedProxies: expected a list of values/,
     );
   });
 });

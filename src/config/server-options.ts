@@ -2,6 +2,7 @@
 import { Code, StreamgateError } from "../errors/index.js";
 import { parseTrustedProxies } from "../http/trusted-proxies.js";
 import { checkLimitsOptions, defaultLimitsOptions, type LimitsOptions } from "../limits/index.js";
+import { checkOptionRanges } from "./option-table.js";
 
 /** Engines a server can run on. */
 export const EngineKind = {
@@ -91,12 +92,22 @@ export interface ServerOptions extends LimitsOptions {
   /** Log level for pino. Default "info". */
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   /**
+   * How log lines are written to stderr: "pretty" (one readable line each, local times, colours), "json" (one
+   * JSON object each, for collectors), or "auto" (default): pretty when stderr is a terminal, JSON otherwise.
+   */
+  logFormat: "auto" | "json" | "pretty";
+  /**
    * HS256 shared secret that verifies bearer JWTs (at least 32 bytes). Default none. Prefer the env
    * variable or authSecretFile: a flag shows in `ps`.
    */
   authSecret: string | null;
   /** File holding the HS256 secret (trailing whitespace trimmed); excludes authSecret. Default none. */
   authSecretFile: string | null;
+  /**
+   * With authSecretFile: when the file does not exist, create it (mode 0600) with a new random secret on start,
+   * so a first start needs no secret handling; later starts read it. Default false: a missing file is an error.
+   */
+  authSecretGenerate: boolean;
   /** JWKS URL whose keys verify RS256/ES256/EdDSA tokens (cached, refetched on an unknown kid). Default none. */
   authJwksUrl: string | null;
   /** Required `iss` of tokens. Default none (not checked). */
@@ -146,6 +157,7 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamBufferBytes: 1024 * 1024,
   maxWebSocketPayloadBytes: 1024 * 1024,
   logLevel: "info",
+  logFormat: "auto",
   grpcPath: "lean",
   tunnelRulesPath: null,
   tunnelHttpPort: 8001,
@@ -156,6 +168,7 @@ export const defaultServerOptions: ServerOptions = {
   tunnelStandbyStreams: 8,
   authSecret: null,
   authSecretFile: null,
+  authSecretGenerate: false,
   authJwksUrl: null,
   authIssuer: null,
   authAudience: null,
@@ -177,15 +190,8 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
   const fail = (option: string, message: string): never => {
     throw new StreamgateError(Code.INVALID_ARGUMENT, `${option}: ${message}`, { reason: "INVALID_OPTION" });
   };
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    fail("port", `must be an integer 0..65535, got ${options.port}`);
-  }
-  if (!Object.values(EngineKind).includes(options.engine)) {
-    fail("engine", `must be one of ${Object.values(EngineKind).join(", ")}, got ${options.engine}`);
-  }
-  if (!Object.values(GrpcPath).includes(options.grpcPath)) {
-    fail("grpcPath", `must be one of ${Object.values(GrpcPath).join(", ")}, got ${options.grpcPath}`);
-  }
+  for (const problem of checkOptionRanges(options))
+    fail(problem.split(":")[0]!, problem.slice(problem.indexOf(":") + 2));
   if ((options.tlsCertPath === null) !== (options.tlsKeyPath === null)) {
     fail("tls", "--tls-cert and --tls-key must be given together");
   }
@@ -195,23 +201,10 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
   if (options.tlsClientCertOptional && options.tlsClientCaPath === null) {
     fail("tlsClientCertOptional", "--tls-client-cert-optional needs --tls-client-ca");
   }
-  if (!Number.isFinite(options.drainMs) || options.drainMs < 0) fail("drainMs", "must be >= 0");
-  if (!Number.isInteger(options.maxMessageBytes) || options.maxMessageBytes < 1) {
-    fail("maxMessageBytes", "must be a positive integer");
-  }
   if (options.maxRequestBytes < options.maxMessageBytes) {
     fail("maxRequestBytes", `must be at least maxMessageBytes (${options.maxMessageBytes})`);
   }
-  if (!Number.isFinite(options.heartbeatMs) || options.heartbeatMs < 100) fail("heartbeatMs", "must be >= 100");
-  for (const option of ["maxStreamBufferBytes", "maxWebSocketPayloadBytes"] as const) {
-    if (!Number.isInteger(options[option]) || options[option] < 1024) fail(option, "must be an integer >= 1024");
-  }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
-  for (const option of ["tunnelHttpPort", "tunnelGrpcPort"] as const) {
-    if (!Number.isInteger(options[option]) || options[option] < 0 || options[option] > 65535) {
-      fail(option, `must be an integer 0..65535, got ${options[option]}`);
-    }
-  }
   if (options.tunnelRulesPath !== null && options.port !== 0) {
     for (const option of ["tunnelHttpPort", "tunnelGrpcPort"] as const) {
       if (options[option] === options.port) fail(option, `must differ from port (${options.port})`);
@@ -220,20 +213,11 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
       fail("tunnelGrpcPort", "must differ from tunnelHttpPort");
     }
   }
-  if (!Number.isInteger(options.tunnelMaxMessageBytes) || options.tunnelMaxMessageBytes < 1024) {
-    fail("tunnelMaxMessageBytes", "must be an integer >= 1024");
-  }
-  if (!Number.isFinite(options.tunnelRotateAfterMs) || options.tunnelRotateAfterMs < 0) {
-    fail("tunnelRotateAfterMs", "must be >= 0 (0 = never)");
-  }
-  if (!Number.isFinite(options.tunnelHeartbeatMs) || options.tunnelHeartbeatMs < 100) {
-    fail("tunnelHeartbeatMs", "must be >= 100");
-  }
-  if (!Number.isInteger(options.tunnelStandbyStreams) || options.tunnelStandbyStreams < 1) {
-    fail("tunnelStandbyStreams", "must be an integer >= 1");
-  }
   if (options.authSecret !== null && options.authSecretFile !== null) {
     fail("authSecret", "--auth-secret and --auth-secret-file exclude each other");
+  }
+  if (options.authSecretGenerate && options.authSecretFile === null) {
+    fail("authSecretGenerate", "--auth-secret-generate needs --auth-secret-file (where to keep the secret)");
   }
   if (options.authJwksUrl !== null && !/^https?:\/\/[^/]/.test(options.authJwksUrl)) {
     fail("authJwksUrl", `must be an http(s) URL, got ${JSON.stringify(options.authJwksUrl)}`);

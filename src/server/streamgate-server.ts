@@ -112,10 +112,12 @@ export async function createServer(
   options: ServerOptions,
   dependencies: ServerDependencies = {},
 ): Promise<StreamgateServer> {
-  const logger = dependencies.logger ?? createLogger(options.logLevel);
+  const logger = dependencies.logger ?? createLogger(options.logLevel, options.logFormat);
   // Startup policy first (a reachable host without keys refuses to start), so a refusal opens no engine.
+  // Warnings found while starting (auth off) are logged once the port is bound: a start that fails says only why.
+  let startupWarnings: string[] | null = [];
   const auth = createAuth(options, {
-    warn: (message) => logger.warn(message),
+    warn: (message) => (startupWarnings === null ? logger.warn(message) : startupWarnings.push(message)),
     info: (message) => logger.info(message),
     onFailure: (transport, reason, clientAddress) => {
       metrics.authFailures.inc({ transport, reason });
@@ -573,6 +575,8 @@ export async function createServer(
     async listen() {
       const address = await listener.listen();
       if (tunnel !== null) await tunnel.listen();
+      for (const message of startupWarnings ?? []) logger.warn(message);
+      startupWarnings = null;
       const scheme = options.tlsCertPath === null ? "http" : "https";
       const host = address.host.includes(":") ? `[${address.host}]` : address.host;
       const url = `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;

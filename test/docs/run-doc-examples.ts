@@ -186,7 +186,10 @@ export async function runPageExamples(options: RunPageOptions): Promise<PageResu
     // npx must never fetch `streamgate` from the registry: only the installed one counts.
     npm_config_offline: "true",
     npm_config_update_notifier: "false",
+    // Saved contexts (streamgate context add) stay in the page's folder, never in the user's config home.
+    XDG_CONFIG_HOME: join(pageDir, ".config"),
   };
+  delete env.STREAMGATE_CONTEXT;
   delete env.PUBSUB_EMULATOR_HOST;
   delete env.STREAMGATE_TOKEN;
   delete env.STREAMGATE_PROJECT;

@@ -34,6 +34,22 @@ const method = (service: typeof Publisher | typeof Subscriber, name: string): De
   if (found === undefined) throw new Error(`no method ${name}`);
   return found;
 };
+/**
+ * A short id in a body field (`"topic": "orders"`) as the full name in the path's project, so REST bodies take the
+ * same short names as the CLI and the live streams; full names and non-strings are left for the service to check.
+ */
+const expand = (value: unknown, project: string, kind: string): unknown =>
+  typeof value === "string" && value !== "" && !value.includes("/") ? `projects/${project}/${kind}/${value}` : value;
+const expandField = (body: Record<string, unknown>, field: string, project: string, kind: string) =>
+  field in body ? { ...body, [field]: expand(body[field], project, kind) } : body;
+const withDeadLetterTopic = (body: Record<string, unknown>, project: string): Record<string, unknown> => {
+  const policy = body.deadLetterPolicy;
+  if (policy === null || typeof policy !== "object" || Array.isArray(policy)) return body;
+  return {
+    ...body,
+    deadLetterPolicy: expandField(policy as Record<string, unknown>, "deadLetterTopic", project, "topics"),
+  };
+};
 const P = (name: string) => method(Publisher, name);
 const S = (name: string) => method(Subscriber, name);
 
@@ -120,13 +136,13 @@ export const pubsubRoutes: RestRoute[] = [
     httpMethod: "POST",
     pattern: suffix(subscriptionPath, ":seek"),
     rpc: S("seek"),
-    request: (n, _p, b) => ({ ...b, subscription: n }),
+    request: (n, p, b) => ({ ...expandField(b, "snapshot", p, "snapshots"), subscription: n }),
   },
   {
     httpMethod: "PUT",
     pattern: suffix(subscriptionPath, ""),
     rpc: S("createSubscription"),
-    request: (n, _p, b) => ({ ...b, name: n }),
+    request: (n, p, b) => ({ ...expandField(withDeadLetterTopic(b, p), "topic", p, "topics"), name: n }),
   },
   {
     httpMethod: "GET",
@@ -156,7 +172,7 @@ export const pubsubRoutes: RestRoute[] = [
     httpMethod: "PUT",
     pattern: suffix(snapshotPath, ""),
     rpc: S("createSnapshot"),
-    request: (n, _p, b) => ({ ...b, name: n }),
+    request: (n, p, b) => ({ ...expandField(b, "subscription", p, "subscriptions"), name: n }),
   },
   { httpMethod: "GET", pattern: suffix(snapshotPath, ""), rpc: S("getSnapshot"), request: (n) => ({ snapshot: n }) },
   {

@@ -1,4 +1,5 @@
 // The WebSocket protocol's JSON frames: a pure codec (no sockets), client frames parsed strictly.
+import { expandTopicName } from "../../broker/names.js";
 import type { MessageInput } from "../../broker/types.js";
 import { codeName, errors, httpStatusByCode, type StreamgateError } from "../../errors/index.js";
 
@@ -33,7 +34,7 @@ export function parseClientFrame(text: string): ClientFrame {
       return {
         type: "subscribe",
         id: identifier(frame.id, "id"),
-        topic: requiredString(frame.topic, "topic"),
+        topic: expandTopicName(requiredString(frame.topic, "topic")),
         from: optionalString(frame.from, "from"),
         filter: optionalString(frame.filter, "filter"),
       };
@@ -46,7 +47,7 @@ export function parseClientFrame(text: string): ClientFrame {
       return {
         type: "publish",
         ref: frame.ref === undefined ? "" : identifier(frame.ref, "ref"),
-        topic: requiredString(frame.topic, "topic"),
+        topic: expandTopicName(requiredString(frame.topic, "topic")),
         messages: frame.messages.map((message: unknown, index) => messageInput(message, `messages[${index}]`)),
         traceparent: optionalString(frame.traceparent, "traceparent"),
         tracestate: optionalString(frame.tracestate, "tracestate"),
