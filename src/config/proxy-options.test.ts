@@ -51,7 +51,7 @@ describe("proxy options", () => {
     assert.deepEqual(parseConfigFile('trustedProxies: "10.0.0.0/8, 127.0.0.1"\n', "b.yaml").trustedProxies, expected);
     assert.throws(
       () => parseConfigFile("trustedProxies:\n  - a: 1\n", "c.yaml"),
-      /c\.yaml:2: trustedProxies: expected a list of values/,
+      /c\.yaml:1: trustedProxies: expected a list of values/,
     );
   });
 });
