@@ -118,6 +118,33 @@ describe("auth - authorized engine", () => {
     });
   });
 
+  test("auth - authorized engine: a schema's IAM binding widens a token's grants on that schema only", async () => {
+    const avro = { type: "AVRO" as const, definition: '{"type": "string"}' };
+    await engine.schemas.create("projects/p/schemas/iam-v1", avro);
+    await engine.schemas.create("projects/p/schemas/iam-other", avro);
+    await runAsPrincipal(principal, async () => {
+      await assert.rejects(guarded.schemas.get("projects/p/schemas/iam-v1"), { reason: "PERMISSION_DENIED" });
+    });
+    await engine.setIamPolicy("projects/p/schemas/iam-v1", {
+      version: 1,
+      bindings: [{ role: "roles/pubsub.viewer", members: ["user:alice"] }],
+      expectedEtag: new Uint8Array(),
+    });
+    await runAsPrincipal(principal, async () => {
+      assert.equal((await guarded.schemas.get("projects/p/schemas/iam-v1")).name, "projects/p/schemas/iam-v1");
+      await assert.rejects(guarded.schemas.commit("projects/p/schemas/iam-v1", avro), { reason: "PERMISSION_DENIED" });
+      await assert.rejects(guarded.schemas.get("projects/p/schemas/iam-other"), { reason: "PERMISSION_DENIED" });
+    });
+    await engine.setIamPolicy("projects/p/schemas/iam-v1", {
+      version: 1,
+      bindings: [{ role: "roles/pubsub.editor", members: ["user:alice"] }],
+      expectedEtag: new Uint8Array(),
+    });
+    await runAsPrincipal(principal, async () => {
+      assert.equal((await guarded.schemas.commit("projects/p/schemas/iam-v1", avro)).name, "projects/p/schemas/iam-v1");
+    });
+  });
+
   test("auth - authorized engine: a call outside any request context fails closed", async () => {
     await assert.rejects(guarded.publish("projects/p/topics/orders", [message]), { reason: "INTERNAL" });
     assert.throws(() => guarded.watchTopic("projects/p/topics/orders", () => undefined), { reason: "INTERNAL" });

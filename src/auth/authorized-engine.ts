@@ -23,21 +23,24 @@ const parsers = {
 /** The resource a permission is checked on: a schema revision (`s@rev`) is its schema. */
 const resourceOf = (kind: Kind, name: string) => (kind === "schema" ? name.split("@")[0]! : name);
 
-/** The kinds whose IAM policies widen a token's grants (schemas are covered by token grants only). */
-const iamKinds: Partial<Record<Kind, IamResourceKind>> = {
+/** The IAM resource kind of each kind of resource a permission is checked on. */
+const iamKinds: Record<Kind, IamResourceKind> = {
   topic: "topics",
   subscription: "subscriptions",
   snapshot: "snapshots",
+  schema: "schemas",
 };
 
 /**
  * The Pub/Sub permission that stands for a streamgate permission when a resource's IAM policy is consulted:
  * publish = `publish`, subscribe = `attachSubscription` (topic) / `consume` (subscription) / `seek` (snapshot),
- * admin = `update` (editor and admin roles), any = `get` (every role).
+ * admin = `update` (editor and admin roles), any = `get` (every role). On a schema: admin = `commit`, any = `get`,
+ * publish or subscribe = `attach`.
  */
 function iamPermissionFor(permission: Permission | "any", iamKind: IamResourceKind): string {
   const prefix = `pubsub.${iamKind}.`;
   if (permission === "any") return `${prefix}get`;
+  if (iamKind === "schemas") return `${prefix}${permission === Permission.admin ? "commit" : "attach"}`;
   if (permission === Permission.publish) return `${prefix}publish`;
   if (permission === Permission.admin) return `${prefix}update`;
   return `${prefix}${iamKind === "topics" ? "attachSubscription" : iamKind === "subscriptions" ? "consume" : "seek"}`;
@@ -83,7 +86,8 @@ function createGuard(onDenied: DeniedListener, policies: Pick<Engine, "storedIam
   /** The same, for a streamgate permission on a resource of `kind` (false for kinds without IAM policies). */
   const policyAllowsOn = (principal: TokenPrincipal, kind: Kind, name: string, permission: Permission | "any") => {
     const iamKind = iamKinds[kind];
-    return iamKind !== undefined && policyAllows(principal, iamKind, name, iamPermissionFor(permission, iamKind));
+    const resource = resourceOf(kind, name);
+    return policyAllows(principal, iamKind, resource, iamPermissionFor(permission, iamKind));
   };
   return {
     caller,

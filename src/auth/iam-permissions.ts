@@ -8,6 +8,11 @@ const ROLE_VERBS: Record<string, readonly string[]> = {
   "roles/owner": ["*"],
   "roles/pubsub.editor": [
     "get",
+    "listRevisions",
+    "attach",
+    "commit",
+    "rollback",
+    "validate",
     "update",
     "delete",
     "publish",
@@ -19,6 +24,11 @@ const ROLE_VERBS: Record<string, readonly string[]> = {
   ],
   "roles/editor": [
     "get",
+    "listRevisions",
+    "attach",
+    "commit",
+    "rollback",
+    "validate",
     "update",
     "delete",
     "publish",
@@ -31,8 +41,8 @@ const ROLE_VERBS: Record<string, readonly string[]> = {
   // Any role lets its members see the resource: streamgate's Get needs "any permission" on it.
   "roles/pubsub.publisher": ["get", "publish"],
   "roles/pubsub.subscriber": ["get", "consume", "attachSubscription", "seek"],
-  "roles/pubsub.viewer": ["get"],
-  "roles/viewer": ["get"],
+  "roles/pubsub.viewer": ["get", "listRevisions"],
+  "roles/viewer": ["get", "listRevisions"],
 };
 
 /** The subject a token without `sub` is given by the verifier; it matches no `user:`/`serviceAccount:` member. */
@@ -77,7 +87,11 @@ export function grantPermissions(grants: Grants, kind: IamResourceKind, name: st
     const permission = all.find((candidate) => candidate.endsWith(`.${verb}`));
     if (permission !== undefined) granted.add(permission);
   };
-  if (allowsAny(grants, name)) add("get");
+  if (allowsAny(grants, name)) {
+    add("get");
+    // A schema's readers may also list its revisions, validate against it and attach it to a topic.
+    if (kind === "schemas") for (const verb of ["listRevisions", "validate", "attach"]) add(verb);
+  }
   if (kind === "topics" && allows(grants, Permission.publish, name)) add("publish");
   if (allows(grants, Permission.subscribe, name)) {
     add(kind === "topics" ? "attachSubscription" : kind === "subscriptions" ? "consume" : "seek");

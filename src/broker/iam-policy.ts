@@ -1,18 +1,24 @@
 // IAM policies on Pub/Sub resources (google.iam.v1.Policy): the resource kinds that carry one, validation, etags.
 import { randomBytes } from "node:crypto";
 import { Code, errors, StreamgateError } from "../errors/index.js";
-import { parseSnapshotName, parseSubscriptionName, parseTopicName, type ResourceName } from "./names.js";
+import {
+  parseSchemaName,
+  parseSnapshotName,
+  parseSubscriptionName,
+  parseTopicName,
+  type ResourceName,
+} from "./names.js";
 
 /**
  * Resource kinds that carry an IAM policy, keyed by the collection segment of their name
  * (`projects/{p}/{collection}/{id}`). Adding a kind is one entry here (plus the engines' lookup,
- * which the type system then asks for). SchemaService is not on main yet: its entry would be
- * `schemas: parseSchemaName`.
+ * which the type system then asks for). A schema's policy is the schema's, whatever its revisions.
  */
 export const IAM_RESOURCE_KINDS = {
   topics: parseTopicName,
   subscriptions: parseSubscriptionName,
   snapshots: parseSnapshotName,
+  schemas: (name: string, field?: string) => parseSchemaName(name, field),
 } as const satisfies Record<string, (name: string, field?: string) => ResourceName>;
 export type IamResourceKind = keyof typeof IAM_RESOURCE_KINDS;
 
@@ -44,6 +50,17 @@ export const IAM_PERMISSIONS: Record<IamResourceKind, readonly string[]> = {
     "pubsub.snapshots.seek",
     "pubsub.snapshots.setIamPolicy",
     "pubsub.snapshots.update",
+  ],
+  schemas: [
+    "pubsub.schemas.attach",
+    "pubsub.schemas.commit",
+    "pubsub.schemas.delete",
+    "pubsub.schemas.get",
+    "pubsub.schemas.getIamPolicy",
+    "pubsub.schemas.listRevisions",
+    "pubsub.schemas.rollback",
+    "pubsub.schemas.setIamPolicy",
+    "pubsub.schemas.validate",
   ],
 };
 

@@ -36,6 +36,8 @@ export class SchemaRegistry implements Schemas {
   constructor(
     private readonly storage: SchemaStorage,
     private readonly now: () => number = Date.now,
+    /** Called after a schema is deleted (an engine drops what it keeps per schema, e.g. its IAM policy). */
+    private readonly onDeleted: (name: string) => Promise<void> = async () => undefined,
   ) {}
 
   async create(name: string, definition: SchemaDefinition): Promise<SchemaRevision> {
@@ -141,6 +143,15 @@ export class SchemaRegistry implements Schemas {
     parseSchemaName(name, "name");
     this.require(name);
     await this.storage.remove(name);
+    await this.onDeleted(name);
+  }
+
+  /**
+   * The stored revisions of schema `name` (oldest first), for lookups that must not wait (IAM policies).
+   * @throws StreamgateError NOT_FOUND when the schema does not exist.
+   */
+  requireRevisions(name: string): readonly SchemaRevision[] {
+    return this.require(name);
   }
 
   /**

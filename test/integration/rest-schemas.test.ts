@@ -41,6 +41,30 @@ describe("rest schemas", () => {
     await server?.close();
   });
 
+  test("rest schemas - IAM policy on a schema: set with an etag, get, testIamPermissions; gone with the schema", async () => {
+    const id = uniqueName("iam");
+    const name = `projects/rest/schemas/${id}`;
+    json(await call("POST", `/v1/projects/rest/schemas?schemaId=${id}`, { type: "AVRO", definition: AVRO }));
+    const empty = json(await call("POST", `/v1/${name}:getIamPolicy`, {}));
+    const bindings = [{ role: "roles/pubsub.viewer", members: ["user:reader"] }];
+    const set = json(await call("POST", `/v1/${name}:setIamPolicy`, { policy: { bindings, etag: empty.etag } }));
+    assert.deepEqual(set.bindings, bindings);
+    expectError(
+      await call("POST", `/v1/${name}:setIamPolicy`, { policy: { bindings, etag: empty.etag } }),
+      409,
+      "ABORTED",
+    );
+    assert.deepEqual(json(await call("GET", `/v1/${name}:getIamPolicy`)).bindings, bindings);
+    const asked = ["pubsub.schemas.get", "pubsub.schemas.commit"];
+    assert.deepEqual(
+      json(await call("POST", `/v1/${name}:testIamPermissions`, { permissions: asked })).permissions,
+      asked,
+      "auth off: every permission",
+    );
+    json(await call("DELETE", `/v1/${name}`));
+    expectError(await call("POST", `/v1/${name}:getIamPolicy`, {}), 404, "NOT_FOUND");
+  });
+
   test("rest schemas - create, get (FULL and BASIC), list, commit, listRevisions, rollback, deleteRevision, delete", async () => {
     const id = uniqueName("readings");
     const name = `projects/rest/schemas/${id}`;

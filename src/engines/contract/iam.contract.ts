@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { EMPTY_POLICY_ETAG } from "../../broker/iam-policy.js";
 import { Code } from "../../errors/index.js";
+import { SchemaType } from "../../schemas/index.js";
 import type { Engine } from "../engine.js";
 import { assertCode, engineTest, type MakeEngine, snapshotName, topicWithSubscription } from "./contract-helpers.js";
 
@@ -45,7 +46,8 @@ export function iamContract(makeEngine: MakeEngine): void {
         await assertCode(engine.getIamPolicy("projects/contract/topics/iam-missing"), Code.NOT_FOUND);
         await assertCode(setPolicy(engine, "projects/contract/subscriptions/iam-missing", ["user:a"]), Code.NOT_FOUND);
         await assertCode(engine.testIamPermissions("projects/contract/snapshots/iam-missing", []), Code.NOT_FOUND);
-        await assertCode(engine.getIamPolicy("projects/contract/schemas/s"), Code.INVALID_ARGUMENT);
+        await assertCode(engine.getIamPolicy("projects/contract/schemas/iam-missing"), Code.NOT_FOUND);
+        await assertCode(engine.getIamPolicy("projects/contract/schemas/s@abc"), Code.INVALID_ARGUMENT);
         await assertCode(engine.getIamPolicy("nonsense"), Code.INVALID_ARGUMENT);
       },
     );
@@ -78,6 +80,24 @@ export function iamContract(makeEngine: MakeEngine): void {
         const { subscription } = await topicWithSubscription(engine, "iam-test");
         const asked = ["pubsub.subscriptions.consume", "pubsub.subscriptions.update"];
         assert.deepEqual(await engine.testIamPermissions(subscription, asked), asked);
+      },
+    );
+
+    engineTest(
+      makeEngine,
+      "iam - a schema carries a policy through its revisions; deleting the schema deletes it",
+      async (engine) => {
+        const schema = `projects/contract/schemas/iam-schema-${Math.random().toString(36).slice(2, 8)}`;
+        const avro = '{"type":"record","name":"R","fields":[{"name":"n","type":"int"}]}';
+        await engine.schemas.create(schema, { type: SchemaType.avro, definition: avro });
+        const set = await setPolicy(engine, schema, ["user:reader"]);
+        await engine.schemas.commit(schema, { type: SchemaType.avro, definition: avro.replace('"int"', '"long"') });
+        assert.deepEqual(await engine.getIamPolicy(schema), set, "a new revision keeps the schema's policy");
+        await engine.schemas.delete(schema);
+        await assertCode(engine.getIamPolicy(schema), Code.NOT_FOUND);
+        await engine.schemas.create(schema, { type: SchemaType.avro, definition: avro });
+        assert.deepEqual((await engine.getIamPolicy(schema)).bindings, [], "a recreated schema starts without one");
+        assert.equal(engine.storedIamPolicy(schema), null);
       },
     );
   });

@@ -107,6 +107,7 @@ class SqliteEngine implements EmbeddedEngine {
       topics: (name) => this.topics.require(name, "resource"),
       subscriptions: (name) => this.subscriptions.require(name, "resource"),
       snapshots: (name) => this.snapshots.require(name, "resource"),
+      schemas: (name) => this.schemas.requireRevisions(name),
     };
   }
 

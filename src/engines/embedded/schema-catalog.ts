@@ -30,6 +30,7 @@ export class SchemaCatalog implements SchemaStorage {
         "INSERT INTO schema_revisions (name, revision_id, position, type, definition, create_time) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       remove: db.prepare("DELETE FROM schema_revisions WHERE name = ?"),
+      dropPolicy: db.prepare("DELETE FROM iam_policies WHERE resource = ?"),
     };
     for (const row of this.statements.all.all() as RevisionRow[]) {
       const revisions = this.byName.get(row.name) ?? [];
@@ -85,6 +86,8 @@ export class SchemaCatalog implements SchemaStorage {
     }));
     this.context.messages.transaction(() => {
       this.statements.remove.run(name);
+      // The schema's IAM policy goes with it, in the same transaction (a recreated schema starts without one).
+      this.statements.dropPolicy.run(name);
       for (const { state, config } of updated) this.context.catalog.updateTopic(state.id, config);
     });
     for (const { state, config } of updated) state.config = config;

@@ -154,7 +154,9 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
     const maxPayloadBytes = () => connection.info?.max_payload ?? 1024 * 1024;
-    this.schemas = new SchemaRegistry(new JetStreamSchemaStorage(catalog, maxPayloadBytes), options.now);
+    this.schemas = new SchemaRegistry(new JetStreamSchemaStorage(catalog, maxPayloadBytes), options.now, (name) =>
+      this.iamPolicies.remove(name),
+    );
     void (async () => {
       for await (const status of connection.status()) {
         if (status.type === "disconnect") this.connected = false;
@@ -597,6 +599,11 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       // Snapshots have no id; a recreated one may match this, so deleteSnapshot also removes its policy.
       const record = this.requireSnapshot(name, field);
       return `${record.topicTag}:${record.start}`;
+    },
+    // Schemas have no id either: deleting a schema removes its policy (the registry's onDeleted).
+    schemas: (name) => {
+      this.schemas.requireRevisions(name);
+      return "schema";
     },
   };
 
