@@ -33,6 +33,12 @@ let main;
 if (!checkout || builtAndFresh()) {
   ({ main } = await import("../dist/cli/main.js"));
 } else {
+  // On a terminal, say why the first command is slow (tsx compiles each source file on first use, then caches it).
+  if (process.stderr.isTTY) {
+    process.stderr.write(
+      "streamgate: running the TypeScript sources (no fresh build; `npm run build` compiles them)\n",
+    );
+  }
   const { register } = await import("tsx/esm/api");
   register();
   ({ main } = await import("../src/cli/main.ts"));

@@ -23,6 +23,8 @@ const tsc = (...args) =>
     },
   );
 
+// A first build takes tens of seconds on a small machine: say so before it starts (later builds are incremental).
+console.error("build: compiling src/ to dist/ (the first build takes a while; later ones are incremental) …");
 execFileSync(process.execPath, [join(root, "scripts", "generate.mjs")], { stdio: "inherit" });
 try {
   tsc();
