@@ -36,8 +36,19 @@ function describeHandle(handle: Handle): string {
     if (handle.remotePort !== undefined) {
       // Accepted sockets know their server: which listener kept a connection tells a server leak from a client one.
       const server = (handle as Socket & { server?: Server | null }).server;
-      const side = server ? "accepted by this process's server" : "opened by this process (client)";
-      return `socket ${handle.localAddress}:${handle.localPort} -> ${handle.remoteAddress}:${handle.remotePort}, ${side}`;
+      const side = server
+        ? `accepted by this process's server (${server.listening ? "still listening" : "closed"})`
+        : "opened by this process (client)";
+      // Its state says who should have ended it: a paused socket nobody reads, one whose peer already sent FIN
+      // (readable false), one that never saw a byte (a connection accepted as the server was closing).
+      const state = [
+        handle.readyState,
+        handle.isPaused() ? "paused" : "flowing",
+        `read ${handle.bytesRead} B`,
+        `written ${handle.bytesWritten} B`,
+        `listeners ${["data", "end", "close", "timeout"].map((event) => `${event}:${handle.listenerCount(event)}`).join(" ")}`,
+      ].join(", ");
+      return `socket ${handle.localAddress}:${handle.localPort} -> ${handle.remoteAddress}:${handle.remotePort}, ${side}; ${state}`;
     }
     return `socket (${handle.destroyed ? "destroyed" : "not connected"})`;
   }
