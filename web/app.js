@@ -13,9 +13,14 @@ const POLL_MS = 2_000;
 const MAX_TAIL_ROWS = 200;
 
 const params = new URLSearchParams(location.search);
+/** The server's default project: a short topic name (`?topic=orders`) is one of its topics, as on every transport. */
+const DEFAULT_PROJECT = "default";
+/** `?topic=` as a full name: a short name is a topic of `?project=` (else the default project). */
+const fullTopicName = (name, project) =>
+  name === "" || name.startsWith("projects/") ? name : `projects/${project || DEFAULT_PROJECT}/topics/${name}`;
 const state = {
   project: params.get("project") ?? "",
-  tailTopic: params.get("topic") ?? "",
+  tailTopic: fullTopicName(params.get("topic") ?? "", params.get("project") ?? ""),
   overview: null,
   /** AbortController of the running tail, or null. */
   tail: null,
