@@ -216,6 +216,20 @@ describe("events - Subscribe", () => {
     calls.at(-1)!.cancel();
   });
 
+  test("events - a short topic name is a topic of the default project, as on every transport", async () => {
+    const id = uniqueName("short");
+    const topic = `projects/default/topics/${id}`;
+    await server.server.engine.createTopic({ name: topic });
+    const recorder = subscribe({ topic: id, position: { latest: true } });
+    await waitForHeartbeat(recorder);
+    await publish(topic, ["by its short name"]);
+    await waitForMessages(recorder, 1);
+    assert.deepEqual(
+      messages(recorder).map((message) => message.data.toString()),
+      ["by its short name"],
+    );
+  });
+
   test("events - Subscribe to an unknown topic is NOT_FOUND", async () => {
     const error = await failure({ topic: `${project}/topics/${uniqueName("missing")}`, position: { earliest: true } });
     assert.equal(error.code, grpc.status.NOT_FOUND);
@@ -227,7 +241,7 @@ describe("events - Subscribe", () => {
     const badFilter = await failure({ topic, filter: "attributes.kind = " });
     assert.equal(badFilter.code, grpc.status.INVALID_ARGUMENT);
     assert.match(badFilter.details, /filter/);
-    const badName = await failure({ topic: "not-a-topic" });
+    const badName = await failure({ topic: "projects/p/queues/not-a-topic" });
     assert.equal(badName.code, grpc.status.INVALID_ARGUMENT);
   });
 

@@ -1,6 +1,6 @@
 // One Events/Connect stream: many subscriptions and publishes multiplexed over a bidi call.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { compileFilter, parseTopicName } from "../../broker/index.js";
+import { compileFilter, expandTopicName, parseTopicName } from "../../broker/index.js";
 import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import {
@@ -84,18 +84,19 @@ export async function* runConnectSession(
         { reason: "TOO_MANY_SUBSCRIPTIONS" },
       );
     }
-    parseTopicName(command.topic, "subscribe.topic");
+    const topic = expandTopicName(command.topic);
+    parseTopicName(topic, "subscribe.topic");
     compileFilter(command.filter);
     const controller = new AbortController();
     const stop = () => controller.abort();
     session.signal.addEventListener("abort", stop, { once: true });
     const feed = await options.hub.subscribe({
-      topic: command.topic,
+      topic,
       from: positionFromProto(command.position, "subscribe.position"),
       filter: command.filter,
       signal: controller.signal,
     });
-    reply({ case: "subscribed", value: { id: command.id, topic: command.topic } });
+    reply({ case: "subscribed", value: { id: command.id, topic } });
     const done = (async () => {
       try {
         for await (const event of feed) {
@@ -129,11 +130,9 @@ export async function* runConnectSession(
   };
 
   const publish = async (command: PublishCommand) => {
-    parseTopicName(command.topic, "publish.topic");
-    const refs = await options.engine.publish(
-      command.topic,
-      inputsFromProto(command.messages, options.maxMessageBytes),
-    );
+    const topic = expandTopicName(command.topic);
+    parseTopicName(topic, "publish.topic");
+    const refs = await options.engine.publish(topic, inputsFromProto(command.messages, options.maxMessageBytes));
     reply({
       case: "published",
       value: {

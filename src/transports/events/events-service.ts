@@ -1,6 +1,6 @@
 // streamgate.v1.Events over the stream hub and the engine: Subscribe, Connect (see connect-session.ts), PublishStream.
 import type { ServiceImpl } from "@connectrpc/connect";
-import { compileFilter, parseTopicName } from "../../broker/index.js";
+import { compileFilter, expandTopicName, parseTopicName } from "../../broker/index.js";
 import type { Engine } from "../../engines/engine.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { Events } from "../../gen/streamgate/v1/events_pb.js";
@@ -30,10 +30,12 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
   return {
     async *subscribe(request, context) {
       liveConnections.track("grpc", context.signal);
-      parseTopicName(request.topic, "topic");
+      // A short name (`orders`) is a topic of the default project, as on every transport.
+      const topic = expandTopicName(request.topic);
+      parseTopicName(topic, "topic");
       compileFilter(request.filter);
       const subscription = await hub.subscribe({
-        topic: request.topic,
+        topic,
         from: positionFromProto(request.position, "position"),
         filter: request.filter,
         signal: context.signal,
@@ -63,7 +65,8 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
       const messageIds: string[] = [];
       let index = 0;
       for await (const request of requests) {
-        parseTopicName(request.topic, `requests[${index}].topic`);
+        const topic = expandTopicName(request.topic);
+        parseTopicName(topic, `requests[${index}].topic`);
         if (offsets.length + request.messages.length > maxMessagesPerPublishStream) {
           throw new StreamgateError(
             Code.RESOURCE_EXHAUSTED,
@@ -71,7 +74,7 @@ export function createEventsService(options: EventsServiceOptions): ServiceImpl<
             { reason: "TOO_MANY_MESSAGES" },
           );
         }
-        const refs = await engine.publish(request.topic, inputsFromProto(request.messages, maxMessageBytes));
+        const refs = await engine.publish(topic, inputsFromProto(request.messages, maxMessageBytes));
         for (const ref of refs) {
           offsets.push(BigInt(ref.offset));
           messageIds.push(ref.messageId);
