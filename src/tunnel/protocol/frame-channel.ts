@@ -6,6 +6,8 @@ import { Code, StreamgateError } from "../../errors/index.js";
 import { readChunks } from "./chunk-reader.js";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "./frame-codec.js";
 
+const ACCEPTED = Promise.resolve();
+
 /** Frames in, frames out over one stream. Iterate it to receive; it ends when the peer half-closes. */
 export interface FrameChannel<In, Out> extends AsyncIterable<In> {
   /** Sends one frame; resolves once the stream accepted it (after `drain` when its buffer is full). Rejects once closed. */
@@ -41,9 +43,25 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
   // Swallow late errors: iteration and send() report them to their callers.
   stream.on("error", () => undefined);
 
-  const write = async (bytes: Uint8Array) => {
-    if (stream.destroyed || stream.writableEnded) throw closedError();
-    if (stream.write(bytes)) return;
+  // Frames written in one turn of the event loop (a RequestHead and the body behind it, a ResponseHead, its
+  // message and the trailers) leave as one HTTP/2 DATA frame: the stream is corked at the first write and uncorked
+  // once the turn's I/O callbacks have run, so node hands them to nghttp2 in one writev.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    if (!stream.destroyed && stream.writableCorked > 0) stream.uncork();
+  };
+  const write = (bytes: Uint8Array): Promise<void> => {
+    if (stream.destroyed || stream.writableEnded) return Promise.reject(closedError());
+    if (!corked) {
+      corked = true;
+      stream.cork();
+      setImmediate(uncork);
+    }
+    if (stream.write(bytes)) return ACCEPTED;
+    return drained();
+  };
+  const drained = async () => {
     const abort = new AbortController();
     try {
       await Promise.race([

@@ -116,7 +116,7 @@ export async function runTunnelExchange(
   try {
     if (outcome.cancelled || outcome.deadlineExceeded) throw closedSignal;
     request.head.timeoutMs = BigInt(Math.max(0, Math.ceil(timeoutMs)));
-    await stopped(tunnel.send(frame({ case: "requestHead", value: request.head })));
+    await stopped(tunnel.sendRequestHead(ids, request.requestId, request.traceId, request.head));
     const pump = request.body === null ? Promise.resolve() : pumpBody(request.body);
     pump.catch(() => undefined);
 

@@ -1,10 +1,12 @@
 // One agent Stream call on the server: a standby until a request is assigned, then that request's frames.
 import { constants, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
-import type { TunnelFrame } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { encodeDataFrame } from "../protocol/data-frame.js";
 import type { FrameChannel } from "../protocol/frame-channel.js";
+import { encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
+import { encodeRequestHeadFrame } from "../protocol/head-frame.js";
 import type { AgentSession } from "./agent-session.js";
 import { endGrpc } from "./grpc-stream.js";
 
@@ -68,6 +70,20 @@ export class TunnelStream {
   send(frame: TunnelFrame): Promise<void> {
     this.sequence.check("server", frame);
     return this.channel.send(frame);
+  }
+
+  /** Sends the request's RequestHead (checked like `send`), encoded by hand (head-frame.ts) unless unusual. */
+  sendRequestHead(ids: Uint8Array, requestId: string, traceId: string, head: RequestHead): Promise<void> {
+    const frame = {
+      $typeName: TunnelFrameSchema.typeName,
+      requestId,
+      traceId,
+      kind: { case: "requestHead", value: head },
+    };
+    this.sequence.check("server", frame as TunnelFrame);
+    return this.channel.sendEncoded(
+      encodeRequestHeadFrame(ids, head) ?? encodeFrame(TunnelFrameSchema, frame as TunnelFrame),
+    );
   }
 
   /** Sends a Data frame of the request whose ids are `ids` (encodeFrameIds), checked like `send`. */
