@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { processCpuMs } from "../lib/process-cpu.js";
 import type { WorkerReply } from "./client-worker.js";
-import { startBackendProcess, startLoadWorker, startTunnelProcesses } from "./processes.js";
+import { startBackendProcess, startLoadWorker, startRelayProcess, startTunnelProcesses } from "./processes.js";
 
 type Phase = "unary" | "stream" | "latency" | "idle";
 const PHASES: readonly Phase[] = ["unary", "stream", "latency", "idle"];
@@ -22,6 +22,8 @@ const { values, positionals } = parseArgs({
     seconds: { type: "string", default: "4" },
     /** Only the CPU per operation (no profiler in the processes): for A/B comparisons of two builds. */
     "no-prof": { type: "boolean", default: false },
+    /** Load the two bare relays (the floor) instead of the tunnel: "server" is the outer relay, "agent" the inner. */
+    floor: { type: "boolean", default: false },
   },
 });
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -36,14 +38,12 @@ async function profile(phase: Phase): Promise<void> {
   const dir = resolve(repoRoot, values.out!, phase);
   mkdirSync(dir, { recursive: true });
   const backend = await startBackendProcess(repoRoot);
-  const tunnel = await startTunnelProcesses({
-    repoRoot,
-    serverRoot: repoRoot,
-    backendPort: backend.port,
-    nodeArgs: values["no-prof"]
-      ? ["--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", dir]
-      : ["--cpu-prof", "--cpu-prof-dir", dir, "--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", dir],
-  });
+  const nodeArgs = values["no-prof"]
+    ? ["--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", dir]
+    : ["--cpu-prof", "--cpu-prof-dir", dir, "--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", dir];
+  const tunnel = values.floor
+    ? await startFloor(backend.port, nodeArgs)
+    : await startTunnelProcesses({ repoRoot, serverRoot: repoRoot, backendPort: backend.port, nodeArgs });
   const workers = [startLoadWorker(repoRoot), startLoadWorker(repoRoot)];
   const pids = { server: tunnel.server.pid, agent: tunnel.agentPid, backend: backend.pid };
   const cpu = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid) ?? 0]));
@@ -113,6 +113,21 @@ async function profile(phase: Phase): Promise<void> {
     }
   }
   console.log(`  profiles in ${dir}`);
+}
+
+/** The two bare relays in the shape of the tunnel's processes (outer = "server", inner = "agent"). */
+async function startFloor(backendPort: number, nodeArgs: string[]) {
+  const inner = await startRelayProcess(repoRoot, `127.0.0.1:${backendPort}`, nodeArgs);
+  const outer = await startRelayProcess(repoRoot, `127.0.0.1:${inner.port}`, nodeArgs);
+  return {
+    grpcEntry: `127.0.0.1:${outer.port}`,
+    server: { pid: outer.pid },
+    agentPid: inner.pid,
+    stop: async () => {
+      await outer.stop();
+      await inner.stop();
+    },
+  };
 }
 
 for (const phase of phases) await profile(phase);

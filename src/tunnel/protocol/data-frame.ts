@@ -166,7 +166,18 @@ function readVarint(source: Uint8Array, at: number): { value: number; next: numb
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The UTF-8 text, or null for invalid UTF-8 (left to the schema decoder to judge). */
-function utf8(source: Uint8Array, start: number, end: number): string | null {
+export function utf8(source: Uint8Array, start: number, end: number): string | null {
+  // Request and trace ids (on every frame) are short ASCII: built here, without a call into the TextDecoder.
+  if (end - start <= 64) {
+    let text = "";
+    let index = start;
+    for (; index < end; index++) {
+      const byte = source[index]!;
+      if (byte >= 0x80) break;
+      text += String.fromCharCode(byte);
+    }
+    if (index === end) return text;
+  }
   try {
     return decoder.decode(source.subarray(start, end));
   } catch {

@@ -6,10 +6,20 @@ import { Code, StreamgateError } from "../../errors/index.js";
 import { readChunks } from "./chunk-reader.js";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "./frame-codec.js";
 
-const ACCEPTED = Promise.resolve();
+/**
+ * What `send` and `sendEncoded` return when the stream took the frame at once (the usual case): a caller that
+ * compares against it skips the await, and so the turn of the event loop, that a resolved promise still costs.
+ */
+export const SENT: Promise<void> = Promise.resolve();
+
+/** The channel's frames; `takeReady` hands out a frame already decoded without waiting (undefined when none is). */
+export interface FrameIterator<In> extends AsyncIterableIterator<In> {
+  takeReady(): In | undefined;
+}
 
 /** Frames in, frames out over one stream. Iterate it to receive; it ends when the peer half-closes. */
 export interface FrameChannel<In, Out> extends AsyncIterable<In> {
+  [Symbol.asyncIterator](): FrameIterator<In>;
   /** Sends one frame; resolves once the stream accepted it (after `drain` when its buffer is full). Rejects once closed. */
   send(frame: Out): Promise<void>;
   /** Sends one frame already encoded with its prefix (e.g. by encodeDataFrame), like `send`. */
@@ -58,7 +68,7 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
       stream.cork();
       setImmediate(uncork);
     }
-    if (stream.write(bytes)) return ACCEPTED;
+    if (stream.write(bytes)) return SENT;
     return drained();
   };
   const drained = async () => {
@@ -114,7 +124,8 @@ export function createFrameChannel<In extends DescMessage, Out extends DescMessa
           return { value: frames[0]!, done: false };
         }
       };
-      const iterator: AsyncIterableIterator<MessageShape<In>> = {
+      const iterator: FrameIterator<MessageShape<In>> = {
+        takeReady: () => ready.shift(),
         next() {
           if (ready.length > 0) return Promise.resolve({ value: ready.shift()!, done: false });
           if (done) return Promise.resolve({ value: undefined, done: true });

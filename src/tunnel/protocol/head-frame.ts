@@ -5,7 +5,7 @@
 // checked against @bufbuild/protobuf in head-frame.test.ts. Anything unusual (unknown fields, repeated scalars,
 // invalid UTF-8, a negative or huge timeout) is left to the schema: the encoder returns null, the decoder too.
 import type { Protocol, RequestHead, TunnelFrame } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
-import { decodeDataFrame } from "./data-frame.js";
+import { decodeDataFrame, utf8 } from "./data-frame.js";
 import { PREFIX_BYTES } from "./frame-codec.js";
 
 const WIRE_VARINT = 0;
@@ -370,7 +370,7 @@ function readTrailers(reader: Reader): TunnelFrame["kind"] | null {
   return { case: "trailers", value: { $typeName: "streamgate.tunnel.v1.Trailers", headers } };
 }
 
-// ---------------------------------------------------------------------------------------------- varints, UTF-8
+// ---------------------------------------------------------------------------------------------- varints
 
 function varintSize(value: number): number {
   let size = 1;
@@ -388,16 +388,4 @@ function writeVarint(target: Uint8Array, at: number, value: number): number {
   }
   target[at++] = value;
   return at;
-}
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-/** The UTF-8 text, or null for invalid UTF-8 (left to the schema decoder). */
-function utf8(source: Uint8Array, start: number, end: number): string | null {
-  if (start === end) return "";
-  try {
-    return decoder.decode(source.subarray(start, end));
-  } catch {
-    return null;
-  }
 }

@@ -3,7 +3,7 @@ import { constants, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { encodeDataFrame } from "../protocol/data-frame.js";
-import type { FrameChannel } from "../protocol/frame-channel.js";
+import type { FrameChannel, FrameIterator } from "../protocol/frame-channel.js";
 import { encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
 import { encodeRequestHeadFrame } from "../protocol/head-frame.js";
@@ -25,7 +25,7 @@ export class TunnelStream {
     readonly session: AgentSession,
     readonly stream: ServerHttp2Stream,
     readonly channel: FrameChannel<TunnelFrame, TunnelFrame>,
-    private readonly frames: AsyncIterator<TunnelFrame>,
+    private readonly frames: FrameIterator<TunnelFrame>,
     private readonly onGone: (stream: TunnelStream) => void,
   ) {
     stream.once("close", () => {
@@ -101,6 +101,18 @@ export class TunnelStream {
     this.pending = null;
     // A promise chain rather than an async loop: one less promise per frame (frames to ignore are rare).
     return pending.then(this.accept);
+  }
+
+  /**
+   * The agent's next frame when one is already decoded (several arrive in one read under load), checked like
+   * `next()`, without a promise; undefined when none is waiting (then `next()` waits for one).
+   */
+  nextReady(): TunnelFrame | undefined {
+    if (this.pending !== null) return undefined;
+    for (;;) {
+      const frame = this.frames.takeReady();
+      if (frame === undefined || this.sequence.check("agent", frame) === "accept") return frame;
+    }
   }
 
   private readonly accept = (result: IteratorResult<TunnelFrame>): Promise<TunnelFrame | null> | TunnelFrame | null => {
