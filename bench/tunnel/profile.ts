@@ -4,7 +4,7 @@
 //
 //   npm run build && node --import tsx bench/tunnel/profile.ts [unary|stream|latency|idle …] [--out DIR] [--idle N]
 //   node --import tsx bench/tunnel/profile-summary.ts DIR/<phase>/*.cpuprofile   # top functions
-import { mkdirSync, readdirSync, renameSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { processCpuMs } from "../lib/process-cpu.js";
@@ -24,6 +24,8 @@ const { values, positionals } = parseArgs({
     "no-prof": { type: "boolean", default: false },
     /** Load the two bare relays (the floor) instead of the tunnel: "server" is the outer relay, "agent" the inner. */
     floor: { type: "boolean", default: false },
+    /** Serve the tunnel from another checkout's build (A/B against this one). */
+    root: { type: "string" },
   },
 });
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -32,6 +34,9 @@ for (const phase of phases)
   if (!PHASES.includes(phase)) throw new Error(`unknown phase ${phase} (${PHASES.join(", ")})`);
 const durationMs = Number(values.seconds) * 1000;
 const idleStreams = Number(values.idle);
+/** VmRSS of `pid` in bytes. */
+const rssOf = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 async function profile(phase: Phase): Promise<void> {
@@ -43,7 +48,12 @@ async function profile(phase: Phase): Promise<void> {
     : ["--cpu-prof", "--cpu-prof-dir", dir, "--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", dir];
   const tunnel = values.floor
     ? await startFloor(backend.port, nodeArgs)
-    : await startTunnelProcesses({ repoRoot, serverRoot: repoRoot, backendPort: backend.port, nodeArgs });
+    : await startTunnelProcesses({
+        repoRoot,
+        serverRoot: values.root === undefined ? repoRoot : resolve(values.root),
+        backendPort: backend.port,
+        nodeArgs,
+      });
   const workers = [startLoadWorker(repoRoot), startLoadWorker(repoRoot)];
   const pids = { server: tunnel.server.pid, agent: tunnel.agentPid, backend: backend.pid };
   const cpu = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid) ?? 0]));
@@ -83,10 +93,14 @@ async function profile(phase: Phase): Promise<void> {
       process.kill(pids.agent, "SIGUSR2");
       await sleep(3_000);
       before = cpu();
+      const rssBefore = { server: rssOf(pids.server), agent: rssOf(pids.agent) };
       const per = Math.ceil(idleStreams / workers.length);
       await run({ kind: "hold", address, streams: per, channels: Math.ceil(per / 900), bodyBytes: 16 });
       operations = per * workers.length;
       await sleep(1_000);
+      const perStream = (name: "server" | "agent") =>
+        `${((rssOf(pids[name]) - rssBefore[name]) / 1024 / operations).toFixed(1)} KiB`;
+      console.log(`  RSS per held stream: server ${perStream("server")}, agent ${perStream("agent")}`);
       process.kill(pids.server, "SIGUSR2");
       process.kill(pids.agent, "SIGUSR2");
       await sleep(5_000);
