@@ -10,11 +10,11 @@ import {
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
 import { encodeDataFrame, encodeFrameIds } from "../protocol/data-frame.js";
-import type { FrameChannel } from "../protocol/frame-channel.js";
+import { type FrameChannel, SENT } from "../protocol/frame-channel.js";
 import type { FrameSequence } from "../protocol/frame-sequence.js";
 import { encodeResponseHeadFrame, encodeTrailersFrame } from "../protocol/head-frame.js";
 import { type AgentRules, grpcFromPath, matchAgentRoute, type RequestFacts } from "../rules/index.js";
-import type { ResponseSink, UpstreamForwarder } from "../upstream/index.js";
+import { type ResponseSink, type UpstreamForwarder, WRITTEN } from "../upstream/index.js";
 import { BodyQueue } from "./body-queue.js";
 
 /**
@@ -96,7 +96,10 @@ export async function serveTunnelStream(
         value: { status: response.status, headers: response.headers, endStream: response.endStream },
       });
     },
-    data: (bytes) => channel.sendEncoded(encodeDataFrame(ids, bytes, false)),
+    data: (bytes) => {
+      const sent = channel.sendEncoded(encodeDataFrame(ids, bytes, false));
+      return sent === SENT ? WRITTEN : sent;
+    },
     trailers: (headers) => channel.sendEncoded(encodeTrailersFrame(ids, headers)),
     error: (error) => {
       log().debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
