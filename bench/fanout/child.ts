@@ -7,10 +7,11 @@ export function forkForMessage<T>(
   script: string,
   args: string[],
   timeoutMs: number,
+  nodeArgs: readonly string[] = [],
 ): { child: ChildProcess; message: Promise<T> } {
   const child = fork(script, args, {
     cwd: repoRoot,
-    execArgv: ["--import", "tsx"],
+    execArgv: ["--import", "tsx", ...nodeArgs],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const killOnExit = () => child.kill("SIGKILL");

@@ -30,12 +30,14 @@ export async function startBackendProcess(
 export async function startRelayProcess(
   repoRoot: string,
   target: string,
+  nodeArgs: readonly string[] = [],
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const { child, message } = forkForMessage<{ port: number }>(
     repoRoot,
     join(repoRoot, "bench/tunnel/relay-process.ts"),
     [target],
     30_000,
+    nodeArgs,
   );
   const { port } = await message;
   return { port, pid: child.pid ?? 0, stop: () => stopChild(child) };

@@ -43,7 +43,9 @@ let upstream: ClientHttp2Session | null = null;
 /** The one session to the target; a new one only if it went away. */
 function session(): ClientHttp2Session {
   if (upstream === null || upstream.closed || upstream.destroyed) {
-    const created = http2.connect(`http://${target}`);
+    // One session carries every stream (10,000 in the idle-memory phase): node's default 10 MB session memory
+    // budget refuses streams past ~9,500, so the relay gets the tunnel listener's budget (64 MB).
+    const created = http2.connect(`http://${target}`, { maxSessionMemory: 64 });
     created.on("connect", (_session, socket) => socket.setNoDelay(true));
     created.on("error", () => {}); // its streams see the failure; the next request reconnects
     upstream = created;
@@ -97,7 +99,7 @@ function relay(incoming: ServerHttp2Stream, headers: IncomingHttpHeaders): void 
   });
 }
 
-const server = http2.createServer();
+const server = http2.createServer({ maxSessionMemory: 64 });
 server.on("connection", (socket: Socket) => socket.setNoDelay(true));
 server.on("stream", relay);
 server.listen(0, "127.0.0.1", () => {

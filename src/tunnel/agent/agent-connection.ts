@@ -19,10 +19,10 @@ import {
   TunnelFrameSchema,
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
-import { decodeDataFrame } from "../protocol/data-frame.js";
 import { createFrameChannel, type FrameChannel } from "../protocol/frame-channel.js";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
+import { decodeHotFrame } from "../protocol/head-frame.js";
 import type { AddressStatus } from "../upstream/index.js";
 import type { ResolvedTunnelAgentOptions } from "./agent-options.js";
 import { type RequestContext, serveTunnelStream } from "./tunnel-request.js";
@@ -357,7 +357,7 @@ export class AgentConnection {
       receive: TunnelFrameSchema,
       send: TunnelFrameSchema,
       maxFrameBytes: this.options.maxMessageBytes + (DEFAULT_MAX_FRAME_BYTES - 4 * 1024 * 1024),
-      fastDecode: decodeDataFrame,
+      fastDecode: decodeHotFrame,
     });
     const sequence = new FrameSequence();
     // The Attach frame is the same for every stream of the session: built and encoded once.

@@ -10,10 +10,11 @@ import {
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
 import { encodeDataFrame, encodeFrameIds } from "../protocol/data-frame.js";
-import type { FrameChannel } from "../protocol/frame-channel.js";
+import { type FrameChannel, SENT } from "../protocol/frame-channel.js";
 import type { FrameSequence } from "../protocol/frame-sequence.js";
+import { encodeResponseHeadFrame, encodeTrailersFrame } from "../protocol/head-frame.js";
 import { type AgentRules, grpcFromPath, matchAgentRoute, type RequestFacts } from "../rules/index.js";
-import type { ResponseSink, UpstreamForwarder } from "../upstream/index.js";
+import { type ResponseSink, type UpstreamForwarder, WRITTEN } from "../upstream/index.js";
 import { BodyQueue } from "./body-queue.js";
 
 /**
@@ -87,13 +88,19 @@ export async function serveTunnelStream(
   void readRequestFrames(frames, sequence, body, controller, log);
 
   const sink: ResponseSink = {
-    head: (response) =>
-      send({
+    head: (response) => {
+      const encoded = encodeResponseHeadFrame(ids, response.status, response.headers, response.endStream);
+      if (encoded !== null) return channel.sendEncoded(encoded);
+      return send({
         case: "responseHead",
         value: { status: response.status, headers: response.headers, endStream: response.endStream },
-      }),
-    data: (bytes) => channel.sendEncoded(encodeDataFrame(ids, bytes, false)),
-    trailers: (headers) => send({ case: "trailers", value: { headers } }),
+      });
+    },
+    data: (bytes) => {
+      const sent = channel.sendEncoded(encodeDataFrame(ids, bytes, false));
+      return sent === SENT ? WRITTEN : sent;
+    },
+    trailers: (headers) => channel.sendEncoded(encodeTrailersFrame(ids, headers)),
     error: (error) => {
       log().debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
       return send({ case: "error", value: { code: error.code, message: error.message } });

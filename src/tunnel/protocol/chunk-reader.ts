@@ -11,105 +11,120 @@ const prematureClose = () => Object.assign(new Error("Premature close"), { code:
  * and leaves the stream as it is (not destroyed), so its owner can still answer on it.
  */
 export function readChunks(stream: Readable): AsyncIterableIterator<Uint8Array> {
-  let failure: Error | null = null;
-  let ended = false;
-  let closed = false;
-  /** Finished (ended, failed or left): every later next() is done. */
-  let finished = false;
-  let waiter: (() => void) | null = null;
-  const wake = () => {
-    const resume = waiter;
-    waiter = null;
-    resume?.();
-  };
-  const onEnd = () => {
-    ended = true;
-    wake();
-  };
-  const onError = (error: Error) => {
-    failure ??= error;
-    wake();
-  };
-  const onClose = () => {
-    closed = true;
-    wake();
-  };
-  stream.on("readable", wake);
-  stream.on("end", onEnd);
-  stream.on("error", onError);
-  stream.on("close", onClose);
-  const detach = () => {
-    finished = true;
-    stream.off("readable", wake);
-    stream.off("end", onEnd);
-    stream.off("error", onError);
-    stream.off("close", onClose);
-  };
+  return new ChunkReader(stream);
+}
 
-  const take = (): IteratorResult<Uint8Array> | null => {
-    if (finished) return { value: undefined, done: true };
-    if (failure !== null) {
-      detach();
-      throw failure;
+/**
+ * The reader behind readChunks: a class, so the thousands of idle streams a tunnel holds (two readers per
+ * tunnelled request on the server) share its methods instead of carrying a dozen closures each; what is left
+ * per reader is the four stream listeners and the Promise executor, made once.
+ */
+class ChunkReader implements AsyncIterableIterator<Uint8Array> {
+  private failure: Error | null = null;
+  private ended = false;
+  private closed = false;
+  /** Finished (ended, failed or left): every later next() is done. */
+  private finished = false;
+  /** The settle functions of the one waiting read (the iterator protocol allows one at a time). */
+  private resolveWait: ((result: IteratorResult<Uint8Array>) => void) | null = null;
+  private rejectWait: ((error: unknown) => void) | null = null;
+  private readonly onReadable: () => void;
+  private readonly onEnd: () => void;
+  private readonly onError: (error: Error) => void;
+  private readonly onClose: () => void;
+  private readonly wait: (
+    resolve: (result: IteratorResult<Uint8Array>) => void,
+    reject: (error: unknown) => void,
+  ) => void;
+
+  constructor(private readonly stream: Readable) {
+    this.onReadable = () => this.retry();
+    this.onEnd = () => {
+      this.ended = true;
+      this.retry();
+    };
+    this.onError = (error: Error) => {
+      this.failure ??= error;
+      this.retry();
+    };
+    this.onClose = () => {
+      this.closed = true;
+      this.retry();
+    };
+    this.wait = (resolve, reject) => {
+      this.resolveWait = resolve;
+      this.rejectWait = reject;
+    };
+    stream.on("readable", this.onReadable);
+    stream.on("end", this.onEnd);
+    stream.on("error", this.onError);
+    stream.on("close", this.onClose);
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    try {
+      const now = this.take();
+      if (now !== null) return Promise.resolve(now);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return new Promise<IteratorResult<Uint8Array>>(this.wait);
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.detach();
+    this.retry();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this;
+  }
+
+  private detach(): void {
+    this.finished = true;
+    const stream = this.stream;
+    stream.off("readable", this.onReadable);
+    stream.off("end", this.onEnd);
+    stream.off("error", this.onError);
+    stream.off("close", this.onClose);
+  }
+
+  private take(): IteratorResult<Uint8Array> | null {
+    if (this.finished) return { value: undefined, done: true };
+    if (this.failure !== null) {
+      this.detach();
+      throw this.failure;
+    }
+    const stream = this.stream;
     const chunk = stream.read() as Uint8Array | null;
     if (chunk !== null) return { value: chunk, done: false };
-    if (ended || stream.readableEnded) {
-      detach();
+    if (this.ended || stream.readableEnded) {
+      this.detach();
       return { value: undefined, done: true };
     }
-    if (closed || stream.destroyed) {
-      detach();
+    if (this.closed || stream.destroyed) {
+      this.detach();
       throw (stream as { errored?: Error | null }).errored ?? prematureClose();
     }
     return null;
-  };
+  }
 
-  // One waiting read at a time (the iterator protocol): its settle functions, set without a closure per read.
-  let resolveWait: ((result: IteratorResult<Uint8Array>) => void) | null = null;
-  let rejectWait: ((error: unknown) => void) | null = null;
-  function retry(): void {
+  /** Settles the waiting read, if any, with what is there now (or leaves it waiting). */
+  private retry(): void {
+    const resolve = this.resolveWait;
+    if (resolve === null) return;
     let now: IteratorResult<Uint8Array> | null;
     try {
-      now = take();
+      now = this.take();
     } catch (error) {
-      const reject = rejectWait!;
-      resolveWait = rejectWait = null;
+      const reject = this.rejectWait!;
+      this.resolveWait = this.rejectWait = null;
       reject(error);
       return;
     }
-    if (now === null) {
-      waiter = retry;
-      return;
-    }
-    const resolve = resolveWait!;
-    resolveWait = rejectWait = null;
+    if (now === null) return;
+    this.resolveWait = this.rejectWait = null;
     resolve(now);
   }
-  function wait(resolve: (result: IteratorResult<Uint8Array>) => void, reject: (error: unknown) => void): void {
-    resolveWait = resolve;
-    rejectWait = reject;
-    waiter = retry;
-  }
-
-  const iterator: AsyncIterableIterator<Uint8Array> = {
-    next() {
-      try {
-        const now = take();
-        if (now !== null) return Promise.resolve(now);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return new Promise<IteratorResult<Uint8Array>>(wait);
-    },
-    return() {
-      detach();
-      wake();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
 }

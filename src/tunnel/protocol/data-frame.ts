@@ -166,7 +166,15 @@ function readVarint(source: Uint8Array, at: number): { value: number; next: numb
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The UTF-8 text, or null for invalid UTF-8 (left to the schema decoder to judge). */
-function utf8(source: Uint8Array, start: number, end: number): string | null {
+export function utf8(source: Uint8Array, start: number, end: number): string | null {
+  // Request and trace ids (on every frame) are short ASCII: built here, without a call into the TextDecoder.
+  // (One fromCharCode over the bytes: a string built by += would be a rope of one-character pieces, kept whole
+  // for as long as the id lives.)
+  if (end - start <= 64) {
+    let ascii = true;
+    for (let index = start; index < end; index++) if (source[index]! >= 0x80) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, source.subarray(start, end) as unknown as number[]);
+  }
   try {
     return decoder.decode(source.subarray(start, end));
   } catch {

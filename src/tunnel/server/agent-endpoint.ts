@@ -12,8 +12,8 @@ import {
   TunnelFrameSchema,
 } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { Logger } from "../../observability/index.js";
-import { decodeDataFrame } from "../protocol/data-frame.js";
 import { createFrameChannel, type FrameChannel } from "../protocol/frame-channel.js";
+import { decodeHotFrame } from "../protocol/head-frame.js";
 import { type AgentTokenGrant, findAgentGrant, groupAllowed, type ServerRules } from "../rules/index.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import { AgentSession } from "./agent-session.js";
@@ -325,7 +325,7 @@ async function runStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders
     receive: TunnelFrameSchema,
     send: TunnelFrameSchema,
     maxFrameBytes: context.options.maxFrameBytes,
-    fastDecode: decodeDataFrame,
+    fastDecode: decodeHotFrame,
   });
   const frames = channel[Symbol.asyncIterator]();
   const first = await firstFrame(frames, context.options.firstFrameTimeoutMs, "Attach");

@@ -4,7 +4,7 @@ import type { Http2ServerResponse, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
-import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink } from "../upstream/exchange.js";
+import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink, WRITTEN } from "../upstream/exchange.js";
 import { codeOfHttpStatus } from "../upstream/upstream-errors.js";
 import { endGrpc, endWithTrailers } from "./grpc-stream.js";
 
@@ -24,7 +24,7 @@ export function httpStatusOfError(error: StreamgateError): number {
 /** Resolves once `stream` accepted `bytes` (after 'drain' when its buffer is full); rejects once it closed. */
 export function writeWithBackpressure(stream: Writable, bytes: Uint8Array): Promise<void> {
   if (stream.destroyed || stream.writableEnded) return Promise.reject(clientGone());
-  if (stream.write(bytes)) return Promise.resolve();
+  if (stream.write(bytes)) return WRITTEN;
   return new Promise((resolve, reject) => {
     const onDrain = () => {
       stream.off("close", onClose);

@@ -3,7 +3,8 @@ import { create } from "@bufbuild/protobuf";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { encodeFrameIds } from "../protocol/data-frame.js";
-import type { ResponseSink } from "../upstream/exchange.js";
+import { SENT } from "../protocol/frame-channel.js";
+import { type ResponseSink, WRITTEN } from "../upstream/exchange.js";
 import type { TunnelStream } from "./tunnel-stream.js";
 
 /** A request as the entry prepared it. */
@@ -116,12 +117,13 @@ export async function runTunnelExchange(
   try {
     if (outcome.cancelled || outcome.deadlineExceeded) throw closedSignal;
     request.head.timeoutMs = BigInt(Math.max(0, Math.ceil(timeoutMs)));
-    await stopped(tunnel.send(frame({ case: "requestHead", value: request.head })));
+    await stopped(tunnel.sendRequestHead(ids, request.requestId, request.traceId, request.head));
     const pump = request.body === null ? Promise.resolve() : pumpBody(request.body);
     pump.catch(() => undefined);
 
     for (;;) {
-      const next = await stopped(tunnel.next());
+      const next = tunnel.nextReady() ?? (await stopped(tunnel.next()));
+      if (isStopped) throw closedSignal;
       if (next === null) {
         if (tunnel.sequence.responseBodyComplete) {
           await stopped(sink.trailers([]));
@@ -143,7 +145,11 @@ export async function runTunnelExchange(
         if (kind.value.endStream) break;
       } else if (kind.case === "data") {
         outcome.bytesOut += kind.value.data.length;
-        if (kind.value.data.length > 0) await stopped(sink.data(kind.value.data));
+        if (kind.value.data.length > 0) {
+          // A sink that took the bytes at once says so with WRITTEN: no wait, no turn of the event loop.
+          const written = sink.data(kind.value.data);
+          if (written !== WRITTEN) await stopped(written);
+        }
       } else if (kind.case === "trailers") {
         outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
         outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
@@ -214,7 +220,8 @@ export async function runTunnelExchange(
       for await (const chunk of body) {
         if (done) return;
         outcome.bytesIn += chunk.length;
-        await tunnel.sendData(ids, chunk, false);
+        const sent = tunnel.sendData(ids, chunk, false);
+        if (sent !== SENT) await sent;
       }
       // A client's RST_STREAM ends node's request iterator normally, and the stream reports 'aborted' only
       // later (about 1 ms on an idle machine, more under load; not within one turn of the event loop). Once

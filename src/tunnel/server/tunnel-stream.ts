@@ -1,10 +1,12 @@
 // One agent Stream call on the server: a standby until a request is assigned, then that request's frames.
 import { constants, type ServerHttp2Stream } from "node:http2";
 import { Code, StreamgateError } from "../../errors/index.js";
-import type { TunnelFrame } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
+import { type RequestHead, type TunnelFrame, TunnelFrameSchema } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import { encodeDataFrame } from "../protocol/data-frame.js";
-import type { FrameChannel } from "../protocol/frame-channel.js";
+import type { FrameChannel, FrameIterator } from "../protocol/frame-channel.js";
+import { encodeFrame } from "../protocol/frame-codec.js";
 import { FrameSequence } from "../protocol/frame-sequence.js";
+import { encodeRequestHeadFrame } from "../protocol/head-frame.js";
 import type { AgentSession } from "./agent-session.js";
 import { endGrpc } from "./grpc-stream.js";
 
@@ -23,7 +25,7 @@ export class TunnelStream {
     readonly session: AgentSession,
     readonly stream: ServerHttp2Stream,
     readonly channel: FrameChannel<TunnelFrame, TunnelFrame>,
-    private readonly frames: AsyncIterator<TunnelFrame>,
+    private readonly frames: FrameIterator<TunnelFrame>,
     private readonly onGone: (stream: TunnelStream) => void,
   ) {
     stream.once("close", () => {
@@ -70,6 +72,20 @@ export class TunnelStream {
     return this.channel.send(frame);
   }
 
+  /** Sends the request's RequestHead (checked like `send`), encoded by hand (head-frame.ts) unless unusual. */
+  sendRequestHead(ids: Uint8Array, requestId: string, traceId: string, head: RequestHead): Promise<void> {
+    const frame = {
+      $typeName: TunnelFrameSchema.typeName,
+      requestId,
+      traceId,
+      kind: { case: "requestHead", value: head },
+    };
+    this.sequence.check("server", frame as TunnelFrame);
+    return this.channel.sendEncoded(
+      encodeRequestHeadFrame(ids, head) ?? encodeFrame(TunnelFrameSchema, frame as TunnelFrame),
+    );
+  }
+
   /** Sends a Data frame of the request whose ids are `ids` (encodeFrameIds), checked like `send`. */
   sendData(ids: Uint8Array, data: Uint8Array, endStream: boolean): Promise<void> {
     this.sequence.checkServerData(endStream);
@@ -85,6 +101,18 @@ export class TunnelStream {
     this.pending = null;
     // A promise chain rather than an async loop: one less promise per frame (frames to ignore are rare).
     return pending.then(this.accept);
+  }
+
+  /**
+   * The agent's next frame when one is already decoded (several arrive in one read under load), checked like
+   * `next()`, without a promise; undefined when none is waiting (then `next()` waits for one).
+   */
+  nextReady(): TunnelFrame | undefined {
+    if (this.pending !== null) return undefined;
+    for (;;) {
+      const frame = this.frames.takeReady();
+      if (frame === undefined || this.sequence.check("agent", frame) === "accept") return frame;
+    }
   }
 
   private readonly accept = (result: IteratorResult<TunnelFrame>): Promise<TunnelFrame | null> | TunnelFrame | null => {

@@ -29,6 +29,9 @@ export interface UpstreamExchange {
   traceId?: string;
 }
 
+/** What a sink's `data` may return when it took the bytes at once: the caller need not wait (see ResponseSink). */
+export const WRITTEN: Promise<void> = Promise.resolve();
+
 /** The response head a forwarder reports. */
 export interface ResponseHeadInit {
   /** HTTP status (200 for gRPC, 101 for a WebSocket upgrade). */
@@ -43,6 +46,7 @@ export interface ResponseHeadInit {
  * `trailers`; or `error` at any point. Exactly one terminal call (`head` with endStream, `trailers`
  * or `error`) unless a call rejects, after which the forwarder stops calling and aborts the backend.
  * Each returned promise is the backpressure: the forwarder reads no more from the backend until it settles.
+ * `data` returns WRITTEN when it took the bytes at once, so a caller may go on without waiting.
  */
 export interface ResponseSink {
   head(head: ResponseHeadInit): Promise<void>;

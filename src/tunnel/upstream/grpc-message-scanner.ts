@@ -29,13 +29,23 @@ export class GrpcMessageScanner {
         offset += skip;
         continue;
       }
-      const take = Math.min(5 - this.prefixBytes, chunk.length - offset);
-      this.prefix.set(chunk.subarray(offset, offset + take), this.prefixBytes);
-      this.prefixBytes += take;
-      offset += take;
-      if (this.prefixBytes < 5) return;
-      this.prefixBytes = 0;
-      const length = new DataView(this.prefix.buffer).getUint32(1);
+      let length: number;
+      if (this.prefixBytes === 0 && chunk.length - offset >= 5) {
+        // The whole prefix in this chunk (nearly always): read it in place, no copy.
+        length =
+          chunk[offset + 1]! * 0x1000000 +
+          ((chunk[offset + 2]! << 16) | (chunk[offset + 3]! << 8) | chunk[offset + 4]!);
+        offset += 5;
+      } else {
+        const take = Math.min(5 - this.prefixBytes, chunk.length - offset);
+        for (let index = 0; index < take; index++) this.prefix[this.prefixBytes + index] = chunk[offset + index]!;
+        this.prefixBytes += take;
+        offset += take;
+        if (this.prefixBytes < 5) return;
+        this.prefixBytes = 0;
+        const prefix = this.prefix;
+        length = prefix[1]! * 0x1000000 + ((prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!);
+      }
       if (length > this.maxMessageBytes) {
         throw new StreamgateError(
           Code.RESOURCE_EXHAUSTED,

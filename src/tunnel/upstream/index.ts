@@ -7,6 +7,7 @@ export {
   type ResponseHeadInit,
   type ResponseSink,
   type UpstreamExchange,
+  WRITTEN,
 } from "./exchange.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, GrpcMessageScanner } from "./grpc-message-scanner.js";
 export type { UpstreamTlsOptions } from "./http2-sessions.js";

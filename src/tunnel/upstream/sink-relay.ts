@@ -6,6 +6,7 @@ import {
   type ResponseSink,
   remainingMs,
   type UpstreamExchange,
+  WRITTEN,
 } from "./exchange.js";
 import { upstreamCancelled, upstreamDeadline } from "./upstream-errors.js";
 
@@ -16,6 +17,8 @@ interface DataBatch {
   chunks: Uint8Array[];
   bytes: number;
   sent: Promise<void>;
+  /** The sink call began: no chunk may join any more. */
+  started: boolean;
 }
 
 /**
@@ -25,6 +28,8 @@ interface DataBatch {
  */
 export class SinkRelay {
   private chain: Promise<void> = Promise.resolve();
+  /** Calls handed to the sink whose promise has not settled yet (queued ones included). */
+  private unsettled = 0;
   private stopped = false;
   private finished = false;
   /** The data call queued and not yet started, which later chunks may join. */
@@ -61,13 +66,15 @@ export class SinkRelay {
       waiting.bytes += bytes.length;
       return waiting.sent;
     }
-    const batch: DataBatch = { chunks: [bytes], bytes: bytes.length, sent: Promise.resolve() };
+    const batch: DataBatch = { chunks: [bytes], bytes: bytes.length, sent: WRITTEN, started: false };
     batch.sent = this.enqueue(() => {
+      batch.started = true;
       if (this.waitingData === batch) this.waitingData = null;
       return this.sink.data(batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks, batch.bytes));
     }, false);
-    // (After enqueue, which clears it: the call runs on a later turn, so chunks of this turn can still join.)
-    this.waitingData = batch;
+    // (After enqueue, which clears it: a call queued behind another runs on a later turn, so chunks of this turn
+    // can still join; one that ran at once cannot.)
+    if (!batch.started) this.waitingData = batch;
     return batch.sent;
   }
 
@@ -84,19 +91,54 @@ export class SinkRelay {
     if (terminal) this.stopped = true;
     // What is queued after this call must not join a data call queued before it.
     this.waitingData = null;
-    this.chain = this.chain.then(async () => {
-      if (this.finished) return;
+    if (this.unsettled === 0 && !this.finished) {
+      // Nothing ahead of it: the call runs now. A sink that took it at once (WRITTEN, e.g. a tunnel frame the
+      // stream accepted) needs no promise chain at all: the common case of every chunk on a fast path.
+      let result: Promise<void>;
       try {
-        await call();
+        result = call();
       } catch (error) {
-        this.finish();
-        this.stopped = true;
-        this.onStop(error);
-        return;
+        result = Promise.reject(error);
       }
-      if (terminal) this.finish();
+      if (result === WRITTEN) {
+        if (terminal) this.finish();
+        return WRITTEN;
+      }
+      this.unsettled++;
+      this.chain = result.then(
+        () => {
+          this.unsettled--;
+          if (terminal) this.finish();
+        },
+        (error: unknown) => {
+          this.unsettled--;
+          this.failed(error);
+        },
+      );
+      return this.chain;
+    }
+    this.unsettled++;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.finished) return;
+        try {
+          await call();
+        } catch (error) {
+          this.failed(error);
+          return;
+        }
+        if (terminal) this.finish();
+      } finally {
+        this.unsettled--;
+      }
     });
     return this.chain;
+  }
+
+  private failed(error: unknown): void {
+    this.finish();
+    this.stopped = true;
+    this.onStop(error);
   }
 
   private finish(): void {
