@@ -240,8 +240,9 @@ describe("cli - environment errors name the path or listener, the cause and the 
     const dataDir = join(root, "all-interfaces");
     const { child, stderr } = await startBin(
       ["serve", "--host", "0.0.0.0", "--insecure", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"],
-      // Both: the warning (logged as the port binds) and the start line (printed once signals are handled).
-      /^(?=[\s\S]*AUTH IS OFF)(?=[\s\S]*streamgate listening on)/,
+      // All three: the auth warning (logged as the port binds), the start line and the all-interfaces warning after
+      // it (separate writes: on a loaded machine the last may come later than the start line).
+      /^(?=[\s\S]*AUTH IS OFF)(?=[\s\S]*streamgate listening on)(?=[\s\S]*bound to all interfaces)/,
     );
     try {
       const lines = stderr().split("\n");

@@ -119,7 +119,10 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
       for (const pool of pools.values()) pool.close();
       pools.clear();
       alpn.close();
-      sessions.close();
+      // Destroyed, not closed gracefully: the agent closes the forwarder after its tunnel connections drained or
+      // went, so a stream still open upstream has nobody left to answer. A graceful close would wait for it; its
+      // (unref'd) connection then stayed open for good, and so did the backend's side of it (half-closed).
+      sessions.destroy();
       agent.destroy();
       secureAgent.destroy();
     },
