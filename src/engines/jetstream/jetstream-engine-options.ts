@@ -34,12 +34,20 @@ export interface JetStreamEngineOptions {
    * instance, in ms. Default 60000 (expiration ttls are at least a day).
    */
   activityWriteIntervalMs?: number;
+  /**
+   * The largest message streamgate accepts (the server's `--max-message-bytes`), in bytes. When
+   * set, the engine refuses to start if nats-server's `max_payload` is lower (the error names both
+   * values and the fixes). Default null: not checked (a larger publish fails when it is sent).
+   */
+  maxMessageBytes?: number | null;
   /** The clock (ms since the epoch) for expiration and subscription retention. Default Date.now; tests inject one. */
   now?: () => number;
 }
 
 /** {@link JetStreamEngineOptions} with every default filled in. */
-export type ResolvedJetStreamEngineOptions = Required<JetStreamEngineOptions>;
+export type ResolvedJetStreamEngineOptions = Required<Omit<JetStreamEngineOptions, "maxMessageBytes">> & {
+  maxMessageBytes: number | null;
+};
 
 /** The documented defaults. */
 export const JETSTREAM_ENGINE_DEFAULTS = {
@@ -64,8 +72,13 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     connectTimeoutMs: options.connectTimeoutMs ?? JETSTREAM_ENGINE_DEFAULTS.connectTimeoutMs,
     expirationSweepIntervalMs: options.expirationSweepIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.expirationSweepIntervalMs,
     activityWriteIntervalMs: options.activityWriteIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.activityWriteIntervalMs,
+    maxMessageBytes: options.maxMessageBytes ?? null,
     now: options.now ?? Date.now,
   };
+  const maxMessageBytes = resolved.maxMessageBytes;
+  if (maxMessageBytes !== null && (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1)) {
+    throw errors.invalidArgument("maxMessageBytes", "must be a positive integer number of bytes");
+  }
   if (typeof resolved.natsUrl !== "string" || resolved.natsUrl.trim() === "") {
     throw errors.invalidArgument("natsUrl", "must name a NATS server, e.g. nats://127.0.0.1:4222");
   }

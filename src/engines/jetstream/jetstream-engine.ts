@@ -50,6 +50,7 @@ import {
   resolveJetStreamEngineOptions,
 } from "./jetstream-engine-options.js";
 import { JetStreamSchemaStorage } from "./schema-storage.js";
+import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./server-check.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
 import {
   messageAtOrAfter,
@@ -102,7 +103,20 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
     throw unavailable(`cannot connect to NATS at ${resolved.natsUrl}`, error);
   }
   try {
-    const jsm = await jetstreamManager(connection);
+    checkMaxPayload(connection, resolved.natsUrl, resolved.maxMessageBytes);
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(connection);
+    await checkAccount(jsm, resolved.natsUrl);
+  } catch (error) {
+    await connection.close();
+    throw error instanceof StreamgateError ? error : noJetStream(resolved.natsUrl, error);
+  }
+  try {
     const catalog = await Catalog.open(connection, resolved.namespace, resolved.replicas);
     return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, resolved);
   } catch (error) {
@@ -247,7 +261,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, stored);
     } catch (error) {
       if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
-      throw unavailable(`publish to ${topic} failed`, error);
+      throw storageExhausted(topic, error) ?? unavailable(`publish to ${topic} failed`, error);
     }
     this.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
     return refs;
