@@ -3,7 +3,6 @@ import { AckPolicy, DeliverPolicy, type JetStreamManager, ReplayPolicy } from "@
 import { compileFilter } from "../../broker/filter.js";
 import type { SubscriptionStats } from "../engine.js";
 import type { SubscriptionRecord } from "./catalog.js";
-import type { SubscriptionWorker } from "./subscription-worker.js";
 import { messageAtOrAfter, type Naming, streamStats } from "./topic-log.js";
 
 /** Most stream messages scanned to count a filtered backlog. */
@@ -45,25 +44,26 @@ export async function consumerAckState(
   jsm: JetStreamManager,
   naming: Naming,
   record: SubscriptionRecord,
-  worker: SubscriptionWorker,
+  acked: Iterable<number>,
 ): Promise<{ start: number; skip: number[] }> {
-  await worker.settle();
   const info = await jsm.consumers.info(naming.stream(record.topicTag!), naming.consumer(record.id, record.generation));
   const start = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
-  const skip = [...new Set([...record.skip, ...worker.acked])].filter((sequence) => sequence >= start);
+  const skip = [...new Set([...record.skip, ...acked])].filter((sequence) => sequence >= start);
   return { start, skip: skip.sort((a, b) => a - b) };
 }
 
-/** Backlog, outstanding and oldest unacked age from the consumer's info, adjusted for what the worker holds. */
+/**
+ * Backlog, outstanding and oldest unacked age from the consumer's info, adjusted for what the
+ * instances hold without a client lease (`unleased`, summed over every instance that answered).
+ */
 export async function consumerStats(
   jsm: JetStreamManager,
   naming: Naming,
   record: SubscriptionRecord,
-  worker: SubscriptionWorker,
+  held: { unleased: number; deadLettered: number },
 ): Promise<SubscriptionStats> {
-  const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: worker.deadLettered, outstanding: 0 };
+  const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: held.deadLettered, outstanding: 0 };
   if (record.topicTag === null || record.config.detached) return empty;
-  await worker.settle();
   const info = await jsm.consumers
     .info(naming.stream(record.topicTag), naming.consumer(record.id, record.generation))
     .catch(() => null);
@@ -81,8 +81,8 @@ export async function consumerStats(
   return {
     backlog,
     oldestUnackedAgeMs,
-    deadLettered: worker.deadLettered,
-    outstanding: Math.max(0, info.num_ack_pending - worker.unleasedCount),
+    deadLettered: held.deadLettered,
+    outstanding: Math.max(0, info.num_ack_pending - held.unleased),
   };
 }
 

@@ -40,6 +40,13 @@ export interface JetStreamEngineOptions {
    * values and the fixes). Default null: not checked (a larger publish fails when it is sent).
    */
   maxMessageBytes?: number | null;
+  /**
+   * How long the cluster-wide lease book keeps a delivery's record after its last write, in ms:
+   * an ack id older than this whose message is still leased elsewhere is no longer recognised as
+   * stale on an instance that did not deliver it. Default 3600000 (an hour; Pub/Sub clients extend
+   * a lease for at most an hour by default).
+   */
+  deliveryRecordTtlMs?: number;
   /** The clock (ms since the epoch) for expiration and subscription retention. Default Date.now; tests inject one. */
   now?: () => number;
 }
@@ -57,6 +64,7 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   connectTimeoutMs: 5_000,
   expirationSweepIntervalMs: 60_000,
   activityWriteIntervalMs: 60_000,
+  deliveryRecordTtlMs: 3_600_000,
 } as const;
 
 /**
@@ -73,6 +81,7 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     expirationSweepIntervalMs: options.expirationSweepIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.expirationSweepIntervalMs,
     activityWriteIntervalMs: options.activityWriteIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.activityWriteIntervalMs,
     maxMessageBytes: options.maxMessageBytes ?? null,
+    deliveryRecordTtlMs: options.deliveryRecordTtlMs ?? JETSTREAM_ENGINE_DEFAULTS.deliveryRecordTtlMs,
     now: options.now ?? Date.now,
   };
   const maxMessageBytes = resolved.maxMessageBytes;
@@ -89,7 +98,12 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
   if (!Number.isInteger(resolved.activityWriteIntervalMs) || resolved.activityWriteIntervalMs < 0) {
     throw errors.invalidArgument("activityWriteIntervalMs", "must be a non-negative integer number of ms");
   }
-  for (const key of ["defaultRetentionMs", "connectTimeoutMs", "expirationSweepIntervalMs"] as const) {
+  for (const key of [
+    "defaultRetentionMs",
+    "connectTimeoutMs",
+    "expirationSweepIntervalMs",
+    "deliveryRecordTtlMs",
+  ] as const) {
     const value = resolved[key];
     if (!Number.isInteger(value) || value <= 0) {
       throw errors.invalidArgument(key, `must be a positive integer number of ms, got ${String(value)}`);

@@ -44,6 +44,8 @@ import type {
 } from "../engine.js";
 import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
 import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
+import { DeliveryBook } from "./delivery-book.js";
+import { gatherWorkerStates, stateSubject } from "./instance-state.js";
 import {
   type JetStreamEngineOptions,
   type ResolvedJetStreamEngineOptions,
@@ -118,7 +120,13 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
   }
   try {
     const catalog = await Catalog.open(connection, resolved.namespace, resolved.replicas);
-    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, resolved);
+    const book = await DeliveryBook.open(
+      connection,
+      resolved.namespace,
+      resolved.replicas,
+      resolved.deliveryRecordTtlMs,
+    );
+    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, book, resolved);
   } catch (error) {
     await connection.close();
     throw unavailable(`NATS at ${resolved.natsUrl} has no usable JetStream`, error);
@@ -154,6 +162,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
     private readonly catalog: Catalog,
+    readonly book: DeliveryBook,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
@@ -416,6 +425,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const record = this.requireSubscription(name, "name");
     await this.catalog.remove("subscription", name);
     await deleteConsumer(this.jsm, this.naming, record);
+    await this.book.forget(record.id);
   }
 
   async detachSubscription(name: SubscriptionName): Promise<void> {
@@ -471,7 +481,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
    */
   async seek(name: SubscriptionName, target: SeekTarget): Promise<void> {
     this.assertOpen();
-    const worker = this.attachedWorker(name);
+    this.attachedWorker(name); // refuses a detached subscription; this instance answers for its own acks too
     const record = this.requireSubscription(name);
     if (record.topicTag === null) {
       throw errors.failedPrecondition("TOPIC_DELETED", `cannot seek subscription ${name}: its topic was deleted`);
@@ -498,7 +508,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (replayAcked) {
         skip = [];
       } else {
-        const state = await consumerAckState(this.jsm, this.naming, record, worker);
+        const state = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(record));
         start = Math.max(start, state.start);
         skip = state.skip.filter((sequence) => sequence >= start);
       }
@@ -512,7 +522,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   async subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats> {
     this.assertOpen();
     const record = this.requireSubscription(name);
-    return consumerStats(this.jsm, this.naming, record, this.worker(name));
+    const worker = this.worker(name);
+    await worker.settle();
+    const [states, deadLettered] = await Promise.all([
+      gatherWorkerStates(this.connection, stateSubject(this.naming.namespace, record.id), record.generation, false),
+      this.book.deadLettered(record.id).catch(() => 0),
+    ]);
+    const unleased = states.reduce((sum, state) => sum + state.unleased, 0);
+    return consumerStats(this.jsm, this.naming, record, { unleased, deadLettered });
+  }
+
+  /** Every sequence acked through any live instance since its last seek (each settles its acks first). */
+  private async ackedEverywhere(record: SubscriptionRecord): Promise<number[]> {
+    const subject = stateSubject(this.naming.namespace, record.id);
+    const states = await gatherWorkerStates(this.connection, subject, record.generation, true);
+    return states.flatMap((state) => state.acked);
   }
 
   // ---- snapshots
@@ -530,7 +554,8 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       throw errors.failedPrecondition("TOPIC_DELETED", `the topic of subscription ${subscription} was deleted`);
     }
     if (this.findSnapshot(name) !== undefined) throw errors.alreadyExists("snapshot", name);
-    const { start, skip } = await consumerAckState(this.jsm, this.naming, record, this.worker(subscription));
+    this.worker(subscription); // this instance answers for its own acks too
+    const { start, skip } = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(record));
     const oldest = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, start);
     const now = Date.now();
     const expireTimeMs = snapshotExpireTimeMs(oldest?.publishTimeMs ?? null, now);
@@ -620,6 +645,9 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (name.startsWith(prefix)) await this.jsm.streams.delete(name).catch(() => false);
     }
     await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
+    for (const bucket of DeliveryBook.buckets(this.options.namespace)) {
+      await this.jsm.streams.delete(bucket).catch(() => false);
+    }
   }
 
   /** Publishes a dead-lettered copy (WorkerHost). */

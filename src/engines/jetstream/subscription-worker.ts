@@ -15,6 +15,8 @@ import type { DeliveryOptions, DeliveryStream } from "../engine.js";
 import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
+import { BookState, type DeliveryBook } from "./delivery-book.js";
+import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -25,6 +27,8 @@ export interface WorkerHost {
   now(): number;
   /** Publishes a dead-lettered copy. @throws StreamgateError NOT_FOUND when the topic is missing. */
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
+  /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
+  readonly book: DeliveryBook;
 }
 
 /**
@@ -69,7 +73,6 @@ class TimedPullWaiter extends PullWaiter {
  * lettering, flow control per stream and exact lease deadlines.
  */
 export class SubscriptionWorker implements StreamHost {
-  deadLettered = 0;
   private record: SubscriptionRecord;
   private filter: AttributeFilter | null = null;
   private consumers: Consumer[] = [];
@@ -88,6 +91,7 @@ export class SubscriptionWorker implements StreamHost {
   private idleTicks = 0;
   private closed = false;
   private readonly keepAlive: NodeJS.Timeout;
+  private readonly stopServingState: () => void;
 
   constructor(
     private readonly host: WorkerHost,
@@ -98,6 +102,14 @@ export class SubscriptionWorker implements StreamHost {
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
+    this.stopServingState = serveWorkerState(
+      host.connection,
+      stateSubject(host.naming.namespace, record.id),
+      async (settle) => {
+        if (settle) await this.settle();
+        return { generation: this.record.generation, acked: [...this.acked], unleased: this.unleasedCount };
+      },
+    );
   }
 
   get subscriptionId(): string {
@@ -186,6 +198,7 @@ export class SubscriptionWorker implements StreamHost {
           if (!confirmed) temporaryFailed.push(ackId);
         }),
       );
+    const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked !== undefined) {
@@ -194,23 +207,43 @@ export class SubscriptionWorker implements StreamHost {
           stale.push(ackId);
           continue;
         }
-        this.finish(tracked);
-        confirm(ackId, this.confirmed(tracked.reply, AckBody.ack));
+        if (!exactlyOnce) {
+          this.finish(tracked);
+          confirm(ackId, this.confirmed(tracked.reply, AckBody.ack));
+          this.acked.add(part.sequence);
+          continue;
+        }
+        // Exactly-once: the delivery may have moved to another instance (a stalled lease); ask the book.
+        this.acked.add(part.sequence);
+        work.push(
+          this.claim(part, BookState.acked).then(async (verdict) => {
+            this.finish(tracked);
+            if (verdict === "stale") {
+              stale.push(ackId);
+              return;
+            }
+            if (!(await this.confirmed(tracked.reply, AckBody.ack))) temporaryFailed.push(ackId);
+          }),
+        );
       } else if (this.acked.has(part.sequence)) {
         stale.push(ackId);
-        continue;
       } else {
         // Leased through another instance (or expired here, or before a restart): JetStream acks by
-        // sequence, and does not answer an ack of a message it no longer has pending.
+        // sequence, so the book decides whether this id still names the current delivery; JetStream
+        // does not answer an ack of a message it no longer has pending.
+        this.acked.add(part.sequence);
         work.push(
-          this.confirmed(this.replyOf(part), AckBody.ack).then(async (confirmed) => {
-            if (confirmed) return;
+          this.claim(part, BookState.acked).then(async (verdict) => {
+            if (verdict === "stale") {
+              stale.push(ackId);
+              return;
+            }
+            if (await this.confirmed(this.replyOf(part), AckBody.ack)) return;
             if (await this.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
       }
-      this.acked.add(part.sequence);
     }
     await Promise.all(work);
     return this.ackResult(stale, temporaryFailed);
@@ -223,8 +256,23 @@ export class SubscriptionWorker implements StreamHost {
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked === undefined) {
-        if (this.acked.has(part.sequence)) stale.push(ackId);
-        else work.push(this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress));
+        if (this.acked.has(part.sequence)) {
+          stale.push(ackId);
+          continue;
+        }
+        // Leased through another instance: the book says whether the id still names the current delivery.
+        const verdict =
+          seconds === 0
+            ? this.claim(part, BookState.nacked)
+            : this.host.book
+                .check(this.consumerName(part), part.sequence, part.deliveryCount)
+                .catch(() => "current" as const);
+        work.push(
+          verdict.then(async (answer) => {
+            if (answer === "stale") stale.push(ackId);
+            else await this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress);
+          }),
+        );
         continue;
       }
       if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) {
@@ -273,6 +321,7 @@ export class SubscriptionWorker implements StreamHost {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
+    this.stopServingState();
     this.reset();
     this.endConsumers(reason);
   }
@@ -476,6 +525,31 @@ export class SubscriptionWorker implements StreamHost {
       void this.send(reply, AckBody.ack);
       return;
     }
+    if (deliveryCount > 1) {
+      // A redelivery: record it in the book before handing it out, so an ack of an older delivery
+      // sent to any instance is refused; one claimed acked first is done.
+      const generation = this.record.generation;
+      void this.host.book
+        .recordDelivery(this.host.naming.consumer(this.record.id, generation), sequence, deliveryCount)
+        .catch(() => "deliver" as const)
+        .then((verdict) => {
+          if (this.closed || generation !== this.record.generation) return;
+          if (verdict === "acked") {
+            const known = this.tracked.get(sequence);
+            if (known !== undefined) this.finish(known);
+            void this.send(reply, AckBody.ack);
+            return;
+          }
+          this.track(message, sequence, deliveryCount, reply);
+          this.schedulePump();
+        });
+      return;
+    }
+    this.track(message, sequence, deliveryCount, reply);
+  }
+
+  /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
+  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
@@ -640,7 +714,7 @@ export class SubscriptionWorker implements StreamHost {
       await this.nak(reply, attempts);
       return;
     }
-    this.deadLettered++;
+    void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
     await this.send(reply, AckBody.ack);
   }
@@ -721,6 +795,17 @@ export class SubscriptionWorker implements StreamHost {
   /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
   private confirmed(reply: string, body: string): Promise<boolean> {
     return this.channel.send(reply, body).then((answer) => answer !== undefined);
+  }
+
+  /** Claims an ack or nack of `part`'s delivery in the book; a book that cannot be reached refuses nothing. */
+  private claim(part: AckIdParts, state: "a" | "n"): Promise<"current" | "stale"> {
+    return this.host.book
+      .claim(this.consumerName(part), part.sequence, part.deliveryCount, state)
+      .catch(() => "current" as const);
+  }
+
+  private consumerName(part: AckIdParts): string {
+    return this.host.naming.consumer(this.record.id, part.generation);
   }
 
   private replyOf(part: AckIdParts): string {
