@@ -14,6 +14,8 @@ export const BookState = {
   acked: "a",
   /** Nacked with this count: that delivery is over. */
   nacked: "n",
+  /** Acked with this count and confirmed by JetStream: any further ack of the message is stale. */
+  confirmed: "c",
 } as const;
 export type BookState = (typeof BookState)[keyof typeof BookState];
 
@@ -74,7 +76,7 @@ export class DeliveryBook {
     const key = keyOf(consumer, sequence);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entry = await this.read(key);
-      if (entry !== null && entry.state === BookState.acked) return "acked";
+      if (entry !== null && (entry.state === BookState.acked || entry.state === BookState.confirmed)) return "acked";
       if (entry !== null && entry.count >= count) return "deliver"; // written already (ours, or a newer one)
       if (await this.write(key, entry, BookState.delivered, count)) return "deliver";
     }
@@ -91,7 +93,7 @@ export class DeliveryBook {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entry = await this.read(key);
       if (entry !== null) {
-        if (entry.count > count) return "stale";
+        if (entry.count > count || entry.state === BookState.confirmed) return "stale";
         if (entry.state !== BookState.delivered) {
           if (entry.count === count && entry.state === state) return "current";
           if (entry.count === count || entry.state === BookState.acked) return "stale";
@@ -100,6 +102,11 @@ export class DeliveryBook {
       if (await this.write(key, entry, state, count)) return "current";
     }
     return "stale";
+  }
+
+  /** Marks a claimed ack as confirmed by JetStream (a repeated ack of it is then stale at once). */
+  async confirm(consumer: string, sequence: number, count: number): Promise<void> {
+    await this.kv.put(keyOf(consumer, sequence), `${BookState.confirmed}${count}`);
   }
 
   /** Read-only check for a lease extension of delivery `count`: stale once a later delivery, an ack or a nack is recorded. */

@@ -222,7 +222,9 @@ export class SubscriptionWorker implements StreamHost {
               stale.push(ackId);
               return;
             }
-            if (!(await this.confirmed(tracked.reply, AckBody.ack))) temporaryFailed.push(ackId);
+            if (await this.confirmed(tracked.reply, AckBody.ack)) await this.confirmClaim(part);
+            else if (await this.ackedBefore(part)) stale.push(ackId);
+            else temporaryFailed.push(ackId);
           }),
         );
       } else if (this.acked.has(part.sequence)) {
@@ -238,7 +240,7 @@ export class SubscriptionWorker implements StreamHost {
               stale.push(ackId);
               return;
             }
-            if (await this.confirmed(this.replyOf(part), AckBody.ack)) return;
+            if (await this.confirmed(this.replyOf(part), AckBody.ack)) return this.confirmClaim(part);
             if (await this.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
@@ -802,6 +804,11 @@ export class SubscriptionWorker implements StreamHost {
     return this.host.book
       .claim(this.consumerName(part), part.sequence, part.deliveryCount, state)
       .catch(() => "current" as const);
+  }
+
+  /** Records in the book that JetStream confirmed `part`'s ack (best effort: an unconfirmed claim still refuses older ids). */
+  private confirmClaim(part: AckIdParts): Promise<void> {
+    return this.host.book.confirm(this.consumerName(part), part.sequence, part.deliveryCount).catch(() => undefined);
   }
 
   private consumerName(part: AckIdParts): string {
