@@ -47,6 +47,13 @@ export interface JetStreamEngineOptions {
    * a lease for at most an hour by default).
    */
   deliveryRecordTtlMs?: number;
+  /**
+   * How long an instance's hold on an ordered subscription lasts without renewal, in ms (renewed
+   * every second). One instance at a time delivers an ordered subscription; when it dies another
+   * takes over after this long (then waits for the dead one's deliveries, redelivered after the
+   * ack deadline). Default 5000.
+   */
+  orderingLeaseMs?: number;
   /** The clock (ms since the epoch) for expiration and subscription retention. Default Date.now; tests inject one. */
   now?: () => number;
 }
@@ -65,6 +72,7 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   expirationSweepIntervalMs: 60_000,
   activityWriteIntervalMs: 60_000,
   deliveryRecordTtlMs: 3_600_000,
+  orderingLeaseMs: 5_000,
 } as const;
 
 /**
@@ -82,6 +90,7 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     activityWriteIntervalMs: options.activityWriteIntervalMs ?? JETSTREAM_ENGINE_DEFAULTS.activityWriteIntervalMs,
     maxMessageBytes: options.maxMessageBytes ?? null,
     deliveryRecordTtlMs: options.deliveryRecordTtlMs ?? JETSTREAM_ENGINE_DEFAULTS.deliveryRecordTtlMs,
+    orderingLeaseMs: options.orderingLeaseMs ?? JETSTREAM_ENGINE_DEFAULTS.orderingLeaseMs,
     now: options.now ?? Date.now,
   };
   const maxMessageBytes = resolved.maxMessageBytes;
@@ -108,6 +117,12 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     if (!Number.isInteger(value) || value <= 0) {
       throw errors.invalidArgument(key, `must be a positive integer number of ms, got ${String(value)}`);
     }
+  }
+  if (!Number.isInteger(resolved.orderingLeaseMs) || resolved.orderingLeaseMs < 3_000) {
+    throw errors.invalidArgument(
+      "orderingLeaseMs",
+      "must be an integer number of ms, at least 3000 (it is renewed every second)",
+    );
   }
   if (![1, 3, 5].includes(resolved.replicas)) throw errors.invalidArgument("replicas", "must be 1, 3 or 5");
   return resolved;

@@ -51,6 +51,7 @@ import {
   type ResolvedJetStreamEngineOptions,
   resolveJetStreamEngineOptions,
 } from "./jetstream-engine-options.js";
+import { OrderingLeases } from "./ordering-lease.js";
 import { JetStreamSchemaStorage } from "./schema-storage.js";
 import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./server-check.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
@@ -126,7 +127,14 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
       resolved.replicas,
       resolved.deliveryRecordTtlMs,
     );
-    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, book, resolved);
+    const leases = await OrderingLeases.open(
+      connection,
+      resolved.namespace,
+      resolved.replicas,
+      resolved.orderingLeaseMs,
+      randomId(),
+    );
+    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, book, leases, resolved);
   } catch (error) {
     await connection.close();
     throw unavailable(`NATS at ${resolved.natsUrl} has no usable JetStream`, error);
@@ -163,6 +171,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly js: JetStreamClient,
     private readonly catalog: Catalog,
     readonly book: DeliveryBook,
+    readonly leases: OrderingLeases,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
@@ -645,7 +654,10 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (name.startsWith(prefix)) await this.jsm.streams.delete(name).catch(() => false);
     }
     await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
-    for (const bucket of DeliveryBook.buckets(this.options.namespace)) {
+    for (const bucket of [
+      ...DeliveryBook.buckets(this.options.namespace),
+      OrderingLeases.bucket(this.options.namespace),
+    ]) {
       await this.jsm.streams.delete(bucket).catch(() => false);
     }
   }

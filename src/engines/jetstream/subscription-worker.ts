@@ -17,6 +17,7 @@ import type { SubscriptionRecord } from "./catalog.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
+import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -29,6 +30,8 @@ export interface WorkerHost {
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
   /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
   readonly book: DeliveryBook;
+  /** Leases of ordered subscriptions (one delivering instance each). */
+  readonly leases: OrderingLeases;
 }
 
 /**
@@ -92,6 +95,10 @@ export class SubscriptionWorker implements StreamHost {
   private closed = false;
   private readonly keepAlive: NodeJS.Timeout;
   private readonly stopServingState: () => void;
+  /** Ordered subscriptions: whether this instance is the one that delivers (null: unordered). */
+  private readonly ownership: OrderedOwnership | null;
+  /** Keyed deliveries held until the previous owner's deliveries are back (see OrderedOwnership). */
+  private barrierHeld: JetStreamTracked[] = [];
 
   constructor(
     private readonly host: WorkerHost,
@@ -102,6 +109,9 @@ export class SubscriptionWorker implements StreamHost {
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
+    this.ownership = record.config.enableMessageOrdering
+      ? new OrderedOwnership(host.leases.lease(record.id), () => this.progress())
+      : null;
     this.stopServingState = serveWorkerState(
       host.connection,
       stateSubject(host.naming.namespace, record.id),
@@ -147,7 +157,8 @@ export class SubscriptionWorker implements StreamHost {
     }
     let batch = this.take(waiter);
     if (batch.length === 0) {
-      await this.request(Math.min(options.maxMessages, MAX_REQUEST_BATCH), null);
+      if (this.mayFetch) await this.request(Math.min(options.maxMessages, MAX_REQUEST_BATCH), null);
+      else void this.stepOwnership();
       batch = this.take(waiter);
     }
     if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
@@ -164,6 +175,7 @@ export class SubscriptionWorker implements StreamHost {
     const stream = new DispatchStream(this, options);
     if (this.closed) stream.end();
     else if (!stream.isEnded) this.consumers.push(stream);
+    if (!this.mayFetch) void this.stepOwnership();
     this.schedulePump();
     return stream;
   }
@@ -324,6 +336,7 @@ export class SubscriptionWorker implements StreamHost {
     this.closed = true;
     clearInterval(this.keepAlive);
     this.stopServingState();
+    void this.ownership?.release();
     this.reset();
     this.endConsumers(reason);
   }
@@ -470,7 +483,7 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Pulls from JetStream while local consumers have room: what is there now, else a long poll for one. */
   private async fetchLoop(): Promise<void> {
-    if (this.fetching || this.closed || !this.attached) return;
+    if (this.fetching || this.closed || !this.attached || !this.mayFetch) return;
     this.fetching = true;
     try {
       for (;;) {
@@ -582,6 +595,13 @@ export class SubscriptionWorker implements StreamHost {
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
+    if (this.isOrdered(tracked) && this.ownership?.holdsBack(sequence) === true) {
+      // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
+      tracked.state = TrackedState.held;
+      tracked.holder = null;
+      if (!this.barrierHeld.includes(tracked)) this.barrierHeld.push(tracked);
+      return;
+    }
     this.admit(tracked);
   }
 
@@ -759,7 +779,7 @@ export class SubscriptionWorker implements StreamHost {
         const awaited = tracked.state === TrackedState.delayed; // already nacked
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
-        if (this.isOrdered(tracked)) this.gate.finish(tracked);
+        if (this.isOrdered(tracked) && !this.barrierHeld.includes(tracked)) this.gate.finish(tracked);
         if (!awaited) void this.send(tracked.reply, AckBody.nak);
         continue;
       }
@@ -772,6 +792,8 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (this.idleTicks >= 2 && this.tracked.size === 0) this.gate.clear();
+    this.barrierHeld = this.barrierHeld.filter((tracked) => tracked.state !== TrackedState.done);
+    if (this.ownership !== null) void this.stepOwnership();
   }
 
   private send(reply: string, body: string): Promise<unknown> {
@@ -824,6 +846,52 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
+  /** May this instance pull from JetStream? Always for unordered subscriptions; for ordered ones, while it owns the lease. */
+  private get mayFetch(): boolean {
+    return this.ownership === null || this.ownership.owner;
+  }
+
+  /** Renews, takes, releases or loses the ordering lease, and lifts the takeover barrier when it can. */
+  private async stepOwnership(): Promise<void> {
+    if (this.ownership === null || this.closed) return;
+    const releasable = this.idleTicks >= 2 && this.tracked.size === 0;
+    const change = await this.ownership.step(this.consumers.length > 0 && this.attached, releasable, this.tracked.size);
+    if (this.closed) return;
+    if (change === "lost") {
+      // Another instance owns the subscription now: stop keeping our deliveries alive, so they go to it.
+      this.reset();
+    } else if (change === "lifted" || change === "released") {
+      const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
+      this.barrierHeld = [];
+      for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
+    }
+    if (change !== "none") this.schedulePump();
+  }
+
+  /** The consumer's ack floor, last delivered sequence and pending count (null when unreachable). */
+  private async progress(): Promise<ConsumerProgress | null> {
+    const stream = this.streamName();
+    if (stream === null) return null;
+    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
+    try {
+      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
+        timeout: 2_000,
+      });
+      const info = answer.json<{
+        ack_floor?: { stream_seq?: number };
+        delivered?: { stream_seq?: number };
+        num_ack_pending?: number;
+      }>();
+      return {
+        ackFloor: info.ack_floor?.stream_seq ?? 0,
+        delivered: info.delivered?.stream_seq ?? 0,
+        ackPending: info.num_ack_pending ?? 0,
+      };
+    } catch {
+      return null;
+    }
+  }
+
   private reset(): void {
     this.channel.cancelRequests();
     for (const tracked of this.tracked.values()) {
@@ -834,6 +902,8 @@ export class SubscriptionWorker implements StreamHost {
     this.ready = [];
     this.gate.clear();
     this.acked.clear();
+    this.barrierHeld = [];
+    this.ownership?.clearBarrier();
   }
 
   private removeConsumer(consumer: Consumer): void {
