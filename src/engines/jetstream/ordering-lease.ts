@@ -109,11 +109,11 @@ export type OwnershipChange = "none" | "gained" | "lost" | "released" | "lifted"
 /**
  * One ordered subscription's ownership on this instance. A new owner may inherit deliveries of a
  * previous owner that died (pending in JetStream until its ack_wait passes): until every one of
- * them is back here or acked, keyed messages after the previous owner's last delivery are held
- * back (the barrier), so no key's newer message overtakes an older one still out.
+ * them is back here or acked, keyed messages are held back (the barrier) and then admitted in
+ * sequence order, so no key's newer message overtakes an older one still out.
  */
 export class OrderedOwnership {
-  /** Keyed deliveries above this stream sequence wait (null: no barrier). */
+  /** The last sequence the previous owner could have delivered (null: no barrier). */
   private barrier: number | null = null;
   private stepping = false;
 
@@ -127,9 +127,13 @@ export class OrderedOwnership {
     return this.lease.held;
   }
 
-  /** True when a keyed delivery of `sequence` must wait for the previous owner's deliveries. */
-  holdsBack(sequence: number): boolean {
-    return this.barrier !== null && sequence > this.barrier;
+  /**
+   * True while keyed deliveries must wait for the previous owner's: all of them, since JetStream
+   * redelivers those as each one's ack_wait runs out, not in sequence order. Once every pending
+   * delivery is here (or acked), they go to the ordering gate in sequence order.
+   */
+  get holdsBack(): boolean {
+    return this.barrier !== null;
   }
 
   /** Forgets the barrier (a seek started a new consumer generation, with nothing pending). */

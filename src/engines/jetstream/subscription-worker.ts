@@ -595,7 +595,7 @@ export class SubscriptionWorker implements StreamHost {
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
-    if (this.isOrdered(tracked) && this.ownership?.holdsBack(sequence) === true) {
+    if (this.isOrdered(tracked) && this.ownership?.holdsBack === true) {
       // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
       tracked.state = TrackedState.held;
       tracked.holder = null;
