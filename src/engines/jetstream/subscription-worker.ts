@@ -1,6 +1,7 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { AckResult } from "../../broker/ack-result.js";
+import { ConsumerSet } from "../../broker/consumer-set.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
@@ -78,7 +79,7 @@ class TimedPullWaiter extends PullWaiter {
 export class SubscriptionWorker implements StreamHost {
   private record: SubscriptionRecord;
   private filter: AttributeFilter | null = null;
-  private consumers: Consumer[] = [];
+  private readonly consumers = new ConsumerSet();
   private readonly tracked = new Map<number, JetStreamTracked>();
   private ready: JetStreamTracked[] = [];
   private readonly gate = new OrderingGate();
@@ -88,7 +89,6 @@ export class SubscriptionWorker implements StreamHost {
   private fetching = false;
   private readonly channel: ConsumerChannel;
   private pumpScheduled = false;
-  private roundRobin = 0;
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
@@ -142,7 +142,7 @@ export class SubscriptionWorker implements StreamHost {
     this.applyConfig(record);
     if (previous.generation !== record.generation || previous.topicTag !== record.topicTag || !this.attached) {
       this.reset();
-      if (!this.attached && reason !== undefined) this.endConsumers(reason);
+      if (!this.attached && reason !== undefined) this.consumers.endAll(reason);
     }
     this.schedulePump();
   }
@@ -164,17 +164,17 @@ export class SubscriptionWorker implements StreamHost {
     if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
       return batch.map((message) => this.receivedMessage(message));
     }
-    this.consumers.push(waiter);
+    this.consumers.add(waiter);
     this.schedulePump();
     await waiter.wait(options.waitMs, options.signal);
-    this.removeConsumer(waiter);
+    this.consumers.remove(waiter);
     return (waiter.taken ?? []).map((message) => this.receivedMessage(message as JetStreamTracked));
   }
 
   openStream(options: DeliveryOptions): DeliveryStream {
     const stream = new DispatchStream(this, options);
     if (this.closed) stream.end();
-    else if (!stream.isEnded) this.consumers.push(stream);
+    else if (!stream.isEnded) this.consumers.add(stream);
     if (!this.mayFetch) void this.stepOwnership();
     this.schedulePump();
     return stream;
@@ -320,7 +320,7 @@ export class SubscriptionWorker implements StreamHost {
 
   /** True while a stream or a waiting pull is open on this instance (the subscription is in use). */
   get hasConsumers(): boolean {
-    return this.consumers.length > 0;
+    return this.consumers.size > 0;
   }
 
   /** Tracked messages not leased to a client (ready or held back): JetStream counts them as ack-pending. */
@@ -338,7 +338,7 @@ export class SubscriptionWorker implements StreamHost {
     this.stopServingState();
     void this.ownership?.release();
     this.reset();
-    this.endConsumers(reason);
+    this.consumers.endAll(reason);
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
@@ -352,7 +352,7 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
-    this.removeConsumer(stream);
+    this.consumers.remove(stream);
     // Leased but never yielded: the same JetStream delivery goes to another local consumer.
     const unseen = new Set(undelivered);
     const bySequence = [...undelivered].sort((a, b) => a.message.offset - b.message.offset) as JetStreamTracked[];
@@ -387,20 +387,7 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Hands ready messages to consumers with room, round-robin. */
   private pump(): void {
-    let progress = true;
-    while (progress && this.consumers.length > 0) {
-      progress = false;
-      const start = this.roundRobin++ % this.consumers.length;
-      const round = [...this.consumers.slice(start), ...this.consumers.slice(0, start)];
-      for (const consumer of round) {
-        if (!this.consumers.includes(consumer)) continue;
-        const batch = this.take(consumer);
-        if (batch.length === 0) continue;
-        progress = true;
-        consumer.accept(batch);
-        if (consumer instanceof PullWaiter) this.removeConsumer(consumer);
-      }
-    }
+    this.consumers.distribute((consumer) => this.take(consumer));
   }
 
   private take(consumer: Consumer): JetStreamTracked[] {
@@ -455,7 +442,7 @@ export class SubscriptionWorker implements StreamHost {
   /** Messages the local consumers could take now beyond those already ready. */
   private demand(): number {
     let demand = 0;
-    for (const consumer of this.consumers) {
+    for (const consumer of this.consumers.list()) {
       const capacity = consumer.capacity();
       if (capacity.messages <= 0) continue;
       if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
@@ -473,7 +460,7 @@ export class SubscriptionWorker implements StreamHost {
   /** How long a long-poll request may wait: until the latest waiting pull gives up, or a while for streams. */
   private longPollMs(): number {
     let wait = 0;
-    for (const consumer of this.consumers) {
+    for (const consumer of this.consumers.list()) {
       if (consumer instanceof DispatchStream) return STREAM_LONG_POLL_MS;
       // End a little before the pull gives up, so a message never lands after its puller left.
       if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now() - 50);
@@ -772,7 +759,7 @@ export class SubscriptionWorker implements StreamHost {
    */
   private tick(): void {
     const now = Date.now();
-    this.idleTicks = this.consumers.length === 0 ? this.idleTicks + 1 : 0;
+    this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
     for (const tracked of [...this.tracked.values()]) {
       if (this.idleTicks >= 2 && tracked.state !== TrackedState.leased) {
         // Nobody here wants it: let another instance have it now rather than after ack_wait.
@@ -855,7 +842,7 @@ export class SubscriptionWorker implements StreamHost {
   private async stepOwnership(): Promise<void> {
     if (this.ownership === null || this.closed) return;
     const releasable = this.idleTicks >= 2 && this.tracked.size === 0;
-    const change = await this.ownership.step(this.consumers.length > 0 && this.attached, releasable, this.tracked.size);
+    const change = await this.ownership.step(this.consumers.size > 0 && this.attached, releasable, this.tracked.size);
     if (this.closed) return;
     if (change === "lost") {
       // Another instance owns the subscription now: stop keeping our deliveries alive, so they go to it.
@@ -904,19 +891,5 @@ export class SubscriptionWorker implements StreamHost {
     this.acked.clear();
     this.barrierHeld = [];
     this.ownership?.clearBarrier();
-  }
-
-  private removeConsumer(consumer: Consumer): void {
-    const index = this.consumers.indexOf(consumer);
-    if (index >= 0) this.consumers.splice(index, 1);
-  }
-
-  private endConsumers(reason?: StreamgateError): void {
-    const consumers = this.consumers;
-    this.consumers = [];
-    for (const consumer of consumers) {
-      if (consumer instanceof DispatchStream) consumer.end(reason);
-      else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
-    }
   }
 }
