@@ -5,9 +5,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { AckResult } from "../../broker/ack-result.js";
 import { validateMessages } from "../../broker/message-limits.js";
-import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
-import { validateLabels, validateRange } from "../../broker/resource-settings.js";
-import { applySnapshotUpdate, snapshotExpireTimeMs } from "../../broker/snapshot-settings.js";
+import { parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
+import { validateRange } from "../../broker/resource-settings.js";
 import {
   applySubscriptionUpdate,
   resolveSubscription,
@@ -42,7 +41,7 @@ import type {
   TopicStats,
   Update,
 } from "../engine.js";
-import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
+import { Catalog, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
 import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
 import { DeliveryBook } from "./delivery-book.js";
 import { gatherWorkerStates, stateSubject } from "./instance-state.js";
@@ -54,9 +53,10 @@ import {
 import { OrderingLeases } from "./ordering-lease.js";
 import { JetStreamSchemaStorage } from "./schema-storage.js";
 import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./server-check.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
+import { SubscriptionExpiry } from "./subscription-expiry.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
 import {
-  messageAtOrAfter,
   Naming,
   publishToStream,
   readStream,
@@ -78,9 +78,6 @@ export interface JetStreamEngine extends Engine {
    */
   runMaintenance(): Promise<void>;
 }
-
-/** Pub/Sub refuses a snapshot that would expire within the hour. */
-const MIN_SNAPSHOT_LIFETIME_MS = 3_600_000;
 
 /**
  * Connects to NATS and opens the engine. Several streamgate instances with the same `natsUrl` and
@@ -160,16 +157,15 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   private closed = false;
   /** False while the client is reconnecting to NATS (for /readyz). */
   private connected = true;
-  /** Subscriptions whose last-activity write is in flight. */
-  private readonly activityWrites = new Set<SubscriptionName>();
   private readonly sweepTimer: NodeJS.Timeout;
-  private sweeping = false;
+  private readonly snapshots: SnapshotCatalog;
+  private readonly expiry: SubscriptionExpiry;
 
   constructor(
     readonly connection: NatsConnection,
-    private readonly jsm: JetStreamManager,
+    readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
-    private readonly catalog: Catalog,
+    readonly catalog: Catalog,
     readonly book: DeliveryBook,
     readonly leases: OrderingLeases,
     private readonly options: ResolvedJetStreamEngineOptions,
@@ -195,7 +191,17 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
         worker.configure(next, next.config.detached ? detachedError(name) : undefined);
       }
     };
-    this.sweepTimer = setInterval(() => void this.expireSubscriptions(), options.expirationSweepIntervalMs);
+    this.snapshots = new SnapshotCatalog(this);
+    this.expiry = new SubscriptionExpiry({
+      catalog,
+      activityWriteIntervalMs: options.activityWriteIntervalMs,
+      now: () => this.now(),
+      isClosed: () => this.closed,
+      isConnected: () => this.connected,
+      inUse: (name) => this.workers.get(name)?.hasConsumers === true,
+      deleteConsumer: (record) => deleteConsumer(this.jsm, this.naming, record),
+    });
+    this.sweepTimer = setInterval(() => void this.expiry.sweep(), options.expirationSweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -457,21 +463,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.attachedWorker(name);
     validateRange(options.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
     validateRange(options.waitMs, 0, Number.MAX_SAFE_INTEGER, "wait_ms");
-    this.touch(name);
+    this.expiry.touch(name);
     return worker.pull(options);
   }
 
   openStream(name: SubscriptionName, options: DeliveryOptions): DeliveryStream {
     this.assertOpen();
     const stream = this.attachedWorker(name).openStream(options);
-    this.touch(name);
+    this.expiry.touch(name);
     return stream;
   }
 
   async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<AckResult> {
     this.assertOpen();
     const result = await this.worker(name).acknowledge(ackIds);
-    this.touch(name);
+    this.expiry.touch(name);
     return result;
   }
 
@@ -480,7 +486,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.worker(name);
     validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
     const result = await worker.modifyAckDeadline(ackIds, seconds);
-    this.touch(name);
+    this.expiry.touch(name);
     return result;
   }
 
@@ -498,7 +504,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     let start: number;
     let skip: number[];
     if ("snapshot" in target) {
-      const snapshot = this.requireSnapshot(target.snapshot);
+      const snapshot = this.snapshots.require(target.snapshot);
       if (snapshot.topicTag !== record.topicTag) {
         throw errors.failedPrecondition(
           "SNAPSHOT_TOPIC_MISMATCH",
@@ -517,7 +523,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (replayAcked) {
         skip = [];
       } else {
-        const state = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(record));
+        const state = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(name, record));
         start = Math.max(start, state.start);
         skip = state.skip.filter((sequence) => sequence >= start);
       }
@@ -541,14 +547,15 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     return consumerStats(this.jsm, this.naming, record, { unleased, deadLettered });
   }
 
-  /** Every sequence acked through any live instance since its last seek (each settles its acks first). */
-  private async ackedEverywhere(record: SubscriptionRecord): Promise<number[]> {
+  /** Every sequence acked through any live instance since its last seek (each settles its acks first; SnapshotHost). */
+  async ackedEverywhere(name: SubscriptionName, record: SubscriptionRecord): Promise<number[]> {
+    this.worker(name); // this instance answers for its own acks too
     const subject = stateSubject(this.naming.namespace, record.id);
     const states = await gatherWorkerStates(this.connection, subject, record.generation, true);
     return states.flatMap((state) => state.acked);
   }
 
-  // ---- snapshots
+  // ---- snapshots (snapshot-catalog.ts)
 
   async createSnapshot(
     name: SnapshotName,
@@ -556,72 +563,32 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     labels: Record<string, string>,
   ): Promise<Snapshot> {
     this.assertOpen();
-    parseSnapshotName(name);
-    const checkedLabels = validateLabels(labels ?? {});
-    const record = this.requireSubscription(subscription, "subscription");
-    if (record.topicTag === null) {
-      throw errors.failedPrecondition("TOPIC_DELETED", `the topic of subscription ${subscription} was deleted`);
-    }
-    if (this.findSnapshot(name) !== undefined) throw errors.alreadyExists("snapshot", name);
-    this.worker(subscription); // this instance answers for its own acks too
-    const { start, skip } = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(record));
-    const oldest = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, start);
-    const now = Date.now();
-    const expireTimeMs = snapshotExpireTimeMs(oldest?.publishTimeMs ?? null, now);
-    if (expireTimeMs - now < MIN_SNAPSHOT_LIFETIME_MS) {
-      throw errors.failedPrecondition(
-        "SNAPSHOT_TOO_OLD",
-        `subscription ${subscription}'s oldest unacked message is too old: the snapshot would expire within an hour`,
-      );
-    }
-    const snapshot: Snapshot = { name, topic: record.config.topic, expireTimeMs, labels: checkedLabels };
-    await this.catalog.create("snapshot", name, { config: snapshot, topicTag: record.topicTag, start, skip });
-    return structuredClone(snapshot);
+    return this.snapshots.create(name, subscription, labels);
   }
 
   async getSnapshot(name: SnapshotName): Promise<Snapshot> {
     this.assertOpen();
-    return structuredClone(this.requireSnapshot(name, "name").config);
+    return this.snapshots.get(name);
   }
 
   async updateSnapshot(name: SnapshotName, update: Update<Snapshot>): Promise<Snapshot> {
     this.assertOpen();
-    const record = this.requireSnapshot(name, "name");
-    const next = applySnapshotUpdate(record.config, update, Date.now());
-    await this.catalog.put("snapshot", name, { ...record, config: next });
-    return structuredClone(next);
+    return this.snapshots.update(name, update);
   }
 
   async listSnapshots(project: string, page: PageRequest): Promise<Page<Snapshot>> {
     this.assertOpen();
-    validateProjectId(project);
-    const now = Date.now();
-    return this.catalog.page(
-      "snapshot",
-      `projects/${project}/snapshots/`,
-      page,
-      (record) => record.config.expireTimeMs > now,
-      (record) => structuredClone(record.config),
-    );
+    return this.snapshots.list(project, page);
   }
 
   async listTopicSnapshots(topic: TopicName, page: PageRequest): Promise<Page<SnapshotName>> {
     this.assertOpen();
-    const { tag } = this.requireTopic(topic);
-    const now = Date.now();
-    return this.catalog.page(
-      "snapshot",
-      "projects/",
-      page,
-      (record) => record.topicTag === tag && record.config.expireTimeMs > now,
-      (record) => record.config.name,
-    );
+    return this.snapshots.listOfTopic(this.requireTopic(topic).tag, page);
   }
 
   async deleteSnapshot(name: SnapshotName): Promise<void> {
     this.assertOpen();
-    this.requireSnapshot(name, "name");
-    await this.catalog.remove("snapshot", name);
+    await this.snapshots.delete(name);
   }
 
   // ---- lifecycle
@@ -644,7 +611,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
 
   async runMaintenance(): Promise<void> {
     this.assertOpen();
-    await this.expireSubscriptions();
+    await this.expiry.sweep();
   }
 
   async destroy(): Promise<void> {
@@ -667,54 +634,6 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
     const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
     this.notify(record.tag, refs[0]!.offset + 1);
-  }
-
-  // ---- expiration
-
-  /**
-   * Records activity on a subscription: writes `lastActiveMs` to its catalog record (compare and
-   * set, so a concurrent update or seek wins) when the stored value is older than the activity
-   * interval. The stored value is shared, so busy instances together write about once per interval.
-   */
-  private touch(name: SubscriptionName): void {
-    const record = this.catalog.get("subscription", name);
-    if (record === undefined || this.activityWrites.has(name) || this.closed) return;
-    const now = this.now();
-    if (now - (record.lastActiveMs ?? record.config.createTimeMs) < this.options.activityWriteIntervalMs) return;
-    this.activityWrites.add(name);
-    void this.catalog
-      .putIfUnchanged("subscription", name, { ...record, lastActiveMs: now })
-      .catch(() => false)
-      .finally(() => this.activityWrites.delete(name));
-  }
-
-  /**
-   * Deletes subscriptions idle past their expiration ttl (the sweep every instance runs). A
-   * subscription with a stream or waiting pull on this instance counts as active. The delete is
-   * compare-and-set on the record this instance saw, so a touch or an update on another instance
-   * in between keeps the subscription, and concurrent sweeps delete it once.
-   */
-  private async expireSubscriptions(): Promise<void> {
-    if (this.sweeping || this.closed || !this.connected) return;
-    this.sweeping = true;
-    try {
-      const now = this.now();
-      for (const record of this.catalog.all("subscription")) {
-        if (this.closed) return;
-        const name = record.config.name;
-        if (this.workers.get(name)?.hasConsumers) {
-          this.touch(name);
-          continue;
-        }
-        const ttl = record.config.expirationTtlMs;
-        if (ttl === null || now - (record.lastActiveMs ?? record.config.createTimeMs) < ttl) continue;
-        if (await this.catalog.removeIfUnchanged("subscription", name).catch(() => false)) {
-          await deleteConsumer(this.jsm, this.naming, record);
-        }
-      }
-    } finally {
-      this.sweeping = false;
-    }
   }
 
   // ---- helpers
@@ -743,25 +662,12 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     throw errors.notFound("topic", name);
   }
 
-  private requireSubscription(name: SubscriptionName, field = "subscription"): SubscriptionRecord {
+  /** SnapshotHost. */
+  requireSubscription(name: SubscriptionName, field = "subscription"): SubscriptionRecord {
     const record = this.catalog.get("subscription", name);
     if (record !== undefined) return record;
     parseSubscriptionName(name, field);
     throw errors.notFound("subscription", name);
-  }
-
-  private findSnapshot(name: SnapshotName): SnapshotRecord | undefined {
-    const record = this.catalog.get("snapshot", name);
-    if (record === undefined || record.config.expireTimeMs > Date.now()) return record;
-    void this.catalog.remove("snapshot", name).catch(() => undefined);
-    return undefined;
-  }
-
-  private requireSnapshot(name: SnapshotName, field = "snapshot"): SnapshotRecord {
-    parseSnapshotName(name, field);
-    const record = this.findSnapshot(name);
-    if (record === undefined) throw errors.notFound("snapshot", name);
-    return record;
   }
 
   private requireDeadLetterTopic(subscription: Subscription): void {
