@@ -1,8 +1,10 @@
 // A subscription's durable consumer: creation, deletion, its ack state (for seeks and snapshots) and its stats.
 import { AckPolicy, DeliverPolicy, type JetStreamManager, ReplayPolicy } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { compileFilter } from "../../broker/filter.js";
 import type { SubscriptionStats } from "../engine.js";
 import type { SubscriptionRecord } from "./catalog.js";
+import type { ConsumerProgress } from "./ordering-lease.js";
 import { messageAtOrAfter, type Naming, streamStats } from "./topic-log.js";
 
 /** Most stream messages scanned to count a filtered backlog. */
@@ -106,4 +108,30 @@ async function countUndelivered(
     sequence = message.offset + 1;
   }
   return count;
+}
+
+/**
+ * A consumer's ack floor, last delivered stream sequence and pending count, from a raw
+ * `CONSUMER.INFO` request (null when it fails or times out: callers treat that as unknown).
+ */
+export async function consumerProgress(
+  connection: NatsConnection,
+  stream: string,
+  consumer: string,
+): Promise<ConsumerProgress | null> {
+  try {
+    const answer = await connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", { timeout: 2_000 });
+    const info = answer.json<{
+      ack_floor?: { stream_seq?: number };
+      delivered?: { stream_seq?: number };
+      num_ack_pending?: number;
+    }>();
+    return {
+      ackFloor: info.ack_floor?.stream_seq ?? 0,
+      delivered: info.delivered?.stream_seq ?? 0,
+      ackPending: info.num_ack_pending ?? 0,
+    };
+  } catch {
+    return null;
+  }
 }

@@ -7,18 +7,27 @@ import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broke
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
 import { OrderingGate } from "../../broker/ordering-gate.js";
-import { PullWaiter } from "../../broker/pull-waiter.js";
 import { retryDelayMs } from "../../broker/retry-backoff.js";
 import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/tracked-message.js";
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
+import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
+import { DeliveryChecks } from "./delivery-checks.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
+import {
+  consumerDemand,
+  INITIAL_AVERAGE_SIZE,
+  longPollMs,
+  MAX_REQUEST_BATCH,
+  MAX_TRACKED,
+  TimedPullWaiter,
+} from "./pull-sizing.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -49,26 +58,6 @@ interface JetStreamTracked extends TrackedMessage {
   timer: NodeJS.Timeout | null;
 }
 
-/** Largest batch asked of JetStream in one pull request. */
-const MAX_REQUEST_BATCH = 256;
-/** Upper bound of messages tracked (ready, held, leased) per subscription on one instance. */
-const MAX_TRACKED = 10_000;
-/** Assumed message size (bytes) before any has arrived, when sizing pulls for byte-limited consumers. */
-const INITIAL_AVERAGE_SIZE = 1_024;
-/** How long an idle long-poll pull request waits on the server when a stream is open. */
-const STREAM_LONG_POLL_MS = 5_000;
-
-/** A unary pull that knows when it gives up (long polls on JetStream last no longer). */
-class TimedPullWaiter extends PullWaiter {
-  constructor(
-    maxMessages: number,
-    leaseMs: number,
-    readonly deadlineMs: number,
-  ) {
-    super(maxMessages, leaseMs);
-  }
-}
-
 /**
  * Delivers one subscription on this instance. JetStream owns the shared state (which messages are
  * acked, delivery counts, redelivery after ack_wait, nak delays) so the instances of a cluster
@@ -88,6 +77,7 @@ export class SubscriptionWorker implements StreamHost {
   private skip = new Set<number>();
   private fetching = false;
   private readonly channel: ConsumerChannel;
+  private readonly checks: DeliveryChecks;
   private pumpScheduled = false;
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
@@ -106,6 +96,7 @@ export class SubscriptionWorker implements StreamHost {
   ) {
     this.record = record;
     this.channel = new ConsumerChannel(host.connection);
+    this.checks = new DeliveryChecks(host, this.channel, () => this.record);
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
@@ -221,21 +212,21 @@ export class SubscriptionWorker implements StreamHost {
         }
         if (!exactlyOnce) {
           this.finish(tracked);
-          confirm(ackId, this.confirmed(tracked.reply, AckBody.ack));
+          confirm(ackId, this.checks.confirmed(tracked.reply, AckBody.ack));
           this.acked.add(part.sequence);
           continue;
         }
         // Exactly-once: the delivery may have moved to another instance (a stalled lease); ask the book.
         this.acked.add(part.sequence);
         work.push(
-          this.claim(part, BookState.acked).then(async (verdict) => {
+          this.checks.claim(part, BookState.acked).then(async (verdict) => {
             this.finish(tracked);
             if (verdict === "stale") {
               stale.push(ackId);
               return;
             }
-            if (await this.confirmed(tracked.reply, AckBody.ack)) await this.confirmClaim(part);
-            else if (await this.ackedBefore(part)) stale.push(ackId);
+            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
+            else if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
@@ -247,13 +238,14 @@ export class SubscriptionWorker implements StreamHost {
         // does not answer an ack of a message it no longer has pending.
         this.acked.add(part.sequence);
         work.push(
-          this.claim(part, BookState.acked).then(async (verdict) => {
+          this.checks.claim(part, BookState.acked).then(async (verdict) => {
             if (verdict === "stale") {
               stale.push(ackId);
               return;
             }
-            if (await this.confirmed(this.replyOf(part), AckBody.ack)) return this.confirmClaim(part);
-            if (await this.ackedBefore(part)) stale.push(ackId);
+            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
+              return this.checks.confirmClaim(part);
+            if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
@@ -275,16 +267,11 @@ export class SubscriptionWorker implements StreamHost {
           continue;
         }
         // Leased through another instance: the book says whether the id still names the current delivery.
-        const verdict =
-          seconds === 0
-            ? this.claim(part, BookState.nacked)
-            : this.host.book
-                .check(this.consumerName(part), part.sequence, part.deliveryCount)
-                .catch(() => "current" as const);
+        const verdict = seconds === 0 ? this.checks.claim(part, BookState.nacked) : this.checks.check(part);
         work.push(
           verdict.then(async (answer) => {
             if (answer === "stale") stale.push(ackId);
-            else await this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress);
+            else await this.send(this.checks.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress);
           }),
         );
         continue;
@@ -441,31 +428,10 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Messages the local consumers could take now beyond those already ready. */
   private demand(): number {
-    let demand = 0;
-    for (const consumer of this.consumers.list()) {
-      const capacity = consumer.capacity();
-      if (capacity.messages <= 0) continue;
-      if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
-      else if (capacity.bytes > 0 || capacity.idle) {
-        // Byte-limited: ask for as many messages as fit at the average size seen so far.
-        const fit = Math.floor(capacity.bytes / this.averageSize);
-        demand += Math.max(1, Math.min(capacity.messages, fit));
-      }
-    }
+    const demand = consumerDemand(this.consumers.list(), this.averageSize);
     if (demand === 0) return 0;
     this.compactReady();
     return Math.min(demand - this.ready.length, MAX_TRACKED - this.tracked.size);
-  }
-
-  /** How long a long-poll request may wait: until the latest waiting pull gives up, or a while for streams. */
-  private longPollMs(): number {
-    let wait = 0;
-    for (const consumer of this.consumers.list()) {
-      if (consumer instanceof DispatchStream) return STREAM_LONG_POLL_MS;
-      // End a little before the pull gives up, so a message never lands after its puller left.
-      if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now() - 50);
-    }
-    return Math.min(wait, STREAM_LONG_POLL_MS);
   }
 
   /** Pulls from JetStream while local consumers have room: what is there now, else a long poll for one. */
@@ -481,7 +447,7 @@ export class SubscriptionWorker implements StreamHost {
         if (generation !== this.record.generation) continue;
         this.pump();
         if (received > 0) continue;
-        const wait = this.longPollMs();
+        const wait = longPollMs(this.consumers.list(), Date.now());
         if (wait < 20) break;
         await this.request(1, wait);
         // Whatever arrived is pumped after the next no-wait request collects the rest.
@@ -787,52 +753,10 @@ export class SubscriptionWorker implements StreamHost {
     return this.channel.send(reply, body);
   }
 
-  /** True when JetStream's consumer has `part`'s message at or below its ack floor (acked already). */
-  private async ackedBefore(part: AckIdParts): Promise<boolean> {
-    const stream = this.streamName();
-    if (stream === null) return false;
-    const consumer = this.host.naming.consumer(this.record.id, part.generation);
-    try {
-      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
-        timeout: 2_000,
-      });
-      const info = answer.json<{ ack_floor?: { stream_seq?: number } }>();
-      return (info.ack_floor?.stream_seq ?? 0) >= part.sequence;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
-  private confirmed(reply: string, body: string): Promise<boolean> {
-    return this.channel.send(reply, body).then((answer) => answer !== undefined);
-  }
-
-  /** Claims an ack or nack of `part`'s delivery in the book; a book that cannot be reached refuses nothing. */
-  private claim(part: AckIdParts, state: "a" | "n"): Promise<"current" | "stale"> {
-    return this.host.book
-      .claim(this.consumerName(part), part.sequence, part.deliveryCount, state)
-      .catch(() => "current" as const);
-  }
-
-  /** Records in the book that JetStream confirmed `part`'s ack (best effort: an unconfirmed claim still refuses older ids). */
-  private confirmClaim(part: AckIdParts): Promise<void> {
-    return this.host.book.confirm(this.consumerName(part), part.sequence, part.deliveryCount).catch(() => undefined);
-  }
-
-  private consumerName(part: AckIdParts): string {
-    return this.host.naming.consumer(this.record.id, part.generation);
-  }
-
-  private replyOf(part: AckIdParts): string {
-    return ackSubject(this.streamName() ?? "_", this.host.naming.consumer(this.record.id, part.generation), part);
-  }
-
   private streamName(): string | null {
-    return this.record.topicTag === null ? null : this.host.naming.stream(this.record.topicTag);
+    return this.checks.streamName();
   }
 
-  /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
   /** May this instance pull from JetStream? Always for unordered subscriptions; for ordered ones, while it owns the lease. */
   private get mayFetch(): boolean {
     return this.ownership === null || this.ownership.owner;
@@ -855,30 +779,18 @@ export class SubscriptionWorker implements StreamHost {
     if (change !== "none") this.schedulePump();
   }
 
-  /** The consumer's ack floor, last delivered sequence and pending count (null when unreachable). */
-  private async progress(): Promise<ConsumerProgress | null> {
+  /** The current consumer's ack floor, last delivered sequence and pending count (null when unreachable). */
+  private progress(): Promise<ConsumerProgress | null> {
     const stream = this.streamName();
-    if (stream === null) return null;
-    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
-    try {
-      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
-        timeout: 2_000,
-      });
-      const info = answer.json<{
-        ack_floor?: { stream_seq?: number };
-        delivered?: { stream_seq?: number };
-        num_ack_pending?: number;
-      }>();
-      return {
-        ackFloor: info.ack_floor?.stream_seq ?? 0,
-        delivered: info.delivered?.stream_seq ?? 0,
-        ackPending: info.num_ack_pending ?? 0,
-      };
-    } catch {
-      return null;
-    }
+    if (stream === null) return Promise.resolve(null);
+    return consumerProgress(
+      this.host.connection,
+      stream,
+      this.host.naming.consumer(this.record.id, this.record.generation),
+    );
   }
 
+  /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
   private reset(): void {
     this.channel.cancelRequests();
     for (const tracked of this.tracked.values()) {
