@@ -43,8 +43,10 @@ export interface JetStreamEngineOptions {
   /**
    * How long the cluster-wide lease book keeps a delivery's record after its last write, in ms:
    * an ack id older than this whose message is still leased elsewhere is no longer recognised as
-   * stale on an instance that did not deliver it. Default 3600000 (an hour; Pub/Sub clients extend
-   * a lease for at most an hour by default).
+   * stale on an instance that did not deliver it. Default 600000 (10 minutes, Pub/Sub's longest
+   * ack deadline). The book holds one small entry per redelivered message and per message acked
+   * through it (exactly-once acks, acks sent to another instance than the delivering one) for
+   * this long: lower it when such acks run at many thousands per second.
    */
   deliveryRecordTtlMs?: number;
   /**
@@ -71,7 +73,7 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   connectTimeoutMs: 5_000,
   expirationSweepIntervalMs: 60_000,
   activityWriteIntervalMs: 60_000,
-  deliveryRecordTtlMs: 3_600_000,
+  deliveryRecordTtlMs: 600_000,
   orderingLeaseMs: 5_000,
 } as const;
 
