@@ -163,6 +163,52 @@ describe("jetstream scale-out", { skip: missing }, () => {
     await pullNothing(a, subscription);
   });
 
+  test("jetstream scale-out - an ordered subscription is delivered by one instance at a time; a closing holder hands it over at once", {
+    timeout: 30_000,
+  }, async () => {
+    const { topic, subscription } = await topicWithSubscription("ordered-holder", { enableMessageOrdering: true });
+    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    const abort = new AbortController();
+    const onC: ReceivedMessage[] = [];
+    try {
+      const stream = c.openStream(subscription, {
+        ackDeadlineSeconds: 10,
+        maxOutstandingMessages: 100,
+        maxOutstandingBytes: 0,
+        clientId: "c",
+        signal: abort.signal,
+      });
+      const reader = (async () => {
+        for await (const batch of stream) {
+          onC.push(...batch);
+          await c.acknowledge(
+            subscription,
+            batch.map((entry) => entry.ackId),
+          );
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // C takes the lease
+      await a.publish(
+        topic,
+        ["k1", "k2", "k3"].map((text) => ({ ...message(text), orderingKey: "k" })),
+      );
+      const onB = await b.pull(subscription, { maxMessages: 10, waitMs: 1_500, signal: AbortSignal.timeout(5_000) });
+      assert.deepEqual(onB.map(textOf), [], "B stands by while C holds the ordered subscription");
+      assert.deepEqual(onC.map(textOf), ["k1", "k2", "k3"]);
+      abort.abort();
+      await reader;
+    } finally {
+      abort.abort();
+      await c.close();
+    }
+    await a.publish(topic, [{ ...message("k4"), orderingKey: "k" }]);
+    const started = Date.now();
+    const [next] = await pullAtLeast(b, subscription, 1, 4_000);
+    assert.equal(textOf(next!), "k4");
+    assert.ok(Date.now() - started < 4_000, "well before C's lease would have run out");
+    await b.acknowledge(subscription, [next!.ackId]);
+  });
+
   test("jetstream scale-out - dead-letter counts add up over instances", { timeout: 40_000 }, async () => {
     const dead = `projects/scale/topics/${uniqueName("dead")}`;
     await a.createTopic({ name: dead });

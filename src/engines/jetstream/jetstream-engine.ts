@@ -602,10 +602,15 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const worker of this.workers.values()) worker.close();
+    const released = Promise.all([...this.workers.values()].map((worker) => worker.released));
     this.workers.clear();
     for (const watcher of this.watchers.values()) watcher.stop();
     this.watchers.clear();
     this.catalog.close();
+    // Hand ordered subscriptions over at once rather than after the lease (bounded: NATS may be gone).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([released, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+    clearTimeout(timer);
     await this.connection.close();
   }
 

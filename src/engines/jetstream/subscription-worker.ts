@@ -87,6 +87,9 @@ export class SubscriptionWorker implements StreamHost {
   private readonly stopServingState: () => void;
   /** Ordered subscriptions: whether this instance is the one that delivers (null: unordered). */
   private readonly ownership: OrderedOwnership | null;
+  /** Settles once a closed worker gave up its ordering lease (so another instance takes over at once). */
+  released: Promise<void> = Promise.resolve();
+
   /** Keyed deliveries held until the previous owner's deliveries are back (see OrderedOwnership). */
   private barrierHeld: JetStreamTracked[] = [];
 
@@ -323,7 +326,7 @@ export class SubscriptionWorker implements StreamHost {
     this.closed = true;
     clearInterval(this.keepAlive);
     this.stopServingState();
-    void this.ownership?.release();
+    this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
     this.consumers.endAll(reason);
   }
