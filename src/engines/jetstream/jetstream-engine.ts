@@ -56,15 +56,8 @@ import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./
 import { SnapshotCatalog } from "./snapshot-catalog.js";
 import { SubscriptionExpiry } from "./subscription-expiry.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
-import {
-  Naming,
-  publishToStream,
-  readStream,
-  sequenceAtTime,
-  streamConfig,
-  streamStats,
-  watchStream,
-} from "./topic-log.js";
+import { Naming, publishToStream, readStream, sequenceAtTime, streamConfig, streamStats } from "./topic-log.js";
+import { TopicWatchers } from "./topic-watchers.js";
 
 /** The JetStream engine, with what it offers beyond {@link Engine}. */
 export interface JetStreamEngine extends Engine {
@@ -152,8 +145,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   readonly naming: Naming;
   readonly schemas: SchemaRegistry;
   private readonly workers = new Map<SubscriptionName, SubscriptionWorker>();
-  private readonly watchers = new Map<string, { listeners: Set<(next: number) => void>; stop: () => void }>();
-  private readonly lastNotified = new Map<string, number>();
+  private readonly watchers: TopicWatchers;
   private closed = false;
   /** False while the client is reconnecting to NATS (for /readyz). */
   private connected = true;
@@ -191,6 +183,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
         worker.configure(next, next.config.detached ? detachedError(name) : undefined);
       }
     };
+    this.watchers = new TopicWatchers(connection, jsm, this.naming);
     this.snapshots = new SnapshotCatalog(this);
     this.expiry = new SubscriptionExpiry({
       catalog,
@@ -287,7 +280,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
       throw storageExhausted(topic, error) ?? unavailable(`publish to ${topic} failed`, error);
     }
-    this.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
+    this.watchers.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
     return refs;
   }
 
@@ -328,34 +321,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
 
   watchTopic(topic: TopicName, listener: (nextOffset: number) => void): () => void {
     this.assertOpen();
-    const { tag } = this.requireTopic(topic);
-    let watcher = this.watchers.get(tag);
-    if (watcher === undefined) {
-      const stop = watchStream(this.connection, this.jsm, this.naming, tag, (next) => this.notify(tag, next));
-      watcher = { listeners: new Set(), stop };
-      this.watchers.set(tag, watcher);
-    }
-    const entry = watcher;
-    entry.listeners.add(listener);
-    return () => {
-      entry.listeners.delete(listener);
-      if (entry.listeners.size === 0 && this.watchers.get(tag) === entry) {
-        entry.stop();
-        this.watchers.delete(tag);
-      }
-    };
-  }
-
-  private notify(tag: string, nextOffset: number): void {
-    if ((this.lastNotified.get(tag) ?? 0) >= nextOffset) return;
-    this.lastNotified.set(tag, nextOffset);
-    for (const listener of [...(this.watchers.get(tag)?.listeners ?? [])]) {
-      try {
-        listener(nextOffset);
-      } catch (error) {
-        process.emitWarning(`streamgate: a watchTopic listener threw: ${String(error)}`);
-      }
-    }
+    return this.watchers.watch(this.requireTopic(topic).tag, listener);
   }
 
   // ---- subscriptions
@@ -604,8 +570,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     for (const worker of this.workers.values()) worker.close();
     const released = Promise.all([...this.workers.values()].map((worker) => worker.released));
     this.workers.clear();
-    for (const watcher of this.watchers.values()) watcher.stop();
-    this.watchers.clear();
+    this.watchers.stopAll();
     this.catalog.close();
     // Hand ordered subscriptions over at once rather than after the lease (bounded: NATS may be gone).
     let timer: NodeJS.Timeout | undefined;
@@ -638,7 +603,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   async deadLetter(topic: TopicName, message: MessageInput): Promise<void> {
     const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
     const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
-    this.notify(record.tag, refs[0]!.offset + 1);
+    this.watchers.notify(record.tag, refs[0]!.offset + 1);
   }
 
   // ---- helpers
