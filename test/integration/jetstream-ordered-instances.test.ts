@@ -50,7 +50,7 @@ describe("jetstream ordered instances", { skip: missing }, () => {
   });
 
   test("jetstream ordered instances - 10,000 messages over 50 keys through three instances with random nacks arrive in order per key; kill -9 of the delivering instance loses nothing", {
-    timeout: 90_000,
+    timeout: 120_000,
   }, async () => {
     const topic = "projects/ordered/topics/across-instances";
     const subscription = "projects/ordered/subscriptions/across-instances";
@@ -129,7 +129,8 @@ describe("jetstream ordered instances", { skip: missing }, () => {
       const exit = await instances[owner]!.server.kill("SIGKILL");
       assert.equal(exit.signal, "SIGKILL");
       await waitFor(() => seen.size >= KEYS * PER_KEY, {
-        timeoutMs: 45_000,
+        // Failover: the lease runs out (5 s), then the dead instance's deliveries come back after their ack deadline (10 s).
+        timeoutMs: 75_000,
         describe: () => {
           const missing: string[] = [];
           for (let key = 0; key < KEYS; key++) {

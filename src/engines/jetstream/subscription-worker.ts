@@ -28,6 +28,7 @@ import {
   MAX_TRACKED,
   TimedPullWaiter,
 } from "./pull-sizing.js";
+import { ReadyQueue } from "./ready-queue.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -70,7 +71,7 @@ export class SubscriptionWorker implements StreamHost {
   private filter: AttributeFilter | null = null;
   private readonly consumers = new ConsumerSet();
   private readonly tracked = new Map<number, JetStreamTracked>();
-  private ready: JetStreamTracked[] = [];
+  private readonly ready = new ReadyQueue<JetStreamTracked>();
   private readonly gate = new OrderingGate();
   /** Sequences acked through this instance since the last seek (a later seek keeps them acked). */
   readonly acked = new Set<number>();
@@ -386,12 +387,12 @@ export class SubscriptionWorker implements StreamHost {
     const taken: JetStreamTracked[] = [];
     let bytes = capacity.bytes;
     const now = Date.now();
-    this.compactReady();
+    this.ready.compact();
     let index = 0;
     // Ready messages of keys another stream holds stay ready for it (at most one per key).
     const passed: JetStreamTracked[] = [];
     while (taken.length < limit && index < this.ready.length) {
-      const next = this.ready[index]!;
+      const next = this.ready.at(index)!;
       if (this.isOrdered(next)) {
         const owner = this.gate.owner(next);
         if (owner !== null && owner !== consumer) {
@@ -416,24 +417,15 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     // What was passed over sorts before everything not reached; what was taken left the ready state.
-    if (passed.length > 0)
-      this.ready = [...passed, ...this.ready.slice(index)].filter((m) => m.state === TrackedState.ready);
-    else this.ready.splice(0, index);
+    this.ready.consumed(index, passed);
     return taken;
-  }
-
-  /** Drops entries that left the ready state (acked, expired, reset) since they were queued. */
-  private compactReady(): void {
-    if (this.ready.some((message) => message.state !== TrackedState.ready)) {
-      this.ready = this.ready.filter((message) => message.state === TrackedState.ready);
-    }
   }
 
   /** Messages the local consumers could take now beyond those already ready. */
   private demand(): number {
     const demand = consumerDemand(this.consumers.list(), this.averageSize);
     if (demand === 0) return 0;
-    this.compactReady();
+    this.ready.compact();
     return Math.min(demand - this.ready.length, MAX_TRACKED - this.tracked.size);
   }
 
@@ -615,20 +607,7 @@ export class SubscriptionWorker implements StreamHost {
     }
     tracked.state = TrackedState.ready;
     tracked.holder = null;
-    // Arrivals are almost always in sequence order: append, else insert in place (binary search).
-    const ready = this.ready;
-    if (ready.length === 0 || ready[ready.length - 1]!.sequence < tracked.sequence) {
-      ready.push(tracked);
-      return;
-    }
-    let low = 0;
-    let high = ready.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (ready[middle]!.sequence < tracked.sequence) low = middle + 1;
-      else high = middle;
-    }
-    if (ready[low] !== tracked) ready.splice(low, 0, tracked);
+    this.ready.insert(tracked);
   }
 
   /** Acked or dead-lettered: forget it and release the next message of its key. */
@@ -801,7 +780,7 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
-    this.ready = [];
+    this.ready.clear();
     this.gate.clear();
     this.acked.clear();
     this.barrierHeld = [];
