@@ -163,6 +163,31 @@ describe("jetstream scale-out", { skip: missing }, () => {
     await pullNothing(a, subscription);
   });
 
+  test("jetstream scale-out - exactly-once: a snapshot keeps acks made through an instance that is gone since", {
+    timeout: 20_000,
+  }, async () => {
+    const { topic, subscription } = await topicWithSubscription("eo-gone", { enableExactlyOnceDelivery: true });
+    await a.publish(topic, ["m1", "m2", "m3"].map(message));
+    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    try {
+      const received = await pullAtLeast(c, subscription, 3);
+      const m2 = received.find((entry) => textOf(entry) === "m2")!;
+      assert.deepEqual((await c.acknowledge(subscription, [m2.ackId])).invalidAckIds, []);
+    } finally {
+      await c.close(); // C's memory of its acks is gone with it
+    }
+    const snapshot = `projects/scale/snapshots/${uniqueName("eo-gone")}`;
+    await a.createSnapshot(snapshot, subscription, {});
+    await a.seek(subscription, { snapshot });
+    const replayed = await pullAtLeast(a, subscription, 2);
+    assert.deepEqual(replayed.map(textOf).sort(), ["m1", "m3"], "m2, acked through C, stays acked");
+    await a.acknowledge(
+      subscription,
+      replayed.map((entry) => entry.ackId),
+    );
+    await pullNothing(a, subscription);
+  });
+
   test("jetstream scale-out - an ordered subscription is delivered by one instance at a time; a closing holder hands it over at once", {
     timeout: 30_000,
   }, async () => {

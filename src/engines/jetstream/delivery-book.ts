@@ -109,6 +109,25 @@ export class DeliveryBook {
     await this.kv.put(keyOf(consumer, sequence), `${BookState.confirmed}${count}`);
   }
 
+  /**
+   * Sequences of `consumer` whose ack the book holds (claimed or confirmed), whichever instance made
+   * it: a seek or snapshot keeps them acked even when that instance has died since.
+   */
+  async ackedSequences(consumer: string): Promise<number[]> {
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys(`${consumer}.*`)) keys.push(key);
+    const acked: number[] = [];
+    for (let start = 0; start < keys.length; start += 100) {
+      const entries = await Promise.all(keys.slice(start, start + 100).map((key) => this.read(key)));
+      entries.forEach((entry, index) => {
+        if (entry !== null && (entry.state === BookState.acked || entry.state === BookState.confirmed)) {
+          acked.push(Number(keys[start + index]!.slice(consumer.length + 1)));
+        }
+      });
+    }
+    return acked;
+  }
+
   /** Read-only check for a lease extension of delivery `count`: stale once a later delivery, an ack or a nack is recorded. */
   async check(consumer: string, sequence: number, count: number): Promise<BookVerdict> {
     const entry = await this.read(keyOf(consumer, sequence));

@@ -517,8 +517,13 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   async ackedEverywhere(name: SubscriptionName, record: SubscriptionRecord): Promise<number[]> {
     this.worker(name); // this instance answers for its own acks too
     const subject = stateSubject(this.naming.namespace, record.id);
-    const states = await gatherWorkerStates(this.connection, subject, record.generation, true);
-    return states.flatMap((state) => state.acked);
+    const consumer = this.naming.consumer(record.id, record.generation);
+    const [states, inBook] = await Promise.all([
+      gatherWorkerStates(this.connection, subject, record.generation, true),
+      // Acks claimed in the book (exactly-once, or sent to another instance) survive their instance.
+      this.book.ackedSequences(consumer).catch(() => [] as number[]),
+    ]);
+    return [...states.flatMap((state) => state.acked), ...inBook];
   }
 
   // ---- snapshots (snapshot-catalog.ts)
