@@ -221,7 +221,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     await Promise.race([waitForInfo(clientPort, startTimeoutMs), timeout]);
   } catch (error) {
     await stop("SIGKILL");
-    throw error;
+    // With the server's own words (e.g. a route port taken between findFreePort and its bind).
+    const message = String(error instanceof Error ? error.message : error);
+    throw message.includes(logTail()) || logTail() === ""
+      ? error
+      : new Error(`${message}\nnats-server log:\n${logTail()}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
@@ -259,6 +263,22 @@ async function waitForClusterHealthy(servers: readonly NatsServer[], timeoutMs: 
 export async function startNatsCluster(
   size = 3,
   options: Omit<NatsServerOptions, "cluster" | "serverName"> = {},
+): Promise<NatsCluster> {
+  // Route ports are chosen before the members bind them (each must know the others'): another process may take
+  // one in between. That, and only that, is tried again with fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size, options);
+    } catch (error) {
+      if (attempt >= 3 || !String(error instanceof Error ? error.message : error).includes("address already in use"))
+        throw error;
+    }
+  }
+}
+
+async function startNatsClusterOnce(
+  size: number,
+  options: Omit<NatsServerOptions, "cluster" | "serverName">,
 ): Promise<NatsCluster> {
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await findFreePort());
