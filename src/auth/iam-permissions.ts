@@ -2,47 +2,37 @@
 import { IAM_PERMISSIONS, type IamPolicy, type IamResourceKind } from "../broker/iam-policy.js";
 import { allows, allowsAny, type Grants, Permission } from "./permissions.js";
 
+/** What the editor roles grant: everything but reading and setting the policy. */
+const EDITOR_VERBS = [
+  "get",
+  "listRevisions",
+  "attach",
+  "commit",
+  "rollback",
+  "validate",
+  "update",
+  "delete",
+  "publish",
+  "attachSubscription",
+  "detachSubscription",
+  "consume",
+  "seek",
+  "updateTag",
+] as const;
+/** What the viewer roles grant. */
+const VIEWER_VERBS = ["get", "listRevisions"] as const;
+
 /** The verbs (last permission segment) each role grants; `*` = every permission of the kind. */
 const ROLE_VERBS: Record<string, readonly string[]> = {
   "roles/pubsub.admin": ["*"],
   "roles/owner": ["*"],
-  "roles/pubsub.editor": [
-    "get",
-    "listRevisions",
-    "attach",
-    "commit",
-    "rollback",
-    "validate",
-    "update",
-    "delete",
-    "publish",
-    "attachSubscription",
-    "detachSubscription",
-    "consume",
-    "seek",
-    "updateTag",
-  ],
-  "roles/editor": [
-    "get",
-    "listRevisions",
-    "attach",
-    "commit",
-    "rollback",
-    "validate",
-    "update",
-    "delete",
-    "publish",
-    "attachSubscription",
-    "detachSubscription",
-    "consume",
-    "seek",
-    "updateTag",
-  ],
+  "roles/pubsub.editor": EDITOR_VERBS,
+  "roles/editor": EDITOR_VERBS,
   // Any role lets its members see the resource: streamgate's Get needs "any permission" on it.
   "roles/pubsub.publisher": ["get", "publish"],
   "roles/pubsub.subscriber": ["get", "consume", "attachSubscription", "seek"],
-  "roles/pubsub.viewer": ["get", "listRevisions"],
-  "roles/viewer": ["get", "listRevisions"],
+  "roles/pubsub.viewer": VIEWER_VERBS,
+  "roles/viewer": VIEWER_VERBS,
 };
 
 /** The subject a token without `sub` is given by the verifier; it matches no `user:`/`serviceAccount:` member. */
