@@ -96,19 +96,22 @@ for (const engine of ["embedded", "jetstream"] as const) {
           describe: () => `${ackedCount} of ${KEYS * PER_KEY} acked`,
         });
 
+        let unexplainedReplays = 0;
         for (const [key, indexes] of deliveries) {
-          // In order: each delivery is the next one, or a step back to a nacked message (its redelivery with the
-          // later outstanding ones), or a step forward past messages already acked. Never a message whose
-          // predecessor was not delivered before it.
+          // In order, as Pub/Sub promises: each delivery is the next one; or a step back, which replays the key
+          // from there in order (a nack, or at-least-once: an ack that came too late, a stream that ended); or a
+          // step forward past messages already acked. Never a message whose predecessor was not delivered before it.
           let highest = -1;
           for (const [position, index] of indexes.entries()) {
             assert.ok(index <= highest + 1, `${key}: ${index} delivered before ${highest + 1} (at ${position})`);
             const previous = indexes[position - 1];
             if (previous !== undefined && index <= previous) {
-              assert.ok(
-                nacked.get(key)!.has(index),
-                `${key}: went back from ${previous} to ${index}, which was never nacked (at ${position})`,
-              );
+              if (!nacked.get(key)!.has(index)) unexplainedReplays++;
+            } else if (previous !== undefined && index > previous + 1) {
+              // A step forward (in a replay, or past it) only over messages the client had acked.
+              for (let skipped = previous + 1; skipped < index; skipped++) {
+                assert.ok(acked.get(key)!.has(skipped), `${key}: ${index} came after ${previous}, skipping ${skipped}`);
+              }
             }
             highest = Math.max(highest, index);
           }
@@ -118,6 +121,10 @@ for (const engine of ["embedded", "jetstream"] as const) {
             assert.ok(times >= 2, `${key}: nacked ${index} was redelivered`);
           }
         }
+        // Replays that no nack explains (late acks, ended streams) are allowed by at-least-once delivery but
+        // should be rare: shown in the log, bounded here.
+        if (unexplainedReplays > 0) console.log(`${unexplainedReplays} replays without a nack`);
+        assert.ok(unexplainedReplays <= KEYS, `${unexplainedReplays} replays without a nack`);
         assert.equal(
           [...nacked.values()].reduce((sum, set) => sum + set.size, 0),
           KEYS * (PER_KEY / 50),
