@@ -22,6 +22,14 @@ export type {
   Update,
 } from "./engine.js";
 export {
+  chainEngine,
+  ENGINE_METHODS,
+  type EngineChain,
+  type EngineInterception,
+  type EngineInterceptor,
+  type EngineMethod,
+} from "./engine-chain.js";
+export {
   createJetStreamEngine,
   JETSTREAM_ENGINE_DEFAULTS,
   type JetStreamEngine,
