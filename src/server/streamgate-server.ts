@@ -93,7 +93,10 @@ import { createEngineChain } from "./engine-chain.js";
 const RUNNING_CODE = import.meta.url.endsWith(".ts") ? "sources" : "compiled";
 
 export interface StreamgateServer {
-  /** The engine below authorization and limits: what it publishes is counted and traced (the metrics link). */
+  /**
+   * The engine as background work sees it: through the chain's metrics link only (publishes counted and traced),
+   * without authorization, limits or push observation.
+   */
   readonly engine: Engine;
   /** The engine itself, below every interceptor (engine-specific calls, such as maintenance in tests, go here). */
   readonly baseEngine: Engine;
