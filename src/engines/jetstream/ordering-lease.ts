@@ -37,29 +37,57 @@ export class OrderingLeases {
 
   /** One subscription's lease as this instance sees it. */
   lease(subscriptionId: string): OrderingLease {
-    return new OrderingLease(this.kv, `o.${subscriptionId}`, this.instanceId);
+    return new OrderingLease(this.kv, `o.${subscriptionId}`, this.instanceId, this.leaseMs);
   }
 }
 
-/** This instance's hold (or not) on one subscription's lease. */
+/**
+ * How long before the lease's end, as this instance counts it, it stops acting as the holder. The
+ * bucket's max age runs from when the server stored the last renewal, which is after this instance
+ * sent it; a pull request is made to end on the server within this margin too (see
+ * {@link OrderingLease.remainingMs}), so nothing reaches this instance under a lease another took.
+ */
+export const LEASE_SAFETY_MARGIN_MS = 1_000;
+
+/**
+ * This instance's hold (or not) on one subscription's lease. The hold is bounded by the local
+ * clock as well as by the last answer from the bucket: an instance that stalls (a long pause, a
+ * slow or lost renewal) stops counting itself the holder before its entry can expire and another
+ * instance create it, whether or not a renewal failed yet.
+ */
 export class OrderingLease {
   private revision = 0;
+  /** performance.now() after which this instance no longer counts itself the holder. */
+  private validUntil = 0;
 
   constructor(
     private readonly kv: KV,
     private readonly key: string,
     private readonly instanceId: string,
+    private readonly leaseMs: number,
   ) {}
 
-  /** True while this instance holds the lease (as of its last acquire or renew). */
+  /** True while this instance holds the lease: its last acquire or renew succeeded, recently enough. */
   get held(): boolean {
-    return this.revision > 0;
+    return this.revision > 0 && performance.now() < this.validUntil;
+  }
+
+  /** True when the last write succeeded but its time ran out without a renewal: lost, whatever the bucket says now. */
+  get lapsed(): boolean {
+    return this.revision > 0 && performance.now() >= this.validUntil;
+  }
+
+  /** Milliseconds this instance may still act as the holder (0 when it does not hold the lease). */
+  remainingMs(): number {
+    return this.revision > 0 ? Math.max(0, this.validUntil - performance.now()) : 0;
   }
 
   /** Takes the lease if nobody holds it (or this instance already does). False when another instance holds it. */
   async acquire(): Promise<boolean> {
+    const sentAt = performance.now();
     try {
       this.revision = await this.kv.create(this.key, this.instanceId);
+      this.validUntil = sentAt + this.leaseMs - LEASE_SAFETY_MARGIN_MS;
       return true;
     } catch {
       const entry = await this.kv.get(this.key).catch(() => null);
@@ -75,13 +103,20 @@ export class OrderingLease {
   /** Extends the lease (compare and set on the revision this instance wrote). False when it was lost. */
   async renew(): Promise<boolean> {
     if (this.revision === 0) return false;
+    const sentAt = performance.now();
     try {
       this.revision = await this.kv.update(this.key, this.instanceId, this.revision);
+      this.validUntil = sentAt + this.leaseMs - LEASE_SAFETY_MARGIN_MS;
       return true;
     } catch {
       this.revision = 0;
       return false;
     }
+  }
+
+  /** Forgets a hold whose time ran out (the entry may be another instance's by now). */
+  drop(): void {
+    this.revision = 0;
   }
 
   /** Gives the lease up now (another instance may take it at once). */
@@ -127,6 +162,11 @@ export class OrderedOwnership {
     return this.lease.held;
   }
 
+  /** Milliseconds this instance may still act as the owner: a pull request must end on the server within them. */
+  remainingMs(): number {
+    return this.lease.remainingMs();
+  }
+
   /**
    * True while keyed deliveries must wait for the previous owner's: all of them, since JetStream
    * redelivers those as each one's ack_wait runs out, not in sequence order. Once every pending
@@ -150,6 +190,12 @@ export class OrderedOwnership {
     if (this.stepping) return "none";
     this.stepping = true;
     try {
+      if (this.lease.lapsed) {
+        // No renewal in time (a stall, a slow bucket): another instance may hold the lease already.
+        this.barrier = null;
+        this.lease.drop();
+        return "lost";
+      }
       if (this.lease.held) {
         if (releasable && !wanted) {
           this.barrier = null;
@@ -162,13 +208,17 @@ export class OrderedOwnership {
         }
         if (this.barrier === null) return "none";
         const progress = await this.progress();
-        if (progress !== null && progress.ackFloor < this.barrier && progress.ackPending > tracked) return "none";
+        // Unknown (JetStream slow to answer) holds the barrier: lifting it early could deliver a
+        // key's newer message before an older one the previous owner still has out.
+        if (progress === null || (progress.ackFloor < this.barrier && progress.ackPending > tracked)) return "none";
         this.barrier = null;
         return "lifted";
       }
       if (!wanted || !(await this.lease.acquire())) return "none";
       const progress = await this.progress();
-      this.barrier = progress !== null && progress.ackPending > 0 ? progress.delivered : null;
+      // Unknown: wait until every pending delivery is back here, whatever was delivered before.
+      if (progress === null) this.barrier = Number.POSITIVE_INFINITY;
+      else this.barrier = progress.ackPending > 0 ? progress.delivered : null;
       return "gained";
     } catch {
       return "none";

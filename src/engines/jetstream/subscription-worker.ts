@@ -382,6 +382,8 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   private take(consumer: Consumer): JetStreamTracked[] {
+    // An ordered subscription whose lease ran out hands out nothing more (its next step resets it).
+    if (!this.mayFetch) return [];
     const capacity = consumer.capacity();
     const limit = Math.min(capacity.messages, MAX_DELIVERY_BATCH);
     const taken: JetStreamTracked[] = [];
@@ -436,7 +438,8 @@ export class SubscriptionWorker implements StreamHost {
     try {
       for (;;) {
         const demand = this.demand();
-        if (demand <= 0 || this.closed || !this.attached) break;
+        // An ordered subscription's lease may run out between two requests: only its holder pulls.
+        if (demand <= 0 || this.closed || !this.attached || !this.mayFetch) break;
         const generation = this.record.generation;
         const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null);
         if (generation !== this.record.generation) continue;
@@ -453,10 +456,19 @@ export class SubscriptionWorker implements StreamHost {
     }
   }
 
-  /** One pull request on the current consumer generation; deliveries of an older generation are dropped. */
+  /**
+   * One pull request on the current consumer generation; deliveries of an older generation are
+   * dropped. An ordered subscription's long poll ends while this instance still holds the lease (by
+   * its own clock, with the lease's safety margin), so no delivery reaches it after another
+   * instance could have taken over and read where delivery stood.
+   */
   private request(batch: number, expiresMs: number | null): Promise<number> {
     const stream = this.streamName();
-    if (stream === null || this.closed) return Promise.resolve(0);
+    if (stream === null || this.closed || !this.mayFetch) return Promise.resolve(0);
+    if (expiresMs !== null && this.ownership !== null) {
+      expiresMs = Math.min(expiresMs, this.ownership.remainingMs());
+      if (expiresMs < 20) return Promise.resolve(0);
+    }
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
     return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
@@ -467,6 +479,11 @@ export class SubscriptionWorker implements StreamHost {
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
   private arrive(delivery: Msg): void {
     const reply = delivery.reply!;
+    if (!this.mayFetch) {
+      // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
+      void this.send(reply, AckBody.nak);
+      return;
+    }
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
     // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
     if (this.skip.has(sequence) || this.acked.has(sequence)) {
@@ -497,6 +514,10 @@ export class SubscriptionWorker implements StreamHost {
         .catch(() => "deliver" as const)
         .then((verdict) => {
           if (this.closed || generation !== this.record.generation) return;
+          if (!this.mayFetch) {
+            void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
+            return;
+          }
           if (verdict === "acked") {
             const known = this.tracked.get(sequence);
             if (known !== undefined) this.finish(known);
@@ -708,6 +729,11 @@ export class SubscriptionWorker implements StreamHost {
   private tick(): void {
     const now = Date.now();
     this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
+    if (!this.mayFetch) {
+      // An ordered subscription whose lease ran out keeps nothing alive: its step below resets it.
+      void this.stepOwnership();
+      return;
+    }
     for (const tracked of [...this.tracked.values()]) {
       if (this.idleTicks >= 2 && tracked.state !== TrackedState.leased) {
         // Nobody here wants it: let another instance have it now rather than after ack_wait.
@@ -751,7 +777,14 @@ export class SubscriptionWorker implements StreamHost {
     const change = await this.ownership.step(this.consumers.size > 0 && this.attached, releasable, this.tracked.size);
     if (this.closed) return;
     if (change === "lost") {
-      // Another instance owns the subscription now: stop keeping our deliveries alive, so they go to it.
+      // Another instance may own the subscription now: what no client holds goes back to JetStream
+      // at once (the next holder's barrier admits it in order); what a client holds comes back
+      // after its ack_wait unless the client acks it, since nothing here keeps it in progress.
+      for (const tracked of this.tracked.values()) {
+        if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
+          void this.send(tracked.reply, AckBody.nak);
+        }
+      }
       this.reset();
     } else if (change === "lifted" || change === "released") {
       const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
