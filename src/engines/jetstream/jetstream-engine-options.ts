@@ -56,6 +56,11 @@ export interface JetStreamEngineOptions {
    * ack deadline). Default 5000.
    */
   orderingLeaseMs?: number;
+  /**
+   * Most messages one subscription's worker holds on this instance (ready, held back behind their
+   * key, or leased), so a deep backlog is not pulled into memory. Default 10000.
+   */
+  maxTrackedMessages?: number;
   /** The clock (ms since the epoch) for expiration and subscription retention. Default Date.now; tests inject one. */
   now?: () => number;
 }
@@ -75,6 +80,7 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   activityWriteIntervalMs: 60_000,
   deliveryRecordTtlMs: 600_000,
   orderingLeaseMs: 5_000,
+  maxTrackedMessages: 10_000,
 } as const;
 
 /**
@@ -93,6 +99,7 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     maxMessageBytes: options.maxMessageBytes ?? null,
     deliveryRecordTtlMs: options.deliveryRecordTtlMs ?? JETSTREAM_ENGINE_DEFAULTS.deliveryRecordTtlMs,
     orderingLeaseMs: options.orderingLeaseMs ?? JETSTREAM_ENGINE_DEFAULTS.orderingLeaseMs,
+    maxTrackedMessages: options.maxTrackedMessages ?? JETSTREAM_ENGINE_DEFAULTS.maxTrackedMessages,
     now: options.now ?? Date.now,
   };
   const maxMessageBytes = resolved.maxMessageBytes;
@@ -114,6 +121,7 @@ export function resolveJetStreamEngineOptions(options: JetStreamEngineOptions): 
     "connectTimeoutMs",
     "expirationSweepIntervalMs",
     "deliveryRecordTtlMs",
+    "maxTrackedMessages",
   ] as const) {
     const value = resolved[key];
     if (!Number.isInteger(value) || value <= 0) {

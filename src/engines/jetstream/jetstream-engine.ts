@@ -168,6 +168,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   /** False while the client is reconnecting to NATS (for /readyz). */
   private connected = true;
   private readonly sweepTimer: NodeJS.Timeout;
+  readonly maxTracked: number;
   private readonly snapshots: SnapshotCatalog;
   private readonly expiry: SubscriptionExpiry;
 
@@ -182,6 +183,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
+    this.maxTracked = options.maxTrackedMessages;
     const maxPayloadBytes = () => connection.info?.max_payload ?? 1024 * 1024;
     this.schemas = new SchemaRegistry(new JetStreamSchemaStorage(catalog, maxPayloadBytes), options.now, (name) =>
       this.iamPolicies.remove(name),

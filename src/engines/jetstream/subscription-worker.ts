@@ -20,14 +20,7 @@ import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
-import {
-  consumerDemand,
-  INITIAL_AVERAGE_SIZE,
-  longPollMs,
-  MAX_REQUEST_BATCH,
-  MAX_TRACKED,
-  TimedPullWaiter,
-} from "./pull-sizing.js";
+import { consumerDemand, INITIAL_AVERAGE_SIZE, longPollMs, MAX_REQUEST_BATCH, TimedPullWaiter } from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
@@ -43,6 +36,8 @@ export interface WorkerHost {
   readonly book: DeliveryBook;
   /** Leases of ordered subscriptions (one delivering instance each). */
   readonly leases: OrderingLeases;
+  /** Most messages a worker holds (the engine's maxTrackedMessages). */
+  readonly maxTracked: number;
 }
 
 /**
@@ -93,6 +88,8 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Keyed deliveries held until the previous owner's deliveries are back (see OrderedOwnership). */
   private barrierHeld: JetStreamTracked[] = [];
+  /** Size of the next pull made behind a full barrier (see probeBehindBarrier). */
+  private probeBatch = 1;
 
   constructor(
     private readonly host: WorkerHost,
@@ -428,7 +425,7 @@ export class SubscriptionWorker implements StreamHost {
     const demand = consumerDemand(this.consumers.list(), this.averageSize);
     if (demand === 0) return 0;
     this.ready.compact();
-    return Math.min(demand - this.ready.length, MAX_TRACKED - this.tracked.size);
+    return Math.min(demand - this.ready.length, this.host.maxTracked - this.tracked.size);
   }
 
   /** Pulls from JetStream while local consumers have room: what is there now, else a long poll for one. */
@@ -462,7 +459,7 @@ export class SubscriptionWorker implements StreamHost {
    * its own clock, with the lease's safety margin), so no delivery reaches it after another
    * instance could have taken over and read where delivery stood.
    */
-  private request(batch: number, expiresMs: number | null): Promise<number> {
+  private request(batch: number, expiresMs: number | null, observe?: (deliveryCount: number) => void): Promise<number> {
     const stream = this.streamName();
     if (stream === null || this.closed || !this.mayFetch) return Promise.resolve(0);
     if (expiresMs !== null && this.ownership !== null) {
@@ -472,6 +469,7 @@ export class SubscriptionWorker implements StreamHost {
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
     return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
+      observe?.(parseAckSubject(delivery.reply!).deliveryCount);
       if (generation === this.record.generation) this.arrive(delivery);
     });
   }
@@ -754,6 +752,7 @@ export class SubscriptionWorker implements StreamHost {
     }
     if (this.idleTicks >= 2 && this.tracked.size === 0) this.gate.clear();
     this.barrierHeld = this.barrierHeld.filter((tracked) => tracked.state !== TrackedState.done);
+    void this.probeBehindBarrier();
     if (this.ownership !== null) void this.stepOwnership();
   }
 
@@ -792,6 +791,28 @@ export class SubscriptionWorker implements StreamHost {
       for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
     }
     if (change !== "none") this.schedulePump();
+  }
+
+  /**
+   * A new holder that filled up with newer messages while the previous holder's deliveries are
+   * still out would stop pulling and never get those back (the barrier would hold for good). So,
+   * once a second, it pulls anyway: JetStream hands out redeliveries before new messages, so a
+   * batch of only redeliveries is followed by a full-size one, and a batch with a first delivery
+   * (nothing more was waiting) by a single message: holding one message a second past the limit.
+   */
+  private async probeBehindBarrier(): Promise<void> {
+    if (this.ownership?.holdsBack !== true || this.fetching || this.closed || !this.attached) return;
+    if (this.tracked.size < this.host.maxTracked || this.consumers.size === 0) return;
+    this.fetching = true;
+    try {
+      let firstDeliveries = 0;
+      const received = await this.request(this.probeBatch, null, (deliveryCount) => {
+        if (deliveryCount === 1) firstDeliveries++;
+      });
+      this.probeBatch = received > 0 && firstDeliveries === 0 ? MAX_REQUEST_BATCH : 1;
+    } finally {
+      this.fetching = false;
+    }
   }
 
   /** The current consumer's ack floor, last delivered sequence and pending count (null when unreachable). */
