@@ -214,7 +214,14 @@ export class OrderedOwnership {
         this.barrier = null;
         return "lifted";
       }
-      if (!wanted || !(await this.lease.acquire())) return "none";
+      if (!wanted) return "none";
+      // Held back from the moment the lease is ours until the consumer's state says how far the
+      // previous holder got: a pull made meanwhile (a stream's wake-up) must not admit anything.
+      this.barrier = Number.POSITIVE_INFINITY;
+      if (!(await this.lease.acquire())) {
+        this.barrier = null;
+        return "none";
+      }
       const progress = await this.progress();
       // Unknown: wait until every pending delivery is back here, whatever was delivered before.
       if (progress === null) this.barrier = Number.POSITIVE_INFINITY;

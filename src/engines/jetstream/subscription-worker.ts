@@ -785,7 +785,9 @@ export class SubscriptionWorker implements StreamHost {
         }
       }
       this.reset();
-    } else if (change === "lifted" || change === "released") {
+    } else if (change === "lifted" || change === "released" || (change === "gained" && !this.ownership.holdsBack)) {
+      // Admitted in sequence order: whatever a pull brought in while the barrier was up (on a
+      // gain, until the consumer's state showed nothing of a previous holder pending).
       const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
       this.barrierHeld = [];
       for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
