@@ -1,5 +1,6 @@
 // Options of the JetStream engine, their defaults, and resolveJetStreamEngineOptions().
 import { errors } from "../../errors/index.js";
+import { MAX_TRACKED } from "./pull-sizing.js";
 
 /** Options of {@link createJetStreamEngine}. */
 export interface JetStreamEngineOptions {
@@ -80,7 +81,7 @@ export const JETSTREAM_ENGINE_DEFAULTS = {
   activityWriteIntervalMs: 60_000,
   deliveryRecordTtlMs: 600_000,
   orderingLeaseMs: 5_000,
-  maxTrackedMessages: 10_000,
+  maxTrackedMessages: MAX_TRACKED,
 } as const;
 
 /**

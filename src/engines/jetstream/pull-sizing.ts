@@ -5,6 +5,8 @@ import type { Consumer } from "../../broker/tracked-message.js";
 
 /** Largest batch asked of JetStream in one pull request. */
 export const MAX_REQUEST_BATCH = 256;
+/** Default upper bound of messages tracked (ready, held, leased) per subscription on one instance (the engine's maxTrackedMessages). */
+export const MAX_TRACKED = 10_000;
 /** Assumed message size (bytes) before any has arrived, when sizing pulls for byte-limited consumers. */
 export const INITIAL_AVERAGE_SIZE = 1_024;
 /** How long an idle long-poll pull request waits on the server when a stream is open. */
