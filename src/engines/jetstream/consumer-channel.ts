@@ -1,5 +1,6 @@
 // The JetStream pull-consumer wire protocol one worker speaks: pull requests, and acks/naks/progress confirmed by the server.
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { isNoResponders, ReplyInbox } from "./reply-inbox.js";
 
 /** Timeout of one ack/nak/progress round trip. */
 const ACK_TIMEOUT_MS = 2_000;
@@ -27,10 +28,15 @@ export function nakWithDelay(delayMs: number): string {
  * long poll can be sized to exactly the room the local consumers have.
  */
 export class ConsumerChannel {
-  private readonly inFlight = new Set<Promise<unknown>>();
   private readonly openRequests = new Set<() => void>();
+  /** Acks, naks and progress reports awaiting JetStream's confirmation. */
+  private readonly confirmations: ReplyInbox;
+  /** Flushes in flight (see {@link flushed}). */
+  private readonly flushes = new Set<Promise<boolean>>();
 
-  constructor(private readonly connection: NatsConnection) {}
+  constructor(private readonly connection: NatsConnection) {
+    this.confirmations = new ReplyInbox(connection, ACK_TIMEOUT_MS);
+  }
 
   /**
    * One pull request for `batch` messages of `consumer` on `stream`, waiting up to `expiresMs`
@@ -73,19 +79,51 @@ export class ConsumerChannel {
     });
   }
 
-  /** Sends an ack-protocol body to a delivery's reply subject and waits for JetStream's confirmation. */
-  send(reply: string, body: string): Promise<unknown> {
-    const promise = this.connection
-      .request(reply, body, { timeout: ACK_TIMEOUT_MS })
-      .catch(() => undefined)
-      .finally(() => this.inFlight.delete(promise));
-    this.inFlight.add(promise);
-    return promise;
+  /**
+   * Sends an ack-protocol body to a delivery's reply subject; resolves true once JetStream confirmed
+   * it, false when it did not in time (or nobody answers: the consumer is gone).
+   */
+  send(reply: string, body: string): Promise<boolean> {
+    return new Promise((resolve) =>
+      this.confirmations.send(reply, body, (answer) => resolve(answer !== null && !isNoResponders(answer))),
+    );
   }
 
-  /** Waits until every body sent so far is confirmed (or timed out). */
+  /**
+   * Sends an ack-protocol body without asking JetStream to confirm it: no reply message per ack, so
+   * a batch of acks is a run of publishes in one socket write. {@link flushed} tells when NATS has
+   * read them.
+   */
+  post(reply: string, body: string): void {
+    this.connection.publish(reply, body);
+  }
+
+  /**
+   * Resolves true once nats-server has read everything this connection published so far (one
+   * PING/PONG round trip for any number of posts), false when the connection failed first.
+   */
+  flushed(): Promise<boolean> {
+    const flush = this.connection.flush().then(
+      () => true,
+      () => false,
+    );
+    this.flushes.add(flush);
+    void flush.finally(() => this.flushes.delete(flush));
+    return flush;
+  }
+
+  /** Waits until every body sent so far is confirmed (or timed out) and every post flushed. */
   async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    await Promise.all([
+      new Promise((resolve) => this.confirmations.whenIdle(() => resolve(undefined))),
+      ...this.flushes,
+    ]);
+  }
+
+  /** Ends pull requests; bodies in flight still get their confirmation (or time out), later sends fail. */
+  close(): void {
+    this.cancelRequests();
+    this.confirmations.close();
   }
 
   /** Ends every open pull request now; messages the server still sends them expire after ack_wait. */

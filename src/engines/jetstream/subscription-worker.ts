@@ -191,20 +191,17 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   /**
-   * Acks through JetStream and waits for its confirmation (the ack is then stored in the stream's
-   * consumer state). A delivery this instance tracks under another attempt was redelivered: stale.
-   * An ack JetStream did not confirm is a temporary failure the client may retry.
+   * Acks through JetStream: on an exactly-once subscription each ack waits for JetStream's
+   * confirmation (the ack is then stored in the stream's consumer state); otherwise the acks go out
+   * unconfirmed and the call waits for NATS to have read them. A delivery this instance tracks under
+   * another attempt was redelivered: stale. An ack JetStream did not confirm is a temporary failure
+   * the client may retry.
    */
   async acknowledge(ackIds: string[]): Promise<AckResult> {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const confirm = (ackId: string, sent: Promise<boolean>) =>
-      work.push(
-        sent.then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(ackId);
-        }),
-      );
+    const posted: string[] = [];
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -215,8 +212,10 @@ export class SubscriptionWorker implements StreamHost {
           continue;
         }
         if (!exactlyOnce) {
+          // At-least-once: the acks go out unconfirmed, back to back, and one flush covers them all.
           this.finish(tracked);
-          confirm(ackId, this.checks.confirmed(tracked.reply, AckBody.ack));
+          this.channel.post(tracked.reply, AckBody.ack);
+          posted.push(ackId);
           this.acked.add(part.sequence);
           continue;
         }
@@ -254,6 +253,13 @@ export class SubscriptionWorker implements StreamHost {
           }),
         );
       }
+    }
+    if (posted.length > 0) {
+      work.push(
+        this.channel.flushed().then((flushed) => {
+          if (!flushed) temporaryFailed.push(...posted);
+        }),
+      );
     }
     await Promise.all(work);
     return this.ackResult(stale, temporaryFailed);
@@ -329,6 +335,7 @@ export class SubscriptionWorker implements StreamHost {
     this.stopServingState();
     this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
+    this.channel.close();
     this.consumers.endAll(reason);
   }
 
