@@ -17,6 +17,9 @@ export const AckBody = {
   progress: "+WPI",
 } as const;
 
+/** Ack-protocol bodies as bytes, encoded once (the client would encode a string body per publish). */
+const ENCODED_BODIES = new Map<string, Uint8Array>();
+
 /** A negative ack that asks JetStream to wait `delayMs` before redelivering. */
 export function nakWithDelay(delayMs: number): string {
   return delayMs > 0 ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : AckBody.nak;
@@ -40,8 +43,10 @@ export class ConsumerChannel {
 
   /**
    * One pull request for `batch` messages of `consumer` on `stream`, waiting up to `expiresMs`
-   * (null = only what is available now). Calls `onMessage` per delivery; resolves with how many
-   * arrived once the server ends the request (or {@link cancelRequests} does).
+   * (null = only what is available now) and stopping at `maxBytes` of messages when given (JetStream
+   * ends the request with a 409 status instead of sending a message that would pass it). Calls
+   * `onMessage` per delivery; resolves with how many arrived once the server ends the request (or
+   * {@link cancelRequests} does).
    */
   pull(
     stream: string,
@@ -49,8 +54,11 @@ export class ConsumerChannel {
     batch: number,
     expiresMs: number | null,
     onMessage: (delivery: Msg) => void,
+    maxBytes: number | null = null,
   ): Promise<number> {
-    const body = expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    const body: { batch: number; no_wait?: boolean; expires?: number; max_bytes?: number } =
+      expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    if (maxBytes !== null) body.max_bytes = Math.max(1, Math.floor(maxBytes));
     return new Promise<number>((resolve) => {
       let count = 0;
       const finish = () => {
@@ -95,7 +103,12 @@ export class ConsumerChannel {
    * read them.
    */
   post(reply: string, body: string): void {
-    this.connection.publish(reply, body);
+    let encoded = ENCODED_BODIES.get(body);
+    if (encoded === undefined) {
+      encoded = new TextEncoder().encode(body);
+      if (ENCODED_BODIES.size < 16) ENCODED_BODIES.set(body, encoded);
+    }
+    this.connection.publish(reply, encoded);
   }
 
   /**

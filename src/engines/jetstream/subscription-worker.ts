@@ -26,6 +26,7 @@ import {
   longPollMs,
   MAX_REQUEST_BATCH,
   MAX_TRACKED,
+  pullMaxBytes,
   TimedPullWaiter,
 } from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
@@ -445,7 +446,9 @@ export class SubscriptionWorker implements StreamHost {
         const demand = this.demand();
         if (demand <= 0 || this.closed || !this.attached) break;
         const generation = this.record.generation;
-        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null);
+        const maxBytes = this.maxBytes();
+        if (maxBytes === 0) break; // what is ready here fills the consumers' bytes
+        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null, maxBytes);
         if (generation !== this.record.generation) continue;
         this.pump();
         if (received > 0) continue;
@@ -460,15 +463,23 @@ export class SubscriptionWorker implements StreamHost {
     }
   }
 
+  /** The byte limit of a pull for the local consumers (null: none), net of what is ready here. */
+  private maxBytes(): number | null {
+    let readyBytes = 0;
+    for (let index = 0; index < this.ready.length; index++) readyBytes += this.ready.at(index)!.size;
+    return pullMaxBytes(this.consumers.list(), readyBytes);
+  }
+
   /** One pull request on the current consumer generation; deliveries of an older generation are dropped. */
-  private request(batch: number, expiresMs: number | null): Promise<number> {
+  private request(batch: number, expiresMs: number | null, maxBytes: number | null = null): Promise<number> {
     const stream = this.streamName();
     if (stream === null || this.closed) return Promise.resolve(0);
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
-    return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
+    const onMessage = (delivery: Msg) => {
       if (generation === this.record.generation) this.arrive(delivery);
-    });
+    };
+    return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
