@@ -17,8 +17,12 @@ export const AckBody = {
   progress: "+WPI",
 } as const;
 
-/** Ack-protocol bodies as bytes, encoded once (the client would encode a string body per publish). */
-const ENCODED_BODIES = new Map<string, Uint8Array>();
+/** "+ACK" as bytes, encoded once (the client would encode a string body per publish). */
+let ackBytes: Uint8Array | undefined;
+function encodedAck(): Uint8Array {
+  ackBytes ??= new TextEncoder().encode(AckBody.ack);
+  return ackBytes;
+}
 
 /** A negative ack that asks JetStream to wait `delayMs` before redelivering. */
 export function nakWithDelay(delayMs: number): string {
@@ -34,8 +38,6 @@ export class ConsumerChannel {
   private readonly openRequests = new Set<() => void>();
   /** Acks, naks and progress reports awaiting JetStream's confirmation. */
   private readonly confirmations: ReplyInbox;
-  /** Flushes in flight (see {@link flushed}). */
-  private readonly flushes = new Set<Promise<boolean>>();
 
   constructor(private readonly connection: NatsConnection) {
     this.confirmations = new ReplyInbox(connection, ACK_TIMEOUT_MS);
@@ -98,39 +100,23 @@ export class ConsumerChannel {
   }
 
   /**
-   * Sends an ack-protocol body without asking JetStream to confirm it: no reply message per ack, so
-   * a batch of acks is a run of publishes in one socket write. {@link flushed} tells when NATS has
-   * read them.
+   * Acks every delivery of `replies` (one consumer's) with one confirmation for all: the first ones
+   * go out without a reply subject, back to back, and only the last asks JetStream to confirm. A
+   * consumer applies the acks of one connection in the order they arrive, and confirms an ack once
+   * it has applied it, so that one answer means every ack before it is applied too: the guarantee
+   * of a confirmed ack each, for one reply message per call instead of one per ack. Resolves false
+   * when the confirmation did not come in time (the caller reports every ack of the call as failed).
    */
-  post(reply: string, body: string): void {
-    let encoded = ENCODED_BODIES.get(body);
-    if (encoded === undefined) {
-      encoded = new TextEncoder().encode(body);
-      if (ENCODED_BODIES.size < 16) ENCODED_BODIES.set(body, encoded);
-    }
-    this.connection.publish(reply, encoded);
+  ackAll(replies: readonly string[]): Promise<boolean> {
+    if (replies.length === 0) return Promise.resolve(true);
+    const body = encodedAck();
+    for (let index = 0; index < replies.length - 1; index++) this.connection.publish(replies[index]!, body);
+    return this.send(replies[replies.length - 1]!, AckBody.ack);
   }
 
-  /**
-   * Resolves true once nats-server has read everything this connection published so far (one
-   * PING/PONG round trip for any number of posts), false when the connection failed first.
-   */
-  flushed(): Promise<boolean> {
-    const flush = this.connection.flush().then(
-      () => true,
-      () => false,
-    );
-    this.flushes.add(flush);
-    void flush.finally(() => this.flushes.delete(flush));
-    return flush;
-  }
-
-  /** Waits until every body sent so far is confirmed (or timed out) and every post flushed. */
-  async settle(): Promise<void> {
-    await Promise.all([
-      new Promise((resolve) => this.confirmations.whenIdle(() => resolve(undefined))),
-      ...this.flushes,
-    ]);
+  /** Waits until every body sent so far is confirmed (or timed out). */
+  settle(): Promise<void> {
+    return new Promise((resolve) => this.confirmations.whenIdle(resolve));
   }
 
   /** Ends pull requests; bodies in flight still get their confirmation (or time out), later sends fail. */

@@ -193,8 +193,9 @@ export class SubscriptionWorker implements StreamHost {
 
   /**
    * Acks through JetStream: on an exactly-once subscription each ack waits for JetStream's
-   * confirmation (the ack is then stored in the stream's consumer state); otherwise the acks go out
-   * unconfirmed and the call waits for NATS to have read them. A delivery this instance tracks under
+   * confirmation (the ack is then stored in the stream's consumer state); otherwise the call's acks
+   * go out back to back and only the last asks for confirmation, which JetStream sends once it has
+   * applied every ack before it (see ConsumerChannel.ackAll). A delivery this instance tracks under
    * another attempt was redelivered: stale. An ack JetStream did not confirm is a temporary failure
    * the client may retry.
    */
@@ -202,7 +203,7 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const posted: string[] = [];
+    const posted: { ackId: string; reply: string }[] = [];
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -213,10 +214,9 @@ export class SubscriptionWorker implements StreamHost {
           continue;
         }
         if (!exactlyOnce) {
-          // At-least-once: the acks go out unconfirmed, back to back, and one flush covers them all.
+          // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          this.channel.post(tracked.reply, AckBody.ack);
-          posted.push(ackId);
+          posted.push({ ackId, reply: tracked.reply });
           this.acked.add(part.sequence);
           continue;
         }
@@ -257,8 +257,8 @@ export class SubscriptionWorker implements StreamHost {
     }
     if (posted.length > 0) {
       work.push(
-        this.channel.flushed().then((flushed) => {
-          if (!flushed) temporaryFailed.push(...posted);
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
         }),
       );
     }
