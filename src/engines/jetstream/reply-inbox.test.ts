@@ -1,12 +1,14 @@
-// The engine's request paths on a real nats-server: the reply inbox (answers, timeouts, no responders, close) and the stream publisher.
+// The engine's request paths on a real nats-server: the reply inbox (answers, timeouts, no responders, close), the stream publisher and the lease book's key writes.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
 import type { MessageInput } from "../../broker/types.js";
+import { KeyWrites } from "./key-writes.js";
 import { isNoResponders, ReplyInbox } from "./reply-inbox.js";
 import { StreamPublisher } from "./stream-publisher.js";
 
@@ -118,6 +120,27 @@ describe("reply inbox", { skip: missing }, () => {
     } finally {
       publisher.close();
       await jsm.streams.delete(name);
+    }
+  });
+
+  it("key writes - create only where the key never had a message; put overwrites; the KV client reads both", async () => {
+    const bucket = `ri${randomBytes(4).toString("hex")}`;
+    const kv = await new Kvm(connection).create(bucket, { history: 1 });
+    const writes = new KeyWrites(connection, bucket);
+    try {
+      assert.equal(await writes.createIfAbsent("c-1.7", "a1"), true);
+      assert.equal(await writes.createIfAbsent("c-1.7", "a2"), false, "a second create loses");
+      assert.equal((await kv.get("c-1.7"))?.string(), "a1");
+      await writes.put("c-1.7", "c1");
+      assert.equal((await kv.get("c-1.7"))?.string(), "c1");
+      await kv.delete("c-1.7");
+      assert.equal(
+        await writes.createIfAbsent("c-1.7", "a3"),
+        false,
+        "a delete marker is a message: the caller reads it",
+      );
+    } finally {
+      await kv.destroy();
     }
   });
 });
