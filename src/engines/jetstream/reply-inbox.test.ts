@@ -91,6 +91,21 @@ describe("reply inbox", { skip: missing }, () => {
     }
   });
 
+  it("reply inbox - requests waiting when the connection closes resolve null well before their timeout", async () => {
+    const own = await connect({ servers: server!.url });
+    const silent = subject("closing");
+    const listener = own.subscribe(silent, { callback: () => {} });
+    const inbox = new ReplyInbox(own, 5_000);
+    const waiting = inbox.request(silent, "x");
+    await own.flush();
+    listener.unsubscribe();
+    const started = Date.now();
+    await own.close();
+    assert.equal(await waiting, null);
+    assert.ok(Date.now() - started < 2_000, `answered after ${Date.now() - started} ms`);
+    assert.equal(await inbox.request(silent, "y"), null, "a closed connection takes no request");
+  });
+
   it("stream publisher - resolves sequences in batch order; a subject without a stream is refused with its name", async () => {
     const jsm = await jetstreamManager(connection);
     const name = `RI${randomBytes(4).toString("hex")}`;

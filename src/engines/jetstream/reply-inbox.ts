@@ -92,7 +92,8 @@ export class ReplyInbox {
   private startSweep(): NodeJS.Timeout {
     const timer = setInterval(
       () => {
-        this.expire(Date.now());
+        // A closed connection answers nothing more: fail what waits now rather than at its deadline.
+        this.expire(this.connection.isClosed() ? Number.POSITIVE_INFINITY : Date.now());
         if (this.pending.size === 0) this.stopWhenIdle();
       },
       Math.max(10, Math.round(this.timeoutMs / 8)),
