@@ -119,7 +119,7 @@ export class ConsumerChannel {
     return new Promise((resolve) => this.confirmations.whenIdle(resolve));
   }
 
-  /** Ends pull requests; bodies in flight still get their confirmation (or time out), later sends fail. */
+  /** Ends pull requests and lets the confirmation inbox go once nothing is in flight (later sends still work). */
   close(): void {
     this.cancelRequests();
     this.confirmations.close();

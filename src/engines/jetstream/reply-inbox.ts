@@ -1,7 +1,7 @@
 // Requests to JetStream without the client library's per-request cost: one inbox subscription, one sweep timer, no Error per request.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 
-/** Called with the answer, or null when none came within the inbox's timeout (or the inbox closed). */
+/** Called with the answer, or null when none came within the inbox's timeout (or the connection closed). */
 type Answer = (message: Msg | null) => void;
 
 interface Pending {
@@ -41,7 +41,7 @@ export class ReplyInbox {
    * `503` status message when nobody listens on `subject`) or null after the timeout.
    */
   send(subject: string, data: Uint8Array | string, answer: Answer, headers?: MsgHdrs): void {
-    if (this.closed || this.connection.isClosed()) {
+    if (this.connection.isClosed()) {
       answer(null);
       return;
     }
@@ -65,8 +65,9 @@ export class ReplyInbox {
   }
 
   /**
-   * Takes no new requests (they answer null at once); those in flight still get their answer or
-   * time out, then the subscription ends.
+   * Ends the subscription once nothing is in flight (at once when nothing is). Requests still work
+   * after it (an ack racing a subscription's deletion still goes out): each subscribes again for as
+   * long as it waits.
    */
   close(): void {
     this.closed = true;

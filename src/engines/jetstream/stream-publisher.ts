@@ -59,7 +59,7 @@ export class StreamPublisher {
     });
   }
 
-  /** Answers publishes still waiting with an error (the engine closes). */
+  /** Lets the PubAck subscription go once no publish is in flight (a later publish subscribes again). */
   close(): void {
     this.inbox.close();
   }
