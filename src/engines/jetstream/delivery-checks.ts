@@ -55,7 +55,7 @@ export class DeliveryChecks {
 
   /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
   confirmed(reply: string, body: string): Promise<boolean> {
-    return this.channel.send(reply, body).then((answer) => answer !== undefined);
+    return this.channel.send(reply, body);
   }
 
   /** The `$JS.ACK…` reply subject of `part`'s delivery, rebuilt (it may have been delivered elsewhere). */

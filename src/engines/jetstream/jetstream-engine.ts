@@ -1,6 +1,6 @@
 // The JetStream engine: topics as streams, subscriptions as durable pull consumers, metadata in a KV bucket.
 import { randomBytes } from "node:crypto";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { AckResult } from "../../broker/ack-result.js";
@@ -62,9 +62,10 @@ import { OrderingLeases } from "./ordering-lease.js";
 import { JetStreamSchemaStorage } from "./schema-storage.js";
 import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./server-check.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
+import { StreamPublisher } from "./stream-publisher.js";
 import { SubscriptionExpiry } from "./subscription-expiry.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
-import { Naming, publishToStream, readStream, sequenceAtTime, streamConfig, streamStats } from "./topic-log.js";
+import { Naming, readStream, sequenceAtTime, streamConfig, streamStats } from "./topic-log.js";
 import { TopicWatchers } from "./topic-watchers.js";
 
 /** The JetStream engine, with what it offers beyond {@link Engine}. */
@@ -136,7 +137,7 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
     return new NatsJetStreamEngine(
       connection,
       jsm,
-      jetstream(connection),
+      new StreamPublisher(connection),
       catalog,
       iamPolicies,
       book,
@@ -175,7 +176,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   constructor(
     readonly connection: NatsConnection,
     readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
+    private readonly publisher: StreamPublisher,
     readonly catalog: Catalog,
     private readonly iamPolicies: IamPolicyStore,
     readonly book: DeliveryBook,
@@ -298,7 +299,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const stored = this.schemas.prepareMessages(record.config.schemaSettings, messages);
     let refs: PublishedRef[];
     try {
-      refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, stored);
+      refs = await this.publisher.publish(this.naming.subject(record.tag), record.tag, stored);
     } catch (error) {
       if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
       throw storageExhausted(topic, error) ?? unavailable(`publish to ${topic} failed`, error);
@@ -679,7 +680,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   /** Publishes a dead-lettered copy (WorkerHost). */
   async deadLetter(topic: TopicName, message: MessageInput): Promise<void> {
     const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
-    const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
+    const refs = await this.publisher.publish(this.naming.subject(record.tag), record.tag, [message]);
     this.watchers.notify(record.tag, refs[0]!.offset + 1);
   }
 

@@ -3,8 +3,11 @@ import { DispatchStream } from "../../broker/delivery-stream.js";
 import { PullWaiter } from "../../broker/pull-waiter.js";
 import type { Consumer } from "../../broker/tracked-message.js";
 
-/** Largest batch asked of JetStream in one pull request. */
-export const MAX_REQUEST_BATCH = 256;
+/**
+ * Largest batch asked of JetStream in one pull request: a StreamingPull's default
+ * max_outstanding_messages (1,000) is then one request, not four.
+ */
+export const MAX_REQUEST_BATCH = 1_024;
 /** Default upper bound of messages tracked (ready, held, leased) per subscription on one instance (the engine's maxTrackedMessages). */
 export const MAX_TRACKED = 10_000;
 /** Assumed message size (bytes) before any has arrived, when sizing pulls for byte-limited consumers. */
@@ -51,4 +54,21 @@ export function longPollMs(consumers: readonly Consumer[], now: number): number 
     if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - now - 50);
   }
   return Math.min(wait, STREAM_LONG_POLL_MS);
+}
+
+/**
+ * The `max_bytes` of a pull request for these consumers, given `readyBytes` already waiting here:
+ * their free bytes when every consumer with room is byte-limited, else null (no byte limit). An
+ * idle consumer may take one message larger than its room, so it leaves the request unlimited.
+ * JetStream then stops a batch at the bytes the consumers can take, whatever the messages' sizes.
+ */
+export function pullMaxBytes(consumers: readonly Consumer[], readyBytes: number): number | null {
+  let room = 0;
+  for (const consumer of consumers) {
+    const capacity = consumer.capacity();
+    if (capacity.messages <= 0) continue;
+    if (capacity.bytes === Number.POSITIVE_INFINITY || capacity.idle) return null;
+    room += capacity.bytes;
+  }
+  return Math.max(0, room - readyBytes);
 }

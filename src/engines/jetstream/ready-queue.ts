@@ -13,24 +13,26 @@ export interface Sequenced {
  * it passed over (keys bound to another stream) ahead of what it did not reach.
  */
 export class ReadyQueue<T extends Sequenced> {
+  /** Entries from `head` on are queued; those before it were taken (dropped in bulk, not one splice per hand-out). */
   private items: T[] = [];
+  private head = 0;
 
   get length(): number {
-    return this.items.length;
+    return this.items.length - this.head;
   }
 
   at(index: number): T | undefined {
-    return this.items[index];
+    return this.items[this.head + index];
   }
 
   /** Adds a message in sequence order: appended in the usual case, else inserted (binary search). */
   insert(item: T): void {
     const items = this.items;
-    if (items.length === 0 || items[items.length - 1]!.sequence < item.sequence) {
+    if (items.length === this.head || items[items.length - 1]!.sequence < item.sequence) {
       items.push(item);
       return;
     }
-    let low = 0;
+    let low = this.head;
     let high = items.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
@@ -42,8 +44,13 @@ export class ReadyQueue<T extends Sequenced> {
 
   /** Drops entries that left the ready state since they were queued. */
   compact(): void {
-    if (this.items.some((item) => item.state !== TrackedState.ready)) {
-      this.items = this.items.filter((item) => item.state === TrackedState.ready);
+    const items = this.items;
+    for (let index = this.head; index < items.length; index++) {
+      if (items[index]!.state !== TrackedState.ready) {
+        this.items = items.slice(this.head).filter((item) => item.state === TrackedState.ready);
+        this.head = 0;
+        return;
+      }
     }
   }
 
@@ -53,13 +60,23 @@ export class ReadyQueue<T extends Sequenced> {
    */
   consumed(reached: number, passed: readonly T[]): void {
     if (passed.length > 0) {
-      this.items = [...passed, ...this.items.slice(reached)].filter((item) => item.state === TrackedState.ready);
-    } else {
-      this.items.splice(0, reached);
+      const rest = this.items.slice(this.head + reached);
+      this.items = [...passed, ...rest].filter((item) => item.state === TrackedState.ready);
+      this.head = 0;
+      return;
+    }
+    this.head += reached;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1_024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
     }
   }
 
   clear(): void {
     this.items = [];
+    this.head = 0;
   }
 }

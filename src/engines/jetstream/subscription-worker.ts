@@ -20,7 +20,14 @@ import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
-import { consumerDemand, INITIAL_AVERAGE_SIZE, longPollMs, MAX_REQUEST_BATCH, TimedPullWaiter } from "./pull-sizing.js";
+import {
+  consumerDemand,
+  INITIAL_AVERAGE_SIZE,
+  longPollMs,
+  MAX_REQUEST_BATCH,
+  pullMaxBytes,
+  TimedPullWaiter,
+} from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
@@ -188,20 +195,18 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   /**
-   * Acks through JetStream and waits for its confirmation (the ack is then stored in the stream's
-   * consumer state). A delivery this instance tracks under another attempt was redelivered: stale.
-   * An ack JetStream did not confirm is a temporary failure the client may retry.
+   * Acks through JetStream: on an exactly-once subscription each ack waits for JetStream's
+   * confirmation (the ack is then stored in the stream's consumer state); otherwise the call's acks
+   * go out back to back and only the last asks for confirmation, which JetStream sends once it has
+   * applied every ack before it (see ConsumerChannel.ackAll). A delivery this instance tracks under
+   * another attempt was redelivered: stale. An ack JetStream did not confirm is a temporary failure
+   * the client may retry.
    */
   async acknowledge(ackIds: string[]): Promise<AckResult> {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const confirm = (ackId: string, sent: Promise<boolean>) =>
-      work.push(
-        sent.then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(ackId);
-        }),
-      );
+    const posted: { ackId: string; reply: string }[] = [];
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -212,8 +217,9 @@ export class SubscriptionWorker implements StreamHost {
           continue;
         }
         if (!exactlyOnce) {
+          // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          confirm(ackId, this.checks.confirmed(tracked.reply, AckBody.ack));
+          posted.push({ ackId, reply: tracked.reply });
           this.acked.add(part.sequence);
           continue;
         }
@@ -251,6 +257,13 @@ export class SubscriptionWorker implements StreamHost {
           }),
         );
       }
+    }
+    if (posted.length > 0) {
+      work.push(
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        }),
+      );
     }
     await Promise.all(work);
     return this.ackResult(stale, temporaryFailed);
@@ -326,6 +339,7 @@ export class SubscriptionWorker implements StreamHost {
     this.stopServingState();
     this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
+    this.channel.close();
     this.consumers.endAll(reason);
   }
 
@@ -438,7 +452,9 @@ export class SubscriptionWorker implements StreamHost {
         // An ordered subscription's lease may run out between two requests: only its holder pulls.
         if (demand <= 0 || this.closed || !this.attached || !this.mayFetch) break;
         const generation = this.record.generation;
-        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null);
+        const maxBytes = this.maxBytes();
+        if (maxBytes === 0) break; // what is ready here fills the consumers' bytes
+        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null, maxBytes);
         if (generation !== this.record.generation) continue;
         this.pump();
         if (received > 0) continue;
@@ -453,13 +469,25 @@ export class SubscriptionWorker implements StreamHost {
     }
   }
 
+  /** The byte limit of a pull for the local consumers (null: none), net of what is ready here. */
+  private maxBytes(): number | null {
+    let readyBytes = 0;
+    for (let index = 0; index < this.ready.length; index++) readyBytes += this.ready.at(index)!.size;
+    return pullMaxBytes(this.consumers.list(), readyBytes);
+  }
+
   /**
    * One pull request on the current consumer generation; deliveries of an older generation are
    * dropped. An ordered subscription's long poll ends while this instance still holds the lease (by
    * its own clock, with the lease's safety margin), so no delivery reaches it after another
    * instance could have taken over and read where delivery stood.
    */
-  private request(batch: number, expiresMs: number | null, observe?: (deliveryCount: number) => void): Promise<number> {
+  private request(
+    batch: number,
+    expiresMs: number | null,
+    maxBytes: number | null = null,
+    observe?: (deliveryCount: number) => void,
+  ): Promise<number> {
     const stream = this.streamName();
     if (stream === null || this.closed || !this.mayFetch) return Promise.resolve(0);
     if (expiresMs !== null && this.ownership !== null) {
@@ -468,10 +496,11 @@ export class SubscriptionWorker implements StreamHost {
     }
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
-    return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
+    const onMessage = (delivery: Msg) => {
       observe?.(parseAckSubject(delivery.reply!).deliveryCount);
       if (generation === this.record.generation) this.arrive(delivery);
-    });
+    };
+    return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
@@ -808,7 +837,7 @@ export class SubscriptionWorker implements StreamHost {
     this.fetching = true;
     try {
       let firstDeliveries = 0;
-      const received = await this.request(this.probeBatch, null, (deliveryCount) => {
+      const received = await this.request(this.probeBatch, null, null, (deliveryCount) => {
         if (deliveryCount === 1) firstDeliveries++;
       });
       this.probeBatch = received > 0 && firstDeliveries === 0 ? MAX_REQUEST_BATCH : 1;
