@@ -178,7 +178,10 @@ export const connectionsBenchmark: Benchmark = {
         anchor.child.kill("SIGTERM");
       }
       if (context.anchorOnly) continue;
-      const streamgate = await startStreamgateProcess({ repoRoot: context.serverRoot });
+      const streamgate = await startStreamgateProcess({
+        repoRoot: context.serverRoot,
+        nodeArgs: context.cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", context.cpuProfileDir],
+      });
       try {
         const topic = "projects/bench/topics/idle";
         await createTopic(streamgate, topic);

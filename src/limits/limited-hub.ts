@@ -45,6 +45,17 @@ function releasingOnEnd(subscription: FeedSubscription, release: () => void): Fe
     get caughtUp() {
       return subscription.caughtUp;
     },
+    nextBatch: () =>
+      subscription.nextBatch().then(
+        (batch) => {
+          if (batch === null) release();
+          return batch;
+        },
+        (error: unknown) => {
+          release();
+          throw error;
+        },
+      ),
     // A plain iterator, not an async generator: one fewer promise hop per event on the fan-out path.
     [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
       const inner = subscription[Symbol.asyncIterator]();

@@ -94,57 +94,73 @@ export function createStreamTelemetry(
           },
           () => undefined,
         );
+        let messagesSent = 0;
+        let finished = false;
+        const finish = (reason: string) => {
+          if (finished) return;
+          finished = true;
+          onClose({ reason, durationMs: Date.now() - startedMs, messagesSent });
+        };
+        /** Counts the messages among `events`; a page costs one counter increment, not one per message. */
+        const count = (events: readonly FeedEvent[]) => {
+          let messages = 0;
+          // History replayed on catch-up is old by design; only the live tail measures latency.
+          const timed = live && transport !== ObservedTransport.longPoll;
+          const nowMs = timed ? Date.now() : 0;
+          for (const event of events) {
+            if (event.kind !== "message") continue;
+            messages++;
+            if (timed) latency.observe(Math.max(0, nowMs - event.message.publishTimeMs) / 1000);
+          }
+          if (messages === 0) return;
+          messagesSent += messages;
+          sent.inc(messages);
+        };
+        const seen = (result: IteratorResult<FeedEvent>): IteratorResult<FeedEvent> => {
+          if (result.done === true) finish(signal.aborted ? left() : StreamCloseReason.ended);
+          else count([result.value]);
+          return result;
+        };
+        const seenBatch = (batch: readonly FeedEvent[] | null): readonly FeedEvent[] | null => {
+          if (batch === null) finish(signal.aborted ? left() : StreamCloseReason.ended);
+          else count(batch);
+          return batch;
+        };
+        const failed = (error: unknown): never => {
+          finish(errorReason(error));
+          throw error;
+        };
+        // A hand-written iterator, not an async generator: one promise per event instead of several,
+        // on the fan-out hot path (every event to every subscriber passes here). One per subscription, so
+        // page-at-a-time consumers (`nextBatch`) end it with `return()` like iterating ones.
+        let iterator: AsyncIterator<FeedEvent> | null = null;
+        const iterate = (): AsyncIterator<FeedEvent> => {
+          const inner = subscription[Symbol.asyncIterator]();
+          return {
+            next: () => inner.next().then(seen, failed),
+            // The consumer stopped iterating: its client left (or its loop failed).
+            return: (value?: unknown) => {
+              finish(left());
+              return inner.return === undefined
+                ? Promise.resolve({ done: true, value: undefined })
+                : inner.return(value).then((result) => result, failed);
+            },
+            throw: (error?: unknown) => {
+              finish(errorReason(error));
+              return inner.throw === undefined ? Promise.reject(error) : inner.throw(error);
+            },
+          };
+        };
         return {
           get lastOffset() {
             return subscription.lastOffset;
           },
           caughtUp: subscription.caughtUp,
-          // A hand-written iterator, not an async generator: one promise per event instead of several,
-          // on the fan-out hot path (every event to every subscriber passes here).
           [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
-            const inner = subscription[Symbol.asyncIterator]();
-            let messagesSent = 0;
-            let finished = false;
-            const finish = (reason: string) => {
-              if (finished) return;
-              finished = true;
-              onClose({ reason, durationMs: Date.now() - startedMs, messagesSent });
-            };
-            const seen = (result: IteratorResult<FeedEvent>): IteratorResult<FeedEvent> => {
-              if (result.done === true) {
-                finish(signal.aborted ? left() : StreamCloseReason.ended);
-                return result;
-              }
-              const event = result.value;
-              if (event.kind === "message") {
-                messagesSent++;
-                sent.inc();
-                // History replayed on catch-up is old by design; only the live tail measures latency.
-                if (live && transport !== ObservedTransport.longPoll) {
-                  latency.observe(Math.max(0, Date.now() - event.message.publishTimeMs) / 1000);
-                }
-              }
-              return result;
-            };
-            const failed = (error: unknown): never => {
-              finish(errorReason(error));
-              throw error;
-            };
-            return {
-              next: () => inner.next().then(seen, failed),
-              // The consumer stopped iterating: its client left (or its loop failed).
-              return: (value?: unknown) => {
-                finish(left());
-                return inner.return === undefined
-                  ? Promise.resolve({ done: true, value: undefined })
-                  : inner.return(value).then((result) => result, failed);
-              },
-              throw: (error?: unknown) => {
-                finish(errorReason(error));
-                return inner.throw === undefined ? Promise.reject(error) : inner.throw(error);
-              },
-            };
+            iterator ??= iterate();
+            return iterator;
           },
+          nextBatch: () => subscription.nextBatch().then(seenBatch, failed),
         };
       }
     },

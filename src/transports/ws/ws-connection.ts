@@ -7,13 +7,13 @@ import { parseTopicName } from "../../broker/names.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
 import { runWithTraceContext, type TraceContext, traceContextFromHeaders } from "../../observability/index.js";
-import { encodeMessageJson, type FeedSubscription, parseStreamPosition, type StreamHub } from "../../streams/index.js";
+import { type FeedSubscription, parseStreamPosition, type StreamHub } from "../../streams/index.js";
 import {
   type ClientFrame,
+  encodeEventPage,
   errorFrame,
   frameCorrelation,
-  gapFrame,
-  messageFrame,
+  messageFramePrefix,
   parseClientFrame,
 } from "./ws-frames.js";
 
@@ -187,12 +187,13 @@ export class WsConnection {
       );
       if (controller.signal.aborted) return;
       this.send(JSON.stringify({ type: "subscribed", id }));
-      for await (const event of subscription) {
-        if (event.kind === "message") {
-          this.send(messageFrame(id, encodeMessageJson(event.message)));
-        } else if (event.kind === "gap") {
-          this.send(gapFrame(id, event));
-        } else continue; // idle: the endpoint's WebSocket pings keep the connection alive
+      const prefix = messageFramePrefix(id);
+      for (;;) {
+        const events = await subscription.nextBatch();
+        if (events === null) break;
+        const page = encodeEventPage(id, prefix, events);
+        if (page === null) continue; // idle: the endpoint's WebSocket pings keep the connection alive
+        this.sendFrames(page);
         // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
         // hub's byte-bounded queue fills and drops this subscription as a slow consumer (close 1013).
         if (this.ws.bufferedAmount > this.context.maxBufferBytes) await this.drained();
@@ -206,6 +207,8 @@ export class WsConnection {
       if (!controller.signal.aborted) this.send(errorFrame(failure, { id }));
     } finally {
       if (this.subscriptions.get(id) === controller) this.subscriptions.delete(id);
+      // Page-at-a-time reading does not end the subscription on its own, as leaving a for-await loop does.
+      void subscription?.[Symbol.asyncIterator]().return?.();
     }
   }
 
@@ -221,6 +224,17 @@ export class WsConnection {
       this.socket.on("drain", done);
       this.socket.on("close", done);
     });
+  }
+
+  /**
+   * Writes complete, already framed WebSocket frames (see `encodeEventPage`) to the socket, after any frame
+   * sent before. Safe beside `ws.send`: with permessage-deflate off and no Blob payloads, ws writes each frame to
+   * the socket synchronously (its sender queues nothing), so socket order is send order; `ws.bufferedAmount`
+   * counts these bytes too (it reads the socket's buffer).
+   */
+  private sendFrames(frames: Buffer): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    this.socket.write(frames);
   }
 
   /** Sends a text frame; frames sent in the same tick leave in one socket write. */
