@@ -73,16 +73,10 @@ try {
     for (;;) {
       await sleep(500);
       const written = readdirSync(out).find((file) => file.endsWith(".heapsnapshot") && !known.has(file));
-      // The file appears when writing starts: wait until its size stops changing.
       if (written === undefined) continue;
       const path = join(out, written);
-      let size = -1;
-      for (;;) {
-        await sleep(500);
-        const now = readFileSync(path).length;
-        if (now === size) break;
-        size = now;
-      }
+      // The file appears when writing starts: wait until it holds the whole JSON document.
+      while (!readFileSync(path, "latin1").trimEnd().endsWith("]}")) await sleep(500);
       const target = join(out, `${name}.heapsnapshot`);
       renameSync(path, target);
       console.log(`${name}: RSS ${rssKiB(server.pid)} KiB, snapshot ${target}`);
