@@ -210,7 +210,7 @@ export const connectionsBenchmark: Benchmark = {
           samples: pick("streamgate", kind, (p) => round(p.bytesPerConnection / 1024, 2)),
           anchorName: ANCHOR,
           anchorSamples: pick("bare", kind, (p) => round(p.bytesPerConnection / 1024, 2)),
-          target: { kind: "valueBelow", value: 10 },
+          target: { kind: "valueBelow", value: 8 },
           median,
         }),
         makeFigure({
