@@ -1,5 +1,5 @@
 // One WebSocket client: many topic subscriptions, publishes and pings over JSON text frames.
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import { validateMessages } from "../../broker/message-limits.js";
@@ -46,16 +46,29 @@ export class WsConnection {
     /** The upgrade request's W3C trace context: publishes without their own carry it. */
     private readonly trace?: TraceContext,
   ) {
-    // Frames arrive in the socket's async context; bound here, they run as the principal of the upgrade request (auth, limits).
-    ws.on(
-      "message",
-      AsyncResource.bind((data: unknown, isBinary: boolean) => this.onFrame(data as Buffer, isBinary)),
-    );
-    ws.on("pong", () => {
-      this.missedPongs = 0;
-    });
-    ws.on("close", () => this.stopAll());
-    ws.on("error", () => this.stopAll());
+    // Frames arrive in the socket's async context; run in the upgrade request's, they act as its principal (auth,
+    // limits). A snapshot is one function per connection (AsyncResource.bind adds a resource and deprecated getters).
+    this.inUpgradeContext = AsyncLocalStorage.snapshot();
+    // Shared listeners (`this` is the socket, which points back here): no closures per connection.
+    connectionOf.set(ws, this);
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("close", onClosed);
+    ws.on("error", onClosed);
+  }
+
+  /** Runs `work` in the async context of the upgrade request. */
+  private readonly inUpgradeContext: <R>(work: () => R) => R;
+
+  /** A frame from the client (the socket's `message` listener). */
+  received(data: Buffer, isBinary: boolean): void {
+    this.inUpgradeContext(() => this.onFrame(data, isBinary));
+  }
+
+  /** Ends every subscription (the socket closed or failed). */
+  stopAll(): void {
+    for (const controller of this.subscriptions.values()) controller.abort();
+    this.subscriptions.clear();
   }
 
   /** Closes with a code and reason (reason cut to the 123 bytes a close frame allows). */
@@ -76,11 +89,6 @@ export class WsConnection {
     this.closing = true;
     this.stopAll();
     this.ws.terminate();
-  }
-
-  private stopAll(): void {
-    for (const controller of this.subscriptions.values()) controller.abort();
-    this.subscriptions.clear();
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
@@ -250,6 +258,22 @@ export class WsConnection {
     }
     this.ws.send(text);
   }
+}
+
+/** Each socket's connection, for the listeners shared by every connection. */
+const connectionOf = new WeakMap<WebSocket, WsConnection>();
+
+function onMessage(this: WebSocket, data: unknown, isBinary: boolean): void {
+  connectionOf.get(this)?.received(data as Buffer, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection !== undefined) connection.missedPongs = 0;
+}
+
+function onClosed(this: WebSocket): void {
+  connectionOf.get(this)?.stopAll();
 }
 
 function notSubscribed(id: string): StreamgateError {
