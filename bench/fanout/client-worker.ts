@@ -44,6 +44,8 @@ export interface WorkerResult {
   closed: number;
   closeReasons: string[];
   clientCpuMs: number;
+  /** Messages received over the whole run (connect, both phases), summed over subscribers: divides server CPU. */
+  totalDelivered: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
@@ -194,6 +196,7 @@ async function main(): Promise<WorkerResult> {
   while (slowest() < published && now() < latencyDeadline) await sleep(5);
   recording = false;
   const latencyDeliveredShare = (delivered() - deliveredBefore) / Math.max(1, latencyPublished * streams.length);
+  const totalDelivered = delivered();
   for (const stream of streams) stream.destroy();
   publisher.destroy();
   const cpu = process.cpuUsage(cpuBefore);
@@ -207,6 +210,7 @@ async function main(): Promise<WorkerResult> {
     closed,
     closeReasons,
     clientCpuMs: (cpu.user + cpu.system) / 1000,
+    totalDelivered,
   };
 }
 

@@ -29,44 +29,66 @@ export function limitHub(
       }
       if (options.signal.aborted) release();
       else options.signal.addEventListener("abort", release, { once: true });
-      return releasingOnEnd(subscription, release);
+      return new ReleasingSubscription(subscription, release);
     },
     stats: () => hub.stats(),
     close: () => hub.close(),
   };
 }
 
-/** The same subscription, releasing its count also when iteration ends (error or completion) before the signal aborts. */
-function releasingOnEnd(subscription: FeedSubscription, release: () => void): FeedSubscription {
-  return {
-    get lastOffset() {
-      return subscription.lastOffset;
-    },
-    get caughtUp() {
-      return subscription.caughtUp;
-    },
-    // A plain iterator, not an async generator: one fewer promise hop per event on the fan-out path.
-    [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
-      const inner = subscription[Symbol.asyncIterator]();
-      return {
-        next: () =>
-          inner.next().then(
-            (result) => {
-              if (result.done === true) release();
-              return result;
-            },
-            (error: unknown) => {
-              release();
-              throw error;
-            },
-          ),
-        return: (value?: unknown) => {
-          release();
-          return inner.return === undefined
-            ? Promise.resolve({ done: true as const, value: undefined })
-            : inner.return(value);
-        },
-      };
-    },
-  };
+/**
+ * The same subscription, releasing its count also when iteration ends (error or completion) before the signal
+ * aborts. A class, not closures per stream: an idle stream holds one small object here.
+ */
+class ReleasingSubscription implements FeedSubscription {
+  constructor(
+    private readonly inner: FeedSubscription,
+    private readonly release: () => void,
+  ) {}
+
+  get lastOffset(): number {
+    return this.inner.lastOffset;
+  }
+
+  get caughtUp(): Promise<void> {
+    return this.inner.caughtUp;
+  }
+
+  nextBatch(): Promise<readonly FeedEvent[] | null> {
+    return this.inner.nextBatch().then(
+      (batch) => {
+        if (batch === null) this.release();
+        return batch;
+      },
+      (error: unknown) => {
+        this.release();
+        throw error;
+      },
+    );
+  }
+
+  // A plain iterator, not an async generator: one fewer promise hop per event on the fan-out path.
+  [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
+    const inner = this.inner[Symbol.asyncIterator]();
+    const release = this.release;
+    return {
+      next: () =>
+        inner.next().then(
+          (result) => {
+            if (result.done === true) release();
+            return result;
+          },
+          (error: unknown) => {
+            release();
+            throw error;
+          },
+        ),
+      return: (value?: unknown) => {
+        release();
+        return inner.return === undefined
+          ? Promise.resolve({ done: true as const, value: undefined })
+          : inner.return(value);
+      },
+    };
+  }
 }

@@ -1,9 +1,10 @@
 // Logs and metrics of live streams: wraps the stream hub once per transport, so every subscription is observed.
 import { currentPrincipal } from "../auth/principal-context.js";
 import type { StreamPosition } from "../broker/types.js";
-import type { FeedEvent, FeedSubscription, StreamHub } from "../streams/types.js";
+import type { StreamHub } from "../streams/types.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
+import { ObservedSubscription } from "./observed-subscription.js";
 import { currentTraceContext } from "./trace-context.js";
 
 /** Transports whose live streams are observed; the value is the `transport` of log lines and metrics. */
@@ -61,92 +62,29 @@ export function createStreamTelemetry(
           // ("why did my client disconnect"). A long poll is one short stream per request: debug, by volume.
           const level = transport === ObservedTransport.longPoll ? "debug" : "info";
           logger[level]({ ...fields, from: describePosition(options.from) }, "stream opened");
-          return observed(subscription, options.topic, options.signal, (outcome) => {
-            const line = {
-              ...fields,
-              reason: outcome.reason,
-              durationMs: outcome.durationMs,
-              messagesSent: outcome.messagesSent,
-              lastOffset: subscription.lastOffset,
-            };
-            if (outcome.reason === "SLOW_CONSUMER") {
-              metrics.slowClientsDropped.inc({ transport });
-              logger.warn(line, "stream closed");
-            } else logger[level](line, "stream closed");
+          return new ObservedSubscription(subscription, options.signal, {
+            // Label children resolved once per stream: the per-page cost is then one increment.
+            sent: metrics.streamSent.labels({ topic: options.topic, transport }),
+            latency:
+              transport === ObservedTransport.longPoll ? null : metrics.deliveryLatency.labels({ path: transport }),
+            left,
+            errorReason,
+            onClose: (outcome) => {
+              const line = {
+                ...fields,
+                reason: outcome.reason,
+                durationMs: outcome.durationMs,
+                messagesSent: outcome.messagesSent,
+                lastOffset: subscription.lastOffset,
+              };
+              if (outcome.reason === "SLOW_CONSUMER") {
+                metrics.slowClientsDropped.inc({ transport });
+                logger.warn(line, "stream closed");
+              } else logger[level](line, "stream closed");
+            },
           });
         },
       };
-
-      function observed(
-        subscription: FeedSubscription,
-        topic: string,
-        signal: AbortSignal,
-        onClose: (outcome: { reason: string; durationMs: number; messagesSent: number }) => void,
-      ): FeedSubscription {
-        const startedMs = Date.now();
-        // Label children resolved once per stream: the per-message cost is then one increment.
-        const sent = metrics.streamSent.labels({ topic, transport });
-        const latency = metrics.deliveryLatency.labels({ path: transport });
-        let live = false;
-        subscription.caughtUp.then(
-          () => {
-            live = true;
-          },
-          () => undefined,
-        );
-        return {
-          get lastOffset() {
-            return subscription.lastOffset;
-          },
-          caughtUp: subscription.caughtUp,
-          // A hand-written iterator, not an async generator: one promise per event instead of several,
-          // on the fan-out hot path (every event to every subscriber passes here).
-          [Symbol.asyncIterator](): AsyncIterator<FeedEvent> {
-            const inner = subscription[Symbol.asyncIterator]();
-            let messagesSent = 0;
-            let finished = false;
-            const finish = (reason: string) => {
-              if (finished) return;
-              finished = true;
-              onClose({ reason, durationMs: Date.now() - startedMs, messagesSent });
-            };
-            const seen = (result: IteratorResult<FeedEvent>): IteratorResult<FeedEvent> => {
-              if (result.done === true) {
-                finish(signal.aborted ? left() : StreamCloseReason.ended);
-                return result;
-              }
-              const event = result.value;
-              if (event.kind === "message") {
-                messagesSent++;
-                sent.inc();
-                // History replayed on catch-up is old by design; only the live tail measures latency.
-                if (live && transport !== ObservedTransport.longPoll) {
-                  latency.observe(Math.max(0, Date.now() - event.message.publishTimeMs) / 1000);
-                }
-              }
-              return result;
-            };
-            const failed = (error: unknown): never => {
-              finish(errorReason(error));
-              throw error;
-            };
-            return {
-              next: () => inner.next().then(seen, failed),
-              // The consumer stopped iterating: its client left (or its loop failed).
-              return: (value?: unknown) => {
-                finish(left());
-                return inner.return === undefined
-                  ? Promise.resolve({ done: true, value: undefined })
-                  : inner.return(value).then((result) => result, failed);
-              },
-              throw: (error?: unknown) => {
-                finish(errorReason(error));
-                return inner.throw === undefined ? Promise.reject(error) : inner.throw(error);
-              },
-            };
-          },
-        };
-      }
     },
   };
 }

@@ -125,6 +125,30 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
     }
   }
 
+  /**
+   * Waits until an event is queued, then takes every queued event at once (in order): a consumer that writes a
+   * page per wake-up pays one promise per page, not one per event. Resolves null once the subscription ended;
+   * throws its failure after the queued events, as `next()` does.
+   */
+  async nextBatch(): Promise<FeedEvent[] | null> {
+    for (;;) {
+      if (this.ended) return null;
+      if (this.head < this.queue.length) {
+        const batch: FeedEvent[] = new Array(this.queue.length - this.head);
+        for (let index = 0; index < batch.length; index++) batch[index] = this.take();
+        return batch;
+      }
+      if (this.failure !== null) {
+        const failure = this.failure;
+        this.end();
+        throw failure;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
   async return(): Promise<IteratorResult<FeedEvent>> {
     this.end();
     return { value: undefined, done: true };

@@ -182,4 +182,46 @@ describe("stream hub", () => {
     controller.abort();
     await hub.close();
   });
+  it("stream hub - nextBatch takes every queued event at once, in order, then null after abort; a slow consumer's drop rejects it", async () => {
+    const topic = "projects/p/topics/batches";
+    await engine.createTopic({ name: topic });
+    await engine.publish(
+      topic,
+      Array.from({ length: 5 }, (_, index) => text(`b${index}`)),
+    );
+    const hub = createStreamHub({ engine, maxBufferBytes: 4 * 1024 });
+    const controller = new AbortController();
+    const subscription = await hub.subscribe({
+      topic,
+      from: { kind: "earliest" },
+      filter: "",
+      signal: controller.signal,
+    });
+    await subscription.caughtUp;
+    const first = await subscription.nextBatch();
+    assert.deepEqual(offsets([...(first ?? [])]), [1, 2, 3, 4, 5], "the whole history page in one batch");
+    assert.equal(subscription.lastOffset, 5);
+    // Two publishes while nobody reads: one batch of both, in order.
+    await engine.publish(topic, [text("l1")]);
+    await engine.publish(topic, [text("l2"), text("l3")]);
+    let live: FeedEvent[] = [];
+    while (live.length < 3) live = [...live, ...((await subscription.nextBatch()) ?? [])];
+    assert.deepEqual(offsets(live), [6, 7, 8]);
+    controller.abort();
+    assert.equal(await subscription.nextBatch(), null);
+
+    // A subscriber that never reads overflows its queue: the failure is thrown by nextBatch, queue discarded.
+    const stalled = new AbortController();
+    const slow = await hub.subscribe({ topic, from: { kind: "latest" }, filter: "", signal: stalled.signal });
+    await slow.caughtUp;
+    for (let index = 0; index < 20; index++) await engine.publish(topic, [text("x".repeat(1024))]);
+    await assert.rejects(
+      async () => {
+        for (;;) if ((await slow.nextBatch()) === null) return;
+      },
+      (error: StreamgateError) => error.reason === "SLOW_CONSUMER",
+    );
+    stalled.abort();
+    await hub.close();
+  });
 });

@@ -41,6 +41,12 @@ export interface FeedSubscription extends AsyncIterable<FeedEvent> {
    * queue after `subscribe` returns; a caller answering "what is there now" waits for this first.
    */
   readonly caughtUp: Promise<void>;
+  /**
+   * The iterator's events a page at a time: waits until at least one is queued, then returns every event queued
+   * now, in order (the same events `next()` would yield one by one; use one or the other). Resolves null at the
+   * end; rejects with the subscription's failure after its queued events.
+   */
+  nextBatch(): Promise<readonly FeedEvent[] | null>;
 }
 
 /** The hub: one shared log reader per topic, fanning out to every live subscriber of that topic. */

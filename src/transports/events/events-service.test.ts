@@ -37,18 +37,23 @@ function fakeHub(events: FeedEvent[], failure?: unknown): StreamHub & { calls: F
     async subscribe(options) {
       calls.push(options);
       let lastOffset = 0;
+      const iterator = (async function* () {
+        for (const event of events) {
+          if (event.kind === "message") lastOffset = event.message.offset;
+          yield event;
+        }
+        if (failure !== undefined) throw failure;
+        await new Promise((resolve) => options.signal.addEventListener("abort", resolve, { once: true }));
+      })();
       return {
         get lastOffset() {
           return lastOffset;
         },
         caughtUp: Promise.resolve(),
-        async *[Symbol.asyncIterator]() {
-          for (const event of events) {
-            if (event.kind === "message") lastOffset = event.message.offset;
-            yield event;
-          }
-          if (failure !== undefined) throw failure;
-          await new Promise((resolve) => options.signal.addEventListener("abort", resolve, { once: true }));
+        [Symbol.asyncIterator]: () => iterator,
+        nextBatch: async () => {
+          const result = await iterator.next();
+          return result.done === true ? null : [result.value];
         },
       };
     },

@@ -1,4 +1,5 @@
-// Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, writes coalesced per tick.
+// Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, one write per page of events.
+import type { StoredMessage } from "../../broker/types.js";
 import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { liveConnections } from "../../observability/index.js";
@@ -78,47 +79,62 @@ export async function serveSse(
 }
 
 async function pump(subscription: FeedSubscription, response: AnyResponse, maxBufferBytes: number): Promise<void> {
-  let pending: string[] = [`retry: ${SSE_RETRY_MS}\n\n`];
-  let scheduled = false;
-  // Events that are ready in the same tick go out in one write (one syscall, one TCP segment when small).
-  const flush = () => {
-    scheduled = false;
-    if (pending.length === 0 || response.destroyed || response.writableEnded) return;
-    const text = pending.length === 1 ? pending[0]! : pending.join("");
-    pending = [];
-    response.write(text);
-  };
-  const schedule = () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flush);
-  };
-  schedule();
+  response.write(`retry: ${SSE_RETRY_MS}\n\n`);
+  let final = "";
   try {
-    for await (const event of subscription) {
-      pending.push(formatSseEvent(event));
-      schedule();
+    // A page at a time: every event queued when the subscription wakes leaves in one write (one syscall, one
+    // TCP segment when small), and each message's text is shared by every client (encoded once per message).
+    for (;;) {
+      const events = await subscription.nextBatch();
+      if (events === null) break;
+      if (response.destroyed || response.writableEnded) continue;
+      response.write(encodeSsePage(events));
       // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
       // hub's byte-bounded queue fills and drops this client as a slow consumer (final `event: error`).
-      if (response.writableLength > maxBufferBytes) {
-        flush();
-        await drained(response);
-      }
+      if (response.writableLength > maxBufferBytes) await drained(response);
     }
   } catch (error) {
     // The subscription's cursor: the last event taken, else the pinned start (never `latest`, which would skip
     // whatever was published while the client was away).
-    pending.push(formatSseError(StreamgateError.from(error), String(subscription.lastOffset)));
+    final = formatSseError(StreamgateError.from(error), String(subscription.lastOffset));
+  } finally {
+    // Page-at-a-time reading does not end the subscription on its own, as leaving a for-await loop does.
+    void subscription[Symbol.asyncIterator]().return?.();
   }
-  flush();
-  if (response.writableEnded) return;
-  response.end();
+  if (response.destroyed || response.writableEnded) return;
+  response.end(final);
   // A client that stopped reading may never take the final event: do not hold its socket forever.
   if (!response.writableFinished) {
     const timer = setTimeout(() => response.destroy(), FINAL_FLUSH_MS);
     timer.unref();
     response.once("close", () => clearTimeout(timer));
   }
+}
+
+// The hub hands every subscriber of a topic the same StoredMessage object: its SSE event is encoded once.
+const messageEvents = new WeakMap<StoredMessage, Buffer>();
+
+/** The SSE bytes of one page of hub events, message events shared by every client of the topic. */
+function encodeSsePage(events: readonly FeedEvent[]): Buffer {
+  if (events.length === 1) return eventBytes(events[0]!);
+  const parts: Buffer[] = new Array(events.length);
+  let total = 0;
+  for (let index = 0; index < events.length; index++) {
+    const part = eventBytes(events[index]!);
+    parts[index] = part;
+    total += part.length;
+  }
+  return Buffer.concat(parts, total);
+}
+
+function eventBytes(event: FeedEvent): Buffer {
+  if (event.kind !== "message") return Buffer.from(formatSseEvent(event));
+  let bytes = messageEvents.get(event.message);
+  if (bytes === undefined) {
+    bytes = Buffer.from(formatSseEvent(event));
+    messageEvents.set(event.message, bytes);
+  }
+  return bytes;
 }
 
 /** How long the final event of a stream may take to leave before the socket is cut. */

@@ -1,5 +1,5 @@
 // One WebSocket client: many topic subscriptions, publishes and pings over JSON text frames.
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import { validateMessages } from "../../broker/message-limits.js";
@@ -7,13 +7,13 @@ import { parseTopicName } from "../../broker/names.js";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { Code, errors, StreamgateError } from "../../errors/index.js";
 import { runWithTraceContext, type TraceContext, traceContextFromHeaders } from "../../observability/index.js";
-import { encodeMessageJson, type FeedSubscription, parseStreamPosition, type StreamHub } from "../../streams/index.js";
+import { type FeedSubscription, parseStreamPosition, type StreamHub } from "../../streams/index.js";
 import {
   type ClientFrame,
+  encodeEventPage,
   errorFrame,
   frameCorrelation,
-  gapFrame,
-  messageFrame,
+  messageFramePrefix,
   parseClientFrame,
 } from "./ws-frames.js";
 
@@ -46,16 +46,29 @@ export class WsConnection {
     /** The upgrade request's W3C trace context: publishes without their own carry it. */
     private readonly trace?: TraceContext,
   ) {
-    // Frames arrive in the socket's async context; bound here, they run as the principal of the upgrade request (auth, limits).
-    ws.on(
-      "message",
-      AsyncResource.bind((data: unknown, isBinary: boolean) => this.onFrame(data as Buffer, isBinary)),
-    );
-    ws.on("pong", () => {
-      this.missedPongs = 0;
-    });
-    ws.on("close", () => this.stopAll());
-    ws.on("error", () => this.stopAll());
+    // Frames arrive in the socket's async context; run in the upgrade request's, they act as its principal (auth,
+    // limits). A snapshot is one function per connection (AsyncResource.bind adds a resource and deprecated getters).
+    this.inUpgradeContext = AsyncLocalStorage.snapshot();
+    // Shared listeners (`this` is the socket, which points back here): no closures per connection.
+    connectionOf.set(ws, this);
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("close", onClosed);
+    ws.on("error", onClosed);
+  }
+
+  /** Runs `work` in the async context of the upgrade request. */
+  private readonly inUpgradeContext: <R>(work: () => R) => R;
+
+  /** A frame from the client (the socket's `message` listener). */
+  received(data: Buffer, isBinary: boolean): void {
+    this.inUpgradeContext(() => this.onFrame(data, isBinary));
+  }
+
+  /** Ends every subscription (the socket closed or failed). */
+  stopAll(): void {
+    for (const controller of this.subscriptions.values()) controller.abort();
+    this.subscriptions.clear();
   }
 
   /** Closes with a code and reason (reason cut to the 123 bytes a close frame allows). */
@@ -76,11 +89,6 @@ export class WsConnection {
     this.closing = true;
     this.stopAll();
     this.ws.terminate();
-  }
-
-  private stopAll(): void {
-    for (const controller of this.subscriptions.values()) controller.abort();
-    this.subscriptions.clear();
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
@@ -187,12 +195,13 @@ export class WsConnection {
       );
       if (controller.signal.aborted) return;
       this.send(JSON.stringify({ type: "subscribed", id }));
-      for await (const event of subscription) {
-        if (event.kind === "message") {
-          this.send(messageFrame(id, encodeMessageJson(event.message)));
-        } else if (event.kind === "gap") {
-          this.send(gapFrame(id, event));
-        } else continue; // idle: the endpoint's WebSocket pings keep the connection alive
+      const prefix = messageFramePrefix(id);
+      for (;;) {
+        const events = await subscription.nextBatch();
+        if (events === null) break;
+        const page = encodeEventPage(id, prefix, events);
+        if (page === null) continue; // idle: the endpoint's WebSocket pings keep the connection alive
+        this.sendFrames(page);
         // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
         // hub's byte-bounded queue fills and drops this subscription as a slow consumer (close 1013).
         if (this.ws.bufferedAmount > this.context.maxBufferBytes) await this.drained();
@@ -206,6 +215,8 @@ export class WsConnection {
       if (!controller.signal.aborted) this.send(errorFrame(failure, { id }));
     } finally {
       if (this.subscriptions.get(id) === controller) this.subscriptions.delete(id);
+      // Page-at-a-time reading does not end the subscription on its own, as leaving a for-await loop does.
+      void subscription?.[Symbol.asyncIterator]().return?.();
     }
   }
 
@@ -223,6 +234,17 @@ export class WsConnection {
     });
   }
 
+  /**
+   * Writes complete, already framed WebSocket frames (see `encodeEventPage`) to the socket, after any frame
+   * sent before. Safe beside `ws.send`: with permessage-deflate off and no Blob payloads, ws writes each frame to
+   * the socket synchronously (its sender queues nothing), so socket order is send order; `ws.bufferedAmount`
+   * counts these bytes too (it reads the socket's buffer).
+   */
+  private sendFrames(frames: Buffer): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    this.socket.write(frames);
+  }
+
   /** Sends a text frame; frames sent in the same tick leave in one socket write. */
   private send(text: string): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
@@ -236,6 +258,22 @@ export class WsConnection {
     }
     this.ws.send(text);
   }
+}
+
+/** Each socket's connection, for the listeners shared by every connection. */
+const connectionOf = new WeakMap<WebSocket, WsConnection>();
+
+function onMessage(this: WebSocket, data: unknown, isBinary: boolean): void {
+  connectionOf.get(this)?.received(data as Buffer, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection !== undefined) connection.missedPongs = 0;
+}
+
+function onClosed(this: WebSocket): void {
+  connectionOf.get(this)?.stopAll();
 }
 
 function notSubscribed(id: string): StreamgateError {

@@ -1,7 +1,8 @@
 // The WebSocket protocol's JSON frames: a pure codec (no sockets), client frames parsed strictly.
 import { expandTopicName } from "../../broker/names.js";
-import type { MessageInput } from "../../broker/types.js";
+import type { MessageInput, StoredMessage } from "../../broker/types.js";
 import { codeName, errors, httpStatusByCode, type StreamgateError } from "../../errors/index.js";
+import { encodeMessageJson, type FeedEvent } from "../../streams/index.js";
 
 /** What a client may send. */
 export type ClientFrame =
@@ -87,9 +88,89 @@ export function errorFrame(error: StreamgateError, correlation: { id?: string; r
   });
 }
 
-/** A message frame; `json` is the shared message JSON (encoded once per message for all clients). */
-export function messageFrame(id: string, json: string): string {
-  return `{"type":"message","id":${JSON.stringify(id)},"message":${json}}`;
+/**
+ * The part of a subscription's message frames that only depends on its id, `{"type":"message","id":…,"message":`,
+ * encoded once per subscription. A frame is this prefix followed by {@link messageFrameTail}.
+ */
+export function messageFramePrefix(id: string): Buffer {
+  return Buffer.from(`{"type":"message","id":${JSON.stringify(id)},"message":`);
+}
+
+// The hub hands every subscriber of a topic the same StoredMessage object: the bytes after the prefix are
+// encoded once per message for all connections (JSON once, UTF-8 once), then only copied.
+const tails = new WeakMap<StoredMessage, Buffer>();
+
+/** The rest of a message frame after {@link messageFramePrefix}: the message JSON and the closing brace, memoized. */
+export function messageFrameTail(message: StoredMessage): Buffer {
+  let tail = tails.get(message);
+  if (tail === undefined) {
+    tail = Buffer.from(`${encodeMessageJson(message)}}`);
+    tails.set(message, tail);
+  }
+  return tail;
+}
+
+/** Bytes of an unmasked server frame header (FIN + opcode, then 7, 7+16 or 7+64 bits of length). */
+function headerBytes(payloadBytes: number): number {
+  return payloadBytes < 126 ? 2 : payloadBytes < 65_536 ? 4 : 10;
+}
+
+/** Writes a final, unmasked text frame header for `payloadBytes` at `at`; returns the offset after it. */
+function writeTextHeader(target: Buffer, at: number, payloadBytes: number): number {
+  target[at] = 0x81;
+  if (payloadBytes < 126) {
+    target[at + 1] = payloadBytes;
+    return at + 2;
+  }
+  if (payloadBytes < 65_536) {
+    target[at + 1] = 126;
+    target.writeUInt16BE(payloadBytes, at + 2);
+    return at + 4;
+  }
+  target[at + 1] = 127;
+  target.writeUInt32BE(Math.floor(payloadBytes / 2 ** 32), at + 2);
+  target.writeUInt32BE(payloadBytes >>> 0, at + 6);
+  return at + 10;
+}
+
+/**
+ * One page of a subscription's events as complete WebSocket text frames (RFC 6455 §5.2, server to client:
+ * unmasked, unfragmented) in one buffer, for one socket write. Message frames are `prefix` + the message's
+ * shared tail, so the message is never re-encoded per client; gaps are encoded here (rare); heartbeats are
+ * skipped (WebSocket pings keep the connection alive). Null when nothing is to be sent.
+ */
+export function encodeEventPage(id: string, prefix: Buffer, events: readonly FeedEvent[]): Buffer | null {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (const event of events) {
+    if (event.kind === "message") {
+      const tail = messageFrameTail(event.message);
+      parts.push(tail);
+      const payload = prefix.length + tail.length;
+      total += headerBytes(payload) + payload;
+    } else if (event.kind === "gap") {
+      const gap = Buffer.from(gapFrame(id, event));
+      parts.push(gap);
+      total += headerBytes(gap.length) + gap.length;
+    }
+  }
+  if (parts.length === 0) return null;
+  const page = Buffer.allocUnsafe(total);
+  let at = 0;
+  let part = 0;
+  for (const event of events) {
+    if (event.kind === "message") {
+      const tail = parts[part++]!;
+      at = writeTextHeader(page, at, prefix.length + tail.length);
+      at += prefix.copy(page, at);
+      at += tail.copy(page, at);
+    } else if (event.kind === "gap") {
+      const gap = parts[part++]!;
+      at = writeTextHeader(page, at, gap.length);
+      at += gap.copy(page, at);
+    }
+  }
+  return page;
 }
 
 export function gapFrame(id: string, gap: { fromOffset: number; firstAvailable: number; lost: number }): string {
