@@ -171,12 +171,14 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
       labels.agent = session.clientId;
       tunnel.claim();
       session.begin(tunnel);
+      let reusable = false;
       try {
         const outcome = await runTunnelExchange(
           tunnel,
           { head, requestId: randomUUID(), traceId, body, deadlineAtMs, signal: abort.signal },
           sink,
         );
+        reusable = outcome.reusable;
         bytesIn = outcome.bytesIn;
         bytesOut = outcome.bytesOut;
         // Failures of a session that ended (agent killed, connection lost) say nothing about a reconnected agent.
@@ -194,6 +196,7 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
         }
       } finally {
         session.end(tunnel);
+        if (reusable) tunnel.recycle();
       }
     } finally {
       context.metrics?.inFlight.dec({ group });
