@@ -107,8 +107,9 @@ describe("tunnel stream reuse", () => {
       assert.deepEqual(answers, calls);
     }
     const opened = info().streams_attached - before;
-    // The first round opens what 64 at once need; later rounds find those streams back in the pool.
-    assert.ok(opened < 130, `320 calls, 64 at a time, attached ${opened} new tunnel streams`);
+    // Without reuse every call opens one (320). With it the first round opens what 64 at once need; later rounds
+    // find those streams back in the pool, plus the headroom the server asks for while many are in flight.
+    assert.ok(opened < 200, `320 calls, 64 at a time, attached ${opened} new tunnel streams`);
     await waitFor(() => server.server.tunnel!.stats().inFlight === 0 && info().in_flight === 0, {
       timeoutMs: 5_000,
       describe: () => JSON.stringify(server.server.tunnel!.stats()),

@@ -232,9 +232,7 @@ export class AgentSession {
     setImmediate(() => {
       this.topUpScheduled = false;
       if (!this.available) return;
-      // Streams in flight come back when their exchange ends (reuse_streams): no headroom is asked for them.
-      const pool = this.reuseStreams ? Math.min(this.init.standbyTarget, this.poolLimit()) : this.poolLimit();
-      const wanted = Math.min(pool + this.waiters.length, this.init.maxStreams - this.inFlight);
+      const wanted = Math.min(this.poolLimit() + this.waiters.length, this.init.maxStreams - this.inFlight);
       // An agent opens at most its free room (max streams - in flight - standby) and drops the rest of an ask:
       // never count more asked-for streams than that room, and forget asks that went unanswered for a while.
       const room = Math.max(0, this.init.maxStreams - this.inFlight - this.standby.length);
