@@ -168,7 +168,7 @@ function serveGrpc(
     // Leaving the loop early (a rejected message, a finished response) must not reset the client's stream.
     body: request.endStream ? null : readChunks(stream),
     timeoutMs,
-    signal: abort.signal,
+    controller: abort,
     sink: createGrpcSink(stream),
   }).finally(() => stream.off("close", onClose));
 }
@@ -214,7 +214,7 @@ function serveHttp(
     grpc: false,
     body: bodyless ? null : readChunks(request),
     timeoutMs: null,
-    signal: abort.signal,
+    controller: abort,
     sink,
   }).finally(() => response.off("close", onClose));
 }
@@ -264,7 +264,7 @@ function serveUpgrade(
     grpc: false,
     body: body(),
     timeoutMs: null,
-    signal: abort.signal,
+    controller: abort,
     sink,
   }).finally(() => {
     socket.off("close", onClose);
