@@ -12,7 +12,7 @@ import {
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { errors } from "../errors/index.js";
-import { StreamResetBudget } from "../limits/stream-reset-budget.js";
+import { StreamResetBudget, type StreamResetLimit } from "../limits/stream-reset-budget.js";
 import type { Logger } from "../observability/logger.js";
 import { connectionOrigin, setConnectionOrigin } from "./client-address.js";
 import { sendError, sendJson } from "./json-response.js";
@@ -52,6 +52,11 @@ export interface ListenerOptions {
   trustedProxies?: TrustedProxies;
   /** PROXY protocol v1/v2 on this listener, read before TLS and HTTP/2 sniffing; needs trustedProxies. Default: off. */
   proxyProtocol?: ListenerProxyProtocol;
+  /**
+   * RST_STREAMs one HTTP/2 client may send (node's streamResetBurst / streamResetRate); a connection is retired
+   * gracefully at half the burst. Default nghttp2's 1,000 at 33 per second.
+   */
+  streamResetLimit?: StreamResetLimit;
 }
 
 /** PROXY protocol settings of one listener. */
@@ -103,6 +108,9 @@ export function createListener(options: ListenerOptions): Listener {
     enablePush: false,
     maxConcurrentStreams: options.maxStreamsPerConnection ?? 1000,
   };
+  const resetLimit = options.streamResetLimit;
+  const resetOptions =
+    resetLimit === undefined ? {} : { streamResetBurst: resetLimit.burst, streamResetRate: resetLimit.perSecond };
 
   const trackSession = (session: Http2Session) => {
     sessions.add(session);
@@ -118,7 +126,7 @@ export function createListener(options: ListenerOptions): Listener {
     // A client that cancels many calls on one connection (deadlines, hedging, a busy gateway in front) would
     // meet nghttp2's rapid-reset protection: GOAWAY INTERNAL_ERROR, every call on the connection failed. Before
     // that the connection is closed gracefully (see STREAM_RESET_BUDGET): its calls finish, the client reconnects.
-    const resets = new StreamResetBudget();
+    const resets = new StreamResetBudget(Date.now(), options.streamResetLimit);
     session.on("stream", (stream: ServerHttp2Stream) => {
       stream.once("close", () => {
         if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && resets.spend() && !session.closed) {
@@ -212,7 +220,7 @@ export function createListener(options: ListenerOptions): Listener {
   };
 
   if (options.tls === null) {
-    h2c = createHttp2Server({ settings: http2Settings, maxSessionMemory: 64 }, options.handler);
+    h2c = createHttp2Server({ settings: http2Settings, maxSessionMemory: 64, ...resetOptions }, options.handler);
     h2c.on("session", trackSession);
     handOver = (socket, rest) => {
       logConnection.opened(socket);
@@ -248,6 +256,7 @@ export function createListener(options: ListenerOptions): Listener {
         ALPNProtocols: ["h2", "http/1.1"],
         settings: http2Settings,
         maxSessionMemory: 64,
+        ...resetOptions,
         noDelay: true,
       },
       options.handler,

@@ -9,12 +9,23 @@ import { TokenBucket } from "./token-bucket.js";
  */
 export const STREAM_RESET_BUDGET = { burst: 1_000, perSecond: 33, retireAfter: 500 } as const;
 
+/** An nghttp2 RST_STREAM rate limit: `burst` resets at once, refilled at `perSecond`. */
+export interface StreamResetLimit {
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
 /** One connection's resets: a bucket of half nghttp2's burst at its refill rate; empty means retire. */
 export class StreamResetBudget {
   private readonly bucket: TokenBucket;
 
-  constructor(nowMs: number = Date.now()) {
-    this.bucket = new TokenBucket(STREAM_RESET_BUDGET.perSecond, STREAM_RESET_BUDGET.retireAfter, nowMs);
+  /**
+   * `limit`: the nghttp2 limit the peer is held to (node's `streamResetBurst` / `streamResetRate` on a server
+   * that sets them); the budget is half its burst at its rate. Default nghttp2's own.
+   */
+  constructor(nowMs: number = Date.now(), limit: StreamResetLimit = STREAM_RESET_BUDGET) {
+    const retireAfter = limit === STREAM_RESET_BUDGET ? STREAM_RESET_BUDGET.retireAfter : Math.floor(limit.burst / 2);
+    this.bucket = new TokenBucket(limit.perSecond, retireAfter, nowMs);
   }
 
   /** Counts one reset; true once the connection should be retired (and on every later reset). */

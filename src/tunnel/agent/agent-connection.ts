@@ -25,7 +25,7 @@ import { FrameSequence } from "../protocol/frame-sequence.js";
 import { decodeHotFrame } from "../protocol/head-frame.js";
 import type { AddressStatus } from "../upstream/index.js";
 import type { ResolvedTunnelAgentOptions } from "./agent-options.js";
-import { type RequestContext, serveTunnelStream } from "./tunnel-request.js";
+import { type RequestContext, type StreamEvents, serveTunnelStream } from "./tunnel-request.js";
 
 const CONTROL_PATH = "/streamgate.tunnel.v1.Tunnel/Control";
 const STREAM_PATH = "/streamgate.tunnel.v1.Tunnel/Stream";
@@ -63,6 +63,8 @@ export class AgentConnection {
   standby = 0;
   /** No new standbys; the server was told (Drain) or asked for it. */
   draining = false;
+  /** The server keeps a stream open after a clean exchange (Registered.reuse_streams). */
+  reuseStreams = false;
   private session: ClientHttp2Session | undefined;
   /**
    * The session's socket, once connected. Destroyed with the session: on Node 24, destroying a client session
@@ -162,6 +164,7 @@ export class AgentConnection {
           websocket: true,
           maxConcurrentStreams: options.maxConcurrentStreams,
           maxMessageBytes: options.maxMessageBytes,
+          reuseStreams: true,
         },
         agentVersion: AGENT_VERSION,
       },
@@ -191,6 +194,7 @@ export class AgentConnection {
     }
 
     this.sessionId = registered.sessionId;
+    this.reuseStreams = registered.reuseStreams;
     this.registeredAtMs = Date.now();
     this.lastHeardAtMs = Date.now();
     this.startHeartbeats(registered.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS);
@@ -367,23 +371,16 @@ export class AgentConnection {
     }
     sequence.check("agent", this.attach.frame);
     this.standby++;
-    let busy = false;
     stream.write(this.attach.bytes);
-    void serveTunnelStream(stream, channel, sequence, this.context, () => {
-      busy = true;
-      this.standby--;
-      this.inFlight++;
-    }).finally(() => {
+    const events = new StandbyEvents(this);
+    void serveTunnelStream(stream, channel, sequence, this.context, events, this.reuseStreams).finally(() => {
       // Never reset a stream that finished normally: one RST_STREAM per request trips the server's
       // rapid-reset protection (and Node's http2 client then tears the connection down badly). A
       // finished exchange is already half-closed here; a standby the server ended without a request
       // still needs our half-close. Errors and cancels reset the stream where they happen.
       channel.end();
-      if (!busy) {
-        this.standby--;
-        return;
-      }
-      this.inFlight--;
+      if (events.busy) this.inFlight--;
+      else this.standby--;
     });
   }
 
@@ -400,6 +397,25 @@ export class AgentConnection {
 
   private endAs(end: SessionEnd): void {
     this.resolveEnd(end);
+  }
+}
+
+/** One stream's standby / busy accounting on its connection (a class: shared methods for thousands of idle streams). */
+class StandbyEvents implements StreamEvents {
+  busy = false;
+
+  constructor(private readonly connection: AgentConnection) {}
+
+  onRequest(): void {
+    this.busy = true;
+    this.connection.standby--;
+    this.connection.inFlight++;
+  }
+
+  onIdle(): void {
+    this.busy = false;
+    this.connection.inFlight--;
+    this.connection.standby++;
   }
 }
 

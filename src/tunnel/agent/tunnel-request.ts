@@ -35,35 +35,85 @@ export interface RequestContext {
 
 type FrameKind = MessageInitShape<typeof TunnelFrameSchema>["kind"];
 
+/** What the agent's bookkeeping hears from one tunnel stream. */
+export interface StreamEvents {
+  /** A RequestHead arrived: the standby became busy. */
+  onRequest(): void;
+  /** A clean exchange ended on a stream kept for reuse: it is a standby again. */
+  onIdle(): void;
+}
+
 /**
- * Serves the request that arrives on a standby stream whose Attach was sent. Resolves when the
- * stream is done: the server ended it without a request, or the request finished (any way).
- * `onRequest` runs when a RequestHead arrives (the standby became busy).
+ * Serves the requests that arrive on a standby stream whose Attach was sent. Resolves when the stream is done:
+ * the server ended it without a request, or a request finished (any way) and the stream is not reused. With
+ * `reuse` (the server's Registered.reuse_streams) a clean exchange leaves the stream open: it waits for the
+ * server's next RequestHead, or for the server to end it.
  */
 export async function serveTunnelStream(
   stream: ClientHttp2Stream,
   channel: FrameChannel<TunnelFrame, TunnelFrame>,
   sequence: FrameSequence,
   context: RequestContext,
-  onRequest: () => void,
+  events: StreamEvents,
+  reuse = false,
 ): Promise<void> {
   const frames = channel[Symbol.asyncIterator]();
-  let first: IteratorResult<TunnelFrame>;
+  let next: Promise<IteratorResult<TunnelFrame>> = frames.next();
+  for (let reused = false; ; reused = true) {
+    let first: IteratorResult<TunnelFrame>;
+    try {
+      first = await next;
+    } catch {
+      return;
+    }
+    if (first.done) return;
+    const frame = first.value;
+    if (frame.kind.case !== "requestHead") {
+      if (reused && (frame.kind.case === "cancel" || frame.kind.case === "error")) {
+        // A Cancel of the request just finished crossed our last frame: the server ends this stream; so do we.
+        channel.end();
+        await drain(frames);
+        return;
+      }
+      // Whatever the server meant (an Error, a Cancel of nothing), this standby is over.
+      channel.destroy();
+      return;
+    }
+    events.onRequest();
+    const after = await serveRequest(stream, channel, frames, sequence, context, frame, frame.kind.value, reuse);
+    if (after === null) return;
+    sequence.reset();
+    events.onIdle();
+    next = after.next;
+  }
+}
+
+/** Reads a stream to its end (frames the exchange no longer needs), ignoring errors. */
+async function drain(frames: AsyncIterator<TunnelFrame>): Promise<void> {
   try {
-    first = await frames.next();
+    while (!(await frames.next()).done) {
+      // dropped
+    }
   } catch {
-    return;
+    // the stream broke: nothing left to read
   }
-  if (first.done) return;
-  const frame = first.value;
-  if (frame.kind.case !== "requestHead") {
-    // Whatever the server meant (an Error, a Cancel of nothing), this standby is over.
-    channel.destroy();
-    return;
-  }
-  onRequest();
+}
+
+/**
+ * Serves one request whose RequestHead is `frame`. Returns null when the stream is done; with `reuse` and a
+ * clean exchange, the stream's next frame (the next RequestHead, or its end) as a promise.
+ */
+async function serveRequest(
+  stream: ClientHttp2Stream,
+  channel: FrameChannel<TunnelFrame, TunnelFrame>,
+  frames: AsyncIterator<TunnelFrame>,
+  sequence: FrameSequence,
+  context: RequestContext,
+  frame: TunnelFrame,
+  head: RequestHead,
+  reuse: boolean,
+): Promise<{ next: Promise<IteratorResult<TunnelFrame>> } | null> {
   const { requestId, traceId } = frame;
-  const head = frame.kind.value;
   const receivedAtMs = Date.now();
   // A child logger per request costs on the hot path: only made when something is logged.
   let child: Logger | undefined;
@@ -75,7 +125,7 @@ export async function serveTunnelStream(
     sequence.check("server", frame);
   } catch (error) {
     await finishWith(channel, requestId, traceId, StreamgateError.from(error));
-    return;
+    return null;
   }
   const send = (kind: FrameKind) => channel.send(create(TunnelFrameSchema, { requestId, traceId, kind }));
   const ids = encodeFrameIds(requestId, traceId);
@@ -85,10 +135,14 @@ export async function serveTunnelStream(
   stream.once("close", abort);
   const body = new BodyQueue(BODY_READ_AHEAD_BYTES);
   if (head.endStream) body.end();
-  void readRequestFrames(frames, sequence, body, controller, log);
+  const reader = new RequestReader(frames, sequence, body, controller, log, reuse);
+  const following = reader.run();
 
+  /** Set once the response's last frame went out (ResponseHead with end_stream, or Trailers). */
+  let responseEnded = false;
   const sink: ResponseSink = {
     head: (response) => {
+      if (response.endStream) responseEnded = true;
       const encoded = encodeResponseHeadFrame(ids, response.status, response.headers, response.endStream);
       if (encoded !== null) return channel.sendEncoded(encoded);
       return send({
@@ -100,13 +154,18 @@ export async function serveTunnelStream(
       const sent = channel.sendEncoded(encodeDataFrame(ids, bytes, false));
       return sent === SENT ? WRITTEN : sent;
     },
-    trailers: (headers) => channel.sendEncoded(encodeTrailersFrame(ids, headers)),
+    trailers: (headers) => {
+      responseEnded = true;
+      return channel.sendEncoded(encodeTrailersFrame(ids, headers));
+    },
     error: (error) => {
+      responseEnded = false;
       log().debug({ code: error.code, reason: error.reason }, `tunnel request failed: ${error.message}`);
       return send({ case: "error", value: { code: error.code, message: error.message } });
     },
   };
 
+  let clean = false;
   try {
     const matched = matchAgentRoute(context.rules(), factsOf(head));
     if (matched === null) {
@@ -118,7 +177,9 @@ export async function serveTunnelStream(
         sink,
       );
     }
-    channel.end();
+    // The server sees the same: our last frame ended the response, its body ended, no Cancel either way.
+    clean = reuse && responseEnded && reader.requestEnded && !reader.cancelled && !controller.signal.aborted;
+    if (!clean) channel.end();
   } catch {
     // The tunnel stream broke under a send: the forwarder already stopped; reset what is left.
     if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
@@ -126,54 +187,78 @@ export async function serveTunnelStream(
     stream.off("close", abort);
     body.end();
   }
+  return clean ? { next: following } : null;
 }
 
-/** Feeds request Data into `body`; Cancel, Error, a broken stream or a protocol violation abort the backend call. */
-async function readRequestFrames(
-  frames: AsyncIterator<TunnelFrame>,
-  sequence: FrameSequence,
-  body: BodyQueue,
-  controller: AbortController,
-  log: () => Logger,
-): Promise<void> {
-  let cancelled = false;
-  try {
-    for (;;) {
-      const result = await frames.next();
-      if (result.done) break;
-      const frame = result.value;
-      // After a Cancel the rest is only read to the end, so the stream closes without a reset.
-      if (cancelled) continue;
-      if (sequence.check("server", frame) === "ignore") continue;
-      switch (frame.kind.case) {
-        case "data": {
-          // Awaited only when the queue is full: no extra turn per frame otherwise.
-          const full = body.push(frame.kind.value.data);
-          if (full !== undefined) await full;
-          if (frame.kind.value.endStream) body.end();
-          break;
+/**
+ * Feeds request Data into the body queue; Cancel, Error, a broken stream or a protocol violation abort the
+ * backend call. Without reuse it reads the stream to its end. With reuse, once the body ended, a RequestHead
+ * is the next request (the server saw this one end cleanly): `run()` resolves with it, unread by the exchange.
+ */
+class RequestReader {
+  cancelled = false;
+  /** The request body ended with end_stream (not cut short). */
+  requestEnded = false;
+
+  constructor(
+    private readonly frames: AsyncIterator<TunnelFrame>,
+    private readonly sequence: FrameSequence,
+    private readonly body: BodyQueue,
+    private readonly controller: AbortController,
+    private readonly log: () => Logger,
+    private readonly reuse: boolean,
+  ) {
+    this.requestEnded = sequence.requestComplete;
+  }
+
+  async run(): Promise<IteratorResult<TunnelFrame>> {
+    const { body, controller } = this;
+    let result: IteratorResult<TunnelFrame> = { done: true, value: undefined };
+    try {
+      for (;;) {
+        result = await this.frames.next();
+        if (result.done) break;
+        const frame = result.value;
+        // The next request of a reused stream: left to serveTunnelStream.
+        if (this.reuse && this.requestEnded && !this.cancelled && frame.kind.case === "requestHead") return result;
+        // After a Cancel the rest is only read to the end, so the stream closes without a reset.
+        if (this.cancelled) continue;
+        if (this.sequence.check("server", frame) === "ignore") continue;
+        switch (frame.kind.case) {
+          case "data": {
+            // Awaited only when the queue is full: no extra turn per frame otherwise.
+            const full = body.push(frame.kind.value.data);
+            if (full !== undefined) await full;
+            if (frame.kind.value.endStream) {
+              this.requestEnded = true;
+              body.end();
+            }
+            break;
+          }
+          case "cancel":
+          case "error":
+            this.log().debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
+            // Abort first, then fail the body: ending it would half-close the backend call, which could
+            // then complete OK before the abort lands (the backend must see a cancel).
+            this.cancelled = true;
+            controller.abort(STREAM_GONE);
+            body.fail(new StreamgateError(Code.CANCELLED, "the request was cancelled", { reason: "TUNNEL_CANCELLED" }));
+            break;
+          default:
+            break;
         }
-        case "cancel":
-        case "error":
-          log().debug({ kind: frame.kind.case }, "tunnel request cancelled by the server");
-          // Abort first, then fail the body: ending it would half-close the backend call, which could
-          // then complete OK before the abort lands (the backend must see a cancel).
-          cancelled = true;
-          controller.abort(STREAM_GONE);
-          body.fail(new StreamgateError(Code.CANCELLED, "the request was cancelled", { reason: "TUNNEL_CANCELLED" }));
-          break;
-        default:
-          break;
       }
-    }
-    // The server half-closed: a body still open was cut short.
-    if (!cancelled && !body.closed) {
-      body.fail(new StreamgateError(Code.CANCELLED, "the request body ended early", { reason: "TUNNEL_CANCELLED" }));
+      // The server half-closed: a body still open was cut short.
+      if (!this.cancelled && !body.closed) {
+        body.fail(new StreamgateError(Code.CANCELLED, "the request body ended early", { reason: "TUNNEL_CANCELLED" }));
+        controller.abort(STREAM_GONE);
+      }
+    } catch (error) {
+      this.cancelled = true;
+      body.fail(StreamgateError.from(error));
       controller.abort(STREAM_GONE);
     }
-  } catch (error) {
-    body.fail(StreamgateError.from(error));
-    controller.abort(STREAM_GONE);
+    return result.done === true ? result : { done: true, value: undefined };
   }
 }
 

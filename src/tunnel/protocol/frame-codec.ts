@@ -53,7 +53,8 @@ export class FrameDecoder<Desc extends DescMessage> {
     while (this.pendingBytes >= PREFIX_BYTES) {
       const prefix = this.peek(PREFIX_BYTES);
       const flags = prefix[0]!;
-      const length = new DataView(prefix.buffer, prefix.byteOffset, PREFIX_BYTES).getUint32(1);
+      // Big-endian uint32 read by hand (no DataView per frame).
+      const length = prefix[1]! * 0x1000000 + ((prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!);
       if (flags !== 0) return this.fail("compressed or unknown frame flags are not supported", "TUNNEL_FRAME_FLAGS");
       if (length > this.maxFrameBytes) {
         return this.fail(

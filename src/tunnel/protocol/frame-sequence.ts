@@ -50,6 +50,31 @@ export class FrameSequence {
     return this.responseBodyEnded || this.responseComplete;
   }
 
+  /**
+   * True once the exchange ended cleanly: the response complete (ResponseHead with end_stream, or Trailers), the
+   * request body ended, and no Cancel or Error either way. With reuse_streams both sides then keep the stream
+   * for the next request (see `reset`).
+   */
+  get reusable(): boolean {
+    return !this.terminated && this.responseEnded && this.requestEnded;
+  }
+
+  /** Makes a reusable stream a standby again: the next server frame may be a new RequestHead. */
+  reset(): void {
+    this.requestId = "";
+    this.requestHeadSent = false;
+    this.requestEnded = false;
+    this.responseStarted = false;
+    this.responseEnded = false;
+    this.responseBodyEnded = false;
+    this.terminated = false;
+  }
+
+  /** True once the request body ended (RequestHead or Data with end_stream). */
+  get requestComplete(): boolean {
+    return this.requestEnded;
+  }
+
   /** True once the agent attached the stream to its session. */
   get isAttached(): boolean {
     return this.attached;

@@ -189,6 +189,7 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
       ? capabilities.maxConcurrentStreams
       : options.defaultMaxStreams;
   const standbyStreams = Math.min(options.standbyStreams, maxStreams);
+  const reuseStreams = capabilities?.reuseStreams === true;
   const send = (message: ServerMessage["kind"]) => {
     channel.send(create(ServerMessageSchema, { kind: message })).catch(() => undefined);
   };
@@ -202,6 +203,7 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
     standbyTarget: standbyStreams,
     maxStreams,
     initialStandbys: standbyStreams,
+    reuseStreams,
     control: { openStreams: (count) => send({ case: "openStreams", value: { count } as never }) },
   });
 
@@ -222,6 +224,7 @@ async function runControl(stream: ServerHttp2Stream, headers: IncomingHttpHeader
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       standbyStreams,
       rotateAfterMs: BigInt(options.rotateAfterMs),
+      reuseStreams,
     } as never,
   });
   context.registry.add(session);

@@ -2,6 +2,8 @@
 import type { UpstreamStatus } from "../../gen/streamgate/tunnel/v1/tunnel_pb.js";
 import type { TunnelStream } from "./tunnel-stream.js";
 
+/** How long a peak of requests in flight keeps its streams open as standbys (reuse_streams). */
+const PEAK_WINDOW_MS = 10_000;
 /** After this long without the asked-for standbys, the server asks again. */
 const STALE_REQUEST_MS = 1_000;
 
@@ -27,6 +29,8 @@ export interface AgentSessionInit {
   control: SessionControl;
   /** Streams the agent opens by itself right after Registered. */
   initialStandbys: number;
+  /** Streams whose exchange ended cleanly go back to the pool (the agent offered reuse_streams). */
+  reuseStreams?: boolean;
 }
 
 /** A request waiting for a standby stream of this session. */
@@ -41,6 +45,8 @@ export class AgentSession {
   readonly grantName: string;
   readonly token: string;
   readonly agentVersion: string;
+  /** A stream whose exchange ended cleanly is a standby again (Registered.reuse_streams). */
+  readonly reuseStreams: boolean;
   readonly connectedAtMs = Date.now();
   /** False after missed heartbeats or once the session ended. */
   healthy = true;
@@ -70,6 +76,7 @@ export class AgentSession {
     this.grantName = init.grantName;
     this.token = init.token;
     this.agentVersion = init.agentVersion;
+    this.reuseStreams = init.reuseStreams === true;
     this.requested = init.initialStandbys;
   }
 
@@ -91,12 +98,19 @@ export class AgentSession {
     return this.healthy && !this.draining && !this.ended;
   }
 
+  /** Stream calls attached so far. */
+  attached = 0;
+  /** The most requests in flight at once lately (reuse_streams keeps that many streams), and when it was seen. */
+  private peakInFlight = 0;
+  private peakAtMs = 0;
+
   /** When the agent last attached a standby (ms since epoch): it is alive and keeping up. */
   lastAttachAtMs = 0;
 
   /** A standby attached; returns false when the session cannot use it (the caller ends the stream). */
   addStandby(stream: TunnelStream): boolean {
     this.lastAttachAtMs = Date.now();
+    this.attached++;
     if (this.requested > 0) this.requested--;
     if (!this.available) return false;
     const waiter = this.waiters.shift();
@@ -106,6 +120,22 @@ export class AgentSession {
       return true;
     }
     if (this.standby.length >= this.poolLimit()) return false;
+    this.standby.push(stream);
+    return true;
+  }
+
+  /**
+   * A stream whose exchange ended cleanly, back for the next request (reuse_streams); false when the session
+   * cannot use it (ended, draining, or the pool is well above what the load needs): the caller ends it.
+   */
+  returnStandby(stream: TunnelStream): boolean {
+    if (!this.available) return false;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter.resolve(stream);
+      return true;
+    }
+    if (this.standby.length >= this.keepLimit()) return false;
     this.standby.push(stream);
     return true;
   }
@@ -150,6 +180,13 @@ export class AgentSession {
   begin(stream: TunnelStream): void {
     this.inFlight++;
     this.active.add(stream);
+    if (this.reuseStreams) {
+      const now = Date.now();
+      if (this.inFlight >= this.peakInFlight || now - this.peakAtMs > PEAK_WINDOW_MS) {
+        this.peakInFlight = this.inFlight;
+        this.peakAtMs = now;
+      }
+    }
   }
 
   /** A request on `stream` ended (any way). */
@@ -161,8 +198,8 @@ export class AgentSession {
       return;
     }
     // After a burst the pool holds what the peak needed: give back the oldest standbys well above today's need.
-    const limit = this.poolLimit();
-    while (this.standby.length > limit * 2 + 8) this.standby.shift()!.finish(null);
+    const keep = this.keepLimit();
+    while (this.standby.length > keep) this.standby.shift()!.finish(null);
     this.scheduleTopUp();
   }
 
@@ -176,6 +213,16 @@ export class AgentSession {
   private poolLimit(): number {
     const wanted = this.init.standbyTarget + Math.ceil(this.inFlight / 4);
     return Math.max(0, Math.min(wanted, this.init.maxStreams - this.inFlight));
+  }
+
+  /**
+   * Most standbys kept when streams come back: twice the pool limit plus 8, and with reuse_streams at least the
+   * recent peak of requests in flight (a burst that comes back every few seconds then finds its streams open).
+   */
+  private keepLimit(): number {
+    const limit = this.poolLimit() * 2 + 8;
+    if (!this.reuseStreams || Date.now() - this.peakAtMs > PEAK_WINDOW_MS) return limit;
+    return Math.max(limit, Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams - this.inFlight));
   }
 
   /** Coalesces OpenStreams requests: one control message per tick at most. */

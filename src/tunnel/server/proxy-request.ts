@@ -37,13 +37,13 @@ export interface ProxyInput {
   body: AsyncIterable<Uint8Array> | null;
   /** grpc-timeout in ms, or null. */
   timeoutMs: number | null;
-  /** Aborts when the client goes away. */
-  signal: AbortSignal;
+  /**
+   * Aborted by the entry when the client goes away; proxyRequest aborts it too on shutdown. Owned by this request
+   * (one controller per request, not one per layer).
+   */
+  controller: AbortController;
   sink: ResponseSink;
 }
-
-/** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
-const CLIENT_GONE = "the client went away";
 
 const noRule = (grpc: boolean, path: string) =>
   new StreamgateError(grpc ? Code.UNIMPLEMENTED : Code.NOT_FOUND, `no tunnel rule matches ${path}`, {
@@ -59,10 +59,7 @@ const noAgent = (group: string, detail: string) =>
 export async function proxyRequest(context: ProxyContext, input: ProxyInput): Promise<void> {
   const startedAt = Date.now();
   const { request, grpc, sink } = input;
-  const abort = new AbortController();
-  const onClientAbort = () => abort.abort(CLIENT_GONE);
-  if (input.signal.aborted) abort.abort(CLIENT_GONE);
-  else input.signal.addEventListener("abort", onClientAbort, { once: true });
+  const abort = input.controller;
   context.inFlight.add(abort);
   const labels = { rule: "", group: "", agent: "", grpc_method: grpc ? grpcMethodLabel(request.path) : "", status: "" };
   let session: AgentSession | null = null;
@@ -171,12 +168,14 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
       labels.agent = session.clientId;
       tunnel.claim();
       session.begin(tunnel);
+      let reusable = false;
       try {
         const outcome = await runTunnelExchange(
           tunnel,
           { head, requestId: randomUUID(), traceId, body, deadlineAtMs, signal: abort.signal },
           sink,
         );
+        reusable = outcome.reusable;
         bytesIn = outcome.bytesIn;
         bytesOut = outcome.bytesOut;
         // Failures of a session that ended (agent killed, connection lost) say nothing about a reconnected agent.
@@ -194,6 +193,7 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
         }
       } finally {
         session.end(tunnel);
+        if (reusable) tunnel.recycle();
       }
     } finally {
       context.metrics?.inFlight.dec({ group });
@@ -201,7 +201,6 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
   } catch (error) {
     await fail(StreamgateError.from(error));
   } finally {
-    input.signal.removeEventListener("abort", onClientAbort);
     context.inFlight.delete(abort);
     const metrics = context.metrics;
     if (metrics !== null) {

@@ -20,6 +20,10 @@ export interface AgentInfo {
   ejected: boolean;
   in_flight: number;
   standby: number;
+  /** The session keeps a Stream call for the next request after a clean exchange (reuse_streams). */
+  reuse_streams: boolean;
+  /** Stream calls the agent attached to this session so far (with reuse, far fewer than requests). */
+  streams_attached: number;
   upstreams: { name: string; address: string; serving: boolean; detail: string }[];
   /** RFC 3339. */
   connected_since: string;

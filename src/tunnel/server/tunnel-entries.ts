@@ -35,6 +35,15 @@ export interface EntryListenerOptions {
   proxyProtocol?: ListenerOptions["proxyProtocol"];
 }
 
+/**
+ * RST_STREAMs one client connection of an entry may send, as node's streamResetBurst / streamResetRate: ten times
+ * nghttp2's default (1,000 at 33/s), and the listener retires a connection gracefully at half the burst. A client
+ * that cancels many calls (deadlines, hedging, a gateway in front carrying many users) keeps its connection; a
+ * cancelled call costs the tunnel no more than a finished one (one Cancel frame to the agent), and the rate
+ * still bounds a rapid-reset flood.
+ */
+export const ENTRY_STREAM_RESET_LIMIT = { burst: 10_000, perSecond: 330 } as const;
+
 /** Abort reason (a constant: abort() without one builds a DOMException with a stack per request). */
 const CLIENT_GONE = "the client went away";
 
@@ -53,6 +62,7 @@ export function createGrpcEntry(context: ProxyContext, options: EntryListenerOpt
     pingIntervalMs: options.pingIntervalMs,
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
+    streamResetLimit: ENTRY_STREAM_RESET_LIMIT,
     logger: options.logger,
     ...listenerProxyOptions(options),
     handler: (
@@ -83,6 +93,7 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
     pingIntervalMs: options.pingIntervalMs,
     maxHeaderBytes: 64 * 1024,
     maxStreamsPerConnection: options.maxStreamsPerConnection,
+    streamResetLimit: ENTRY_STREAM_RESET_LIMIT,
     logger: options.logger,
     ...listenerProxyOptions(options),
     handler: (
@@ -157,7 +168,7 @@ function serveGrpc(
     // Leaving the loop early (a rejected message, a finished response) must not reset the client's stream.
     body: request.endStream ? null : readChunks(stream),
     timeoutMs,
-    signal: abort.signal,
+    controller: abort,
     sink: createGrpcSink(stream),
   }).finally(() => stream.off("close", onClose));
 }
@@ -203,7 +214,7 @@ function serveHttp(
     grpc: false,
     body: bodyless ? null : readChunks(request),
     timeoutMs: null,
-    signal: abort.signal,
+    controller: abort,
     sink,
   }).finally(() => response.off("close", onClose));
 }
@@ -253,7 +264,7 @@ function serveUpgrade(
     grpc: false,
     body: body(),
     timeoutMs: null,
-    signal: abort.signal,
+    controller: abort,
     sink,
   }).finally(() => {
     socket.off("close", onClose);

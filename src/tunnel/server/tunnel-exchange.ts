@@ -35,6 +35,11 @@ export interface ExchangeOutcome {
   bytesOut: number;
   /** The error the client got, if any. */
   error: StreamgateError | null;
+  /**
+   * The exchange ended cleanly on a session with reuse_streams and the stream was left open: the caller hands it
+   * back with `tunnel.recycle()` (after `session.end`). False: the stream was ended here.
+   */
+  reusable: boolean;
 }
 
 const closedSignal = Symbol("aborted");
@@ -61,6 +66,7 @@ export async function runTunnelExchange(
     bytesIn: 0,
     bytesOut: 0,
     error: null,
+    reusable: false,
   };
   const grpc = request.head.protocol === 1;
   const ids = encodeFrameIds(request.requestId, request.traceId);
@@ -174,7 +180,10 @@ export async function runTunnelExchange(
       }
     }
     done = true;
-    tunnel.finish(null);
+    // A clean exchange (response complete, request body ended, no Cancel or Error) leaves the stream for the next request.
+    if (tunnel.session.reuseStreams && tunnel.sequence.reusable && !isStopped && !tunnel.closed)
+      outcome.reusable = true;
+    else tunnel.finish(null);
   } catch (error) {
     done = true;
     if (error === closedSignal) {

@@ -221,6 +221,8 @@ export function createTunnelServer(options: TunnelServerOptions): TunnelServer {
       ejected: registry.isEjected(session),
       in_flight: session.inFlight,
       standby: session.standbyCount,
+      reuse_streams: session.reuseStreams,
+      streams_attached: session.attached,
       upstreams: session.upstreams.map((upstream) => ({
         name: upstream.name,
         address: upstream.address,

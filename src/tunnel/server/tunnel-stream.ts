@@ -17,6 +17,8 @@ export class TunnelStream {
   readonly sequence = new FrameSequence();
   /** Set once a request owns the stream; the standby watcher then stops acting on frames. */
   private owned = false;
+  /** Standby periods so far: a watcher acts only on the period it was started in (streams are reused). */
+  private period = 0;
   private pending: Promise<IteratorResult<TunnelFrame>> | null = null;
   private ended = false;
   private discarding = false;
@@ -40,10 +42,11 @@ export class TunnelStream {
 
   /** Watches the standby: the agent closing it, or sending anything, takes it out of the pool. */
   watchStandby(): void {
+    const period = ++this.period;
     this.pending = this.frames.next();
     this.pending.then(
       (result) => {
-        if (this.owned) return;
+        if (this.owned || period !== this.period) return;
         this.session.removeStandby(this);
         if (result.done) this.finish(null);
         else
@@ -54,7 +57,7 @@ export class TunnelStream {
           );
       },
       (error: unknown) => {
-        if (this.owned) return;
+        if (this.owned || period !== this.period) return;
         this.session.removeStandby(this);
         this.finish(StreamgateError.from(error));
       },
@@ -64,6 +67,19 @@ export class TunnelStream {
   /** Claims the stream for a request. */
   claim(): void {
     this.owned = true;
+  }
+
+  /**
+   * After a clean exchange on a session with reuse_streams (`sequence.reusable`), the stream is a standby again:
+   * back to the session's pool (or to a request waiting for one), or ended when the session cannot use it.
+   * Call after `session.end(this)`.
+   */
+  recycle(): void {
+    if (this.closed) return;
+    this.sequence.reset();
+    this.owned = false;
+    this.watchStandby();
+    if (!this.session.returnStandby(this)) this.finish(null);
   }
 
   /** Sends a frame (checked against the frame order). */

@@ -12,7 +12,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export class GrpcMessageScanner {
   /** Payload bytes still to skip in the current message. */
   private remaining = 0;
-  private readonly prefix = new Uint8Array(5);
+  /** A prefix split across chunks (rare): allocated the first time one is (not per request). */
+  private prefix: Uint8Array | undefined;
   private prefixBytes = 0;
 
   constructor(
@@ -38,12 +39,13 @@ export class GrpcMessageScanner {
         offset += 5;
       } else {
         const take = Math.min(5 - this.prefixBytes, chunk.length - offset);
-        for (let index = 0; index < take; index++) this.prefix[this.prefixBytes + index] = chunk[offset + index]!;
+        this.prefix ??= new Uint8Array(5);
+        const prefix = this.prefix;
+        for (let index = 0; index < take; index++) prefix[this.prefixBytes + index] = chunk[offset + index]!;
         this.prefixBytes += take;
         offset += take;
         if (this.prefixBytes < 5) return;
         this.prefixBytes = 0;
-        const prefix = this.prefix;
         length = prefix[1]! * 0x1000000 + ((prefix[2]! << 16) | (prefix[3]! << 8) | prefix[4]!);
       }
       if (length > this.maxMessageBytes) {

@@ -52,6 +52,30 @@ export interface Http2SessionPoolOptions {
  * `http://h:p` are h2c with prior knowledge, `https://h:p` is TLS with ALPN h2.
  */
 export function http2Origin(address: string): string {
+  const known = origins.get(address);
+  if (known !== undefined) return known;
+  const origin = parseOrigin(address);
+  // Addresses come from the rules file: a handful, asked for on every request (URL parsing is not cheap).
+  if (origins.size >= 1024) origins.clear();
+  origins.set(address, origin);
+  return origin;
+}
+
+const origins = new Map<string, string>();
+const schemes = new Map<string, string>();
+
+/** `new URL(address).protocol` (e.g. `h2c:`), parsed once per address. */
+export function addressScheme(address: string): string {
+  let scheme = schemes.get(address);
+  if (scheme === undefined) {
+    scheme = new URL(address).protocol;
+    if (schemes.size >= 1024) schemes.clear();
+    schemes.set(address, scheme);
+  }
+  return scheme;
+}
+
+function parseOrigin(address: string): string {
   const url = new URL(address);
   if (url.protocol === "h2c:" || url.protocol === "http:") return `http://${url.host}`;
   if (url.protocol === "https:") return `https://${url.host}`;

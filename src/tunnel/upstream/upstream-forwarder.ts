@@ -10,7 +10,12 @@ import { type ResponseSink, remainingMs, type UpstreamExchange } from "./exchang
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./grpc-message-scanner.js";
 import { forwardHttp1 } from "./http1-forwarder.js";
 import { type ForwardOutcome, forwardHttp2 } from "./http2-forwarder.js";
-import { DEFAULT_MAX_STREAMS_PER_SESSION, Http2SessionPool, type UpstreamTlsOptions } from "./http2-sessions.js";
+import {
+  addressScheme,
+  DEFAULT_MAX_STREAMS_PER_SESSION,
+  Http2SessionPool,
+  type UpstreamTlsOptions,
+} from "./http2-sessions.js";
 import { failureDetail, upstreamCancelled, upstreamDeadline, upstreamUnavailable } from "./upstream-errors.js";
 import { type AddressStatus, UpstreamPool } from "./upstream-pool.js";
 
@@ -135,7 +140,7 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     sink: ResponseSink,
   ): Promise<ForwardOutcome> {
     const target = `${upstream.name} (${address})`;
-    const scheme = new URL(address).protocol;
+    const scheme = addressScheme(address);
     if (exchange.head.protocol === Protocol.WEBSOCKET) {
       if (scheme === "h2c:")
         return unsupported(sink, `WebSocket needs an http:// or https:// address, ${target} is h2c`);
