@@ -1,6 +1,6 @@
 // The client address of a connection and of a request: what per-IP limits, logs, auth and the tunnel's forwarding headers use.
 import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest } from "node:http2";
+import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { ProxyTlvs } from "./proxy-protocol.js";
 import {
@@ -77,17 +77,25 @@ const resolved = new WeakMap<object, RequestClient>();
 export function requestClient(request: IncomingMessage | Http2ServerRequest): RequestClient {
   const cached = resolved.get(request);
   if (cached !== undefined) return cached;
-  const origin = connectionOrigin(connectionSocket(request));
-  const { chain, fromHeaders } = verifiedChain(origin.address, request.headers, origin.trusted);
+  const client = clientOf(connectionOrigin(connectionSocket(request)), request.headers);
+  resolved.set(request, client);
+  return client;
+}
+
+/** The client of a raw HTTP/2 stream (one a listener's stream route took), as requestClient finds a request's. */
+export function streamClient(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestClient {
+  return clientOf(connectionOrigin(stream.session?.socket as Socket | undefined), headers);
+}
+
+function clientOf(origin: ConnectionOrigin, headers: IncomingHttpHeaders): RequestClient {
+  const { chain, fromHeaders } = verifiedChain(origin.address, headers, origin.trusted);
   if (origin.source === "proxy_protocol") chain.push(origin.peerAddress);
-  const client: RequestClient = {
+  return {
     address: chain[0]!,
     chain,
     source: fromHeaders ? "forwarded" : origin.source,
     peerAddress: origin.peerAddress,
   };
-  resolved.set(request, client);
-  return client;
 }
 
 /** The client address of a request (see requestClient). */
