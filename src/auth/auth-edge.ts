@@ -5,7 +5,14 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { Code, StreamgateError } from "../errors/index.js";
-import { type AnyRequest, type AnyResponse, refuse, requestClientAddress, streamClient } from "../http/index.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  type RequestClient,
+  refuse,
+  requestClientAddress,
+  streamClient,
+} from "../http/index.js";
 import { type Principal, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 import type { TokenVerifier } from "./token-verifier.js";
@@ -135,6 +142,8 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     remoteAddress,
   });
 
+  const anonymousByClient = new WeakMap<RequestClient, Principal>();
+
   /** Resolves the principal, or throws the StreamgateError to answer with. */
   const authenticate = async (
     request: EdgeRequest,
@@ -200,10 +209,16 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
       );
     },
     handleStream(stream, headers, next) {
-      let address: string | undefined;
-      const clientAddress = () => (address ??= streamClient(stream, headers).address);
+      const client = streamClient(stream, headers);
+      const clientAddress = () => client.address;
       if (verifier === null) {
-        runAsPrincipal(anonymous(clientAddress()), next);
+        // One principal object per client (a connection's, see streamClient), not one per call.
+        let principal = anonymousByClient.get(client);
+        if (principal === undefined) {
+          principal = anonymous(client.address);
+          anonymousByClient.set(client, principal);
+        }
+        runAsPrincipal(principal, next);
         return;
       }
       const request: EdgeRequest = { method: headers[":method"], url: headers[":path"], headers };

@@ -109,12 +109,13 @@ export function validateProjectId(project: string, field = "project"): void {
 }
 
 function parseResourceName(name: string, collection: string, kind: string, field: string): ResourceName {
-  const expected = `expected "projects/{project}/${collection}/{${kind}}"`;
+  // Built only for an error: this runs on every call that names a resource.
+  const expected = () => `expected "projects/{project}/${collection}/{${kind}}"`;
   if (typeof name !== "string" || name === "")
-    throw errors.invalidArgument(field, `${kind} name is required; ${expected}`);
+    throw errors.invalidArgument(field, `${kind} name is required; ${expected()}`);
   const parts = name.split("/");
   if (parts.length !== 4 || parts[0] !== "projects" || parts[2] !== collection) {
-    throw errors.invalidArgument(field, `invalid ${kind} name ${JSON.stringify(name)}; ${expected}`);
+    throw errors.invalidArgument(field, `invalid ${kind} name ${JSON.stringify(name)}; ${expected()}`);
   }
   const project = parts[1]!;
   const id = parts[3]!;

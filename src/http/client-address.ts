@@ -82,9 +82,24 @@ export function requestClient(request: IncomingMessage | Http2ServerRequest): Re
   return client;
 }
 
-/** The client of a raw HTTP/2 stream (one a listener's stream route took), as requestClient finds a request's. */
+/** The client of each connection whose peer is not a trusted proxy: the same for all its requests. */
+const byOrigin = new WeakMap<ConnectionOrigin, RequestClient>();
+
+/**
+ * The client of a raw HTTP/2 stream (one a listener's stream route took), as requestClient finds a request's.
+ * When the connection's peer is not a trusted proxy no header is read, so every stream of the connection gets the
+ * same (frozen) answer.
+ */
 export function streamClient(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestClient {
-  return clientOf(connectionOrigin(stream.session?.socket as Socket | undefined), headers);
+  const origin = connectionOrigin(stream.session?.socket as Socket | undefined);
+  if (origin.trusted.trusts(origin.address)) return clientOf(origin, headers);
+  let client = byOrigin.get(origin);
+  if (client === undefined) {
+    client = clientOf(origin, headers);
+    Object.freeze(client.chain);
+    byOrigin.set(origin, Object.freeze(client));
+  }
+  return client;
 }
 
 function clientOf(origin: ConnectionOrigin, headers: IncomingHttpHeaders): RequestClient {

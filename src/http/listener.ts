@@ -136,16 +136,18 @@ export function createListener(options: ListenerOptions): Listener {
     // meet nghttp2's rapid-reset protection: GOAWAY INTERNAL_ERROR, every call on the connection failed. Before
     // that the connection is closed gracefully (see STREAM_RESET_BUDGET): its calls finish, the client reconnects.
     const resets = new StreamResetBudget();
+    // One listener function per session (`this` is the closing stream), not a closure per stream.
+    const onStreamClose = function (this: ServerHttp2Stream) {
+      if (this.rstCode !== constants.NGHTTP2_NO_ERROR && resets.spend() && !session.closed) {
+        options.logger?.debug(
+          { remoteAddress: connectionOrigin(session.socket as Socket).address },
+          "connection retired: many stream resets",
+        );
+        session.close();
+      }
+    };
     session.on("stream", (stream: ServerHttp2Stream) => {
-      stream.once("close", () => {
-        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && resets.spend() && !session.closed) {
-          options.logger?.debug(
-            { remoteAddress: connectionOrigin(session.socket as Socket).address },
-            "connection retired: many stream resets",
-          );
-          session.close();
-        }
-      });
+      stream.on("close", onStreamClose);
     });
     if (!accepting) session.close();
   };
