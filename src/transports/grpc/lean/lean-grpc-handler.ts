@@ -38,7 +38,11 @@ export interface LeanGrpcOptions {
 export interface LeanGrpcHandler {
   /** True when `path` (`/package.Service/Method`) is a method of a served service. */
   serves(path: string): boolean;
-  /** Serves one call; the caller checked `serves(path)`, HTTP/2, POST and a binary gRPC content type. */
+  /**
+   * Serves one call; the caller checked `serves(path)`, HTTP/2, POST and a binary gRPC content type. The stream is
+   * a raw one (a listener stream route took it): unary answers do not clear listeners a compatibility-layer
+   * response would have put on it.
+   */
   handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void;
 }
 
