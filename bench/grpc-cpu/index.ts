@@ -21,7 +21,7 @@ import { startStreamgateProcess } from "../lib/streamgate-process.js";
 import { grpcFrame, unaryCall } from "./grpc-call.js";
 
 /** Calls measured per server, method and repetition at scale 1 (~1 s of server CPU on connect; /proc ticks are 10 ms). */
-const MEASURED_CALLS = 20_000;
+export const MEASURED_CALLS = 20_000;
 /** Calls before measuring: JIT, caches, SQLite statements. */
 const WARMUP_CALLS = 5_000;
 /** Concurrent streams on h2load's one connection: enough to keep the server busy, as a client library pipelines. */
@@ -36,13 +36,13 @@ const PUBLISHER = "/google.pubsub.v1.Publisher";
 const SUBSCRIBER = "/google.pubsub.v1.Subscriber";
 
 /** A measured method: its path and the framed request h2load sends on every call. */
-interface Method {
+export interface Method {
   name: string;
   path: string;
   frame: Buffer;
 }
 
-interface Server {
+export interface Server {
   name: string;
   port: number;
   pid: number;
@@ -62,7 +62,7 @@ function checkH2load(): string | null {
   }
 }
 
-async function startFloor(): Promise<Server> {
+export async function startFloor(): Promise<Server> {
   const child: ChildProcess = spawn(process.execPath, [join(import.meta.dirname, "floor-server.ts")], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -98,7 +98,7 @@ async function expectOk(port: number, path: string, frame: Buffer) {
 }
 
 /** Creates the topic and subscription and returns the three measured methods (the ack id is a real, pulled one). */
-async function prepare(port: number): Promise<Method[]> {
+export async function prepare(port: number): Promise<Method[]> {
   const topicFrame = grpcFrame(encode(TopicSchema, { name: TOPIC }));
   await unaryCall(port, `${PUBLISHER}/CreateTopic`, topicFrame);
   await unaryCall(
@@ -162,7 +162,7 @@ function h2load(port: number, method: Method, calls: number, dir: string): void 
 }
 
 /** Server CPU microseconds per call of `method` over `calls` calls (after a warm-up). */
-function cpuPerCall(server: Server, method: Method, calls: number, dir: string): number {
+export function cpuPerCall(server: Server, method: Method, calls: number, dir: string): number {
   h2load(server.port, method, Math.max(1_000, Math.round(WARMUP_CALLS * (calls / MEASURED_CALLS))), dir);
   const before = processCpuMs(server.pid);
   h2load(server.port, method, calls, dir);

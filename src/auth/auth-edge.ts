@@ -1,10 +1,18 @@
 // Authentication at the edge: reads the bearer token of every request or upgrade, verifies it, and runs the
 // rest of the request as its principal; refusals are answered in the caller's protocol (gRPC 16, 401, close 1008).
 import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { Code, StreamgateError } from "../errors/index.js";
-import { type AnyRequest, type AnyResponse, refuse, requestClientAddress } from "../http/index.js";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  type RequestClient,
+  refuse,
+  requestClientAddress,
+  streamClient,
+} from "../http/index.js";
 import { type Principal, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 import type { TokenVerifier } from "./token-verifier.js";
@@ -28,6 +36,11 @@ export interface AuthEdge {
   readonly enabled: boolean;
   /** Runs `next` as the request's principal, or answers the request itself when it is refused. */
   handle(request: AnyRequest, response: AnyResponse, next: () => void): void;
+  /**
+   * The same for a raw HTTP/2 stream (a listener stream route: no request/response objects); refusals are
+   * written on the stream (gRPC trailers-only, else the JSON error).
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, next: () => void): void;
   /** The same for an HTTP/1.1 upgrade (WebSocket): refusals complete the handshake and close 1008. */
   upgrade(request: IncomingMessage, socket: Socket, head: Buffer, next: () => void): void;
 }
@@ -38,12 +51,15 @@ const HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/";
 /** Paths that need a token with admin on every resource. */
 const GLOBAL_ADMIN_PATHS = new Set(["/v1/dashboard/overview", "/metrics"]);
 
-function header(request: AnyRequest | IncomingMessage, name: string): string | undefined {
+/** What the edge reads of a request: method, target and headers (a request object's, or a raw stream's). */
+type EdgeRequest = Pick<IncomingMessage, "method" | "url" | "headers">;
+
+function header(request: EdgeRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-function transportOf(request: AnyRequest | IncomingMessage, path: string, upgrade: boolean): AuthTransport {
+function transportOf(request: EdgeRequest, path: string, upgrade: boolean): AuthTransport {
   if (upgrade) return AuthTransport.websocket;
   const contentType = header(request, "content-type") ?? "";
   if (contentType.startsWith("application/grpc-web")) return AuthTransport.grpcWeb;
@@ -65,7 +81,7 @@ function unauthenticated(reason: string, message: string): StreamgateError {
  * cookie when `cookieAllowed`. Returns undefined when there is none.
  * @throws StreamgateError UNAUTHENTICATED (TOKEN_MALFORMED) for an authorization header that is not Bearer.
  */
-export function tokenOf(request: AnyRequest | IncomingMessage, cookieAllowed: boolean): string | undefined {
+export function tokenOf(request: EdgeRequest, cookieAllowed: boolean): string | undefined {
   const authorization = header(request, "authorization");
   if (authorization !== undefined) {
     const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization);
@@ -103,7 +119,7 @@ export function tokenOf(request: AnyRequest | IncomingMessage, cookieAllowed: bo
  * Cookies ride along on cross-site requests, so they count only where a forged request cannot change
  * anything: GET/HEAD, and WebSocket upgrades whose Origin is this host (or that send no Origin).
  */
-function cookieAllowed(request: AnyRequest | IncomingMessage, upgrade: boolean): boolean {
+function cookieAllowed(request: EdgeRequest, upgrade: boolean): boolean {
   if (!upgrade) return request.method === "GET" || request.method === "HEAD";
   const origin = header(request, "origin");
   if (origin === undefined) return true;
@@ -120,19 +136,23 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
   const { verifier } = options;
   const closer = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
 
-  const anonymous = (request: AnyRequest | IncomingMessage): Principal => {
-    const remoteAddress = requestClientAddress(request);
-    return { id: `anonymous@${remoteAddress}`, authenticated: false, remoteAddress };
-  };
+  const anonymous = (remoteAddress: string): Principal => ({
+    id: `anonymous@${remoteAddress}`,
+    authenticated: false,
+    remoteAddress,
+  });
+
+  const anonymousByClient = new WeakMap<RequestClient, Principal>();
 
   /** Resolves the principal, or throws the StreamgateError to answer with. */
   const authenticate = async (
-    request: AnyRequest | IncomingMessage,
+    request: EdgeRequest,
+    clientAddress: () => string,
     path: string,
     transport: AuthTransport,
     upgrade: boolean,
   ): Promise<Principal> => {
-    if (verifier === null) return anonymous(request);
+    if (verifier === null) return anonymous(clientAddress());
     const open =
       OPEN_PATHS.has(path) ||
       path.startsWith(HEALTH_SERVICE_PREFIX) ||
@@ -142,7 +162,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         (request.method === "GET" || request.method === "HEAD") &&
         /^\/[^/]*$/.test(path) &&
         path !== "/metrics");
-    if (open) return anonymous(request);
+    if (open) return anonymous(clientAddress());
     const token = tokenOf(request, cookieAllowed(request, upgrade));
     if (token === undefined) {
       throw unauthenticated(
@@ -154,7 +174,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     const principal: TokenPrincipal = {
       id: verified.subject,
       authenticated: true,
-      remoteAddress: requestClientAddress(request),
+      remoteAddress: clientAddress(),
       grants: verified.grants,
       transport,
       expiresAtMs: verified.expiresAtMs,
@@ -172,32 +192,59 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
   return {
     enabled: verifier !== null,
     handle(request, response, next) {
+      const clientAddress = () => requestClientAddress(request);
       if (verifier === null) {
-        runAsPrincipal(anonymous(request), next);
+        runAsPrincipal(anonymous(clientAddress()), next);
         return;
       }
       const path = (request.url ?? "/").split("?")[0]!;
       const transport = transportOf(request, path, false);
-      authenticate(request, path, transport, false).then(
+      authenticate(request, clientAddress, path, transport, false).then(
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(transport, failure.reason, requestClientAddress(request));
+          options.onFailure(transport, failure.reason, clientAddress());
           refuse({ request, response }, failure);
         },
       );
     },
-    upgrade(request, socket, head, next) {
+    handleStream(stream, headers, next) {
+      const client = streamClient(stream, headers);
+      const clientAddress = () => client.address;
       if (verifier === null) {
-        runAsPrincipal(anonymous(request), next);
+        // One principal object per client (a connection's, see streamClient), not one per call.
+        let principal = anonymousByClient.get(client);
+        if (principal === undefined) {
+          principal = anonymous(client.address);
+          anonymousByClient.set(client, principal);
+        }
+        runAsPrincipal(principal, next);
         return;
       }
+      const request: EdgeRequest = { method: headers[":method"], url: headers[":path"], headers };
       const path = (request.url ?? "/").split("?")[0]!;
-      authenticate(request, path, AuthTransport.websocket, true).then(
+      const transport = transportOf(request, path, false);
+      authenticate(request, clientAddress, path, transport, false).then(
         (principal) => runAsPrincipal(principal, next),
         (error: unknown) => {
           const failure = StreamgateError.from(error);
-          options.onFailure(AuthTransport.websocket, failure.reason, requestClientAddress(request));
+          options.onFailure(transport, failure.reason, clientAddress());
+          refuse({ stream, headers }, failure);
+        },
+      );
+    },
+    upgrade(request, socket, head, next) {
+      const clientAddress = () => requestClientAddress(request);
+      if (verifier === null) {
+        runAsPrincipal(anonymous(clientAddress()), next);
+        return;
+      }
+      const path = (request.url ?? "/").split("?")[0]!;
+      authenticate(request, clientAddress, path, AuthTransport.websocket, true).then(
+        (principal) => runAsPrincipal(principal, next),
+        (error: unknown) => {
+          const failure = StreamgateError.from(error);
+          options.onFailure(AuthTransport.websocket, failure.reason, clientAddress());
           if (socket.destroyed) return;
           // A browser sees no HTTP status of a failed upgrade, only the close frame: complete it and close.
           closer.handleUpgrade(request, socket, head, (webSocket) => refuse({ webSocket }, failure));

@@ -26,16 +26,24 @@ export function encodeAckId(parts: AckIdParts): string {
  */
 export function decodeAckId(ackId: string): AckIdParts {
   const fields = typeof ackId === "string" ? ackId.split(".") : [];
-  if (fields.length !== 4 || !fields.every((field) => PART.test(field))) throw invalidAckId(ackId, "is malformed");
-  const [subscriptionId, epoch, offset, attempt] = fields.map((field) => Number.parseInt(field, 36)) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  const numbers = [subscriptionId, epoch, offset, attempt];
-  if (!numbers.every(Number.isSafeInteger) || offset < 1 || attempt < 1) throw invalidAckId(ackId, "is malformed");
+  if (fields.length !== 4) throw invalidAckId(ackId, "is malformed");
+  // NaN for a malformed field, which no check below lets through (every ack of every call passes here).
+  const subscriptionId = ackIdPart(fields[0]!);
+  const epoch = ackIdPart(fields[1]!);
+  const offset = ackIdPart(fields[2]!);
+  const attempt = ackIdPart(fields[3]!);
+  const safe =
+    Number.isSafeInteger(subscriptionId) &&
+    Number.isSafeInteger(epoch) &&
+    Number.isSafeInteger(offset) &&
+    Number.isSafeInteger(attempt);
+  if (!safe || offset < 1 || attempt < 1) throw invalidAckId(ackId, "is malformed");
   return { subscriptionId, epoch, offset, attempt };
+}
+
+/** One base-36 field of an ack id, or NaN when it is not 1 to 11 of `[0-9a-z]`. */
+function ackIdPart(field: string): number {
+  return PART.test(field) ? Number.parseInt(field, 36) : Number.NaN;
 }
 
 /** The error for an ack id that does not belong to the subscription it was sent to. */

@@ -26,7 +26,6 @@ export const MessageLimits = {
 // GCP allows international lowercase letters: \p{Ll} lower case, \p{Lo} letters without case (e.g. CJK).
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]*$/u;
 const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]*$/u;
-const encoder = new TextEncoder();
 
 /**
  * Checks a labels map against GCP's rules: at most 64 labels; keys 1–63 characters of lowercase
@@ -89,7 +88,7 @@ export function validateAttributes(attributes: Record<string, string>, field = "
   for (const [key, value] of entries) {
     const quoted = JSON.stringify(truncate(key));
     if (key === "") throw errors.invalidArgument(field, "attribute keys must not be empty");
-    const keyBytes = encoder.encode(key).length;
+    const keyBytes = Buffer.byteLength(key);
     if (keyBytes > MessageLimits.maxAttributeKeyBytes) {
       throw errors.invalidArgument(
         field,
@@ -101,7 +100,7 @@ export function validateAttributes(attributes: Record<string, string>, field = "
       throw errors.invalidArgument(field, `attribute key ${quoted} must not start with "goog" (reserved)`);
     }
     if (typeof value !== "string") throw errors.invalidArgument(field, `attribute ${quoted} must have a string value`);
-    const valueBytes = encoder.encode(value).length;
+    const valueBytes = Buffer.byteLength(value);
     if (valueBytes > MessageLimits.maxAttributeValueBytes) {
       throw errors.invalidArgument(
         field,
@@ -117,7 +116,8 @@ export function validateAttributes(attributes: Record<string, string>, field = "
  * @throws StreamgateError INVALID_ARGUMENT naming `field`.
  */
 export function validateOrderingKey(orderingKey: string, field = "orderingKey"): void {
-  const bytes = encoder.encode(orderingKey).length;
+  // UTF-8 length without encoding (a lone surrogate counts 3 bytes, as TextEncoder's U+FFFD does).
+  const bytes = orderingKey.length === 0 ? 0 : Buffer.byteLength(orderingKey);
   if (bytes > MessageLimits.maxOrderingKeyBytes) {
     throw errors.invalidArgument(
       field,

@@ -109,12 +109,13 @@ export function validateProjectId(project: string, field = "project"): void {
 }
 
 function parseResourceName(name: string, collection: string, kind: string, field: string): ResourceName {
-  const expected = `expected "projects/{project}/${collection}/{${kind}}"`;
+  // Built only for an error: this runs on every call that names a resource.
+  const expected = () => `expected "projects/{project}/${collection}/{${kind}}"`;
   if (typeof name !== "string" || name === "")
-    throw errors.invalidArgument(field, `${kind} name is required; ${expected}`);
+    throw errors.invalidArgument(field, `${kind} name is required; ${expected()}`);
   const parts = name.split("/");
   if (parts.length !== 4 || parts[0] !== "projects" || parts[2] !== collection) {
-    throw errors.invalidArgument(field, `invalid ${kind} name ${JSON.stringify(name)}; ${expected}`);
+    throw errors.invalidArgument(field, `invalid ${kind} name ${JSON.stringify(name)}; ${expected()}`);
   }
   const project = parts[1]!;
   const id = parts[3]!;
@@ -125,21 +126,22 @@ function parseResourceName(name: string, collection: string, kind: string, field
 
 /** Pub/Sub's id rule, shared by topics, subscriptions and snapshots. */
 function validateResourceId(id: string, kind: string, field: string): void {
-  const quoted = JSON.stringify(id);
+  // Quoted only for an error: this runs on every call that names a resource.
+  const quoted = () => JSON.stringify(id);
   if (id.length < ID_MIN_LENGTH || id.length > ID_MAX_LENGTH) {
     throw errors.invalidArgument(
       field,
-      `${kind} id ${quoted} must be ${ID_MIN_LENGTH} to ${ID_MAX_LENGTH} characters long, got ${id.length}`,
+      `${kind} id ${quoted()} must be ${ID_MIN_LENGTH} to ${ID_MAX_LENGTH} characters long, got ${id.length}`,
     );
   }
-  if (!/^[A-Za-z]/.test(id)) throw errors.invalidArgument(field, `${kind} id ${quoted} must start with a letter`);
+  if (!/^[A-Za-z]/.test(id)) throw errors.invalidArgument(field, `${kind} id ${quoted()} must start with a letter`);
   if (!ID_PATTERN.test(id)) {
     throw errors.invalidArgument(
       field,
-      `${kind} id ${quoted} may contain only letters, digits and the characters - . _ ~ % +`,
+      `${kind} id ${quoted()} may contain only letters, digits and the characters - . _ ~ % +`,
     );
   }
-  if (id.startsWith("goog")) throw errors.invalidArgument(field, `${kind} id ${quoted} must not start with "goog"`);
+  if (id.startsWith("goog")) throw errors.invalidArgument(field, `${kind} id ${quoted()} must not start with "goog"`);
 }
 
 // google.protobuf.Duration allows ±315,576,000,000 s (10,000 years).

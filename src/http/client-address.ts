@@ -1,6 +1,6 @@
 // The client address of a connection and of a request: what per-IP limits, logs, auth and the tunnel's forwarding headers use.
 import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest } from "node:http2";
+import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { ProxyTlvs } from "./proxy-protocol.js";
 import {
@@ -77,17 +77,40 @@ const resolved = new WeakMap<object, RequestClient>();
 export function requestClient(request: IncomingMessage | Http2ServerRequest): RequestClient {
   const cached = resolved.get(request);
   if (cached !== undefined) return cached;
-  const origin = connectionOrigin(connectionSocket(request));
-  const { chain, fromHeaders } = verifiedChain(origin.address, request.headers, origin.trusted);
+  const client = clientOf(connectionOrigin(connectionSocket(request)), request.headers);
+  resolved.set(request, client);
+  return client;
+}
+
+/** The client of each connection whose peer is not a trusted proxy: the same for all its requests. */
+const byOrigin = new WeakMap<ConnectionOrigin, RequestClient>();
+
+/**
+ * The client of a raw HTTP/2 stream (one a listener's stream route took), as requestClient finds a request's.
+ * When the connection's peer is not a trusted proxy no header is read, so every stream of the connection gets the
+ * same (frozen) answer.
+ */
+export function streamClient(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestClient {
+  const origin = connectionOrigin(stream.session?.socket as Socket | undefined);
+  if (origin.trusted.trusts(origin.address)) return clientOf(origin, headers);
+  let client = byOrigin.get(origin);
+  if (client === undefined) {
+    client = clientOf(origin, headers);
+    Object.freeze(client.chain);
+    byOrigin.set(origin, Object.freeze(client));
+  }
+  return client;
+}
+
+function clientOf(origin: ConnectionOrigin, headers: IncomingHttpHeaders): RequestClient {
+  const { chain, fromHeaders } = verifiedChain(origin.address, headers, origin.trusted);
   if (origin.source === "proxy_protocol") chain.push(origin.peerAddress);
-  const client: RequestClient = {
+  return {
     address: chain[0]!,
     chain,
     source: fromHeaders ? "forwarded" : origin.source,
     peerAddress: origin.peerAddress,
   };
-  resolved.set(request, client);
-  return client;
 }
 
 /** The client address of a request (see requestClient). */

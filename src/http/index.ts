@@ -6,6 +6,7 @@ export {
   type RequestClient,
   requestClient,
   requestClientAddress,
+  streamClient,
 } from "./client-address.js";
 export {
   type AnyRequest,
@@ -25,6 +26,7 @@ export {
   type ListenerProxyProtocol,
   type ListenerTlsOptions,
   type RequestHandler,
+  type StreamRoute,
 } from "./listener.js";
 export { type ProxyProtocolOptions, readProxyHeader } from "./proxy-accept.js";
 export {

@@ -31,6 +31,7 @@ import {
   type Route,
   refuse,
   requestClientAddress,
+  type StreamRoute,
   sendError,
   sendJson,
   wireProtocolOf,
@@ -478,21 +479,37 @@ export async function createServer(
           mapError: toConnectError,
         })
       : null;
-  const serveCalls: RequestHandler =
+  // Its calls are taken as raw HTTP/2 streams, before node's compatibility layer (see StreamRoute), and go through
+  // the same edge as every request: auth, trace context, the principal's stream limit.
+  const leanRoute: StreamRoute | null =
     lean === null
-      ? connectHandler
-      : (request, response) => {
-          if ("stream" in request && request.method === "POST") {
-            const contentType = request.headers["content-type"];
-            const path = (request.url ?? "/").split("?")[0]!;
-            if (contentType !== undefined && LEAN_GRPC_CONTENT_TYPE.test(contentType) && lean.serves(path)) {
-              lean.handle(request.stream, request.headers, path);
-              return;
-            }
-          }
-          connectHandler(request, response);
+      ? null
+      : (stream, headers) => {
+          const contentType = headers["content-type"];
+          if (headers[":method"] !== "POST" || contentType === undefined || !LEAN_GRPC_CONTENT_TYPE.test(contentType))
+            return false;
+          const target = headers[":path"] ?? "/";
+          const query = target.indexOf("?");
+          const path = query < 0 ? target : target.slice(0, query);
+          if (!lean.serves(path)) return false;
+          auth.edge.handleStream(stream, headers, () =>
+            runWithTraceContext(traceContextFromHeaders(headers), () => {
+              if (streamingPaths.has(path)) {
+                let release: () => void;
+                try {
+                  release = principalLimits.admitStream();
+                } catch (error) {
+                  refuse({ stream, headers }, error);
+                  return;
+                }
+                stream.once("close", release);
+              }
+              lean.handle(stream, headers, path);
+            }),
+          );
+          return true;
         };
-  const handler = edge(serveCalls);
+  const handler = edge(connectHandler);
   // At accept (after the PROXY header, if any): past --max-connections-per-ip a plain connection gets an answer its
   // protocol understands, TLS a close. The count is per client address (the PROXY header's source, else the peer). A
   // connection whose client is itself a trusted proxy (an L7 proxy's pooled upstream connection, carrying many
@@ -551,6 +568,7 @@ export async function createServer(
         runWithTraceContext(traceContextFromHeaders(request.headers), () => handler(request, response)),
       );
     },
+    streamRoutes: leanRoute === null ? [] : [leanRoute],
     upgrade: (request, socket, head) => {
       const path = (request.url ?? "/").split("?")[0];
       if (path === WEBSOCKET_PATH && !draining && !closed)

@@ -1,6 +1,7 @@
 // The embedded engine: SQLite (WAL) storage plus in-process dispatchers, behind the Engine interface.
 import type Database from "better-sqlite3";
 import type { AckResult } from "../../broker/ack-result.js";
+import { clonePlain } from "../../broker/clone-plain.js";
 import {
   emptyIamPolicy,
   type IamPolicy,
@@ -119,7 +120,7 @@ class SqliteEngine implements EmbeddedEngine {
 
   async getTopic(name: TopicName): Promise<Topic> {
     this.assertOpen();
-    return structuredClone(this.topics.require(name, "name").config);
+    return clonePlain(this.topics.require(name, "name").config);
   }
 
   async updateTopic(name: TopicName, update: Update<Topic>): Promise<Topic> {

@@ -57,6 +57,16 @@ function outcome(
   error: StreamgateError | null,
   known = true,
 ): AckOutcome {
+  if (malformed.length === 0 && result.invalidAckIds.length === 0 && result.temporaryFailedAckIds.length === 0) {
+    // Every id applied (the usual call): no set to build, nothing to filter.
+    return {
+      applied: ackIds.slice(),
+      invalid: [],
+      temporaryFailed: result.temporaryFailedAckIds,
+      exactlyOnce: known ? result.exactlyOnce : null,
+      malformed: error,
+    };
+  }
   const invalid = [...malformed, ...result.invalidAckIds];
   const failed = new Set([...invalid, ...result.temporaryFailedAckIds]);
   return {

@@ -65,18 +65,30 @@ const incomplete = () => new ConnectError("protocol error: incomplete envelope",
  */
 export function readSingleEnvelope(stream: ServerHttp2Stream, readMaxBytes: number, kind: string): Promise<Envelope> {
   return new Promise((resolve, reject) => {
-    const splitter = new EnvelopeSplitter(readMaxBytes);
+    // Made only when the body is not one chunk holding exactly one envelope (the usual unary request).
+    let splitter: EnvelopeSplitter | undefined;
     let found: Envelope | undefined;
-    let failed = false;
+    // Once settled the listeners stay attached and do nothing: removing them costs more than the stream's end.
+    let settled = false;
     const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("close", onEnd);
+      if (settled) return;
+      settled = true;
       reject(error);
     };
     const onData = (chunk: Buffer) => {
+      if (settled) return;
+      if (splitter === undefined && found === undefined && chunk.length >= 5) {
+        const length = chunk.readUInt32BE(1);
+        if (length > readMaxBytes) {
+          fail(tooLarge(length, readMaxBytes));
+          return;
+        }
+        if (chunk.length === 5 + length) {
+          found = { flags: chunk[0]!, data: chunk.subarray(5) };
+          return;
+        }
+      }
+      splitter ??= new EnvelopeSplitter(readMaxBytes);
       let envelopes: Envelope[];
       try {
         envelopes = splitter.push(chunk);
@@ -93,25 +105,24 @@ export function readSingleEnvelope(stream: ServerHttp2Stream, readMaxBytes: numb
       }
     };
     const onEnd = () => {
-      if (failed) return;
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("close", onEnd);
-      if (found !== undefined && !splitter.partial) {
+      if (settled) return;
+      settled = true;
+      const partial = splitter?.partial ?? false;
+      if (found !== undefined && !partial) {
         resolve(found);
         return;
       }
       // A body that ended short may have been cut by the client's RST_STREAM (a cancel): see endedByReset.
       void endedByReset(stream).then((reset) => {
         if (reset) reject(cancelledByClient());
-        else if (splitter.partial) reject(incomplete());
+        else if (partial) reject(incomplete());
         else reject(new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented));
       });
     };
     stream.on("data", onData);
-    stream.once("end", onEnd);
+    stream.on("end", onEnd);
     // A stream reset before its body ended: the call is cancelled elsewhere; this read just stops.
-    stream.once("close", onEnd);
+    stream.on("close", onEnd);
   });
 }
 

@@ -66,6 +66,9 @@ function find(name: string): GrpcCompression | undefined {
   return undefined;
 }
 
+/** Identity both ways: the answer for a call that names no encoding, shared. */
+const IDENTITY: NegotiatedCompression = Object.freeze({ request: null, response: null, error: undefined });
+
 /**
  * Picks the codecs from `grpc-encoding` and `grpc-accept-encoding` exactly as connect's
  * `compressionNegotiate`: an unknown request encoding is UNIMPLEMENTED naming the accepted ones; the
@@ -75,6 +78,7 @@ export function negotiateCompression(
   requested: string | undefined,
   accepted: string | undefined,
 ): NegotiatedCompression {
+  if (requested === undefined && (accepted === undefined || accepted === "")) return IDENTITY;
   let request: GrpcCompression | null = null;
   let error: ConnectError | undefined;
   if (requested !== undefined && requested !== "identity") {

@@ -34,7 +34,8 @@ export class LeanCall {
     private readonly closeUnread: boolean,
     private readonly mapError: (error: unknown) => ConnectError,
   ) {
-    stream.once("close", this.onClose);
+    // `on`, not `once`: a stream closes once, and once() would wrap the listener (an allocation per call).
+    stream.on("close", this.onClose);
   }
 
   /** Ends the call with DEADLINE_EXCEEDED after `timeoutMs` (connect's deadline error). */
@@ -79,6 +80,37 @@ export class LeanCall {
       this.stream.once("drain", go);
       this.stream.once("close", go);
     });
+  }
+
+  /**
+   * Ends a call whose request has been read to its end OK with its one response message: headers, message and
+   * trailers go out together (one write, then the trailers), as a bare node:http2 server answers, instead of a
+   * write() followed by finish(). Used by unary and client-streaming calls.
+   */
+  finishWith(frame: Buffer): void {
+    if (this.done) return;
+    if (this.headersSent) {
+      void this.write(frame);
+      this.finish();
+      return;
+    }
+    this.done = true;
+    const stream = this.stream;
+    if (!stream.destroyed && !stream.closed) {
+      const trailers = okTrailers(this.context.peekResponseTrailer());
+      this.headersSent = true;
+      const headers = copyHeaders(this.context.peekResponseHeader(), {
+        ":status": 200,
+        "content-type": RESPONSE_CONTENT_TYPE,
+      });
+      if (this.compression !== null) headers["grpc-encoding"] = this.compression.name;
+      stream.respond(headers, { waitForTrailers: true });
+      stream.once("wantTrailers", () => {
+        if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
+      });
+      stream.end(frame);
+    }
+    this.cleanup(CALL_ENDED);
   }
 
   /** Ends the call OK: trailers after the messages (or trailers-only when there were none). */

@@ -38,12 +38,19 @@ export interface LeanGrpcOptions {
 export interface LeanGrpcHandler {
   /** True when `path` (`/package.Service/Method`) is a method of a served service. */
   serves(path: string): boolean;
-  /** Serves one call; the caller checked `serves(path)`, HTTP/2, POST and a binary gRPC content type. */
+  /**
+   * Serves one call; the caller checked `serves(path)`, HTTP/2, POST and a binary gRPC content type. The stream is
+   * a raw one (a listener stream route took it): unary answers do not clear listeners a compatibility-layer
+   * response would have put on it.
+   */
   handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void;
 }
 
 /** Binary gRPC content types served here; `+json`, gRPC-Web and Connect stay on connect-node. */
 export const LEAN_GRPC_CONTENT_TYPE = /^application\/grpc(?:\+proto)?$/i;
+
+/** parseTimeout's answer for a call without `grpc-timeout`, shared. */
+const NO_TIMEOUT: { timeoutMs?: number; error?: ConnectError } = Object.freeze({});
 
 // biome-ignore lint/suspicious/noExplicitAny: implementations are called with the types their descriptor declares.
 type AnyImpl = (input: any, context: LeanHandlerContext) => any;
@@ -84,7 +91,9 @@ async function serveCall(
   headers: IncomingHttpHeaders,
   options: LeanGrpcOptions,
 ): Promise<void> {
-  const timeout = parseTimeout(header(headers, "grpc-timeout") ?? null, Number.MAX_SAFE_INTEGER);
+  const timeoutHeader = header(headers, "grpc-timeout");
+  const timeout: { timeoutMs?: number; error?: ConnectError } =
+    timeoutHeader === undefined ? NO_TIMEOUT : parseTimeout(timeoutHeader, Number.MAX_SAFE_INTEGER);
   const compression = negotiateCompression(header(headers, "grpc-encoding"), header(headers, "grpc-accept-encoding"));
   const deadlineAt =
     timeout.timeoutMs === undefined || timeout.error !== undefined ? undefined : Date.now() + timeout.timeoutMs;
@@ -95,23 +104,22 @@ async function serveCall(
     if (timeout.error !== undefined) throw timeout.error;
     if (timeout.timeoutMs !== undefined) call.startDeadline(timeout.timeoutMs);
     const { method } = route;
+    if (method.methodKind === "unary") {
+      // No closures, and awaits only of what can be pending (an await of a plain value still costs a turn of the
+      // microtask queue): the unary call is the one whose fixed cost matters.
+      const envelope = await readSingleEnvelope(stream, options.readMaxBytes, "unary");
+      const decoded = decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
+      const output = await route.impl(decoded instanceof Promise ? await decoded : decoded, context);
+      if (call.done) return;
+      const frame = encodeMessage(method.output, output, options.writeMaxBytes, compression.response);
+      call.finishWith(frame instanceof Promise ? await frame : frame);
+      return;
+    }
     const decode = (envelope: Envelope) =>
       decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
     const encode = (message: unknown) =>
-      frameMessage(
-        toBinary(method.output, normalize(method.output, message)),
-        options.writeMaxBytes,
-        compression.response,
-      );
+      encodeMessage(method.output, message, options.writeMaxBytes, compression.response);
     switch (method.methodKind) {
-      case "unary": {
-        const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "unary"));
-        const output = await route.impl(input, context);
-        if (call.done) return;
-        await call.write(await encode(output));
-        call.finish();
-        return;
-      }
       case "server_streaming": {
         const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "server-streaming"));
         await writeAll(call, route.impl(input, context), encode);
@@ -120,8 +128,7 @@ async function serveCall(
       case "client_streaming": {
         const output = await route.impl(decodeAll(readEnvelopes(stream, options.readMaxBytes), decode), context);
         if (call.done) return;
-        await call.write(await encode(output));
-        call.finish();
+        call.finishWith(await encode(output));
         return;
       }
       case "bidi_streaming": {
@@ -154,6 +161,16 @@ async function writeAll(
 
 async function* decodeAll<T>(envelopes: AsyncIterable<Envelope>, decode: (envelope: Envelope) => Promise<T> | T) {
   for await (const envelope of envelopes) yield await decode(envelope);
+}
+
+/** One response message, serialized and framed (compressed when negotiated and large enough). */
+function encodeMessage(
+  schema: DescMessage,
+  message: unknown,
+  writeMaxBytes: number,
+  compression: GrpcCompression | null,
+): Buffer | Promise<Buffer> {
+  return frameMessage(toBinary(schema, normalize(schema, message)), writeMaxBytes, compression);
 }
 
 /** Implementations may return a plain init object; connect turns it into a message the same way. */
