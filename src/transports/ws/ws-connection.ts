@@ -81,6 +81,11 @@ export class WsConnection {
     this.ws.close(code, text);
   }
 
+  /** A close frame is on its way (or the socket is gone): ws's own close timeout (30 s) ends it, not pings. */
+  get isClosing(): boolean {
+    return this.closing || this.ws.readyState !== this.ws.OPEN;
+  }
+
   ping(): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }

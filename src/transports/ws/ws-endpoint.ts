@@ -76,6 +76,9 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
 
   const pinger = setInterval(() => {
     for (const connection of connections) {
+      // A closing connection (e.g. a slow consumer's 1013) has its close frame queued behind the data it did not
+      // read: terminating it on missed pongs would drop that frame and its resume point (the client saw 1006).
+      if (connection.isClosing) continue;
       if (connection.missedPongs >= 2) {
         connection.terminate();
         continue;
