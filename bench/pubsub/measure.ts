@@ -27,6 +27,8 @@ export interface Samples {
   consumeRate: number[];
   p50Ms: number[];
   p99Ms: number[];
+  /** p50 / p99 per repetition at each extra latency rate (msg/s). */
+  extraLatency: Record<number, { p50Ms: number[]; p99Ms: number[] }>;
   /** p99 of the client process's event-loop delay during each latency repetition. */
   clientLoopDelayP99Ms: number[];
   /** Server and client CPU microseconds per message, per phase and repetition. */
@@ -42,6 +44,8 @@ export interface Samples {
 export interface Contestant {
   driver: PubsubDriver;
   phases: readonly Phase[];
+  /** Also measured at the extra latency rates. */
+  extraLatency?: boolean;
   samples: Samples;
 }
 
@@ -55,6 +59,7 @@ export function contestant(driver: PubsubDriver, phases: readonly Phase[] = PHAS
       consumeRate: [],
       p50Ms: [],
       p99Ms: [],
+      extraLatency: {},
       clientLoopDelayP99Ms: [],
       serverCpuUsPerMessage: { publish: [], consume: [], latency: [] },
       clientCpuUsPerMessage: { publish: [], consume: [], latency: [] },
@@ -149,6 +154,37 @@ export async function measureAll(
       for (const entry of order) await measureOnce(phase, repetition, entry, settings, context);
     }
   }
+  const extra = contestants.filter((entry) => entry.extraLatency === true && entry.phases.includes(Phase.Latency));
+  for (const rate of settings.latencyExtraRatesPerSecond) {
+    const atRate = { ...settings, latencyRatePerSecond: rate, latencyDurationMs: settings.latencyExtraDurationMs };
+    for (let repetition = 0; repetition < context.repetitions; repetition++) {
+      const order = repetition % 2 === 0 ? extra : [...extra].reverse();
+      for (const entry of order) await measureExtraLatency(rate, repetition, entry, atRate, context);
+    }
+  }
+}
+
+/** One latency run at an extra rate: its p50/p99 only (CPU figures stay those of the main rate). */
+async function measureExtraLatency(
+  rate: number,
+  repetition: number,
+  entry: Contestant,
+  settings: PubsubSettings,
+  context: BenchContext,
+): Promise<void> {
+  const { driver, samples } = entry;
+  const result = await driver.latency(settings);
+  const slot = samples.extraLatency[rate] ?? { p50Ms: [], p99Ms: [] };
+  samples.extraLatency[rate] = slot;
+  slot.p50Ms.push(result.p50Ms);
+  slot.p99Ms.push(result.p99Ms);
+  samples.runs.push({ phase: `latency@${rate}`, repetition, ...result });
+  if (result.missing > 0)
+    samples.problems.push(`latency @${rate} #${repetition + 1}: ${result.missing} messages not received`);
+  context.log(
+    `  latency@${rate} #${repetition + 1} ${driver.name}: p50 ${round(result.p50Ms)} ms, p99 ${round(result.p99Ms)} ms ` +
+      `at ${Math.round(result.achievedRatePerSecond)} msg/s`,
+  );
 }
 
 /** Median CPU per message per phase, for the report's details. */
