@@ -17,9 +17,17 @@ export interface AckIdParts {
 const MAX_FIELD_DIGITS = 11;
 const DOT = 46;
 
-/** Encodes a delivery as a compact opaque string (base-36 fields joined by "."). */
-export function encodeAckId(parts: AckIdParts): string {
-  return `${parts.subscriptionId.toString(36)}.${parts.epoch.toString(36)}.${parts.offset.toString(36)}.${parts.attempt.toString(36)}`;
+/** The first two fields of the ack ids of one subscription generation and epoch, with their separators. */
+export function ackIdPrefix(subscriptionId: number, epoch: number): string {
+  return `${subscriptionId.toString(36)}.${epoch.toString(36)}.`;
+}
+
+/**
+ * Encodes a delivery as a compact opaque string (base-36 fields joined by ".").
+ * @param prefix - `ackIdPrefix(parts.subscriptionId, parts.epoch)`, when the caller keeps it.
+ */
+export function encodeAckId(parts: AckIdParts, prefix = ackIdPrefix(parts.subscriptionId, parts.epoch)): string {
+  return `${prefix}${parts.offset.toString(36)}.${parts.attempt.toString(36)}`;
 }
 
 /** Value of a base-36 digit (0-9, a-z) from its char code, or -1. */

@@ -117,6 +117,8 @@ export function validateAttributes(attributes: Record<string, string>, field = "
  * @throws StreamgateError INVALID_ARGUMENT naming `field`.
  */
 export function validateOrderingKey(orderingKey: string, field = "orderingKey"): void {
+  // At most 3 UTF-8 bytes per UTF-16 unit: short keys (and the empty one, on every publish) need no encoding.
+  if (orderingKey.length * 3 <= MessageLimits.maxOrderingKeyBytes) return;
   const bytes = encoder.encode(orderingKey).length;
   if (bytes > MessageLimits.maxOrderingKeyBytes) {
     throw errors.invalidArgument(
