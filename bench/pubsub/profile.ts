@@ -7,7 +7,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { measureCpu } from "../lib/process-cpu.js";
+import { measureCpu, runQueueWaitMs } from "../lib/process-cpu.js";
 import { round } from "../lib/stats.js";
 import { startStreamgateProcess } from "../lib/streamgate-process.js";
 import { DEFAULT_PUBSUB_SETTINGS } from "./index.js";
@@ -19,6 +19,7 @@ const { values, positionals } = parseArgs({
   options: {
     out: { type: "string", default: "bench/results/profiles/pubsub" },
     rate: { type: "string", default: "5000" },
+    outstanding: { type: "string", default: "1000" },
     seconds: { type: "string", default: "10" },
     reps: { type: "string", default: "1" },
     backlog: { type: "string", default: "50000" },
@@ -36,6 +37,7 @@ const settings = {
   latencyRatePerSecond: Number(values.rate),
   latencyDurationMs: Number(values.seconds) * 1000,
   backlogMessages: Number(values.backlog),
+  maxOutstandingMessages: Number(values.outstanding),
 };
 
 for (const phase of phases) {
@@ -54,13 +56,16 @@ for (const phase of phases) {
         const loop = monitorEventLoopDelay({ resolution: 1 });
         loop.enable();
         const from = monotonicUs();
+        const waited = runQueueWaitMs(server.pid);
         const { result, serverCpuMs, clientCpuMs } = await measureCpu(server.pid, () => driver.latency(settings));
+        const waitedMs = (runQueueWaitMs(server.pid) ?? 0) - (waited ?? 0);
         loop.disable();
         appendFileSync(`${dir}/windows.txt`, `${server.pid} latency ${from} ${monotonicUs()}\n`);
         console.log(
           `latency @${settings.latencyRatePerSecond}: p50 ${round(result.p50Ms)} ms p99 ${round(result.p99Ms)} ms max ${round(result.maxMs)} ms, ` +
             `sent ${result.sent} missing ${result.missing}, server ${round(((serverCpuMs ?? 0) * 1000) / result.received, 1)} µs/msg, ` +
-            `client ${round((clientCpuMs * 1000) / result.received, 1)} µs/msg, client loop p99 ${round(loop.percentile(99) / 1e6)} ms`,
+            `client ${round((clientCpuMs * 1000) / result.received, 1)} µs/msg, client loop p99 ${round(loop.percentile(99) / 1e6)} ms, ` +
+            `server's event loop waited for a CPU ${round(waitedMs)} ms (${round((waitedMs / (monotonicUs() - from)) * 1e5, 1)}% of the time)`,
         );
       } else {
         const prepared = await driver.prepareConsume(settings);
