@@ -6,6 +6,7 @@ import { connectionsBenchmark } from "./connections/index.js";
 import { fanoutBenchmark } from "./fanout/index.js";
 import { fanoutInstancesBenchmark } from "./fanout-instances/index.js";
 import { grpcCpuBenchmark } from "./grpc-cpu/index.js";
+import { jetstreamEngineBenchmark } from "./jetstream-engine/index.js";
 import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
@@ -20,6 +21,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   orderedBenchmark,
   fanoutBenchmark,
   fanoutInstancesBenchmark,
+  jetstreamEngineBenchmark,
   connectionsBenchmark,
   tunnelBenchmark,
   storeAppendBenchmark,

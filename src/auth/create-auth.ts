@@ -2,10 +2,12 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Engine } from "../engines/engine.js";
+import type { EngineInterceptor } from "../engines/engine-chain.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import type { StreamHub } from "../streams/index.js";
 import { type AuthEdge, createAuthEdge } from "./auth-edge.js";
-import { authorizeEngine, authorizeHub } from "./authorized-engine.js";
+import { AUTHORIZATION_INTERCEPTOR, authorizationInterceptor, authorizeHub } from "./authorization.js";
+import type { PrincipalContext } from "./principal-context.js";
 import type { AuthTransport } from "./token-principal.js";
 import { createTokenVerifier, MIN_SECRET_BYTES } from "./token-verifier.js";
 
@@ -35,8 +37,11 @@ export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
 export interface Auth {
   readonly mode: AuthMode;
   readonly edge: AuthEdge;
-  /** The engine the transports get: checks grants when auth is on, `engine` itself otherwise. */
-  engine(engine: Engine): Engine;
+  /**
+   * The authorization link of the engine chain: checks grants when auth is on; intercepts nothing (every call
+   * passes straight through) when it is off.
+   */
+  readonly interceptor: EngineInterceptor<PrincipalContext>;
   /** The hub the transports get, likewise; `policies` (the engine) adds IAM policy bindings to the checks. */
   hub(hub: StreamHub, policies?: Pick<Engine, "storedIamPolicy">): StreamHub;
 }
@@ -125,7 +130,8 @@ export function createAuth(settings: AuthSettings, hooks: AuthHooks): Auth {
   return {
     mode,
     edge,
-    engine: (engine) => (verifier === null ? engine : authorizeEngine(engine, denied)),
+    interceptor:
+      verifier === null ? { name: AUTHORIZATION_INTERCEPTOR, intercept: () => ({}) } : authorizationInterceptor(denied),
     hub: (hub, policies) => (verifier === null ? hub : authorizeHub(hub, denied, policies ?? null)),
   };
 }

@@ -25,3 +25,18 @@ export function runAsPrincipal<T>(principal: Principal, work: () => T): T {
 export function currentPrincipal(): Principal | undefined {
   return current.getStore();
 }
+
+/**
+ * What the engine chain's interceptors read of the request: its principal, read from the async context each time
+ * the field is read (so a call that does not ask costs nothing).
+ */
+export interface PrincipalContext {
+  readonly principal: Principal | undefined;
+}
+
+/** The {@link PrincipalContext} of the current request. */
+export const principalContext: PrincipalContext = {
+  get principal() {
+    return current.getStore();
+  },
+};

@@ -4,6 +4,7 @@ import type { DeliveryOptions, DeliveryStream } from "../engines/engine.js";
 import { StreamgateError } from "../errors/index.js";
 import { ackIdPrefix, decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
 import type { AckResult } from "./ack-result.js";
+import { ConsumerSet } from "./consumer-set.js";
 import { deadLetterMessage } from "./dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "./delivery-stream.js";
 import { DeliveryTimers } from "./delivery-timers.js";
@@ -65,8 +66,7 @@ export class SubscriptionDispatcher implements StreamHost {
   private prefixEpoch = 0;
   private persistedFloor: number;
   private readonly timers = new DeliveryTimers(() => this.pump());
-  private consumers: Consumer[] = [];
-  private roundRobin = 0;
+  private readonly consumers = new ConsumerSet();
   private readBudget = READS_PER_PUMP;
   private pumpScheduled = false;
   private pumping = false;
@@ -95,7 +95,7 @@ export class SubscriptionDispatcher implements StreamHost {
   onAppend(nextOffset: number): void {
     if (nextOffset <= this.buffer.knownEnd) return;
     this.buffer.knownEnd = nextOffset;
-    if (this.consumers.length > 0) this.schedulePump();
+    if (this.consumers.size > 0) this.schedulePump();
   }
 
   /** Records activity for the expiration policy. */
@@ -110,7 +110,7 @@ export class SubscriptionDispatcher implements StreamHost {
 
   /** True while a stream or a waiting pull is attached (an active subscription never expires). */
   get hasConsumers(): boolean {
-    return this.consumers.length > 0;
+    return this.consumers.size > 0;
   }
 
   /** Unary pull: what is deliverable now, else waits up to `waitMs` for at least one message. */
@@ -123,9 +123,9 @@ export class SubscriptionDispatcher implements StreamHost {
     if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
       return batch.map((message) => this.receivedMessage(message));
     }
-    this.consumers.push(waiter);
+    this.consumers.add(waiter);
     await waiter.wait(options.waitMs, options.signal);
-    this.removeConsumer(waiter);
+    this.consumers.remove(waiter);
     return (waiter.taken ?? []).map((message) => this.receivedMessage(message));
   }
 
@@ -134,7 +134,7 @@ export class SubscriptionDispatcher implements StreamHost {
     const stream = new DispatchStream(this, options);
     this.touch();
     if (this.closed) stream.end();
-    else if (!stream.isEnded) this.consumers.push(stream);
+    else if (!stream.isEnded) this.consumers.add(stream);
     this.schedulePump();
     return stream;
   }
@@ -225,7 +225,7 @@ export class SubscriptionDispatcher implements StreamHost {
   disconnect(reason?: StreamgateError): void {
     this.log = null;
     this.clearTracked({ floor: this.buffer.readCursor, acked: [] });
-    if (reason !== undefined) this.endConsumers(reason);
+    if (reason !== undefined) this.consumers.endAll(reason);
   }
 
   /** Stops timers and ends every stream and waiting pull. */
@@ -233,7 +233,7 @@ export class SubscriptionDispatcher implements StreamHost {
     if (this.closed) return;
     this.closed = true;
     this.timers.stop();
-    this.endConsumers();
+    this.consumers.endAll();
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
@@ -250,7 +250,7 @@ export class SubscriptionDispatcher implements StreamHost {
   }
 
   streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
-    this.removeConsumer(stream);
+    this.consumers.remove(stream);
     // Leased but never yielded: the client never saw them, so they go back without costing an attempt.
     const unseen = new Set(undelivered);
     for (const message of byOffset(undelivered)) {
@@ -293,22 +293,9 @@ export class SubscriptionDispatcher implements StreamHost {
     this.readBudget = READS_PER_PUMP;
     try {
       this.processTimers();
-      let progress = true;
-      while (progress && this.consumers.length > 0) {
-        progress = false;
-        const start = this.roundRobin++ % this.consumers.length;
-        const round = [...this.consumers.slice(start), ...this.consumers.slice(0, start)];
-        for (const consumer of round) {
-          if (!this.consumers.includes(consumer)) continue;
-          const batch = this.take(consumer);
-          if (batch.length === 0) continue;
-          progress = true;
-          consumer.accept(batch);
-          if (consumer instanceof PullWaiter) this.removeConsumer(consumer);
-        }
-      }
+      this.consumers.distribute((consumer) => this.take(consumer));
     } catch (error) {
-      this.endConsumers(StreamgateError.from(error));
+      this.consumers.endAll(StreamgateError.from(error));
     } finally {
       this.pumping = false;
     }
@@ -499,20 +486,6 @@ export class SubscriptionDispatcher implements StreamHost {
     for (const message of this.buffer.all()) this.releaseLease(message);
     this.buffer.reset(ackState);
     this.timers.clear();
-  }
-
-  private removeConsumer(consumer: Consumer): void {
-    const index = this.consumers.indexOf(consumer);
-    if (index >= 0) this.consumers.splice(index, 1);
-  }
-
-  private endConsumers(reason?: StreamgateError): void {
-    const consumers = this.consumers;
-    this.consumers = [];
-    for (const consumer of consumers) {
-      if (consumer instanceof DispatchStream) consumer.end(reason);
-      else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
-    }
   }
 }
 

@@ -36,6 +36,23 @@ export interface ServerOptions extends LimitsOptions {
   syncEveryCommit: boolean;
   /** NATS URL for the jetstream engine. Default "nats://127.0.0.1:4222". */
   natsUrl: string;
+  /**
+   * Replicas of every stream and KV bucket the jetstream engine creates: 1 on a single nats-server,
+   * 3 (or 5) on a cluster, so a node's loss loses nothing acknowledged. Default 1.
+   */
+  jetstreamReplicas: number;
+  /** Prefix of the jetstream engine's streams, consumers and buckets; instances sharing it share everything. Default "streamgate". */
+  jetstreamNamespace: string;
+  /**
+   * How long an instance's hold on an ordered subscription lasts without renewal (renewed every
+   * second), in ms: after an instance dies another delivers its ordered subscriptions this much
+   * later. Default 5 000.
+   */
+  jetstreamOrderingLeaseMs: number;
+  /** How long the jetstream engine's lease book keeps a delivery's record, in ms (stale ack ids are refused this long). Default 600 000 (Pub/Sub's longest ack deadline). */
+  jetstreamDeliveryRecordTtlMs: number;
+  /** How long the jetstream engine waits for its first connection to NATS, in ms. Default 5 000. */
+  jetstreamConnectTimeoutMs: number;
   /** PEM certificate file; with tlsKeyPath enables TLS (ALPN h2, http/1.1). Default none. */
   tlsCertPath: string | null;
   /** PEM private key file. Default none. */
@@ -146,6 +163,11 @@ export const defaultServerOptions: ServerOptions = {
   dataDir: "./data",
   syncEveryCommit: false,
   natsUrl: "nats://127.0.0.1:4222",
+  jetstreamReplicas: 1,
+  jetstreamNamespace: "streamgate",
+  jetstreamOrderingLeaseMs: 5_000,
+  jetstreamDeliveryRecordTtlMs: 600_000,
+  jetstreamConnectTimeoutMs: 5_000,
   tlsCertPath: null,
   tlsKeyPath: null,
   tlsClientCaPath: null,
@@ -205,6 +227,15 @@ export function resolveServerOptions(partial: Partial<ServerOptions> = {}): Serv
     fail("maxRequestBytes", `must be at least maxMessageBytes (${options.maxMessageBytes})`);
   }
   if (options.dataDir.length === 0) fail("dataDir", "must not be empty");
+  if (![1, 3, 5].includes(options.jetstreamReplicas)) {
+    fail(
+      "jetstreamReplicas",
+      "--jetstream-replicas must be 1, 3 or 5 (a NATS cluster keeps a quorum with an odd count)",
+    );
+  }
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(options.jetstreamNamespace)) {
+    fail("jetstreamNamespace", "--jetstream-namespace must be 1-32 characters of A-Z a-z 0-9 _ -");
+  }
   if (options.tunnelRulesPath !== null && options.port !== 0) {
     for (const option of ["tunnelHttpPort", "tunnelGrpcPort"] as const) {
       if (options[option] === options.port) fail(option, `must differ from port (${options.port})`);

@@ -22,6 +22,14 @@ export type {
   Update,
 } from "./engine.js";
 export {
+  chainEngine,
+  ENGINE_METHODS,
+  type EngineChain,
+  type EngineInterception,
+  type EngineInterceptor,
+  type EngineMethod,
+} from "./engine-chain.js";
+export {
   createJetStreamEngine,
   JETSTREAM_ENGINE_DEFAULTS,
   type JetStreamEngine,
@@ -36,6 +44,14 @@ export interface EngineSelection {
   dataDir: string;
   syncEveryCommit: boolean;
   natsUrl?: string;
+  /** The largest accepted message: the jetstream engine refuses to start when nats-server's max_payload is lower. */
+  maxMessageBytes?: number;
+  /** Jetstream engine options (see {@link JetStreamEngineOptions}); unset ones take the engine's defaults. */
+  jetstreamReplicas?: number;
+  jetstreamNamespace?: string;
+  jetstreamOrderingLeaseMs?: number;
+  jetstreamDeliveryRecordTtlMs?: number;
+  jetstreamConnectTimeoutMs?: number;
 }
 
 /**
@@ -47,7 +63,15 @@ export async function createEngine(selection: EngineSelection): Promise<Engine> 
     case "embedded":
       return createEmbeddedEngine({ dataDir: selection.dataDir, syncEveryCommit: selection.syncEveryCommit });
     case "jetstream":
-      return createJetStreamEngine({ natsUrl: selection.natsUrl ?? "" });
+      return createJetStreamEngine({
+        natsUrl: selection.natsUrl ?? "",
+        maxMessageBytes: selection.maxMessageBytes,
+        replicas: selection.jetstreamReplicas,
+        namespace: selection.jetstreamNamespace,
+        orderingLeaseMs: selection.jetstreamOrderingLeaseMs,
+        deliveryRecordTtlMs: selection.jetstreamDeliveryRecordTtlMs,
+        connectTimeoutMs: selection.jetstreamConnectTimeoutMs,
+      });
     default:
       throw new StreamgateError(
         Code.UNIMPLEMENTED,

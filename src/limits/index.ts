@@ -1,11 +1,12 @@
 // Public surface of limits: per-IP and per-principal connection, subscription and publish-rate limits.
-import type { Engine } from "../engines/engine.js";
+import type { PrincipalContext } from "../auth/principal-context.js";
+import type { EngineInterceptor } from "../engines/engine-chain.js";
 import type { StreamHub } from "../streams/index.js";
 import { KeyedCounter } from "./keyed-counter.js";
 import { KeyedRateLimiter } from "./keyed-rate-limiter.js";
 import { tooManyPrincipalConnectionsError } from "./limit-errors.js";
-import { limitEngine } from "./limited-engine.js";
 import { limitHub } from "./limited-hub.js";
+import { limitsInterceptor } from "./limits-interceptor.js";
 import { LimitName, type LimitsOptions } from "./limits-options.js";
 import { connectionLimitKey, currentLimitKey } from "./principal-key.js";
 
@@ -17,6 +18,7 @@ export {
   tooManyPrincipalConnectionsError,
   tooManyPrincipalSubscriptionsError,
 } from "./limit-errors.js";
+export { type EngineLimits, LIMITS_INTERCEPTOR, limitsInterceptor } from "./limits-interceptor.js";
 export { checkLimitsOptions, defaultLimitsOptions, LimitName, type LimitsOptions } from "./limits-options.js";
 export { anonymousPrincipal, connectionLimitKey, currentLimitKey, normalizeAddress } from "./principal-key.js";
 export { refusePlainSocket } from "./socket-refusal.js";
@@ -25,8 +27,8 @@ export { TokenBucket } from "./token-bucket.js";
 /** The server's limits: one instance per server, shared by every transport. */
 export interface Limits {
   readonly options: LimitsOptions;
-  /** `engine` with publish rate-limited and StreamingPull streams counted per principal. */
-  limitEngine(engine: Engine): Engine;
+  /** The limits link of the engine chain: publish rate-limited and StreamingPull streams counted per principal. */
+  readonly interceptor: EngineInterceptor<PrincipalContext>;
   /** `hub` with live subscriptions counted per principal. */
   limitHub(hub: StreamHub): StreamHub;
   /** At accept: a release function for a connection from `remoteAddress`, or null when that IP (IPv6: its /64) is at its limit. */
@@ -61,8 +63,12 @@ export function createLimits(options: LimitsOptions, hooks: LimitsHooks = {}): L
   const noop = () => undefined;
   return {
     options,
-    limitEngine: (engine) =>
-      limitEngine(engine, { publishRate, publishRatePerSecond: options.publishRate, subscriptions, onLimited }),
+    interceptor: limitsInterceptor({
+      publishRate,
+      publishRatePerSecond: options.publishRate,
+      subscriptions,
+      onLimited,
+    }),
     limitHub: (hub) => limitHub(hub, subscriptions, onLimited),
     admitConnection(remoteAddress) {
       const release = perIp.tryAcquire(connectionLimitKey(remoteAddress));

@@ -7,9 +7,9 @@ export {
   liveConnections,
   StreamTransport,
 } from "./connection-registry.js";
-export { instrumentEngine } from "./instrumented-engine.js";
 export { createLogger, isTraced, type Logger } from "./logger.js";
 export { createServerMetrics, MAX_SCRAPED_SUBSCRIPTIONS, type MetricsSources, type ServerMetrics } from "./metrics.js";
+export { METRICS_INTERCEPTOR, metricsInterceptor } from "./metrics-interceptor.js";
 export {
   createStreamTelemetry,
   ObservedTransport,
@@ -28,7 +28,9 @@ export {
   TRACESTATE_ATTRIBUTE,
   type TraceContext,
   type TraceParent,
+  type TracingContext,
   traceContextFromHeaders,
   traceLogFields,
+  tracingContext,
   withTraceAttributes,
 } from "./trace-context.js";

@@ -124,6 +124,21 @@ export function currentTraceContext(): TraceContext | undefined {
   return current.getStore();
 }
 
+/**
+ * What the engine chain's interceptors read of the request's tracing: its W3C trace context, read from the async
+ * context each time the field is read (so a call that does not ask costs nothing).
+ */
+export interface TracingContext {
+  readonly trace: TraceContext | undefined;
+}
+
+/** The {@link TracingContext} of the current request. */
+export const tracingContext: TracingContext = {
+  get trace() {
+    return current.getStore();
+  },
+};
+
 /** `{ trace_id }` for a log line when the current request has a trace context, else `{}`. */
 export function traceLogFields(context: TraceContext | undefined = current.getStore()): { trace_id?: string } {
   return context === undefined ? {} : { trace_id: context.traceparent.traceId };

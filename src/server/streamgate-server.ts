@@ -35,14 +35,21 @@ import {
   sendJson,
   wireProtocolOf,
 } from "../http/index.js";
-import { anonymousPrincipal, createLimits, refusePlainSocket, tooManyConnectionsError } from "../limits/index.js";
+import {
+  anonymousPrincipal,
+  createLimits,
+  LIMITS_INTERCEPTOR,
+  refusePlainSocket,
+  tooManyConnectionsError,
+} from "../limits/index.js";
 import {
   createLogger,
   createServerMetrics,
   createStreamTelemetry,
-  instrumentEngine,
   type Logger,
   liveConnections,
+  METRICS_INTERCEPTOR,
+  metricsInterceptor,
   ObservedTransport,
   runWithTraceContext,
   traceContextFromHeaders,
@@ -68,7 +75,7 @@ import {
   createSubscriberService,
   defaultPubsubLimits,
 } from "../transports/pubsub/index.js";
-import { createPushSigner, createPushWorker } from "../transports/push/index.js";
+import { createPushSigner, createPushWorker, pushObservation } from "../transports/push/index.js";
 import { createRestRoutes } from "../transports/rest/index.js";
 import { createEventsRoute } from "../transports/sse/index.js";
 import { createWebSocketEndpoint, WEBSOCKET_PATH } from "../transports/ws/index.js";
@@ -79,13 +86,20 @@ import {
   TUNNEL_SERVICE_PREFIX,
   type TunnelServer,
 } from "../tunnel/server/index.js";
+import { createEngineChain } from "./engine-chain.js";
 
 /** A running (or ready to run) streamgate server. */
 /** "compiled" when this runs from dist/ (npm run build), "sources" when from src/ through tsx. */
 const RUNNING_CODE = import.meta.url.endsWith(".ts") ? "sources" : "compiled";
 
 export interface StreamgateServer {
+  /**
+   * The engine as background work sees it: through the chain's metrics link only (publishes counted and traced),
+   * without authorization, limits or push observation.
+   */
   readonly engine: Engine;
+  /** The engine itself, below every interceptor (engine-specific calls, such as maintenance in tests, go here). */
+  readonly baseEngine: Engine;
   readonly options: ServerOptions;
   /** The tunnel server (agent endpoint, entries), or null without `tunnelRulesPath`. */
   readonly tunnel: TunnelServer | null;
@@ -133,7 +147,20 @@ export async function createServer(
     hubStats: () => hub.stats(),
     tcpConnections: () => listener.connections(),
   });
-  const engine = instrumentEngine(rawEngine, metrics, logger);
+  // Limits (publish rate, subscriptions, streams and connections) hold once for every transport.
+  const principalLimits = createLimits(options, { onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
+  // The engine chain (engine-chain.ts): authorization → limits → push → metrics → engine. The transports call
+  // through all of it; background work runs as no caller and enters lower: the hub at limits, the push worker at metrics.
+  const chain = createEngineChain(rawEngine, {
+    authorization: auth.interceptor,
+    limits: principalLimits.interceptor,
+    // The push worker (created below) learns projects from the calls the services make.
+    push: pushObservation((resourceName) => pushWorker.watch(resourceName)),
+    metrics: metricsInterceptor(metrics, logger),
+  });
+  const engine = chain.enteringAt(METRICS_INTERCEPTOR);
+  const servedEngine = chain.enteringAt(LIMITS_INTERCEPTOR);
+  const transportEngine = chain.engine;
   // Each transport gets the hub through its own observer: stream open/close log lines and stream metrics.
   const telemetry = createStreamTelemetry(logger, metrics, () => shutdown.signal.aborted);
   const shutdown = new AbortController();
@@ -152,16 +179,11 @@ export async function createServer(
   const proxyProtocolRejected = (listener: string) => (reason: string) =>
     metrics.proxyProtocolRejected.inc({ listener, reason });
 
-  // Push delivery: the worker learns projects from the calls the services make (the Engine cannot list projects).
+  // Push delivery: the worker scans the projects the engine lists, and those the chain's push link reports.
   const pushIssuer = "streamgate";
   const pushSigner = createPushSigner({ issuer: pushIssuer });
   const pushWorker = createPushWorker({ engine, signer: pushSigner, logger, issuer: pushIssuer });
   pushWorker.start();
-  // Limits (publish rate, subscriptions, streams and connections) hold once for every transport.
-  const principalLimits = createLimits(options, { onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
-  const servedEngine = principalLimits.limitEngine(pushWorker.observe(engine));
-  // What the transports get: grant checks on every call when auth is on (background work keeps servedEngine).
-  const transportEngine = auth.engine(servedEngine);
 
   const limits = { ...defaultPubsubLimits, maxMessageBytes: options.maxMessageBytes };
   const publisher = createPublisherService(transportEngine, limits);
@@ -570,6 +592,7 @@ export async function createServer(
 
   return {
     engine,
+    baseEngine: rawEngine,
     options,
     tunnel,
     async listen() {

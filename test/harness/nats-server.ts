@@ -1,12 +1,15 @@
 // Starts real `nats-server` processes (JetStream on, temp store, loopback ports) for tests and benchmarks.
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
 /** Message of the error thrown when the binary cannot be found; tests match on it to decide skip vs fail. */
 export const NATS_SERVER_NOT_FOUND = "nats-server not found: install it with apt-get install -y nats-server";
+
+/** The `max_payload` of test servers started without their own config: room for a 10 MB message and its headers. */
+export const TEST_MAX_PAYLOAD = "12MB";
 
 /** Route settings that join one server to a cluster. */
 export interface NatsClusterRouteOptions {
@@ -26,7 +29,11 @@ export interface NatsServerOptions {
   cluster?: NatsClusterRouteOptions;
   /** Server name (`--server_name`); required and unique per member in a JetStream cluster. Default: generated. */
   serverName?: string;
-  /** Extra command-line arguments appended as given. Default none. */
+  /**
+   * Extra command-line arguments appended as given. Default none. Without a `-c` among them the
+   * server reads a config raising `max_payload` to {@link TEST_MAX_PAYLOAD} (as docs/jetstream.md
+   * tells operators to), so streamgate's default 10 MB message size starts on it.
+   */
   args?: readonly string[];
   /** How long to wait for the server to accept connections. Default 15000 ms (a cluster elects a leader first). */
   startTimeoutMs?: number;
@@ -157,7 +164,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     args.push("--cluster_name", name, "--cluster", `nats://127.0.0.1:${port}`);
     if (routes.length > 0) args.push("--routes", routes.join(","));
   }
-  args.push(...(options.args ?? []));
+  const extra = options.args ?? [];
+  const configDir = extra.includes("-c") ? "" : mkdtempSync(join(tmpdir(), "streamgate-nats-conf-"));
+  if (configDir !== "") {
+    writeFileSync(join(configDir, "nats-server.conf"), `max_payload: ${TEST_MAX_PAYLOAD}\n`);
+    args.push("-c", join(configDir, "nats-server.conf"));
+  }
+  args.push(...extra);
 
   installExitHook();
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -206,6 +219,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       clearTimeout(timer);
     }
     if (storeDir !== "") rmSync(storeDir, { recursive: true, force: true });
+    if (configDir !== "") rmSync(configDir, { recursive: true, force: true });
   };
 
   let timer: NodeJS.Timeout | undefined;

@@ -163,7 +163,7 @@ describe("events - Subscribe", () => {
       topic,
       Array.from({ length: 20 }, (_, index) => `message-${String(index + 1).padStart(2, "0")}`),
     );
-    await (server.server.engine as EmbeddedEngine).runMaintenance();
+    await (server.server.baseEngine as EmbeddedEngine).runMaintenance();
     const stats = await server.server.engine.topicStats(topic);
     assert.ok(stats.firstOffset > 1, `retention trimmed the log (first offset ${stats.firstOffset})`);
     const recorder = subscribe({ topic, position: { afterOffset: "0" } });

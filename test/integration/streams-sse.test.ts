@@ -12,7 +12,7 @@ describe("streams - SSE and long poll", () => {
   let engine: EmbeddedEngine;
   before(async () => {
     server = await startTestServer({ heartbeatMs: 300 });
-    engine = server.server.engine as EmbeddedEngine;
+    engine = server.server.baseEngine as EmbeddedEngine;
   });
   after(async () => {
     await server.close();

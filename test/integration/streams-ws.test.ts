@@ -11,7 +11,7 @@ describe("streams - WebSocket", () => {
   let engine: EmbeddedEngine;
   before(async () => {
     server = await startTestServer({ heartbeatMs: 500 });
-    engine = server.server.engine as EmbeddedEngine;
+    engine = server.server.baseEngine as EmbeddedEngine;
   });
   after(async () => {
     await server.close();

@@ -1,9 +1,10 @@
 // A subscription's durable consumer: creation, deletion, its ack state (for seeks and snapshots) and its stats.
 import { AckPolicy, DeliverPolicy, type JetStreamManager, ReplayPolicy } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { compileFilter } from "../../broker/filter.js";
 import type { SubscriptionStats } from "../engine.js";
 import type { SubscriptionRecord } from "./catalog.js";
-import type { SubscriptionWorker } from "./subscription-worker.js";
+import type { ConsumerProgress } from "./ordering-lease.js";
 import { messageAtOrAfter, type Naming, streamStats } from "./topic-log.js";
 
 /** Most stream messages scanned to count a filtered backlog. */
@@ -45,25 +46,26 @@ export async function consumerAckState(
   jsm: JetStreamManager,
   naming: Naming,
   record: SubscriptionRecord,
-  worker: SubscriptionWorker,
+  acked: Iterable<number>,
 ): Promise<{ start: number; skip: number[] }> {
-  await worker.settle();
   const info = await jsm.consumers.info(naming.stream(record.topicTag!), naming.consumer(record.id, record.generation));
   const start = Math.max(info.ack_floor.stream_seq + 1, info.config.opt_start_seq ?? 1);
-  const skip = [...new Set([...record.skip, ...worker.acked])].filter((sequence) => sequence >= start);
+  const skip = [...new Set([...record.skip, ...acked])].filter((sequence) => sequence >= start);
   return { start, skip: skip.sort((a, b) => a - b) };
 }
 
-/** Backlog, outstanding and oldest unacked age from the consumer's info, adjusted for what the worker holds. */
+/**
+ * Backlog, outstanding and oldest unacked age from the consumer's info, adjusted for what the
+ * instances hold without a client lease (`unleased`, summed over every instance that answered).
+ */
 export async function consumerStats(
   jsm: JetStreamManager,
   naming: Naming,
   record: SubscriptionRecord,
-  worker: SubscriptionWorker,
+  held: { unleased: number; deadLettered: number },
 ): Promise<SubscriptionStats> {
-  const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: worker.deadLettered, outstanding: 0 };
+  const empty = { backlog: 0, oldestUnackedAgeMs: 0, deadLettered: held.deadLettered, outstanding: 0 };
   if (record.topicTag === null || record.config.detached) return empty;
-  await worker.settle();
   const info = await jsm.consumers
     .info(naming.stream(record.topicTag), naming.consumer(record.id, record.generation))
     .catch(() => null);
@@ -81,8 +83,8 @@ export async function consumerStats(
   return {
     backlog,
     oldestUnackedAgeMs,
-    deadLettered: worker.deadLettered,
-    outstanding: Math.max(0, info.num_ack_pending - worker.unleasedCount),
+    deadLettered: held.deadLettered,
+    outstanding: Math.max(0, info.num_ack_pending - held.unleased),
   };
 }
 
@@ -106,4 +108,30 @@ async function countUndelivered(
     sequence = message.offset + 1;
   }
   return count;
+}
+
+/**
+ * A consumer's ack floor, last delivered stream sequence and pending count, from a raw
+ * `CONSUMER.INFO` request (null when it fails or times out: callers treat that as unknown).
+ */
+export async function consumerProgress(
+  connection: NatsConnection,
+  stream: string,
+  consumer: string,
+): Promise<ConsumerProgress | null> {
+  try {
+    const answer = await connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", { timeout: 2_000 });
+    const info = answer.json<{
+      ack_floor?: { stream_seq?: number };
+      delivered?: { stream_seq?: number };
+      num_ack_pending?: number;
+    }>();
+    return {
+      ackFloor: info.ack_floor?.stream_seq ?? 0,
+      delivered: info.delivered?.stream_seq ?? 0,
+      ackPending: info.num_ack_pending ?? 0,
+    };
+  } catch {
+    return null;
+  }
 }

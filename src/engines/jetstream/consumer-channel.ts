@@ -1,5 +1,6 @@
 // The JetStream pull-consumer wire protocol one worker speaks: pull requests, and acks/naks/progress confirmed by the server.
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { isNoResponders, ReplyInbox } from "./reply-inbox.js";
 
 /** Timeout of one ack/nak/progress round trip. */
 const ACK_TIMEOUT_MS = 2_000;
@@ -16,6 +17,13 @@ export const AckBody = {
   progress: "+WPI",
 } as const;
 
+/** "+ACK" as bytes, encoded once (the client would encode a string body per publish). */
+let ackBytes: Uint8Array | undefined;
+function encodedAck(): Uint8Array {
+  ackBytes ??= new TextEncoder().encode(AckBody.ack);
+  return ackBytes;
+}
+
 /** A negative ack that asks JetStream to wait `delayMs` before redelivering. */
 export function nakWithDelay(delayMs: number): string {
   return delayMs > 0 ? `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}` : AckBody.nak;
@@ -27,15 +35,20 @@ export function nakWithDelay(delayMs: number): string {
  * long poll can be sized to exactly the room the local consumers have.
  */
 export class ConsumerChannel {
-  private readonly inFlight = new Set<Promise<unknown>>();
   private readonly openRequests = new Set<() => void>();
+  /** Acks, naks and progress reports awaiting JetStream's confirmation. */
+  private readonly confirmations: ReplyInbox;
 
-  constructor(private readonly connection: NatsConnection) {}
+  constructor(private readonly connection: NatsConnection) {
+    this.confirmations = new ReplyInbox(connection, ACK_TIMEOUT_MS);
+  }
 
   /**
    * One pull request for `batch` messages of `consumer` on `stream`, waiting up to `expiresMs`
-   * (null = only what is available now). Calls `onMessage` per delivery; resolves with how many
-   * arrived once the server ends the request (or {@link cancelRequests} does).
+   * (null = only what is available now) and stopping at `maxBytes` of messages when given (JetStream
+   * ends the request with a 409 status instead of sending a message that would pass it). Calls
+   * `onMessage` per delivery; resolves with how many arrived once the server ends the request (or
+   * {@link cancelRequests} does).
    */
   pull(
     stream: string,
@@ -43,8 +56,11 @@ export class ConsumerChannel {
     batch: number,
     expiresMs: number | null,
     onMessage: (delivery: Msg) => void,
+    maxBytes: number | null = null,
   ): Promise<number> {
-    const body = expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    const body: { batch: number; no_wait?: boolean; expires?: number; max_bytes?: number } =
+      expiresMs === null ? { batch, no_wait: true } : { batch, expires: Math.round(expiresMs * 1_000_000) };
+    if (maxBytes !== null) body.max_bytes = Math.max(1, Math.floor(maxBytes));
     return new Promise<number>((resolve) => {
       let count = 0;
       const finish = () => {
@@ -73,19 +89,40 @@ export class ConsumerChannel {
     });
   }
 
-  /** Sends an ack-protocol body to a delivery's reply subject and waits for JetStream's confirmation. */
-  send(reply: string, body: string): Promise<unknown> {
-    const promise = this.connection
-      .request(reply, body, { timeout: ACK_TIMEOUT_MS })
-      .catch(() => undefined)
-      .finally(() => this.inFlight.delete(promise));
-    this.inFlight.add(promise);
-    return promise;
+  /**
+   * Sends an ack-protocol body to a delivery's reply subject; resolves true once JetStream confirmed
+   * it, false when it did not in time (or nobody answers: the consumer is gone).
+   */
+  send(reply: string, body: string): Promise<boolean> {
+    return new Promise((resolve) =>
+      this.confirmations.send(reply, body, (answer) => resolve(answer !== null && !isNoResponders(answer))),
+    );
+  }
+
+  /**
+   * Acks every delivery of `replies` (one consumer's) with one confirmation for all: the first ones
+   * go out without a reply subject, back to back, and only the last asks JetStream to confirm. A
+   * consumer applies the acks of one connection in the order they arrive, and confirms an ack once
+   * it has applied it, so that one answer means every ack before it is applied too: the guarantee
+   * of a confirmed ack each, for one reply message per call instead of one per ack. Resolves false
+   * when the confirmation did not come in time (the caller reports every ack of the call as failed).
+   */
+  ackAll(replies: readonly string[]): Promise<boolean> {
+    if (replies.length === 0) return Promise.resolve(true);
+    const body = encodedAck();
+    for (let index = 0; index < replies.length - 1; index++) this.connection.publish(replies[index]!, body);
+    return this.send(replies[replies.length - 1]!, AckBody.ack);
   }
 
   /** Waits until every body sent so far is confirmed (or timed out). */
-  async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  settle(): Promise<void> {
+    return new Promise((resolve) => this.confirmations.whenIdle(resolve));
+  }
+
+  /** Ends pull requests and lets the confirmation inbox go once nothing is in flight (later sends still work). */
+  close(): void {
+    this.cancelRequests();
+    this.confirmations.close();
   }
 
   /** Ends every open pull request now; messages the server still sends them expire after ack_wait. */

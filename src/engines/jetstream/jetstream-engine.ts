@@ -1,6 +1,6 @@
 // The JetStream engine: topics as streams, subscriptions as durable pull consumers, metadata in a KV bucket.
 import { randomBytes } from "node:crypto";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { AckResult } from "../../broker/ack-result.js";
@@ -12,9 +12,8 @@ import {
   parseIamResource,
 } from "../../broker/iam-policy.js";
 import { validateMessages } from "../../broker/message-limits.js";
-import { parseSnapshotName, parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
-import { validateLabels, validateRange } from "../../broker/resource-settings.js";
-import { applySnapshotUpdate, snapshotExpireTimeMs } from "../../broker/snapshot-settings.js";
+import { parseSubscriptionName, parseTopicName, validateProjectId } from "../../broker/names.js";
+import { validateRange } from "../../broker/resource-settings.js";
 import {
   applySubscriptionUpdate,
   resolveSubscription,
@@ -49,26 +48,25 @@ import type {
   TopicStats,
   Update,
 } from "../engine.js";
-import { Catalog, type SnapshotRecord, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
+import { Catalog, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
 import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
+import { DeliveryBook } from "./delivery-book.js";
 import { IamPolicyStore } from "./iam-policy-store.js";
+import { gatherWorkerStates, stateSubject } from "./instance-state.js";
 import {
   type JetStreamEngineOptions,
   type ResolvedJetStreamEngineOptions,
   resolveJetStreamEngineOptions,
 } from "./jetstream-engine-options.js";
+import { OrderingLeases } from "./ordering-lease.js";
 import { JetStreamSchemaStorage } from "./schema-storage.js";
+import { checkAccount, checkMaxPayload, noJetStream, storageExhausted } from "./server-check.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
+import { StreamPublisher } from "./stream-publisher.js";
+import { SubscriptionExpiry } from "./subscription-expiry.js";
 import { SubscriptionWorker, type WorkerHost } from "./subscription-worker.js";
-import {
-  messageAtOrAfter,
-  Naming,
-  publishToStream,
-  readStream,
-  sequenceAtTime,
-  streamConfig,
-  streamStats,
-  watchStream,
-} from "./topic-log.js";
+import { Naming, readStream, sequenceAtTime, streamConfig, streamStats } from "./topic-log.js";
+import { TopicWatchers } from "./topic-watchers.js";
 
 /** The JetStream engine, with what it offers beyond {@link Engine}. */
 export interface JetStreamEngine extends Engine {
@@ -82,9 +80,6 @@ export interface JetStreamEngine extends Engine {
    */
   runMaintenance(): Promise<void>;
 }
-
-/** Pub/Sub refuses a snapshot that would expire within the hour. */
-const MIN_SNAPSHOT_LIFETIME_MS = 3_600_000;
 
 /**
  * Connects to NATS and opens the engine. Several streamgate instances with the same `natsUrl` and
@@ -110,10 +105,45 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
     throw unavailable(`cannot connect to NATS at ${resolved.natsUrl}`, error);
   }
   try {
-    const jsm = await jetstreamManager(connection);
+    checkMaxPayload(connection, resolved.natsUrl, resolved.maxMessageBytes);
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(connection);
+    await checkAccount(jsm, resolved.natsUrl);
+  } catch (error) {
+    await connection.close();
+    throw error instanceof StreamgateError ? error : noJetStream(resolved.natsUrl, error);
+  }
+  try {
     const catalog = await Catalog.open(connection, resolved.namespace, resolved.replicas);
+    const book = await DeliveryBook.open(
+      connection,
+      resolved.namespace,
+      resolved.replicas,
+      resolved.deliveryRecordTtlMs,
+    );
+    const leases = await OrderingLeases.open(
+      connection,
+      resolved.namespace,
+      resolved.replicas,
+      resolved.orderingLeaseMs,
+      randomId(),
+    );
     const iamPolicies = await IamPolicyStore.open(connection, resolved.namespace, resolved.replicas);
-    return new NatsJetStreamEngine(connection, jsm, jetstream(connection), catalog, iamPolicies, resolved);
+    return new NatsJetStreamEngine(
+      connection,
+      jsm,
+      new StreamPublisher(connection),
+      catalog,
+      iamPolicies,
+      book,
+      leases,
+      resolved,
+    );
   } catch (error) {
     await connection.close();
     throw unavailable(`NATS at ${resolved.natsUrl} has no usable JetStream`, error);
@@ -134,25 +164,27 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   readonly naming: Naming;
   readonly schemas: SchemaRegistry;
   private readonly workers = new Map<SubscriptionName, SubscriptionWorker>();
-  private readonly watchers = new Map<string, { listeners: Set<(next: number) => void>; stop: () => void }>();
-  private readonly lastNotified = new Map<string, number>();
+  private readonly watchers: TopicWatchers;
   private closed = false;
   /** False while the client is reconnecting to NATS (for /readyz). */
   private connected = true;
-  /** Subscriptions whose last-activity write is in flight. */
-  private readonly activityWrites = new Set<SubscriptionName>();
   private readonly sweepTimer: NodeJS.Timeout;
-  private sweeping = false;
+  readonly maxTracked: number;
+  private readonly snapshots: SnapshotCatalog;
+  private readonly expiry: SubscriptionExpiry;
 
   constructor(
     readonly connection: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
-    private readonly catalog: Catalog,
+    readonly jsm: JetStreamManager,
+    private readonly publisher: StreamPublisher,
+    readonly catalog: Catalog,
     private readonly iamPolicies: IamPolicyStore,
+    readonly book: DeliveryBook,
+    readonly leases: OrderingLeases,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
     this.naming = new Naming(options.namespace, options.replicas > 1);
+    this.maxTracked = options.maxTrackedMessages;
     const maxPayloadBytes = () => connection.info?.max_payload ?? 1024 * 1024;
     this.schemas = new SchemaRegistry(new JetStreamSchemaStorage(catalog, maxPayloadBytes), options.now, (name) =>
       this.iamPolicies.remove(name),
@@ -175,7 +207,18 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
         worker.configure(next, next.config.detached ? detachedError(name) : undefined);
       }
     };
-    this.sweepTimer = setInterval(() => void this.expireSubscriptions(), options.expirationSweepIntervalMs);
+    this.watchers = new TopicWatchers(connection, jsm, this.naming);
+    this.snapshots = new SnapshotCatalog(this);
+    this.expiry = new SubscriptionExpiry({
+      catalog,
+      activityWriteIntervalMs: options.activityWriteIntervalMs,
+      now: () => this.now(),
+      isClosed: () => this.closed,
+      isConnected: () => this.connected,
+      inUse: (name) => this.workers.get(name)?.hasConsumers === true,
+      deleteConsumer: (record) => deleteConsumer(this.jsm, this.naming, record),
+    });
+    this.sweepTimer = setInterval(() => void this.expiry.sweep(), options.expirationSweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -256,12 +299,12 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const stored = this.schemas.prepareMessages(record.config.schemaSettings, messages);
     let refs: PublishedRef[];
     try {
-      refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, stored);
+      refs = await this.publisher.publish(this.naming.subject(record.tag), record.tag, stored);
     } catch (error) {
       if (this.catalog.get("topic", topic)?.tag !== record.tag) throw errors.notFound("topic", topic);
-      throw unavailable(`publish to ${topic} failed`, error);
+      throw storageExhausted(topic, error) ?? unavailable(`publish to ${topic} failed`, error);
     }
-    this.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
+    this.watchers.notify(record.tag, Math.max(...refs.map((ref) => ref.offset)) + 1);
     return refs;
   }
 
@@ -302,34 +345,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
 
   watchTopic(topic: TopicName, listener: (nextOffset: number) => void): () => void {
     this.assertOpen();
-    const { tag } = this.requireTopic(topic);
-    let watcher = this.watchers.get(tag);
-    if (watcher === undefined) {
-      const stop = watchStream(this.connection, this.jsm, this.naming, tag, (next) => this.notify(tag, next));
-      watcher = { listeners: new Set(), stop };
-      this.watchers.set(tag, watcher);
-    }
-    const entry = watcher;
-    entry.listeners.add(listener);
-    return () => {
-      entry.listeners.delete(listener);
-      if (entry.listeners.size === 0 && this.watchers.get(tag) === entry) {
-        entry.stop();
-        this.watchers.delete(tag);
-      }
-    };
-  }
-
-  private notify(tag: string, nextOffset: number): void {
-    if ((this.lastNotified.get(tag) ?? 0) >= nextOffset) return;
-    this.lastNotified.set(tag, nextOffset);
-    for (const listener of [...(this.watchers.get(tag)?.listeners ?? [])]) {
-      try {
-        listener(nextOffset);
-      } catch (error) {
-        process.emitWarning(`streamgate: a watchTopic listener threw: ${String(error)}`);
-      }
-    }
+    return this.watchers.watch(this.requireTopic(topic).tag, listener);
   }
 
   // ---- subscriptions
@@ -414,6 +430,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const record = this.requireSubscription(name, "name");
     await this.catalog.remove("subscription", name);
     await deleteConsumer(this.jsm, this.naming, record);
+    await this.book.forget(record.id);
   }
 
   async detachSubscription(name: SubscriptionName): Promise<void> {
@@ -436,21 +453,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.attachedWorker(name);
     validateRange(options.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
     validateRange(options.waitMs, 0, Number.MAX_SAFE_INTEGER, "wait_ms");
-    this.touch(name);
+    this.expiry.touch(name);
     return worker.pull(options);
   }
 
   openStream(name: SubscriptionName, options: DeliveryOptions): DeliveryStream {
     this.assertOpen();
     const stream = this.attachedWorker(name).openStream(options);
-    this.touch(name);
+    this.expiry.touch(name);
     return stream;
   }
 
   async acknowledge(name: SubscriptionName, ackIds: string[]): Promise<AckResult> {
     this.assertOpen();
     const result = await this.worker(name).acknowledge(ackIds);
-    this.touch(name);
+    this.expiry.touch(name);
     return result;
   }
 
@@ -459,7 +476,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     const worker = this.worker(name);
     validateRange(seconds, 0, SUBSCRIPTION_LIMITS.ackDeadlineSeconds.max, "ack_deadline_seconds", " s");
     const result = await worker.modifyAckDeadline(ackIds, seconds);
-    this.touch(name);
+    this.expiry.touch(name);
     return result;
   }
 
@@ -469,7 +486,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
    */
   async seek(name: SubscriptionName, target: SeekTarget): Promise<void> {
     this.assertOpen();
-    const worker = this.attachedWorker(name);
+    this.attachedWorker(name); // refuses a detached subscription; this instance answers for its own acks too
     const record = this.requireSubscription(name);
     if (record.topicTag === null) {
       throw errors.failedPrecondition("TOPIC_DELETED", `cannot seek subscription ${name}: its topic was deleted`);
@@ -477,7 +494,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     let start: number;
     let skip: number[];
     if ("snapshot" in target) {
-      const snapshot = this.requireSnapshot(target.snapshot);
+      const snapshot = this.snapshots.require(target.snapshot);
       if (snapshot.topicTag !== record.topicTag) {
         throw errors.failedPrecondition(
           "SNAPSHOT_TOPIC_MISMATCH",
@@ -496,7 +513,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       if (replayAcked) {
         skip = [];
       } else {
-        const state = await consumerAckState(this.jsm, this.naming, record, worker);
+        const state = await consumerAckState(this.jsm, this.naming, record, await this.ackedEverywhere(name, record));
         start = Math.max(start, state.start);
         skip = state.skip.filter((sequence) => sequence >= start);
       }
@@ -510,10 +527,30 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
   async subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats> {
     this.assertOpen();
     const record = this.requireSubscription(name);
-    return consumerStats(this.jsm, this.naming, record, this.worker(name));
+    const worker = this.worker(name);
+    await worker.settle();
+    const [states, deadLettered] = await Promise.all([
+      gatherWorkerStates(this.connection, stateSubject(this.naming.namespace, record.id), record.generation, false),
+      this.book.deadLettered(record.id).catch(() => 0),
+    ]);
+    const unleased = states.reduce((sum, state) => sum + state.unleased, 0);
+    return consumerStats(this.jsm, this.naming, record, { unleased, deadLettered });
   }
 
-  // ---- snapshots
+  /** Every sequence acked through any live instance since its last seek (each settles its acks first; SnapshotHost). */
+  async ackedEverywhere(name: SubscriptionName, record: SubscriptionRecord): Promise<number[]> {
+    this.worker(name); // this instance answers for its own acks too
+    const subject = stateSubject(this.naming.namespace, record.id);
+    const consumer = this.naming.consumer(record.id, record.generation);
+    const [states, inBook] = await Promise.all([
+      gatherWorkerStates(this.connection, subject, record.generation, true),
+      // Acks claimed in the book (exactly-once, or sent to another instance) survive their instance.
+      this.book.ackedSequences(consumer).catch(() => [] as number[]),
+    ]);
+    return [...states.flatMap((state) => state.acked), ...inBook];
+  }
+
+  // ---- snapshots (snapshot-catalog.ts)
 
   async createSnapshot(
     name: SnapshotName,
@@ -521,71 +558,32 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     labels: Record<string, string>,
   ): Promise<Snapshot> {
     this.assertOpen();
-    parseSnapshotName(name);
-    const checkedLabels = validateLabels(labels ?? {});
-    const record = this.requireSubscription(subscription, "subscription");
-    if (record.topicTag === null) {
-      throw errors.failedPrecondition("TOPIC_DELETED", `the topic of subscription ${subscription} was deleted`);
-    }
-    if (this.findSnapshot(name) !== undefined) throw errors.alreadyExists("snapshot", name);
-    const { start, skip } = await consumerAckState(this.jsm, this.naming, record, this.worker(subscription));
-    const oldest = await messageAtOrAfter(this.jsm, this.naming, record.topicTag, start);
-    const now = Date.now();
-    const expireTimeMs = snapshotExpireTimeMs(oldest?.publishTimeMs ?? null, now);
-    if (expireTimeMs - now < MIN_SNAPSHOT_LIFETIME_MS) {
-      throw errors.failedPrecondition(
-        "SNAPSHOT_TOO_OLD",
-        `subscription ${subscription}'s oldest unacked message is too old: the snapshot would expire within an hour`,
-      );
-    }
-    const snapshot: Snapshot = { name, topic: record.config.topic, expireTimeMs, labels: checkedLabels };
-    await this.catalog.create("snapshot", name, { config: snapshot, topicTag: record.topicTag, start, skip });
-    return structuredClone(snapshot);
+    return this.snapshots.create(name, subscription, labels);
   }
 
   async getSnapshot(name: SnapshotName): Promise<Snapshot> {
     this.assertOpen();
-    return structuredClone(this.requireSnapshot(name, "name").config);
+    return this.snapshots.get(name);
   }
 
   async updateSnapshot(name: SnapshotName, update: Update<Snapshot>): Promise<Snapshot> {
     this.assertOpen();
-    const record = this.requireSnapshot(name, "name");
-    const next = applySnapshotUpdate(record.config, update, Date.now());
-    await this.catalog.put("snapshot", name, { ...record, config: next });
-    return structuredClone(next);
+    return this.snapshots.update(name, update);
   }
 
   async listSnapshots(project: string, page: PageRequest): Promise<Page<Snapshot>> {
     this.assertOpen();
-    validateProjectId(project);
-    const now = Date.now();
-    return this.catalog.page(
-      "snapshot",
-      `projects/${project}/snapshots/`,
-      page,
-      (record) => record.config.expireTimeMs > now,
-      (record) => structuredClone(record.config),
-    );
+    return this.snapshots.list(project, page);
   }
 
   async listTopicSnapshots(topic: TopicName, page: PageRequest): Promise<Page<SnapshotName>> {
     this.assertOpen();
-    const { tag } = this.requireTopic(topic);
-    const now = Date.now();
-    return this.catalog.page(
-      "snapshot",
-      "projects/",
-      page,
-      (record) => record.topicTag === tag && record.config.expireTimeMs > now,
-      (record) => record.config.name,
-    );
+    return this.snapshots.listOfTopic(this.requireTopic(topic).tag, page);
   }
 
   async deleteSnapshot(name: SnapshotName): Promise<void> {
     this.assertOpen();
-    this.requireSnapshot(name, "name");
-    await this.catalog.remove("snapshot", name);
+    await this.snapshots.delete(name);
     await this.iamPolicies.remove(name);
   }
 
@@ -597,7 +595,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     subscriptions: (name, field) => this.requireSubscription(name, field).id,
     snapshots: (name, field) => {
       // Snapshots have no id; a recreated one may match this, so deleteSnapshot also removes its policy.
-      const record = this.requireSnapshot(name, field);
+      const record = this.snapshots.require(name, field);
       return `${record.topicTag}:${record.start}`;
     },
     // Schemas have no id either: deleting a schema removes its policy (the registry's onDeleted).
@@ -646,17 +644,21 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const worker of this.workers.values()) worker.close();
+    const released = Promise.all([...this.workers.values()].map((worker) => worker.released));
     this.workers.clear();
-    for (const watcher of this.watchers.values()) watcher.stop();
-    this.watchers.clear();
+    this.watchers.stopAll();
     this.catalog.close();
     this.iamPolicies.close();
+    // Hand ordered subscriptions over at once rather than after the lease (bounded: NATS may be gone).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([released, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+    clearTimeout(timer);
     await this.connection.close();
   }
 
   async runMaintenance(): Promise<void> {
     this.assertOpen();
-    await this.expireSubscriptions();
+    await this.expiry.sweep();
   }
 
   async destroy(): Promise<void> {
@@ -667,61 +669,19 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     }
     await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
     await this.jsm.streams.delete(`KV_${this.options.namespace}-iam`).catch(() => false);
+    for (const bucket of [
+      ...DeliveryBook.buckets(this.options.namespace),
+      OrderingLeases.bucket(this.options.namespace),
+    ]) {
+      await this.jsm.streams.delete(bucket).catch(() => false);
+    }
   }
 
   /** Publishes a dead-lettered copy (WorkerHost). */
   async deadLetter(topic: TopicName, message: MessageInput): Promise<void> {
     const record = this.requireTopic(topic, "dead_letter_policy.dead_letter_topic");
-    const refs = await publishToStream(this.js, this.naming.subject(record.tag), record.tag, [message]);
-    this.notify(record.tag, refs[0]!.offset + 1);
-  }
-
-  // ---- expiration
-
-  /**
-   * Records activity on a subscription: writes `lastActiveMs` to its catalog record (compare and
-   * set, so a concurrent update or seek wins) when the stored value is older than the activity
-   * interval. The stored value is shared, so busy instances together write about once per interval.
-   */
-  private touch(name: SubscriptionName): void {
-    const record = this.catalog.get("subscription", name);
-    if (record === undefined || this.activityWrites.has(name) || this.closed) return;
-    const now = this.now();
-    if (now - (record.lastActiveMs ?? record.config.createTimeMs) < this.options.activityWriteIntervalMs) return;
-    this.activityWrites.add(name);
-    void this.catalog
-      .putIfUnchanged("subscription", name, { ...record, lastActiveMs: now })
-      .catch(() => false)
-      .finally(() => this.activityWrites.delete(name));
-  }
-
-  /**
-   * Deletes subscriptions idle past their expiration ttl (the sweep every instance runs). A
-   * subscription with a stream or waiting pull on this instance counts as active. The delete is
-   * compare-and-set on the record this instance saw, so a touch or an update on another instance
-   * in between keeps the subscription, and concurrent sweeps delete it once.
-   */
-  private async expireSubscriptions(): Promise<void> {
-    if (this.sweeping || this.closed || !this.connected) return;
-    this.sweeping = true;
-    try {
-      const now = this.now();
-      for (const record of this.catalog.all("subscription")) {
-        if (this.closed) return;
-        const name = record.config.name;
-        if (this.workers.get(name)?.hasConsumers) {
-          this.touch(name);
-          continue;
-        }
-        const ttl = record.config.expirationTtlMs;
-        if (ttl === null || now - (record.lastActiveMs ?? record.config.createTimeMs) < ttl) continue;
-        if (await this.catalog.removeIfUnchanged("subscription", name).catch(() => false)) {
-          await deleteConsumer(this.jsm, this.naming, record);
-        }
-      }
-    } finally {
-      this.sweeping = false;
-    }
+    const refs = await this.publisher.publish(this.naming.subject(record.tag), record.tag, [message]);
+    this.watchers.notify(record.tag, refs[0]!.offset + 1);
   }
 
   // ---- helpers
@@ -750,25 +710,12 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     throw errors.notFound("topic", name);
   }
 
-  private requireSubscription(name: SubscriptionName, field = "subscription"): SubscriptionRecord {
+  /** SnapshotHost. */
+  requireSubscription(name: SubscriptionName, field = "subscription"): SubscriptionRecord {
     const record = this.catalog.get("subscription", name);
     if (record !== undefined) return record;
     parseSubscriptionName(name, field);
     throw errors.notFound("subscription", name);
-  }
-
-  private findSnapshot(name: SnapshotName): SnapshotRecord | undefined {
-    const record = this.catalog.get("snapshot", name);
-    if (record === undefined || record.config.expireTimeMs > Date.now()) return record;
-    void this.catalog.remove("snapshot", name).catch(() => undefined);
-    return undefined;
-  }
-
-  private requireSnapshot(name: SnapshotName, field = "snapshot"): SnapshotRecord {
-    parseSnapshotName(name, field);
-    const record = this.findSnapshot(name);
-    if (record === undefined) throw errors.notFound("snapshot", name);
-    return record;
   }
 
   private requireDeadLetterTopic(subscription: Subscription): void {

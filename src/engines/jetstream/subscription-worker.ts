@@ -1,20 +1,34 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { AckResult } from "../../broker/ack-result.js";
+import { ConsumerSet } from "../../broker/consumer-set.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
 import { OrderingGate } from "../../broker/ordering-gate.js";
-import { PullWaiter } from "../../broker/pull-waiter.js";
 import { retryDelayMs } from "../../broker/retry-backoff.js";
 import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/tracked-message.js";
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, ackSubject, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
+import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
+import { BookState, type DeliveryBook } from "./delivery-book.js";
+import { DeliveryChecks } from "./delivery-checks.js";
+import { serveWorkerState, stateSubject } from "./instance-state.js";
+import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
+import {
+  consumerDemand,
+  INITIAL_AVERAGE_SIZE,
+  longPollMs,
+  MAX_REQUEST_BATCH,
+  pullMaxBytes,
+  TimedPullWaiter,
+} from "./pull-sizing.js";
+import { ReadyQueue } from "./ready-queue.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
@@ -25,6 +39,12 @@ export interface WorkerHost {
   now(): number;
   /** Publishes a dead-lettered copy. @throws StreamgateError NOT_FOUND when the topic is missing. */
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
+  /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
+  readonly book: DeliveryBook;
+  /** Leases of ordered subscriptions (one delivering instance each). */
+  readonly leases: OrderingLeases;
+  /** Most messages a worker holds (the engine's maxTrackedMessages). */
+  readonly maxTracked: number;
 }
 
 /**
@@ -41,26 +61,6 @@ interface JetStreamTracked extends TrackedMessage {
   timer: NodeJS.Timeout | null;
 }
 
-/** Largest batch asked of JetStream in one pull request. */
-const MAX_REQUEST_BATCH = 256;
-/** Upper bound of messages tracked (ready, held, leased) per subscription on one instance. */
-const MAX_TRACKED = 10_000;
-/** Assumed message size (bytes) before any has arrived, when sizing pulls for byte-limited consumers. */
-const INITIAL_AVERAGE_SIZE = 1_024;
-/** How long an idle long-poll pull request waits on the server when a stream is open. */
-const STREAM_LONG_POLL_MS = 5_000;
-
-/** A unary pull that knows when it gives up (long polls on JetStream last no longer). */
-class TimedPullWaiter extends PullWaiter {
-  constructor(
-    maxMessages: number,
-    leaseMs: number,
-    readonly deadlineMs: number,
-  ) {
-    super(maxMessages, leaseMs);
-  }
-}
-
 /**
  * Delivers one subscription on this instance. JetStream owns the shared state (which messages are
  * acked, delivery counts, redelivery after ack_wait, nak delays) so the instances of a cluster
@@ -69,25 +69,34 @@ class TimedPullWaiter extends PullWaiter {
  * lettering, flow control per stream and exact lease deadlines.
  */
 export class SubscriptionWorker implements StreamHost {
-  deadLettered = 0;
   private record: SubscriptionRecord;
   private filter: AttributeFilter | null = null;
-  private consumers: Consumer[] = [];
+  private readonly consumers = new ConsumerSet();
   private readonly tracked = new Map<number, JetStreamTracked>();
-  private ready: JetStreamTracked[] = [];
+  private readonly ready = new ReadyQueue<JetStreamTracked>();
   private readonly gate = new OrderingGate();
   /** Sequences acked through this instance since the last seek (a later seek keeps them acked). */
   readonly acked = new Set<number>();
   private skip = new Set<number>();
   private fetching = false;
   private readonly channel: ConsumerChannel;
+  private readonly checks: DeliveryChecks;
   private pumpScheduled = false;
-  private roundRobin = 0;
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
   private closed = false;
   private readonly keepAlive: NodeJS.Timeout;
+  private readonly stopServingState: () => void;
+  /** Ordered subscriptions: whether this instance is the one that delivers (null: unordered). */
+  private readonly ownership: OrderedOwnership | null;
+  /** Settles once a closed worker gave up its ordering lease (so another instance takes over at once). */
+  released: Promise<void> = Promise.resolve();
+
+  /** Keyed deliveries held until the previous owner's deliveries are back (see OrderedOwnership). */
+  private barrierHeld: JetStreamTracked[] = [];
+  /** Size of the next pull made behind a full barrier (see probeBehindBarrier). */
+  private probeBatch = 1;
 
   constructor(
     private readonly host: WorkerHost,
@@ -95,9 +104,21 @@ export class SubscriptionWorker implements StreamHost {
   ) {
     this.record = record;
     this.channel = new ConsumerChannel(host.connection);
+    this.checks = new DeliveryChecks(host, this.channel, () => this.record);
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
+    this.ownership = record.config.enableMessageOrdering
+      ? new OrderedOwnership(host.leases.lease(record.id), () => this.progress())
+      : null;
+    this.stopServingState = serveWorkerState(
+      host.connection,
+      stateSubject(host.naming.namespace, record.id),
+      async (settle) => {
+        if (settle) await this.settle();
+        return { generation: this.record.generation, acked: [...this.acked], unleased: this.unleasedCount };
+      },
+    );
   }
 
   get subscriptionId(): string {
@@ -120,7 +141,7 @@ export class SubscriptionWorker implements StreamHost {
     this.applyConfig(record);
     if (previous.generation !== record.generation || previous.topicTag !== record.topicTag || !this.attached) {
       this.reset();
-      if (!this.attached && reason !== undefined) this.endConsumers(reason);
+      if (!this.attached && reason !== undefined) this.consumers.endAll(reason);
     }
     this.schedulePump();
   }
@@ -135,23 +156,25 @@ export class SubscriptionWorker implements StreamHost {
     }
     let batch = this.take(waiter);
     if (batch.length === 0) {
-      await this.request(Math.min(options.maxMessages, MAX_REQUEST_BATCH), null);
+      if (this.mayFetch) await this.request(Math.min(options.maxMessages, MAX_REQUEST_BATCH), null);
+      else void this.stepOwnership();
       batch = this.take(waiter);
     }
     if (batch.length > 0 || options.waitMs <= 0 || options.signal.aborted || this.closed) {
       return batch.map((message) => this.receivedMessage(message));
     }
-    this.consumers.push(waiter);
+    this.consumers.add(waiter);
     this.schedulePump();
     await waiter.wait(options.waitMs, options.signal);
-    this.removeConsumer(waiter);
+    this.consumers.remove(waiter);
     return (waiter.taken ?? []).map((message) => this.receivedMessage(message as JetStreamTracked));
   }
 
   openStream(options: DeliveryOptions): DeliveryStream {
     const stream = new DispatchStream(this, options);
     if (this.closed) stream.end();
-    else if (!stream.isEnded) this.consumers.push(stream);
+    else if (!stream.isEnded) this.consumers.add(stream);
+    if (!this.mayFetch) void this.stepOwnership();
     this.schedulePump();
     return stream;
   }
@@ -172,20 +195,19 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   /**
-   * Acks through JetStream and waits for its confirmation (the ack is then stored in the stream's
-   * consumer state). A delivery this instance tracks under another attempt was redelivered: stale.
-   * An ack JetStream did not confirm is a temporary failure the client may retry.
+   * Acks through JetStream: on an exactly-once subscription each ack waits for JetStream's
+   * confirmation (the ack is then stored in the stream's consumer state); otherwise the call's acks
+   * go out back to back and only the last asks for confirmation, which JetStream sends once it has
+   * applied every ack before it (see ConsumerChannel.ackAll). A delivery this instance tracks under
+   * another attempt was redelivered: stale. An ack JetStream did not confirm is a temporary failure
+   * the client may retry.
    */
   async acknowledge(ackIds: string[]): Promise<AckResult> {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const confirm = (ackId: string, sent: Promise<boolean>) =>
-      work.push(
-        sent.then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(ackId);
-        }),
-      );
+    const posted: { ackId: string; reply: string }[] = [];
+    const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked !== undefined) {
@@ -194,23 +216,54 @@ export class SubscriptionWorker implements StreamHost {
           stale.push(ackId);
           continue;
         }
-        this.finish(tracked);
-        confirm(ackId, this.confirmed(tracked.reply, AckBody.ack));
+        if (!exactlyOnce) {
+          // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
+          this.finish(tracked);
+          posted.push({ ackId, reply: tracked.reply });
+          this.acked.add(part.sequence);
+          continue;
+        }
+        // Exactly-once: the delivery may have moved to another instance (a stalled lease); ask the book.
+        this.acked.add(part.sequence);
+        work.push(
+          this.checks.claim(part, BookState.acked).then(async (verdict) => {
+            this.finish(tracked);
+            if (verdict === "stale") {
+              stale.push(ackId);
+              return;
+            }
+            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
+            else if (await this.checks.ackedBefore(part)) stale.push(ackId);
+            else temporaryFailed.push(ackId);
+          }),
+        );
       } else if (this.acked.has(part.sequence)) {
         stale.push(ackId);
-        continue;
       } else {
         // Leased through another instance (or expired here, or before a restart): JetStream acks by
-        // sequence, and does not answer an ack of a message it no longer has pending.
+        // sequence, so the book decides whether this id still names the current delivery; JetStream
+        // does not answer an ack of a message it no longer has pending.
+        this.acked.add(part.sequence);
         work.push(
-          this.confirmed(this.replyOf(part), AckBody.ack).then(async (confirmed) => {
-            if (confirmed) return;
-            if (await this.ackedBefore(part)) stale.push(ackId);
+          this.checks.claim(part, BookState.acked).then(async (verdict) => {
+            if (verdict === "stale") {
+              stale.push(ackId);
+              return;
+            }
+            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
+              return this.checks.confirmClaim(part);
+            if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
       }
-      this.acked.add(part.sequence);
+    }
+    if (posted.length > 0) {
+      work.push(
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        }),
+      );
     }
     await Promise.all(work);
     return this.ackResult(stale, temporaryFailed);
@@ -223,8 +276,18 @@ export class SubscriptionWorker implements StreamHost {
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
       if (tracked === undefined) {
-        if (this.acked.has(part.sequence)) stale.push(ackId);
-        else work.push(this.send(this.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress));
+        if (this.acked.has(part.sequence)) {
+          stale.push(ackId);
+          continue;
+        }
+        // Leased through another instance: the book says whether the id still names the current delivery.
+        const verdict = seconds === 0 ? this.checks.claim(part, BookState.nacked) : this.checks.check(part);
+        work.push(
+          verdict.then(async (answer) => {
+            if (answer === "stale") stale.push(ackId);
+            else await this.send(this.checks.replyOf(part), seconds === 0 ? AckBody.nak : AckBody.progress);
+          }),
+        );
         continue;
       }
       if (tracked.attempt !== part.deliveryCount || tracked.state !== TrackedState.leased) {
@@ -258,7 +321,7 @@ export class SubscriptionWorker implements StreamHost {
 
   /** True while a stream or a waiting pull is open on this instance (the subscription is in use). */
   get hasConsumers(): boolean {
-    return this.consumers.length > 0;
+    return this.consumers.size > 0;
   }
 
   /** Tracked messages not leased to a client (ready or held back): JetStream counts them as ack-pending. */
@@ -273,8 +336,11 @@ export class SubscriptionWorker implements StreamHost {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
+    this.stopServingState();
+    this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
-    this.endConsumers(reason);
+    this.channel.close();
+    this.consumers.endAll(reason);
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
@@ -288,7 +354,7 @@ export class SubscriptionWorker implements StreamHost {
   }
 
   streamEnded(stream: DispatchStream, undelivered: TrackedMessage[]): void {
-    this.removeConsumer(stream);
+    this.consumers.remove(stream);
     // Leased but never yielded: the same JetStream delivery goes to another local consumer.
     const unseen = new Set(undelivered);
     const bySequence = [...undelivered].sort((a, b) => a.message.offset - b.message.offset) as JetStreamTracked[];
@@ -323,34 +389,23 @@ export class SubscriptionWorker implements StreamHost {
 
   /** Hands ready messages to consumers with room, round-robin. */
   private pump(): void {
-    let progress = true;
-    while (progress && this.consumers.length > 0) {
-      progress = false;
-      const start = this.roundRobin++ % this.consumers.length;
-      const round = [...this.consumers.slice(start), ...this.consumers.slice(0, start)];
-      for (const consumer of round) {
-        if (!this.consumers.includes(consumer)) continue;
-        const batch = this.take(consumer);
-        if (batch.length === 0) continue;
-        progress = true;
-        consumer.accept(batch);
-        if (consumer instanceof PullWaiter) this.removeConsumer(consumer);
-      }
-    }
+    this.consumers.distribute((consumer) => this.take(consumer));
   }
 
   private take(consumer: Consumer): JetStreamTracked[] {
+    // An ordered subscription whose lease ran out hands out nothing more (its next step resets it).
+    if (!this.mayFetch) return [];
     const capacity = consumer.capacity();
     const limit = Math.min(capacity.messages, MAX_DELIVERY_BATCH);
     const taken: JetStreamTracked[] = [];
     let bytes = capacity.bytes;
     const now = Date.now();
-    this.compactReady();
+    this.ready.compact();
     let index = 0;
     // Ready messages of keys another stream holds stay ready for it (at most one per key).
     const passed: JetStreamTracked[] = [];
     while (taken.length < limit && index < this.ready.length) {
-      const next = this.ready[index]!;
+      const next = this.ready.at(index)!;
       if (this.isOrdered(next)) {
         const owner = this.gate.owner(next);
         if (owner !== null && owner !== consumer) {
@@ -375,62 +430,35 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     // What was passed over sorts before everything not reached; what was taken left the ready state.
-    if (passed.length > 0)
-      this.ready = [...passed, ...this.ready.slice(index)].filter((m) => m.state === TrackedState.ready);
-    else this.ready.splice(0, index);
+    this.ready.consumed(index, passed);
     return taken;
-  }
-
-  /** Drops entries that left the ready state (acked, expired, reset) since they were queued. */
-  private compactReady(): void {
-    if (this.ready.some((message) => message.state !== TrackedState.ready)) {
-      this.ready = this.ready.filter((message) => message.state === TrackedState.ready);
-    }
   }
 
   /** Messages the local consumers could take now beyond those already ready. */
   private demand(): number {
-    let demand = 0;
-    for (const consumer of this.consumers) {
-      const capacity = consumer.capacity();
-      if (capacity.messages <= 0) continue;
-      if (capacity.bytes === Number.POSITIVE_INFINITY) demand += capacity.messages;
-      else if (capacity.bytes > 0 || capacity.idle) {
-        // Byte-limited: ask for as many messages as fit at the average size seen so far.
-        const fit = Math.floor(capacity.bytes / this.averageSize);
-        demand += Math.max(1, Math.min(capacity.messages, fit));
-      }
-    }
+    const demand = consumerDemand(this.consumers.list(), this.averageSize);
     if (demand === 0) return 0;
-    this.compactReady();
-    return Math.min(demand - this.ready.length, MAX_TRACKED - this.tracked.size);
-  }
-
-  /** How long a long-poll request may wait: until the latest waiting pull gives up, or a while for streams. */
-  private longPollMs(): number {
-    let wait = 0;
-    for (const consumer of this.consumers) {
-      if (consumer instanceof DispatchStream) return STREAM_LONG_POLL_MS;
-      // End a little before the pull gives up, so a message never lands after its puller left.
-      if (consumer instanceof TimedPullWaiter) wait = Math.max(wait, consumer.deadlineMs - Date.now() - 50);
-    }
-    return Math.min(wait, STREAM_LONG_POLL_MS);
+    this.ready.compact();
+    return Math.min(demand - this.ready.length, this.host.maxTracked - this.tracked.size);
   }
 
   /** Pulls from JetStream while local consumers have room: what is there now, else a long poll for one. */
   private async fetchLoop(): Promise<void> {
-    if (this.fetching || this.closed || !this.attached) return;
+    if (this.fetching || this.closed || !this.attached || !this.mayFetch) return;
     this.fetching = true;
     try {
       for (;;) {
         const demand = this.demand();
-        if (demand <= 0 || this.closed || !this.attached) break;
+        // An ordered subscription's lease may run out between two requests: only its holder pulls.
+        if (demand <= 0 || this.closed || !this.attached || !this.mayFetch) break;
         const generation = this.record.generation;
-        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null);
+        const maxBytes = this.maxBytes();
+        if (maxBytes === 0) break; // what is ready here fills the consumers' bytes
+        const received = await this.request(Math.min(demand, MAX_REQUEST_BATCH), null, maxBytes);
         if (generation !== this.record.generation) continue;
         this.pump();
         if (received > 0) continue;
-        const wait = this.longPollMs();
+        const wait = longPollMs(this.consumers.list(), Date.now());
         if (wait < 20) break;
         await this.request(1, wait);
         // Whatever arrived is pumped after the next no-wait request collects the rest.
@@ -441,20 +469,48 @@ export class SubscriptionWorker implements StreamHost {
     }
   }
 
-  /** One pull request on the current consumer generation; deliveries of an older generation are dropped. */
-  private request(batch: number, expiresMs: number | null): Promise<number> {
+  /** The byte limit of a pull for the local consumers (null: none), net of what is ready here. */
+  private maxBytes(): number | null {
+    let readyBytes = 0;
+    for (let index = 0; index < this.ready.length; index++) readyBytes += this.ready.at(index)!.size;
+    return pullMaxBytes(this.consumers.list(), readyBytes);
+  }
+
+  /**
+   * One pull request on the current consumer generation; deliveries of an older generation are
+   * dropped. An ordered subscription's long poll ends while this instance still holds the lease (by
+   * its own clock, with the lease's safety margin), so no delivery reaches it after another
+   * instance could have taken over and read where delivery stood.
+   */
+  private request(
+    batch: number,
+    expiresMs: number | null,
+    maxBytes: number | null = null,
+    observe?: (deliveryCount: number) => void,
+  ): Promise<number> {
     const stream = this.streamName();
-    if (stream === null || this.closed) return Promise.resolve(0);
+    if (stream === null || this.closed || !this.mayFetch) return Promise.resolve(0);
+    if (expiresMs !== null && this.ownership !== null) {
+      expiresMs = Math.min(expiresMs, this.ownership.remainingMs());
+      if (expiresMs < 20) return Promise.resolve(0);
+    }
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
-    return this.channel.pull(stream, consumer, batch, expiresMs, (delivery) => {
+    const onMessage = (delivery: Msg) => {
+      observe?.(parseAckSubject(delivery.reply!).deliveryCount);
       if (generation === this.record.generation) this.arrive(delivery);
-    });
+    };
+    return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
   private arrive(delivery: Msg): void {
     const reply = delivery.reply!;
+    if (!this.mayFetch) {
+      // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
+      void this.send(reply, AckBody.nak);
+      return;
+    }
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
     // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
     if (this.skip.has(sequence) || this.acked.has(sequence)) {
@@ -476,6 +532,35 @@ export class SubscriptionWorker implements StreamHost {
       void this.send(reply, AckBody.ack);
       return;
     }
+    if (deliveryCount > 1) {
+      // A redelivery: record it in the book before handing it out, so an ack of an older delivery
+      // sent to any instance is refused; one claimed acked first is done.
+      const generation = this.record.generation;
+      void this.host.book
+        .recordDelivery(this.host.naming.consumer(this.record.id, generation), sequence, deliveryCount)
+        .catch(() => "deliver" as const)
+        .then((verdict) => {
+          if (this.closed || generation !== this.record.generation) return;
+          if (!this.mayFetch) {
+            void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
+            return;
+          }
+          if (verdict === "acked") {
+            const known = this.tracked.get(sequence);
+            if (known !== undefined) this.finish(known);
+            void this.send(reply, AckBody.ack);
+            return;
+          }
+          this.track(message, sequence, deliveryCount, reply);
+          this.schedulePump();
+        });
+      return;
+    }
+    this.track(message, sequence, deliveryCount, reply);
+  }
+
+  /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
+  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
@@ -506,6 +591,13 @@ export class SubscriptionWorker implements StreamHost {
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
+    if (this.isOrdered(tracked) && this.ownership?.holdsBack === true) {
+      // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
+      tracked.state = TrackedState.held;
+      tracked.holder = null;
+      if (!this.barrierHeld.includes(tracked)) this.barrierHeld.push(tracked);
+      return;
+    }
     this.admit(tracked);
   }
 
@@ -563,20 +655,7 @@ export class SubscriptionWorker implements StreamHost {
     }
     tracked.state = TrackedState.ready;
     tracked.holder = null;
-    // Arrivals are almost always in sequence order: append, else insert in place (binary search).
-    const ready = this.ready;
-    if (ready.length === 0 || ready[ready.length - 1]!.sequence < tracked.sequence) {
-      ready.push(tracked);
-      return;
-    }
-    let low = 0;
-    let high = ready.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (ready[middle]!.sequence < tracked.sequence) low = middle + 1;
-      else high = middle;
-    }
-    if (ready[low] !== tracked) ready.splice(low, 0, tracked);
+    this.ready.insert(tracked);
   }
 
   /** Acked or dead-lettered: forget it and release the next message of its key. */
@@ -640,7 +719,7 @@ export class SubscriptionWorker implements StreamHost {
       await this.nak(reply, attempts);
       return;
     }
-    this.deadLettered++;
+    void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
     await this.send(reply, AckBody.ack);
   }
@@ -676,14 +755,19 @@ export class SubscriptionWorker implements StreamHost {
    */
   private tick(): void {
     const now = Date.now();
-    this.idleTicks = this.consumers.length === 0 ? this.idleTicks + 1 : 0;
+    this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
+    if (!this.mayFetch) {
+      // An ordered subscription whose lease ran out keeps nothing alive: its step below resets it.
+      void this.stepOwnership();
+      return;
+    }
     for (const tracked of [...this.tracked.values()]) {
       if (this.idleTicks >= 2 && tracked.state !== TrackedState.leased) {
         // Nobody here wants it: let another instance have it now rather than after ack_wait.
         const awaited = tracked.state === TrackedState.delayed; // already nacked
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
-        if (this.isOrdered(tracked)) this.gate.finish(tracked);
+        if (this.isOrdered(tracked) && !this.barrierHeld.includes(tracked)) this.gate.finish(tracked);
         if (!awaited) void this.send(tracked.reply, AckBody.nak);
         continue;
       }
@@ -696,39 +780,81 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (this.idleTicks >= 2 && this.tracked.size === 0) this.gate.clear();
+    this.barrierHeld = this.barrierHeld.filter((tracked) => tracked.state !== TrackedState.done);
+    void this.probeBehindBarrier();
+    if (this.ownership !== null) void this.stepOwnership();
   }
 
   private send(reply: string, body: string): Promise<unknown> {
     return this.channel.send(reply, body);
   }
 
-  /** True when JetStream's consumer has `part`'s message at or below its ack floor (acked already). */
-  private async ackedBefore(part: AckIdParts): Promise<boolean> {
-    const stream = this.streamName();
-    if (stream === null) return false;
-    const consumer = this.host.naming.consumer(this.record.id, part.generation);
+  private streamName(): string | null {
+    return this.checks.streamName();
+  }
+
+  /** May this instance pull from JetStream? Always for unordered subscriptions; for ordered ones, while it owns the lease. */
+  private get mayFetch(): boolean {
+    return this.ownership === null || this.ownership.owner;
+  }
+
+  /** Renews, takes, releases or loses the ordering lease, and lifts the takeover barrier when it can. */
+  private async stepOwnership(): Promise<void> {
+    if (this.ownership === null || this.closed) return;
+    const releasable = this.idleTicks >= 2 && this.tracked.size === 0;
+    const change = await this.ownership.step(this.consumers.size > 0 && this.attached, releasable, this.tracked.size);
+    if (this.closed) return;
+    if (change === "lost") {
+      // Another instance may own the subscription now: what no client holds goes back to JetStream
+      // at once (the next holder's barrier admits it in order); what a client holds comes back
+      // after its ack_wait unless the client acks it, since nothing here keeps it in progress.
+      for (const tracked of this.tracked.values()) {
+        if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
+          void this.send(tracked.reply, AckBody.nak);
+        }
+      }
+      this.reset();
+    } else if (change === "lifted" || change === "released" || (change === "gained" && !this.ownership.holdsBack)) {
+      // Admitted in sequence order: whatever a pull brought in while the barrier was up (on a
+      // gain, until the consumer's state showed nothing of a previous holder pending).
+      const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
+      this.barrierHeld = [];
+      for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
+    }
+    if (change !== "none") this.schedulePump();
+  }
+
+  /**
+   * A new holder that filled up with newer messages while the previous holder's deliveries are
+   * still out would stop pulling and never get those back (the barrier would hold for good). So,
+   * once a second, it pulls anyway: JetStream hands out redeliveries before new messages, so a
+   * batch of only redeliveries is followed by a full-size one, and a batch with a first delivery
+   * (nothing more was waiting) by a single message: holding one message a second past the limit.
+   */
+  private async probeBehindBarrier(): Promise<void> {
+    if (this.ownership?.holdsBack !== true || this.fetching || this.closed || !this.attached) return;
+    if (this.tracked.size < this.host.maxTracked || this.consumers.size === 0) return;
+    this.fetching = true;
     try {
-      const answer = await this.host.connection.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", {
-        timeout: 2_000,
+      let firstDeliveries = 0;
+      const received = await this.request(this.probeBatch, null, null, (deliveryCount) => {
+        if (deliveryCount === 1) firstDeliveries++;
       });
-      const info = answer.json<{ ack_floor?: { stream_seq?: number } }>();
-      return (info.ack_floor?.stream_seq ?? 0) >= part.sequence;
-    } catch {
-      return false;
+      this.probeBatch = received > 0 && firstDeliveries === 0 ? MAX_REQUEST_BATCH : 1;
+    } finally {
+      this.fetching = false;
     }
   }
 
-  /** Sends and resolves true once JetStream confirmed it (false: no answer in time, or no responder). */
-  private confirmed(reply: string, body: string): Promise<boolean> {
-    return this.channel.send(reply, body).then((answer) => answer !== undefined);
-  }
-
-  private replyOf(part: AckIdParts): string {
-    return ackSubject(this.streamName() ?? "_", this.host.naming.consumer(this.record.id, part.generation), part);
-  }
-
-  private streamName(): string | null {
-    return this.record.topicTag === null ? null : this.host.naming.stream(this.record.topicTag);
+  /** The current consumer's ack floor, last delivered sequence and pending count (null when unreachable). */
+  private progress(): Promise<ConsumerProgress | null> {
+    const stream = this.streamName();
+    if (stream === null) return Promise.resolve(null);
+    return consumerProgress(
+      this.host.connection,
+      stream,
+      this.host.naming.consumer(this.record.id, this.record.generation),
+    );
   }
 
   /** Drops every tracked message and open request (after a seek, detach, topic deletion or close). */
@@ -739,22 +865,10 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
-    this.ready = [];
+    this.ready.clear();
     this.gate.clear();
     this.acked.clear();
-  }
-
-  private removeConsumer(consumer: Consumer): void {
-    const index = this.consumers.indexOf(consumer);
-    if (index >= 0) this.consumers.splice(index, 1);
-  }
-
-  private endConsumers(reason?: StreamgateError): void {
-    const consumers = this.consumers;
-    this.consumers = [];
-    for (const consumer of consumers) {
-      if (consumer instanceof DispatchStream) consumer.end(reason);
-      else if (consumer instanceof PullWaiter) consumer.accept(consumer.taken ?? []);
-    }
+    this.barrierHeld = [];
+    this.ownership?.clearBarrier();
   }
 }

@@ -1,8 +1,8 @@
-// A topic's log as a JetStream stream: naming, publishing with PubAck, reads by sequence, stats and watches.
-import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+// A topic's log as a JetStream stream: naming, message headers, reads by sequence, stats and watches.
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import type { MessageInput, PublishedRef, StoredMessage, Topic } from "../../broker/types.js";
+import type { MessageInput, StoredMessage, Topic } from "../../broker/types.js";
 import type { TopicStats } from "../engine.js";
 
 /** Header carrying a message's attributes (URI-encoded JSON); absent when there are none. */
@@ -46,20 +46,8 @@ export function streamConfig(naming: Naming, tag: string, topic: Topic, defaultR
   };
 }
 
-/** Publishes a batch in order and resolves with each message's sequence once JetStream stored it. */
-export async function publishToStream(
-  js: JetStreamClient,
-  subject: string,
-  tag: string,
-  messages: MessageInput[],
-): Promise<PublishedRef[]> {
-  // Sent back to back on one connection, so the stream assigns sequences in batch order.
-  const acks = messages.map((message) => js.publish(subject, message.data, { headers: encodeHeaders(message) }));
-  const results = await Promise.all(acks);
-  return results.map((ack) => ({ offset: ack.seq, messageId: `${tag}-${ack.seq}` }));
-}
-
-function encodeHeaders(message: MessageInput): MsgHdrs | undefined {
+/** The headers that carry a message's attributes and ordering key (none when it has neither). */
+export function encodeHeaders(message: MessageInput): MsgHdrs | undefined {
   const hasAttributes = Object.keys(message.attributes).length > 0;
   if (!hasAttributes && message.orderingKey === "") return undefined;
   const result = natsHeaders();

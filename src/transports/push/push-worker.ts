@@ -36,13 +36,9 @@ export interface PushWorker {
   /**
    * Makes the project of a resource name (`projects/{project}/...`) known to the worker and rescans soon.
    * Projects the engine lists are scanned anyway; this only makes a new project's pushes start sooner.
+   * The engine chain's push link (push-observation.ts) calls it after each resource call.
    */
   watch(resourceName: string): void;
-  /**
-   * Wraps the engine so that every successful call naming a resource (`createSubscription`, `publish`,
-   * `listSubscriptions`, ...) calls {@link PushWorker.watch}; hand the wrapper to the Pub/Sub services.
-   */
-  observe(engine: Engine): Engine;
 }
 
 /** Creates the push worker; nothing runs until `start()`. */
@@ -160,31 +156,6 @@ export function createPushWorker(options: PushWorkerOptions): PushWorker {
       await Promise.all(stopping);
     },
     watch,
-    observe(target) {
-      return new Proxy(target, {
-        get(object, property, receiver) {
-          const value: unknown = Reflect.get(object, property, receiver);
-          if (typeof value !== "function") return value;
-          return (...args: unknown[]) => {
-            const result: unknown = Reflect.apply(value, object, args);
-            const first = args[0];
-            const name =
-              typeof first === "string"
-                ? property === "listSubscriptions" || property === "listTopics"
-                  ? `projects/${first}/`
-                  : first
-                : typeof first === "object" && first !== null && "name" in first && typeof first.name === "string"
-                  ? first.name
-                  : null;
-            if (name === null || !(result instanceof Promise)) return result;
-            return result.then((resolved: unknown) => {
-              watch(name);
-              return resolved;
-            });
-          };
-        },
-      });
-    },
   };
 }
 

@@ -1,14 +1,15 @@
-// Resource-level authorization, once for every transport: an Engine and a StreamHub that check currentPrincipal().
+// Resource-level authorization, once for every transport: the engine chain's authorization link and a StreamHub that check the caller's grants.
 import { type IamResourceKind, parseIamResource } from "../broker/iam-policy.js";
 import { parseSchemaName, parseSnapshotName, parseSubscriptionName, parseTopicName } from "../broker/names.js";
 import { DELETED_SCHEMA, type Page, type SchemaSettings } from "../broker/types.js";
 import type { Engine } from "../engines/engine.js";
+import type { EngineInterception, EngineInterceptor } from "../engines/engine-chain.js";
 import { Code, StreamgateError } from "../errors/index.js";
 import type { Schemas } from "../schemas/index.js";
 import type { StreamHub } from "../streams/index.js";
 import { grantPermissions, policyPermissions } from "./iam-permissions.js";
 import { allows, allowsAny, Permission } from "./permissions.js";
-import { currentPrincipal } from "./principal-context.js";
+import { type PrincipalContext, principalContext } from "./principal-context.js";
 import { isTokenPrincipal, type TokenPrincipal } from "./token-principal.js";
 
 type Kind = "topic" | "subscription" | "snapshot" | "schema";
@@ -50,13 +51,18 @@ function iamPermissionFor(permission: Permission | "any", iamKind: IamResourceKi
 export type DeniedListener = (transport: string) => void;
 
 /**
- * The checks the wrappers share; `onDenied` counts refusals. A call the token's grants do not cover is
+ * The checks the engine's authorization link and the hub share, on the caller `context` gives; `onDenied` counts
+ * refusals. A call the token's grants do not cover is
  * still allowed when the resource's IAM policy (read from `policies`) grants the matching Pub/Sub
  * permission to a member the token is (see iam-permissions.ts).
  */
-function createGuard(onDenied: DeniedListener, policies: Pick<Engine, "storedIamPolicy"> | null) {
+function createGuard(
+  onDenied: DeniedListener,
+  policies: Pick<Engine, "storedIamPolicy"> | null,
+  context: PrincipalContext,
+) {
   const caller = (): TokenPrincipal => {
-    const principal = currentPrincipal();
+    const principal = context.principal;
     if (principal === undefined) {
       // Fail closed: every request runs as a principal; reaching here means a transport lost the async context.
       throw new StreamgateError(Code.INTERNAL, "internal error: the request's caller is unknown (refused)", {
@@ -150,19 +156,31 @@ function createGuard(onDenied: DeniedListener, policies: Pick<Engine, "storedIam
   };
 }
 
+type Guard = ReturnType<typeof createGuard>;
+
 const self = (name: string) => name;
 const named = (item: { name: string }) => item.name;
 
+/** The name of the authorization link of the engine chain. */
+export const AUTHORIZATION_INTERCEPTOR = "authorization";
+
 /**
- * Returns an Engine that checks the current principal's grants before each call: `publish` for Publish,
- * `subscribe` for pull/stream/ack/modack and topic reads, `admin` for everything that changes resources;
+ * The engine chain's authorization link: checks the current principal's grants before each call: `publish` for
+ * Publish, `subscribe` for pull/stream/ack/modack and topic reads, `admin` for everything that changes resources;
  * Get* needs any grant and List* shows only granted resources. A resource's IAM policy adds to the grants
  * (docs/auth.md, "IAM policies on resources"); Get/SetIamPolicy need admin, TestIamPermissions nothing.
- * Hand it to the transports only: background work (push worker, hub readers) keeps the unwrapped engine and
- * runs without a principal.
+ * `storedIamPolicy`, `ready` and `close` pass through. Only the transports call through it: background work (push
+ * worker, hub readers) enters the chain below it and runs without a principal.
  */
-export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engine {
-  const guard = createGuard(onDenied, engine);
+export function authorizationInterceptor(onDenied: DeniedListener): EngineInterceptor<PrincipalContext> {
+  return {
+    name: AUTHORIZATION_INTERCEPTOR,
+    intercept: (next, context) => authorizedCalls(next, createGuard(onDenied, next, context)),
+  };
+}
+
+/** The calls of {@link authorizationInterceptor}, each a check then `engine`'s call (a refusal rejects). */
+function authorizedCalls(engine: Engine, guard: Guard): EngineInterception {
   const { publish, subscribe, admin } = Permission;
   /** A check of `permission` ("any": some grant, as Get* needs) on the `kind` resource `name`; `field` names it in errors. */
   const need =
@@ -171,34 +189,33 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       if (permission === "any") guard.requireAny(kind, name, field);
       else guard.require(permission, kind, name, field);
     };
-  /** `call` behind `check` on the resource its first argument names; async, so a refusal rejects. */
-  const guarded =
-    <A extends [string, ...unknown[]], R>(check: (name: string) => void, call: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      check(args[0]);
-      return call(...args);
-    };
   const adminOnTopic = need(admin, "topic");
   const anyOnTopic = need("any", "topic");
+  const publishOnTopic = need(publish, "topic", "topic");
   const subscribeOnTopic = need(subscribe, "topic", "topic");
   const adminOnSubscription = need(admin, "subscription");
   const anyOnSubscription = need("any", "subscription");
   const subscribeOnSubscription = need(subscribe, "subscription", "subscription");
+  const seekOnSubscription = need(admin, "subscription", "subscription");
   const adminOnSnapshot = need(admin, "snapshot");
+  const anyOnSnapshot = need("any", "snapshot");
   // Attaching a schema to a topic needs some grant on the schema (Pub/Sub's pubsub.schemas.attach).
   const attachSchema = (settings: SchemaSettings | null | undefined) => {
     if (settings && settings.schema !== DELETED_SCHEMA)
       guard.requireAny("schema", settings.schema, "schema_settings.schema");
   };
+  // Each method is written out (no `...args` wrapper), so a call allocates no argument array.
   return {
-    kind: engine.kind,
     schemas: authorizeSchemas(engine.schemas, guard),
     async createTopic(init) {
       adminOnTopic(init.name);
       attachSchema(init.schemaSettings);
       return engine.createTopic(init);
     },
-    getTopic: guarded(anyOnTopic, (name) => engine.getTopic(name)),
+    async getTopic(name) {
+      anyOnTopic(name);
+      return engine.getTopic(name);
+    },
     async updateTopic(name, update) {
       adminOnTopic(name);
       attachSchema(update.patch.schemaSettings);
@@ -208,11 +225,26 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       guard.caller();
       return guard.filter(await engine.listTopics(project, page), named);
     },
-    deleteTopic: guarded(adminOnTopic, (name) => engine.deleteTopic(name)),
-    publish: guarded(need(publish, "topic", "topic"), (topic, messages) => engine.publish(topic, messages)),
-    readTopic: guarded(subscribeOnTopic, (topic, fromOffset, limit) => engine.readTopic(topic, fromOffset, limit)),
-    offsetAtTime: guarded(subscribeOnTopic, (topic, timeMs) => engine.offsetAtTime(topic, timeMs)),
-    topicStats: guarded(anyOnTopic, (topic) => engine.topicStats(topic)),
+    async deleteTopic(name) {
+      adminOnTopic(name);
+      return engine.deleteTopic(name);
+    },
+    async publish(topic, messages) {
+      publishOnTopic(topic);
+      return engine.publish(topic, messages);
+    },
+    async readTopic(topic, fromOffset, limit) {
+      subscribeOnTopic(topic);
+      return engine.readTopic(topic, fromOffset, limit);
+    },
+    async offsetAtTime(topic, timeMs) {
+      subscribeOnTopic(topic);
+      return engine.offsetAtTime(topic, timeMs);
+    },
+    async topicStats(topic) {
+      anyOnTopic(topic);
+      return engine.topicStats(topic);
+    },
     watchTopic(topic, listener) {
       subscribeOnTopic(topic);
       return engine.watchTopic(topic, listener);
@@ -226,7 +258,10 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       }
       return engine.createSubscription(init);
     },
-    getSubscription: guarded(anyOnSubscription, (name) => engine.getSubscription(name)),
+    async getSubscription(name) {
+      anyOnSubscription(name);
+      return engine.getSubscription(name);
+    },
     async updateSubscription(name, update) {
       adminOnSubscription(name);
       const deadLetterTopic = update.patch.deadLetterPolicy?.deadLetterTopic;
@@ -245,26 +280,51 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       anyOnTopic(topic);
       return guard.filter(await engine.listTopicSubscriptions(topic, page), self);
     },
-    deleteSubscription: guarded(adminOnSubscription, (name) => engine.deleteSubscription(name)),
-    detachSubscription: guarded(adminOnSubscription, (name) => engine.detachSubscription(name)),
-    pull: guarded(subscribeOnSubscription, (name, options) => engine.pull(name, options)),
+    async deleteSubscription(name) {
+      adminOnSubscription(name);
+      return engine.deleteSubscription(name);
+    },
+    async detachSubscription(name) {
+      adminOnSubscription(name);
+      return engine.detachSubscription(name);
+    },
+    async pull(name, options) {
+      subscribeOnSubscription(name);
+      return engine.pull(name, options);
+    },
     openStream(name, options) {
       subscribeOnSubscription(name);
       return engine.openStream(name, options);
     },
-    acknowledge: guarded(subscribeOnSubscription, (name, ackIds) => engine.acknowledge(name, ackIds)),
-    modifyAckDeadline: guarded(subscribeOnSubscription, (name, ackIds, seconds) =>
-      engine.modifyAckDeadline(name, ackIds, seconds),
-    ),
-    seek: guarded(need(admin, "subscription", "subscription"), (name, target) => engine.seek(name, target)),
-    subscriptionStats: guarded(anyOnSubscription, (name) => engine.subscriptionStats(name)),
+    async acknowledge(name, ackIds) {
+      subscribeOnSubscription(name);
+      return engine.acknowledge(name, ackIds);
+    },
+    async modifyAckDeadline(name, ackIds, seconds) {
+      subscribeOnSubscription(name);
+      return engine.modifyAckDeadline(name, ackIds, seconds);
+    },
+    async seek(name, target) {
+      seekOnSubscription(name);
+      return engine.seek(name, target);
+    },
+    async subscriptionStats(name) {
+      anyOnSubscription(name);
+      return engine.subscriptionStats(name);
+    },
     async createSnapshot(name, subscription, labels) {
       adminOnSnapshot(name);
       subscribeOnSubscription(subscription);
       return engine.createSnapshot(name, subscription, labels);
     },
-    getSnapshot: guarded(need("any", "snapshot"), (name) => engine.getSnapshot(name)),
-    updateSnapshot: guarded(adminOnSnapshot, (name, update) => engine.updateSnapshot(name, update)),
+    async getSnapshot(name) {
+      anyOnSnapshot(name);
+      return engine.getSnapshot(name);
+    },
+    async updateSnapshot(name, update) {
+      adminOnSnapshot(name);
+      return engine.updateSnapshot(name, update);
+    },
     async listSnapshots(project, page) {
       guard.caller();
       return guard.filter(await engine.listSnapshots(project, page), named);
@@ -273,7 +333,10 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       anyOnTopic(topic);
       return guard.filter(await engine.listTopicSnapshots(topic, page), self);
     },
-    deleteSnapshot: guarded(adminOnSnapshot, (name) => engine.deleteSnapshot(name)),
+    async deleteSnapshot(name) {
+      adminOnSnapshot(name);
+      return engine.deleteSnapshot(name);
+    },
     async getIamPolicy(resource) {
       guard.requireIam(parseIamResource(resource).kind, resource, "getIamPolicy");
       return engine.getIamPolicy(resource);
@@ -287,9 +350,6 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
       const { kind } = parseIamResource(resource);
       return engine.testIamPermissions(resource, guard.effective(kind, resource, permissions));
     },
-    storedIamPolicy: (resource) => engine.storedIamPolicy(resource),
-    ready: () => engine.ready(),
-    close: () => engine.close(),
   };
 }
 
@@ -298,7 +358,7 @@ export function authorizeEngine(engine: Engine, onDenied: DeniedListener): Engin
  * or the schema), any grant to get it or list its revisions; List shows only granted schemas.
  * (The lookup by name, `get`, is where IAM policies on schemas can hook in.)
  */
-function authorizeSchemas(schemas: Schemas, guard: ReturnType<typeof createGuard>): Schemas {
+function authorizeSchemas(schemas: Schemas, guard: Guard): Schemas {
   const admin = (name: string) => guard.require(Permission.admin, "schema", name);
   const any = (name: string) => guard.requireAny("schema", name);
   return {
@@ -346,7 +406,7 @@ export function authorizeHub(
   onDenied: DeniedListener,
   policies: Pick<Engine, "storedIamPolicy"> | null = null,
 ): StreamHub {
-  const guard = createGuard(onDenied, policies);
+  const guard = createGuard(onDenied, policies, principalContext);
   return {
     async subscribe(options) {
       guard.require(Permission.subscribe, "topic", options.topic, "topic");

@@ -1,17 +1,18 @@
-// The authorizing Engine over a real embedded engine: grants decide, lists are filtered, and a call without a principal fails closed.
+// The engine chain's authorization link over a real embedded engine: grants decide, lists are filtered, and a call without a principal fails closed.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Engine } from "../engines/engine.js";
+import { chainEngine } from "../engines/engine-chain.js";
 import { createEngine } from "../engines/index.js";
-import { authorizeEngine } from "./authorized-engine.js";
+import { authorizationInterceptor } from "./authorization.js";
 import { grantsFromClaim } from "./permissions.js";
-import { runAsPrincipal } from "./principal-context.js";
+import { principalContext, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 
-describe("auth - authorized engine", () => {
+describe("auth - authorization", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "streamgate-authz-"));
   let engine: Engine;
   let guarded: Engine;
@@ -28,7 +29,8 @@ describe("auth - authorized engine", () => {
 
   before(async () => {
     engine = await createEngine({ engine: "embedded", dataDir, syncEveryCommit: false });
-    guarded = authorizeEngine(engine, (transport) => denials.push(transport));
+    const authorization = authorizationInterceptor((transport) => denials.push(transport));
+    guarded = chainEngine(engine, principalContext, [authorization]).engine;
     for (const name of ["orders", "payments"]) await engine.createTopic({ name: `projects/p/topics/${name}` });
     await engine.createSubscription({
       name: "projects/p/subscriptions/orders-worker",
@@ -40,7 +42,7 @@ describe("auth - authorized engine", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test("auth - authorized engine: granted calls pass, others are PERMISSION_DENIED and counted", async () => {
+  test("auth - authorization: granted calls pass, others are PERMISSION_DENIED and counted", async () => {
     await runAsPrincipal(principal, async () => {
       assert.equal((await guarded.publish("projects/p/topics/orders", [message])).length, 1);
       await assert.rejects(guarded.publish("projects/p/topics/payments", [message]), { reason: "PERMISSION_DENIED" });
@@ -63,7 +65,7 @@ describe("auth - authorized engine", () => {
     assert.deepEqual(denials, ["grpc", "grpc", "grpc"]);
   });
 
-  test("auth - authorized engine: lists show only granted resources; malformed names stay INVALID_ARGUMENT", async () => {
+  test("auth - authorization: lists show only granted resources; malformed names stay INVALID_ARGUMENT", async () => {
     await runAsPrincipal(principal, async () => {
       const page = await guarded.listTopics("p", { pageSize: 100, pageToken: "" });
       assert.deepEqual(
@@ -74,7 +76,7 @@ describe("auth - authorized engine", () => {
     });
   });
 
-  test("auth - authorized engine: schemas need admin to change, any grant to read or attach", async () => {
+  test("auth - authorization: schemas need admin to change, any grant to read or attach", async () => {
     const avro = { type: "AVRO" as const, definition: '{"type": "string"}' };
     await engine.schemas.create("projects/p/schemas/orders-v1", avro);
     await engine.schemas.create("projects/p/schemas/payments-v1", avro);
@@ -118,7 +120,7 @@ describe("auth - authorized engine", () => {
     });
   });
 
-  test("auth - authorized engine: a schema's IAM binding widens a token's grants on that schema only", async () => {
+  test("auth - authorization: a schema's IAM binding widens a token's grants on that schema only", async () => {
     const avro = { type: "AVRO" as const, definition: '{"type": "string"}' };
     await engine.schemas.create("projects/p/schemas/iam-v1", avro);
     await engine.schemas.create("projects/p/schemas/iam-other", avro);
@@ -145,7 +147,7 @@ describe("auth - authorized engine", () => {
     });
   });
 
-  test("auth - authorized engine: a call outside any request context fails closed", async () => {
+  test("auth - authorization: a call outside any request context fails closed", async () => {
     await assert.rejects(guarded.publish("projects/p/topics/orders", [message]), { reason: "INTERNAL" });
     assert.throws(() => guarded.watchTopic("projects/p/topics/orders", () => undefined), { reason: "INTERNAL" });
   });
