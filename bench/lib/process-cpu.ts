@@ -41,3 +41,17 @@ export async function measureCpu<T>(
   const serverCpuMs = serverBefore !== null && serverAfter !== null ? serverAfter - serverBefore : null;
   return { result, serverCpuMs, clientCpuMs };
 }
+
+/**
+ * Milliseconds the main thread of `pid` (a Node process's event loop) has spent runnable but waiting for a CPU,
+ * from /proc/<pid>/task/<pid>/schedstat; null when unavailable. Around a phase, divided by its wall time, it says
+ * how much of the time the machine, not the process's own work, held the event loop up.
+ */
+export function runQueueWaitMs(pid: number): number | null {
+  try {
+    const waitedNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]);
+    return Number.isFinite(waitedNs) ? waitedNs / 1e6 : null;
+  } catch {
+    return null;
+  }
+}

@@ -28,6 +28,10 @@ export interface PubsubSettings {
   latencyRatePerSecond: number;
   /** Length of each latency measurement, warm-up included. */
   latencyDurationMs: number;
+  /** Further rates measured the same way after the main latency phase (reported without a target). */
+  latencyExtraRatesPerSecond: number[];
+  /** Length of each of those measurements, warm-up included. */
+  latencyExtraDurationMs: number;
   /**
    * How often the latency publisher sends what is due (streamgate: one Publish request per tick).
    * 1 ms = no batching delay; the official client's default would be up to 10 ms.

@@ -28,6 +28,8 @@ export const DEFAULT_PUBSUB_SETTINGS: PubsubSettings = {
   ackBatchMaxDelayMs: 10,
   latencyRatePerSecond: 5_000,
   latencyDurationMs: 10_000,
+  latencyExtraRatesPerSecond: [1_000, 20_000],
+  latencyExtraDurationMs: 5_000,
   latencyPublishIntervalMs: 1,
   latencyWarmupMs: 1_000,
   measurementTimeoutMs: 60_000,
@@ -41,6 +43,7 @@ export function scaleSettings(settings: PubsubSettings, scale: number): PubsubSe
     publishMessages: count(settings.publishMessages),
     backlogMessages: count(settings.backlogMessages),
     latencyDurationMs: Math.max(3_000, Math.round(settings.latencyDurationMs * scale)),
+    latencyExtraDurationMs: Math.max(3_000, Math.round(settings.latencyExtraDurationMs * scale)),
     latencyWarmupMs: Math.min(settings.latencyWarmupMs, Math.max(500, Math.round(settings.latencyWarmupMs * scale))),
   };
 }
@@ -69,6 +72,7 @@ function describeSetup(settings: PubsubSettings): string[] {
     "JetStream is measured publishing two ways: the official client's `js.publish()` (a promise and a timer per message; its client CPU is the limit, see details) and raw (core publish with a reply subject per message under one wildcard subscription, what Go's PublishAsync does), which shows the server's capacity. Both rows are reported; the raw one is the harder target. The latency phase is run both ways too.",
     `Consume: streamgate via one StreamingPull (max_outstanding_messages ${s.maxOutstandingMessages}) with acks in unary Acknowledge calls of up to ${s.ackBatchMaxMessages} ids or after ${s.ackBatchMaxDelayMs} ms; JetStream via a durable pull consumer (explicit ack, max_ack_pending ${s.maxOutstandingMessages}) with consume() and ack() per message. Timing ends when every ack is confirmed (Acknowledge answered / a NATS flush round trip).`,
     "The official Pub/Sub client batches acks for up to 100 ms; with 1000 outstanding that alone would cap one stream near 10k msg/s whatever the server does, so acks here go out after 10 ms or 500 ids.",
+    `Latency at ${s.latencyExtraRatesPerSecond.join(" and ")} msg/s: measured the same way (${s.latencyExtraDurationMs / 1000} s each) after the main latency phase, streamgate and the @nats-io anchor only, no target.`,
     `Latency: ${s.latencyRatePerSecond} msg/s for ${s.latencyDurationMs / 1000} s, the first ${s.latencyWarmupMs / 1000} s left out; each message carries the time it fell due on the fixed schedule (performance.now(); the same process receives), so timer granularity and client stalls count against latency rather than being hidden. Every ${s.latencyPublishIntervalMs} ms streamgate gets what is due as one Publish (the official client's default batching would add up to 10 ms), JetStream one publish per message.`,
     "Rows 'via @google-cloud/pubsub defaults' are for information: the official client as an application would use it (publisher batching 100 messages / 10 ms with 1000 publishMessage() calls pending; subscriber with 5 streams, 1000 outstanding, acks batched up to 100 ms).",
     "Durability is comparable: streamgate's embedded engine by default runs SQLite in WAL mode with synchronous=NORMAL (no fsync per commit; an acknowledged publish survives kill -9, not necessarily power loss), and nats-server 2.9 syncs its file store every 2 minutes by default.",
@@ -104,6 +108,8 @@ export const pubsubBenchmark: Benchmark = {
       const jetStreamDriver = await JetStreamDriver.connect(nats.url, nats.pid, anchorName);
       anchor = contestant(jetStreamDriver);
       rawAnchor = contestant(jetStreamDriver.withPublishMode("raw", rawAnchorName), [Phase.Publish, Phase.Latency]);
+      // The extra latency rates: streamgate and the @nats-io anchor only (the raw anchor's latency matches it).
+      anchor.extraLatency = true;
       if (context.anchorOnly || streamgateBinary(context.serverRoot) === null) {
         // Checks the anchor and the report plumbing without the server; the figures then show "–" and fail.
         context.log("  *** measuring the anchor only ***");
@@ -114,6 +120,7 @@ export const pubsubBenchmark: Benchmark = {
         streamgate = await startStreamgateProcess({ repoRoot: context.serverRoot, nodeArgs });
         const client = new PubsubGrpcClient(streamgate.target, context.repoRoot);
         own = contestant(new StreamgateDriver(client, streamgate.pid));
+        own.extraLatency = true;
         official = contestant(new OfficialClientDriver(streamgate.target, streamgate.pid), [
           Phase.Publish,
           Phase.Consume,
@@ -188,6 +195,15 @@ export const pubsubBenchmark: Benchmark = {
       compare(`Latency p50 @ ${rate}`, "ms", false, mine.p50Ms, rawAnchorName, rawAnchor.samples.p50Ms, null),
       compare(`Latency p99 @ ${rate}`, "ms", false, mine.p99Ms, rawAnchorName, rawAnchor.samples.p99Ms, null),
     );
+    for (const extra of settings.latencyExtraRatesPerSecond) {
+      const label = `${extra.toLocaleString("en-US")} msg/s`;
+      const own = mine.extraLatency[extra] ?? { p50Ms: [], p99Ms: [] };
+      const theirs = anchor.samples.extraLatency[extra] ?? { p50Ms: [], p99Ms: [] };
+      figures.push(
+        compare(`Latency p50 @ ${label}`, "ms", false, own.p50Ms, anchorName, theirs.p50Ms, null),
+        compare(`Latency p99 @ ${label}`, "ms", false, own.p99Ms, anchorName, theirs.p99Ms, null),
+      );
+    }
     if (official !== undefined) {
       const client = "via @google-cloud/pubsub defaults";
       const { publishRate, consumeRate } = official.samples;

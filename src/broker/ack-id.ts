@@ -13,37 +13,59 @@ export interface AckIdParts {
   attempt: number;
 }
 
-const PART = /^[0-9a-z]{1,11}$/;
+/** Most base-36 digits in one field (36^11 > 2^53, so a longer field can never be a safe integer). */
+const MAX_FIELD_DIGITS = 11;
+const DOT = 46;
 
-/** Encodes a delivery as a compact opaque string (base-36 fields joined by "."). */
-export function encodeAckId(parts: AckIdParts): string {
-  return `${parts.subscriptionId.toString(36)}.${parts.epoch.toString(36)}.${parts.offset.toString(36)}.${parts.attempt.toString(36)}`;
+/** The first two fields of the ack ids of one subscription generation and epoch, with their separators. */
+export function ackIdPrefix(subscriptionId: number, epoch: number): string {
+  return `${subscriptionId.toString(36)}.${epoch.toString(36)}.`;
 }
 
 /**
- * Decodes an ack id.
+ * Encodes a delivery as a compact opaque string (base-36 fields joined by ".").
+ * @param prefix - `ackIdPrefix(parts.subscriptionId, parts.epoch)`, when the caller keeps it.
+ */
+export function encodeAckId(parts: AckIdParts, prefix = ackIdPrefix(parts.subscriptionId, parts.epoch)): string {
+  return `${prefix}${parts.offset.toString(36)}.${parts.attempt.toString(36)}`;
+}
+
+/** Value of a base-36 digit (0-9, a-z) from its char code, or -1. */
+function digitOf(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 122) return code - 87;
+  return -1;
+}
+
+/**
+ * Decodes an ack id: four fields of 1 to 11 base-36 digits joined by ".", each a safe integer, offset and
+ * attempt at least 1. One pass over the characters (an Acknowledge carries up to thousands of ids).
  * @throws StreamgateError INVALID_ARGUMENT naming the ack id when it is malformed.
  */
 export function decodeAckId(ackId: string): AckIdParts {
-  const fields = typeof ackId === "string" ? ackId.split(".") : [];
-  if (fields.length !== 4) throw invalidAckId(ackId, "is malformed");
-  // NaN for a malformed field, which no check below lets through (every ack of every call passes here).
-  const subscriptionId = ackIdPart(fields[0]!);
-  const epoch = ackIdPart(fields[1]!);
-  const offset = ackIdPart(fields[2]!);
-  const attempt = ackIdPart(fields[3]!);
-  const safe =
-    Number.isSafeInteger(subscriptionId) &&
-    Number.isSafeInteger(epoch) &&
-    Number.isSafeInteger(offset) &&
-    Number.isSafeInteger(attempt);
-  if (!safe || offset < 1 || attempt < 1) throw invalidAckId(ackId, "is malformed");
+  if (typeof ackId !== "string") throw invalidAckId(ackId, "is malformed");
+  const fields = [0, 0, 0, 0];
+  let field = 0;
+  let digits = 0;
+  let value = 0;
+  for (let index = 0; index < ackId.length; index++) {
+    const code = ackId.charCodeAt(index);
+    if (code === DOT) {
+      if (digits === 0 || field === 3) throw invalidAckId(ackId, "is malformed");
+      fields[field++] = value;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    const digit = digitOf(code);
+    if (digit < 0 || ++digits > MAX_FIELD_DIGITS) throw invalidAckId(ackId, "is malformed");
+    value = value * 36 + digit;
+  }
+  if (field !== 3 || digits === 0) throw invalidAckId(ackId, "is malformed");
+  fields[3] = value;
+  const [subscriptionId, epoch, offset, attempt] = fields as [number, number, number, number];
+  if (!fields.every(Number.isSafeInteger) || offset < 1 || attempt < 1) throw invalidAckId(ackId, "is malformed");
   return { subscriptionId, epoch, offset, attempt };
-}
-
-/** One base-36 field of an ack id, or NaN when it is not 1 to 11 of `[0-9a-z]`. */
-function ackIdPart(field: string): number {
-  return PART.test(field) ? Number.parseInt(field, 36) : Number.NaN;
 }
 
 /** The error for an ack id that does not belong to the subscription it was sent to. */

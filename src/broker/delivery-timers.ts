@@ -11,6 +11,9 @@ interface TimerItem {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Heap size below which stale items are never swept. */
+const MIN_SWEEP_SIZE = 4096;
+
 /**
  * Two heaps (lease deadlines, backoff ends) with lazy deletion: an item whose message changed
  * state or version since it was scheduled is skipped. One timer fires at the earliest item.
@@ -18,6 +21,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class DeliveryTimers {
   private readonly leases = new MinHeap<TimerItem>();
   private readonly backoffs = new MinHeap<TimerItem>();
+  /** Sweep the lease heap once it grows past this (twice its size after the last sweep). */
+  private sweepLeasesAt = MIN_SWEEP_SIZE;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private stopped = false;
@@ -28,6 +33,12 @@ export class DeliveryTimers {
   /** Schedules the expiry of a lease at `message.deadlineMs`. */
   lease(message: TrackedMessage): void {
     this.leases.push({ at: message.deadlineMs, message, version: message.version });
+    // An acked lease stays in the heap until its deadline (lazy deletion), holding its message: at
+    // thousands of acks a second that is minutes of messages. Sweep them once they dominate.
+    if (this.leases.size > this.sweepLeasesAt) {
+      this.leases.retain((item) => isCurrent(item, TrackedState.leased));
+      this.sweepLeasesAt = Math.max(MIN_SWEEP_SIZE, 2 * this.leases.size);
+    }
   }
 
   /** Schedules the end of a backoff at `message.deadlineMs`. */
@@ -82,7 +93,12 @@ function drain(heap: MinHeap<TimerItem>, now: number, state: TrackedState): Trac
   const due: TrackedMessage[] = [];
   for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
     heap.pop();
-    if (top.message.state === state && top.message.version === top.version) due.push(top.message);
+    if (isCurrent(top, state)) due.push(top.message);
   }
   return due;
+}
+
+/** True while the item's message is still in `state` at the version it was scheduled for. */
+function isCurrent(item: TimerItem, state: TrackedState): boolean {
+  return item.message.state === state && item.message.version === item.version;
 }

@@ -116,8 +116,10 @@ export function validateAttributes(attributes: Record<string, string>, field = "
  * @throws StreamgateError INVALID_ARGUMENT naming `field`.
  */
 export function validateOrderingKey(orderingKey: string, field = "orderingKey"): void {
+  // At most 3 UTF-8 bytes per UTF-16 unit: short keys (and the empty one, on every publish) need no counting.
+  if (orderingKey.length * 3 <= MessageLimits.maxOrderingKeyBytes) return;
   // UTF-8 length without encoding (a lone surrogate counts 3 bytes, as TextEncoder's U+FFFD does).
-  const bytes = orderingKey.length === 0 ? 0 : Buffer.byteLength(orderingKey);
+  const bytes = Buffer.byteLength(orderingKey);
   if (bytes > MessageLimits.maxOrderingKeyBytes) {
     throw errors.invalidArgument(
       field,

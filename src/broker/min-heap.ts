@@ -51,7 +51,31 @@ export class MinHeap<T extends Timed> {
     return top;
   }
 
+  /** Keeps only the items `keep` accepts, in heap order again (O(n)): how lazily deleted items are swept. */
+  retain(keep: (item: T) => boolean): void {
+    const items = this.items;
+    let kept = 0;
+    for (const item of items) if (keep(item)) items[kept++] = item;
+    items.length = kept;
+    for (let index = (kept >> 1) - 1; index >= 0; index--) this.siftDown(index);
+  }
+
   clear(): void {
     this.items.length = 0;
+  }
+
+  private siftDown(index: number): void {
+    const items = this.items;
+    const item = items[index]!;
+    for (;;) {
+      const left = index * 2 + 1;
+      if (left >= items.length) break;
+      const right = left + 1;
+      const child = right < items.length && items[right]!.at < items[left]!.at ? right : left;
+      if (items[child]!.at >= item.at) break;
+      items[index] = items[child]!;
+      index = child;
+    }
+    items[index] = item;
   }
 }

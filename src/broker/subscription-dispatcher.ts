@@ -2,7 +2,7 @@
 import { randomInt } from "node:crypto";
 import type { DeliveryOptions, DeliveryStream } from "../engines/engine.js";
 import { StreamgateError } from "../errors/index.js";
-import { decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
+import { ackIdPrefix, decodeAckId, encodeAckId, invalidAckId } from "./ack-id.js";
 import type { AckResult } from "./ack-result.js";
 import { ConsumerSet } from "./consumer-set.js";
 import { deadLetterMessage } from "./dead-letter.js";
@@ -62,6 +62,8 @@ export class SubscriptionDispatcher implements StreamHost {
   private readonly buffer: MessageBuffer;
 
   private epoch = randomInt(1, 2 ** 31);
+  private prefix = "";
+  private prefixEpoch = 0;
   private persistedFloor: number;
   private readonly timers = new DeliveryTimers(() => this.pump());
   private readonly consumers = new ConsumerSet();
@@ -235,12 +237,15 @@ export class SubscriptionDispatcher implements StreamHost {
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
-    const ackId = encodeAckId({
-      subscriptionId: this.subscriptionId,
-      epoch: this.epoch,
-      offset: message.message.offset,
-      attempt: message.attempt,
-    });
+    const ackId = encodeAckId(
+      {
+        subscriptionId: this.subscriptionId,
+        epoch: this.epoch,
+        offset: message.message.offset,
+        attempt: message.attempt,
+      },
+      this.ackIdPrefix(),
+    );
     return { ackId, message: message.message, deliveryAttempt: message.attempt };
   }
 
@@ -261,6 +266,15 @@ export class SubscriptionDispatcher implements StreamHost {
 
   wake(): void {
     this.schedulePump();
+  }
+
+  /** The ack id prefix of this subscription and epoch (computed once per epoch; base-36 formatting is slow). */
+  private ackIdPrefix(): string {
+    if (this.prefixEpoch !== this.epoch) {
+      this.prefix = ackIdPrefix(this.subscriptionId, this.epoch);
+      this.prefixEpoch = this.epoch;
+    }
+    return this.prefix;
   }
 
   private schedulePump(): void {

@@ -16,13 +16,8 @@ export interface LogCounters {
   lastPublishTimeMs: number;
 }
 
-interface MessageRow {
-  message_offset: number;
-  publish_time: number;
-  ordering_key: string;
-  attributes: string | null;
-  data: Buffer;
-}
+/** A `messages` row as {@link MessageStore.read} selects it (raw): offset, publish time, ordering key, attributes JSON, data. */
+type MessageRow = [offset: number, publishTime: number, orderingKey: string, attributes: string | null, data: Buffer];
 
 /** Columns of one `messages` row as the INSERT binds them. */
 const INSERT_COLUMNS = 7;
@@ -58,9 +53,12 @@ export class MessageStore {
     this.updateCounters = db.prepare(
       "UPDATE topics SET first_offset = ?, next_offset = ?, bytes = ?, last_publish_time = ? WHERE id = ?",
     );
-    this.selectFrom = db.prepare(
-      "SELECT message_offset, publish_time, ordering_key, attributes, data FROM messages WHERE topic_id = ? AND message_offset >= ? ORDER BY message_offset LIMIT ?",
-    );
+    // Rows as arrays (raw): no object with named keys per row on the read path of every delivery.
+    this.selectFrom = db
+      .prepare(
+        "SELECT message_offset, publish_time, ordering_key, attributes, data FROM messages WHERE topic_id = ? AND message_offset >= ? ORDER BY message_offset LIMIT ?",
+      )
+      .raw();
     this.selectPublishTime = db
       .prepare("SELECT publish_time FROM messages WHERE topic_id = ? AND message_offset = ?")
       .pluck();
@@ -141,15 +139,16 @@ export class MessageStore {
     const messages: StoredMessage[] = [];
     let bytes = 0;
     for (const row of this.selectFrom.iterate(topicId, fromOffset, maxMessages) as IterableIterator<MessageRow>) {
+      const [offset, publishTimeMs, orderingKey, attributes, data] = row;
       const message: StoredMessage = {
-        offset: row.message_offset,
-        messageId: messageIdOf(topicId, row.message_offset),
-        publishTimeMs: row.publish_time,
-        data: row.data,
-        attributes: row.attributes === null ? {} : (JSON.parse(row.attributes) as Record<string, string>),
-        orderingKey: row.ordering_key,
+        offset,
+        messageId: messageIdOf(topicId, offset),
+        publishTimeMs,
+        data,
+        attributes: attributes === null ? {} : (JSON.parse(attributes) as Record<string, string>),
+        orderingKey,
       };
-      bytes += messageSize(message);
+      bytes += attributes === null ? data.byteLength : messageSize(message);
       if (messages.length > 0 && bytes > maxBytes) break;
       messages.push(message);
       if (bytes >= maxBytes) break;

@@ -264,7 +264,9 @@ export class SubscriptionCatalog {
   private dispatchLog(subscriptionId: number, topic: TopicState): DispatchLog {
     const { catalog, messages } = this.context;
     return {
-      read: (fromOffset, maxMessages, maxBytes) => messages.read(topic.id, fromOffset, maxMessages, maxBytes),
+      read: (fromOffset, maxMessages, maxBytes) =>
+        topic.recent.read(fromOffset, maxMessages, maxBytes) ??
+        messages.read(topic.id, fromOffset, maxMessages, maxBytes),
       count: (fromOffset, accept) => messages.count(topic, fromOffset, accept),
       saveAcks: (change) => messages.transaction(() => catalog.saveAcks(subscriptionId, change)),
       deadLetter: (topicName, copies, change) => {

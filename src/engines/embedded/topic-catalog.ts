@@ -19,12 +19,15 @@ import type { TopicInit, TopicStats, Update } from "../engine.js";
 import type { EmbeddedContext } from "./embedded-context.js";
 import type { LogCounters } from "./message-store.js";
 import { PublishBatcher, type PublishRequest } from "./publish-batcher.js";
+import { RecentMessages } from "./recent-messages.js";
 
 /** A topic in memory: its config, log counters, watchers and the dispatchers of its subscriptions. */
 export interface TopicState extends LogCounters {
   config: Topic;
   readonly watchers: Set<(nextOffset: number) => void>;
   readonly dispatchers: Set<SubscriptionDispatcher>;
+  /** The newest messages, kept while someone reads the topic live (see {@link RecentMessages}). */
+  readonly recent: RecentMessages;
   deleted: boolean;
 }
 
@@ -42,7 +45,7 @@ export class TopicCatalog {
 
   constructor(private readonly context: EmbeddedContext) {
     for (const row of context.catalog.loadTopics()) {
-      this.add({ ...row, watchers: new Set(), dispatchers: new Set(), deleted: false });
+      this.add({ ...row, watchers: new Set(), dispatchers: new Set(), recent: new RecentMessages(), deleted: false });
     }
   }
 
@@ -80,6 +83,7 @@ export class TopicCatalog {
       lastPublishTimeMs: 0,
       watchers: new Set(),
       dispatchers: new Set(),
+      recent: new RecentMessages(),
       deleted: false,
     });
     return structuredClone(topic);
@@ -164,10 +168,13 @@ export class TopicCatalog {
       alsoInTransaction?.();
       return refs;
     });
-    for (const [topic, draft] of drafts) {
-      applyCounters(topic, draft);
-      this.notifyAppend(topic);
-    }
+    for (const [topic, draft] of drafts) applyCounters(topic, draft);
+    // Every message of a topic in one transaction got the same publish time (the draft's last).
+    appends.forEach(({ topic, messages: batch }, index) => {
+      if (hasLiveReaders(topic)) topic.recent.append(batch, results[index]!, topic.lastPublishTimeMs);
+      else topic.recent.clear();
+    });
+    for (const topic of drafts.keys()) this.notifyAppend(topic);
     return results;
   }
 
@@ -177,6 +184,8 @@ export class TopicCatalog {
     validateRange(limit.maxMessages, 1, Number.MAX_SAFE_INTEGER, "max_messages");
     validateRange(limit.maxBytes, 1, Number.MAX_SAFE_INTEGER, "max_bytes");
     if (fromOffset >= state.nextOffset) return [];
+    const recent = state.recent.read(Math.max(fromOffset, state.firstOffset), limit.maxMessages, limit.maxBytes);
+    if (recent !== null) return recent;
     return this.context.messages.read(
       state.id,
       Math.max(fromOffset, state.firstOffset),
@@ -213,6 +222,7 @@ export class TopicCatalog {
       messages.saveCounters(draft);
     });
     applyCounters(state, draft);
+    state.recent.dropBefore(state.firstOffset);
     for (const dispatcher of state.dispatchers) dispatcher.dropBefore(state.firstOffset);
   }
 
@@ -248,6 +258,13 @@ export function pageOf<T>(rows: T[], limit: number, nameOf: (item: T) => string)
   if (rows.length <= limit) return { items: rows, nextPageToken: "" };
   const items = rows.slice(0, limit);
   return { items, nextPageToken: encodePageToken(nameOf(items[items.length - 1]!)) };
+}
+
+/** True while a stream, a waiting pull or a watcher reads the topic: only then are its newest messages kept. */
+function hasLiveReaders(state: TopicState): boolean {
+  if (state.watchers.size > 0) return true;
+  for (const dispatcher of state.dispatchers) if (dispatcher.hasConsumers) return true;
+  return false;
 }
 
 function applyCounters(state: TopicState, draft: LogCounters): void {

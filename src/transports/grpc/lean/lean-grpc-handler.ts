@@ -98,7 +98,11 @@ async function serveCall(
   const deadlineAt =
     timeout.timeoutMs === undefined || timeout.error !== undefined ? undefined : Date.now() + timeout.timeoutMs;
   const context = new LeanHandlerContext(route.method, headers, deadlineAt, options.shutdownSignal);
-  const call = new LeanCall(stream, context, compression.response, true, options.mapError);
+  // Streamed responses go uncompressed, as grpc-js and grpc-go servers send them by default: each message
+  // would be deflated alone, and each would wait a round trip through zlib's thread pool (StreamingPull latency).
+  const streamed = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
+  const responseCompression = streamed ? null : compression.response;
+  const call = new LeanCall(stream, context, responseCompression, true, options.mapError);
   try {
     if (compression.error !== undefined) throw compression.error;
     if (timeout.error !== undefined) throw timeout.error;
@@ -118,7 +122,7 @@ async function serveCall(
     const decode = (envelope: Envelope) =>
       decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
     const encode = (message: unknown) =>
-      encodeMessage(method.output, message, options.writeMaxBytes, compression.response);
+      encodeMessage(method.output, message, options.writeMaxBytes, responseCompression);
     switch (method.methodKind) {
       case "server_streaming": {
         const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "server-streaming"));
