@@ -509,6 +509,17 @@ export async function createServer(
           );
           return true;
         };
+  // The tunnel agents' calls (Control, Stream: mostly standbys held open) as raw HTTP/2 streams too, before auth as
+  // in the handler below; CONNECT and `expect` requests stay with node's compatibility layer, which answers them.
+  const tunnelRoute: StreamRoute | null =
+    tunnel === null
+      ? null
+      : (stream, headers) => {
+          if (headers[":method"] === "CONNECT" || headers.expect !== undefined) return false;
+          if (!headers[":path"]?.startsWith(TUNNEL_SERVICE_PREFIX)) return false;
+          tunnel.handleAgentCall(stream, headers);
+          return true;
+        };
   const handler = edge(connectHandler);
   // At accept (after the PROXY header, if any): past --max-connections-per-ip a plain connection gets an answer its
   // protocol understands, TLS a close. The count is per client address (the PROXY header's source, else the peer). A
@@ -568,7 +579,7 @@ export async function createServer(
         runWithTraceContext(traceContextFromHeaders(request.headers), () => handler(request, response)),
       );
     },
-    streamRoutes: leanRoute === null ? [] : [leanRoute],
+    streamRoutes: [tunnelRoute, leanRoute].filter((route) => route !== null),
     upgrade: (request, socket, head) => {
       const path = (request.url ?? "/").split("?")[0];
       if (path === WEBSOCKET_PATH && !draining && !closed)

@@ -153,6 +153,45 @@ describe("tunnel server", () => {
     assert.equal((await http.json()).error.reason, "TUNNEL_NO_RULE");
   });
 
+  test("tunnel server - HTTP/2 requests the entries' raw gRPC route leaves to node's compat layer are answered as before", async () => {
+    // The entries take gRPC calls as raw streams; other content types, `expect` and CONNECT stay on the compat path.
+    const answer = (url: string, headers: Record<string, string>) =>
+      new Promise<IncomingHttpHeaders & { body: string }>((resolve, reject) => {
+        const session = connect(url);
+        session.on("error", reject);
+        const stream = session.request(headers);
+        let received: IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        stream.on("response", (head) => {
+          received = { ...received, ...head };
+        });
+        stream.on("trailers", (trailers) => {
+          received = { ...received, ...trailers };
+        });
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("error", reject);
+        stream.on("close", () => {
+          session.close();
+          resolve({ ...received, body: Buffer.concat(chunks).toString() });
+        });
+        stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      });
+    const json = await answer(grpcUrl, { ":method": "POST", ":path": "/x", "content-type": "application/json" });
+    assert.equal(json[":status"], 415);
+    assert.match(json.body, /application\/grpc only/);
+    for (const url of [grpcUrl, httpUrl]) {
+      const expecting = await answer(url, {
+        ":method": "POST",
+        ":path": "/unknown.Service/Method",
+        "content-type": "application/grpc",
+        te: "trailers",
+        expect: "100-continue",
+      });
+      assert.equal(expecting[":status"], 200, url);
+      assert.equal(expecting["grpc-status"], String(grpc.status.UNIMPLEMENTED), url);
+    }
+  });
+
   test("tunnel server - no agent: gRPC UNAVAILABLE trailers-only, HTTP 503", async () => {
     const started = Date.now();
     const raw = await rawGrpcCall(grpcUrl, "/empty.Service/Get", Buffer.from([0, 0, 0, 0, 0]));

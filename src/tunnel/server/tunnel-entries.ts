@@ -9,6 +9,8 @@ import {
   type Listener,
   type ListenerOptions,
   requestClient,
+  type StreamRoute,
+  streamClient,
   type TrustedProxies,
 } from "../../http/index.js";
 import type { Logger } from "../../observability/index.js";
@@ -65,6 +67,7 @@ export function createGrpcEntry(context: ProxyContext, options: EntryListenerOpt
     streamResetLimit: ENTRY_STREAM_RESET_LIMIT,
     logger: options.logger,
     ...listenerProxyOptions(options),
+    streamRoutes: [grpcStreamRoute(context, scheme, options)],
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],
@@ -96,6 +99,7 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
     streamResetLimit: ENTRY_STREAM_RESET_LIMIT,
     logger: options.logger,
     ...listenerProxyOptions(options),
+    streamRoutes: [grpcStreamRoute(context, scheme, options)],
     handler: (
       request: Parameters<ListenerOptions["handler"]>[0],
       response: Parameters<ListenerOptions["handler"]>[1],
@@ -110,6 +114,21 @@ export function createHttpEntry(context: ProxyContext, options: EntryListenerOpt
       serveUpgrade(context, request, socket, head, scheme, options),
   };
   return createListener(listenerOptions);
+}
+
+/**
+ * An entry's HTTP/2 gRPC calls taken as raw streams (a listener stream route): the tunnel drives the stream itself,
+ * so node's compatibility layer need not build a request/response pair for each. CONNECT and `expect` requests
+ * stay with that layer, which answers them itself (405, 100-continue) before the entry's handler sees them; so do
+ * other content types (the gRPC entry's 415, the HTTP entry's plain HTTP/2 requests).
+ */
+function grpcStreamRoute(context: ProxyContext, scheme: "http" | "https", options: EntryListenerOptions): StreamRoute {
+  return (stream, headers) => {
+    if (headers[":method"] === "CONNECT" || headers.expect !== undefined) return false;
+    if (!GRPC_CONTENT_TYPE.test(String(headers["content-type"] ?? ""))) return false;
+    serveGrpc(context, stream, headers, scheme, streamClient(stream, headers).chain, options);
+    return true;
+  };
 }
 
 function listenerProxyOptions(
