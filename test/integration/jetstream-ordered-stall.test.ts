@@ -65,11 +65,22 @@ describe("jetstream ordered stall", { skip: missing }, () => {
       enableMessageOrdering: true,
     });
 
+    // Everything is published (through both instances) before anyone consumes: the instance frozen
+    // below is then stopped mid-stream, not in the middle of a publish sent to it.
+    for (let position = 0; position < PER_KEY; position++) {
+      const messages = Array.from({ length: KEYS }, (_, key) => ({
+        data: Buffer.from(`k${key}:${position}`),
+        orderingKey: `k${key}`,
+      }));
+      await unary(instances[position % 2]!.clients.publisher, "Publish", { topic, messages });
+    }
+
     /** Highest index of each key delivered so far, over both instances. */
     const highest = new Map<string, number>();
     const seen = new Set<string>();
     const violations: string[] = [];
-    const lastDelivery = new Map<number, number>();
+    /** The instance frozen once 500 messages were seen (-1 until then). */
+    let stalled = -1;
     const deliveredBy = [0, 0];
     let nacks = 0;
     const calls = instances.map((instance, index) => {
@@ -77,7 +88,6 @@ describe("jetstream ordered stall", { skip: missing }, () => {
       const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
       call.on("error", () => {});
       call.on("data", (response: { receivedMessages: Received[] }) => {
-        lastDelivery.set(index, Date.now());
         const ackIds: string[] = [];
         const nackIds: string[] = [];
         const nackedKeys = new Set<string>();
@@ -99,19 +109,17 @@ describe("jetstream ordered stall", { skip: missing }, () => {
           }
         }
         call.write({ ackIds, modifyDeadlineAckIds: nackIds, modifyDeadlineSeconds: nackIds.map(() => 0) });
+        if (stalled === -1 && seen.size >= 500) {
+          // Frozen right here, with most messages still to come (a poll of seen.size from a timer can
+          // run late enough that the instance has delivered nearly everything by then): a long GC
+          // pause, a suspended VM. Its lease runs out and the other instance takes over.
+          stalled = index;
+          assert.ok(instance.server.child.kill("SIGSTOP"));
+        }
       });
       call.write({ subscription, streamAckDeadlineSeconds: 10, maxOutstandingMessages: 100 });
       return { call, ended };
     });
-    await delay(500);
-
-    for (let position = 0; position < PER_KEY; position++) {
-      const messages = Array.from({ length: KEYS }, (_, key) => ({
-        data: Buffer.from(`k${key}:${position}`),
-        orderingKey: `k${key}`,
-      }));
-      await unary(instances[position % 2]!.clients.publisher, "Publish", { topic, messages });
-    }
 
     const describeState = (stalled: number) => () => {
       const absent: string[] = [];
@@ -122,14 +130,9 @@ describe("jetstream ordered stall", { skip: missing }, () => {
       }
       return `received ${seen.size} of ${KEYS * PER_KEY} (stalled instance ${stalled}; deliveries ${deliveredBy.join("/")}; missing ${absent.slice(0, 10).join(" ")}; ${violations.length} order violations: ${violations.slice(0, 5).join(", ")})`;
     };
-    let stalled = -1;
     try {
-      await waitFor(() => seen.size >= 500, { timeoutMs: 30_000, describe: () => `received ${seen.size}` });
-      let owner = 0;
-      for (const [index, time] of lastDelivery) if (time > (lastDelivery.get(owner) ?? 0)) owner = index;
-      stalled = owner;
-      // Frozen (a long GC pause, a suspended VM): its lease runs out and the other instance takes over.
-      assert.ok(instances[owner]!.server.child.kill("SIGSTOP"));
+      await waitFor(() => stalled >= 0, { timeoutMs: 30_000, describe: () => `received ${seen.size}` });
+      const owner = stalled;
       await delay(STALL_MS);
       assert.ok(instances[owner]!.server.child.kill("SIGCONT"));
       // Failover: the lease (5 s), then the stalled one's deliveries come back after their ack deadline (10 s).

@@ -224,7 +224,8 @@ export class SubscriptionWorker implements StreamHost {
           continue;
         }
         // Exactly-once: the delivery may have moved to another instance (a stalled lease); ask the book.
-        this.acked.add(part.sequence);
+        // Counted acked here only once the book allowed it: a redelivery arriving meanwhile is the
+        // book's to decide (see arrive), and one after a stale claim must still be handed out.
         work.push(
           this.checks.claim(part, BookState.acked).then(async (verdict) => {
             this.finish(tracked);
@@ -232,6 +233,7 @@ export class SubscriptionWorker implements StreamHost {
               stale.push(ackId);
               return;
             }
+            this.acked.add(part.sequence);
             if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
             else if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
@@ -243,13 +245,13 @@ export class SubscriptionWorker implements StreamHost {
         // Leased through another instance (or expired here, or before a restart): JetStream acks by
         // sequence, so the book decides whether this id still names the current delivery; JetStream
         // does not answer an ack of a message it no longer has pending.
-        this.acked.add(part.sequence);
         work.push(
           this.checks.claim(part, BookState.acked).then(async (verdict) => {
             if (verdict === "stale") {
               stale.push(ackId);
               return;
             }
+            this.acked.add(part.sequence);
             if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
               return this.checks.confirmClaim(part);
             if (await this.checks.ackedBefore(part)) stale.push(ackId);
@@ -545,7 +547,11 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
             return;
           }
-          if (verdict === "acked") {
+          // Acked here while the book was being written (an at-least-once ack of the previous
+          // delivery, which JetStream applies by sequence): this delivery is done too. Handing it
+          // out would deliver a message JetStream no longer has pending, and a nack of it would
+          // then wait for a redelivery that never comes, holding its key's later messages for good.
+          if (verdict === "acked" || this.acked.has(sequence)) {
             const known = this.tracked.get(sequence);
             if (known !== undefined) this.finish(known);
             void this.send(reply, AckBody.ack);
