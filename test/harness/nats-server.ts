@@ -4,6 +4,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { peersRequired } from "./peers.js";
 
 /** Message of the error thrown when the binary cannot be found; tests match on it to decide skip vs fail. */
 export const NATS_SERVER_NOT_FOUND = "nats-server not found: install it with apt-get install -y nats-server";
@@ -326,4 +327,17 @@ async function startNatsClusterOnce(
     throw error;
   }
   return { servers, urls: servers.map((server) => server.url), stop };
+}
+
+/**
+ * Starts a test file's nats peer (`startNatsServer`, `startNatsCluster`, …). When nats-server is not installed,
+ * resolves `missing` (the skip reason) instead, unless peers are required (CI=true), where the error is thrown.
+ */
+export async function startNatsPeer<T>(start: () => Promise<T>): Promise<{ peer: T | null; missing: string | false }> {
+  try {
+    return { peer: await start(), missing: false };
+  } catch (error) {
+    if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
+    return { peer: null, missing: `SKIPPED: ${String(error)}` };
+  }
 }

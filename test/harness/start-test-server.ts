@@ -72,7 +72,4 @@ export async function startTestServer(
   };
 }
 
-/** Whether a missing real peer must fail the run (CI=true) rather than skip. */
-export function peersRequired(): boolean {
-  return process.env.CI === "true" || process.env.CI === "1";
-}
+export { peersRequired } from "./peers.js";

@@ -4,18 +4,10 @@ import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
-import { NATS_SERVER_NOT_FOUND, type NatsCluster, startNatsCluster } from "../harness/nats-server.js";
-import { peersRequired } from "../harness/start-test-server.js";
+import { type NatsCluster, startNatsCluster, startNatsPeer } from "../harness/nats-server.js";
 import { delay } from "../harness/wait-for.js";
 
-let cluster: NatsCluster | null = null;
-let missing: string | false = false;
-try {
-  cluster = await startNatsCluster(3);
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: cluster, missing } = await startNatsPeer(() => startNatsCluster(3));
 
 const NAMESPACE = "consume";
 

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { bidi, createGrpcJsClients, type GrpcJsClients, type grpc, unary } from "../harness/grpc-js-clients.js";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { peersRequired, startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
+import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { delay, waitFor } from "../harness/wait-for.js";
 
@@ -14,14 +14,7 @@ interface ReceivedMessage {
 
 const PROJECT = "instances";
 
-let nats: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  nats = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
 
 describe("jetstream instances", { skip: missing }, () => {
   let a: TestServer;

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createLiveClients, type grpc, type LiveClients, type Recorder, record } from "../harness/live-clients.js";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { peersRequired, startTestServer, type TestServer } from "../harness/start-test-server.js";
+import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
+import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 import { waitFor } from "../harness/wait-for.js";
 import { decode, encode, fetchClose, SseReader, WsClient } from "./streams-clients.js";
@@ -15,15 +15,8 @@ interface WireEvent {
 
 const PROJECT = "live";
 
-let nats: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  nats = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-  console.warn(`jetstream-live: ${missing}`);
-}
+const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
+if (missing) console.warn(`jetstream-live: ${missing}`);
 
 describe("jetstream live", { skip: missing, timeout: 60_000 }, () => {
   let a: TestServer;

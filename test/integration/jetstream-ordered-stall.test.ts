@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { bidi, createGrpcJsClients, type GrpcJsClients, type grpc, unary } from "../harness/grpc-js-clients.js";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { type SpawnedServer, spawnServer } from "../harness/spawn-server.js";
-import { peersRequired } from "../harness/start-test-server.js";
 import { delay, waitFor } from "../harness/wait-for.js";
 
 interface Received {
@@ -21,14 +20,7 @@ const NACK_RATE = 0.03;
 /** Longer than the ordering lease (5 s by default): another instance takes the subscription over meanwhile. */
 const STALL_MS = 7_500;
 
-let nats: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  nats = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
 
 describe("jetstream ordered stall", { skip: missing }, () => {
   const instances: { server: SpawnedServer; clients: GrpcJsClients; dataDir: string }[] = [];

@@ -4,18 +4,10 @@ import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
 import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { peersRequired } from "../harness/start-test-server.js";
+import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { waitFor } from "../harness/wait-for.js";
 
-let nats: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  nats = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
 
 const KEYS = 4;
 const PER_KEY = 50;

@@ -5,18 +5,10 @@ import { after, before, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
 import type { Engine } from "../../src/engines/index.js";
 import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../harness/nats-server.js";
-import { peersRequired } from "../harness/start-test-server.js";
+import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 
-let nats: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  nats = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || peersRequired()) throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
 
 const message = (text: string) => ({ data: Buffer.from(text), attributes: {}, orderingKey: "" });
 const textOf = (received: ReceivedMessage) => Buffer.from(received.message.data).toString();

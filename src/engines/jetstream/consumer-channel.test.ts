@@ -5,17 +5,10 @@ import { after, before, describe, it } from "node:test";
 import { AckPolicy, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
 import { ConsumerChannel } from "./consumer-channel.js";
 
-let server: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  server = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || process.env.CI === "true") throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 describe("consumer channel", { skip: missing }, () => {
   let connection: NatsConnection;

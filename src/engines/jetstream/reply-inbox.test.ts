@@ -6,20 +6,13 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
 import type { MessageInput } from "../../broker/types.js";
 import { KeyWrites } from "./key-writes.js";
 import { isNoResponders, ReplyInbox } from "./reply-inbox.js";
 import { StreamPublisher } from "./stream-publisher.js";
 
-let server: NatsServer | null = null;
-let missing: string | false = false;
-try {
-  server = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || process.env.CI === "true") throw error;
-  missing = `SKIPPED: ${String(error)}`;
-}
+const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 describe("reply inbox", { skip: missing }, () => {
   let connection: NatsConnection;
