@@ -1,7 +1,9 @@
 // Real backends for forwarder and agent tests: a schema-agnostic @grpc/grpc-js server, an HTTP/SSE server, a ws echo.
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -219,4 +221,26 @@ export async function startHttpBackend(): Promise<HttpBackend> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Writes the rules of one echo tunnel into `dir`: `server.yaml` lets agent `a` (with `token`) serve group `echo`,
+ * where test.Echo calls go; `agent.yaml` sends them to the gRPC backend at `backendAddress`.
+ */
+export function writeEchoTunnelRules(
+  dir: string,
+  token: string,
+  backendAddress: string,
+): { serverRules: string; agentRules: string } {
+  const serverRules = join(dir, "server.yaml");
+  const agentRules = join(dir, "agent.yaml");
+  writeFileSync(
+    serverRules,
+    `version: 1\nagents:\n  - name: a\n    token: ${token}\n    groups: [echo]\nrules:\n  - name: echo\n    match:\n      service: test.Echo\n    group: echo\n`,
+  );
+  writeFileSync(
+    agentRules,
+    `version: 1\nupstreams:\n  - name: b\n    protocol: grpc\n    addresses: [${backendAddress}]\nroutes:\n  - name: echo\n    match:\n      service: test.Echo\n    upstream: b\n`,
+  );
+  return { serverRules, agentRules };
 }

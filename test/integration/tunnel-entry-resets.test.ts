@@ -2,7 +2,7 @@
 // entries set node's streamResetBurst / streamResetRate (ENTRY_STREAM_RESET_LIMIT), above nghttp2's default
 // burst of 1,000 and the listener's graceful retirement at 500 that the main port keeps.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { type ClientHttp2Session, connect, constants } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/index.js";
 import { ENTRY_STREAM_RESET_LIMIT } from "../../src/tunnel/server/tunnel-entries.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
-import { type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
+import { type GrpcBackend, startGrpcBackend, writeEchoTunnelRules } from "../harness/tunnel-test-backends.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
 
 const TOKEN = "entry-resets-token";
@@ -59,21 +59,14 @@ describe("tunnel entry resets", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "streamgate-entry-resets-"));
     backend = await startGrpcBackend("a");
-    writeFileSync(
-      join(dir, "server.yaml"),
-      `version: 1\nagents:\n  - name: a\n    token: ${TOKEN}\n    groups: [echo]\nrules:\n  - name: echo\n    match:\n      service: test.Echo\n    group: echo\n`,
-    );
-    writeFileSync(
-      join(dir, "agent.yaml"),
-      `version: 1\nupstreams:\n  - name: b\n    protocol: grpc\n    addresses: [${backend.address}]\nroutes:\n  - name: echo\n    match:\n      service: test.Echo\n    upstream: b\n`,
-    );
-    server = await startTestServer({ tunnelRulesPath: join(dir, "server.yaml"), tunnelHttpPort: 0, tunnelGrpcPort: 0 });
+    const rules = writeEchoTunnelRules(dir, TOKEN, backend.address);
+    server = await startTestServer({ tunnelRulesPath: rules.serverRules, tunnelHttpPort: 0, tunnelGrpcPort: 0 });
     agent = createTunnelAgent({
       serverUrl: server.url,
       token: TOKEN,
       group: "echo",
       clientId: "resets-agent",
-      rulesPath: join(dir, "agent.yaml"),
+      rulesPath: rules.agentRules,
     });
     await withTimeout(agent.start(), 10_000, "the agent to register");
   });

@@ -1,7 +1,7 @@
 // Tunnel streams carry more than one request: a clean exchange leaves its Stream call open as a standby
 // (reuse_streams), while cancels, errors and streaming calls keep working on and after reused streams.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -9,7 +9,12 @@ import * as grpc from "@grpc/grpc-js";
 import { createTunnelAgent, type TunnelAgent } from "../../src/tunnel/agent/index.js";
 import type { AgentInfo } from "../../src/tunnel/server/index.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
-import { EchoClient, type GrpcBackend, startGrpcBackend } from "../harness/tunnel-test-backends.js";
+import {
+  EchoClient,
+  type GrpcBackend,
+  startGrpcBackend,
+  writeEchoTunnelRules,
+} from "../harness/tunnel-test-backends.js";
 import { waitFor, withTimeout } from "../harness/wait-for.js";
 
 const TOKEN = "reuse-test-token";
@@ -53,21 +58,14 @@ describe("tunnel stream reuse", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "streamgate-reuse-test-"));
     backend = await startGrpcBackend("a");
-    writeFileSync(
-      join(dir, "server.yaml"),
-      `version: 1\nagents:\n  - name: a\n    token: ${TOKEN}\n    groups: [echo]\nrules:\n  - name: echo\n    match:\n      service: test.Echo\n    group: echo\n`,
-    );
-    writeFileSync(
-      join(dir, "agent.yaml"),
-      `version: 1\nupstreams:\n  - name: b\n    protocol: grpc\n    addresses: [${backend.address}]\nroutes:\n  - name: echo\n    match:\n      service: test.Echo\n    upstream: b\n`,
-    );
-    server = await startTestServer({ tunnelRulesPath: join(dir, "server.yaml"), tunnelHttpPort: 0, tunnelGrpcPort: 0 });
+    const rules = writeEchoTunnelRules(dir, TOKEN, backend.address);
+    server = await startTestServer({ tunnelRulesPath: rules.serverRules, tunnelHttpPort: 0, tunnelGrpcPort: 0 });
     agent = createTunnelAgent({
       serverUrl: server.url,
       token: TOKEN,
       group: "echo",
       clientId: "reuse-agent",
-      rulesPath: join(dir, "agent.yaml"),
+      rulesPath: rules.agentRules,
     });
     await withTimeout(agent.start(), 10_000, "the agent to register");
     await waitFor(() => (server.server.tunnel?.agents()[0]?.standby ?? 0) > 0, {
