@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
 import type { SubscriptionName, TopicName } from "../../broker/types.js";
 import { Code, StreamgateError } from "../../errors/index.js";
 import { createJetStreamEngine, type JetStreamEngine } from "./index.js";
@@ -11,14 +11,7 @@ const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 const never = new AbortController().signal;
 
-let server: NatsServer | null = null;
-let missing = "";
-try {
-  server = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || process.env.CI === "true") throw error;
-  missing = String(error);
-}
+const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 const topic = (id: string) => `projects/exp/topics/${id}` as TopicName;
 const subscription = (id: string) => `projects/exp/subscriptions/${id}` as SubscriptionName;
@@ -41,7 +34,7 @@ async function exists(engine: JetStreamEngine, name: SubscriptionName): Promise<
   }
 }
 
-describe("jetstream engine: expiration and subscription retention", { skip: server === null && missing }, () => {
+describe("jetstream engine: expiration and subscription retention", { skip: missing }, () => {
   let offset = 0;
   const now = () => Date.now() + offset;
   const namespace = `x${randomBytes(4).toString("hex")}`;

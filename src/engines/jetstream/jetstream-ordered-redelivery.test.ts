@@ -2,24 +2,17 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
 import type { ReceivedMessage, SubscriptionName, TopicName } from "../../broker/types.js";
 import { createJetStreamEngine, type JetStreamEngine } from "./index.js";
 
 const never = new AbortController().signal;
 
-let server: NatsServer | null = null;
-let missing = "";
-try {
-  server = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || process.env.CI === "true") throw error;
-  missing = String(error);
-}
+const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 const text = (received: ReceivedMessage) => Buffer.from(received.message.data).toString();
 
-describe("jetstream engine: ordered redelivery racing an ack", { skip: server === null && missing }, () => {
+describe("jetstream engine: ordered redelivery racing an ack", { skip: missing }, () => {
   let engine: JetStreamEngine;
 
   before(async () => {

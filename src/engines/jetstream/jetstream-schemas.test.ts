@@ -2,21 +2,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { NATS_SERVER_NOT_FOUND, type NatsServer, startNatsServer } from "../../../test/harness/nats-server.js";
+import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
 import { SchemaEncoding } from "../../broker/types.js";
 import { Code } from "../../errors/index.js";
 import { SchemaType } from "../../schemas/index.js";
 import { assertCode, message } from "../contract/contract-helpers.js";
 import { createJetStreamEngine, type JetStreamEngine } from "./index.js";
 
-let server: NatsServer | null = null;
-let missing = "";
-try {
-  server = await startNatsServer();
-} catch (error) {
-  if (!String(error).includes(NATS_SERVER_NOT_FOUND) || process.env.CI === "true") throw error;
-  missing = String(error);
-}
+const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 const SCHEMA = "projects/p/schemas/point";
 const TOPIC = "projects/p/topics/points";
@@ -32,7 +25,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 
-describe("jetstream engine schemas", { skip: server === null ? `SKIPPED: ${missing}` : false }, () => {
+describe("jetstream engine schemas", { skip: missing }, () => {
   const namespace = `s${randomBytes(4).toString("hex")}`;
   const open = () => createJetStreamEngine({ natsUrl: server!.url, namespace });
   const engines: JetStreamEngine[] = [];
