@@ -8,6 +8,7 @@ import { Code, StreamgateError } from "../errors/index.js";
 import {
   type AnyRequest,
   type AnyResponse,
+  type RefusalTarget,
   type RequestClient,
   refuse,
   requestClientAddress,
@@ -189,6 +190,25 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     return principal;
   };
 
+  /** An HTTP request or HTTP/2 stream: runs `next` as its principal, or refuses it on `target` (and counts why). */
+  const authenticateThen = (
+    request: EdgeRequest,
+    clientAddress: () => string,
+    target: RefusalTarget,
+    next: () => void,
+  ): void => {
+    const path = (request.url ?? "/").split("?")[0]!;
+    const transport = transportOf(request, path, false);
+    authenticate(request, clientAddress, path, transport, false).then(
+      (principal) => runAsPrincipal(principal, next),
+      (error: unknown) => {
+        const failure = StreamgateError.from(error);
+        options.onFailure(transport, failure.reason, clientAddress());
+        refuse(target, failure);
+      },
+    );
+  };
+
   return {
     enabled: verifier !== null,
     handle(request, response, next) {
@@ -197,16 +217,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         runAsPrincipal(anonymous(clientAddress()), next);
         return;
       }
-      const path = (request.url ?? "/").split("?")[0]!;
-      const transport = transportOf(request, path, false);
-      authenticate(request, clientAddress, path, transport, false).then(
-        (principal) => runAsPrincipal(principal, next),
-        (error: unknown) => {
-          const failure = StreamgateError.from(error);
-          options.onFailure(transport, failure.reason, clientAddress());
-          refuse({ request, response }, failure);
-        },
-      );
+      authenticateThen(request, clientAddress, { request, response }, next);
     },
     handleStream(stream, headers, next) {
       const client = streamClient(stream, headers);
@@ -222,16 +233,7 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
         return;
       }
       const request: EdgeRequest = { method: headers[":method"], url: headers[":path"], headers };
-      const path = (request.url ?? "/").split("?")[0]!;
-      const transport = transportOf(request, path, false);
-      authenticate(request, clientAddress, path, transport, false).then(
-        (principal) => runAsPrincipal(principal, next),
-        (error: unknown) => {
-          const failure = StreamgateError.from(error);
-          options.onFailure(transport, failure.reason, clientAddress());
-          refuse({ stream, headers }, failure);
-        },
-      );
+      authenticateThen(request, clientAddress, { stream, headers }, next);
     },
     upgrade(request, socket, head, next) {
       const clientAddress = () => requestClientAddress(request);
