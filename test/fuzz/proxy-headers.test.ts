@@ -338,23 +338,34 @@ describe("fuzz proxy headers", () => {
     } finally {
       clearInterval(publisher);
     }
-    const refusals = new Map<number, string>();
+    // A local port is reused over 1,200 connections: per port, the k-th refusal logged is the k-th connection
+    // that closed (the server logs before it closes, and one port holds one connection at a time).
+    const sentOnPort = new Map<number, number>();
+    const turn = sent.map((entry) => {
+      const k = sentOnPort.get(entry.localPort) ?? 0;
+      sentOnPort.set(entry.localPort, k + 1);
+      return k;
+    });
+    let refusals = new Map<number, string[]>();
     await waitFor(
       () => {
+        refusals = new Map();
         for (const line of logs.lines()) {
           if (line.msg === "connection closed: PROXY protocol header refused") {
-            refusals.set(Number(line.peerPort), String(line.reason));
+            const port = Number(line.peerPort);
+            refusals.set(port, [...(refusals.get(port) ?? []), String(line.reason)]);
           }
         }
-        return sent.every((entry) => refusals.has(entry.localPort));
+        return sent.every((entry, at) => refusals.get(entry.localPort)?.[turn[at]!] !== undefined);
       },
       {
         timeoutMs: 5_000,
-        describe: () => `${sent.filter((entry) => !refusals.has(entry.localPort)).length} without a log line`,
+        describe: () =>
+          `${sent.filter((entry, at) => refusals.get(entry.localPort)?.[turn[at]!] === undefined).length} without a log line`,
       },
     );
-    for (const { index, input, localPort, answered } of sent) {
-      const reason = refusals.get(localPort);
+    for (const [at, { index, input, localPort, answered }] of sent.entries()) {
+      const reason = refusals.get(localPort)?.[turn[at]!];
       recorder.outcome(`${input.family} -> ${reason}`);
       if (reason !== input.reason) {
         recorder.fail(index, `${input.family}: reason ${reason}, expected ${input.reason}`, describeInput(input.bytes));
