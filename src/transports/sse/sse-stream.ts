@@ -1,29 +1,13 @@
 // Server-Sent Events on GET /v1/projects/{p}/topics/{t}/events: one hub subscription per response, one write per page of events.
-import type { StoredMessage } from "../../broker/types.js";
 import { codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
 import { type AnyRequest, type AnyResponse, sendError } from "../../http/index.js";
 import { liveConnections } from "../../observability/index.js";
-import type { FeedEvent, FeedSubscription, StreamHub } from "../../streams/index.js";
-import { encodeMessageJson } from "../../streams/index.js";
+import type { FeedSubscription, StreamHub } from "../../streams/index.js";
 import type { EventsRequest } from "./events-route.js";
+import { openSseSink, type SseSink } from "./sse-sink.js";
 
 /** Reconnect delay suggested to EventSource, in ms. */
 export const SSE_RETRY_MS = 2_000;
-
-/** The SSE text of one hub event. Gap events carry `id: firstAvailable - 1` so a reconnect does not repeat them. */
-export function formatSseEvent(event: FeedEvent): string {
-  switch (event.kind) {
-    case "message":
-      return `id: ${event.message.offset}\nevent: message\ndata: ${encodeMessageJson(event.message)}\n\n`;
-    case "gap":
-      return (
-        `id: ${event.firstAvailable - 1}\nevent: gap\ndata: ` +
-        `{"fromOffset":"${event.fromOffset}","firstAvailable":"${event.firstAvailable}","lost":${event.lost}}\n\n`
-      );
-    case "heartbeat":
-      return ": keepalive\n\n";
-  }
-}
 
 /** The final `event: error` of a stream. */
 export function formatSseError(error: StreamgateError, resumeFrom: string): string {
@@ -70,7 +54,7 @@ export async function serveSse(
       "x-accel-buffering": "no",
     });
     liveConnections.track("sse", response);
-    await pump(subscription, response, maxBufferBytes);
+    await pump(subscription, response, openSseSink(response), maxBufferBytes);
   } finally {
     shutdownSignal.removeEventListener("abort", stop);
     response.off("close", stop);
@@ -78,20 +62,25 @@ export async function serveSse(
   }
 }
 
-async function pump(subscription: FeedSubscription, response: AnyResponse, maxBufferBytes: number): Promise<void> {
-  response.write(`retry: ${SSE_RETRY_MS}\n\n`);
+async function pump(
+  subscription: FeedSubscription,
+  response: AnyResponse,
+  sink: SseSink,
+  maxBufferBytes: number,
+): Promise<void> {
+  sink.writeText(`retry: ${SSE_RETRY_MS}\n\n`);
   let final = "";
   try {
     // A page at a time: every event queued when the subscription wakes leaves in one write (one syscall, one
-    // TCP segment when small), and each message's text is shared by every client (encoded once per message).
+    // TCP segment when small), and each message's bytes are shared by every client (encoded once per message).
     for (;;) {
       const events = await subscription.nextBatch();
       if (events === null) break;
-      if (response.destroyed || response.writableEnded) continue;
-      response.write(encodeSsePage(events));
+      if (sink.closed) continue;
+      sink.writePage(events);
       // Past the limit, stop pulling: history is then read at the client's pace, and at the live tail the
       // hub's byte-bounded queue fills and drops this client as a slow consumer (final `event: error`).
-      if (response.writableLength > maxBufferBytes) await drained(response);
+      if (sink.buffered > maxBufferBytes) await sink.drained();
     }
   } catch (error) {
     // The subscription's cursor: the last event taken, else the pinned start (never `latest`, which would skip
@@ -111,45 +100,5 @@ async function pump(subscription: FeedSubscription, response: AnyResponse, maxBu
   }
 }
 
-// The hub hands every subscriber of a topic the same StoredMessage object: its SSE event is encoded once.
-const messageEvents = new WeakMap<StoredMessage, Buffer>();
-
-/** The SSE bytes of one page of hub events, message events shared by every client of the topic. */
-function encodeSsePage(events: readonly FeedEvent[]): Buffer {
-  if (events.length === 1) return eventBytes(events[0]!);
-  const parts: Buffer[] = new Array(events.length);
-  let total = 0;
-  for (let index = 0; index < events.length; index++) {
-    const part = eventBytes(events[index]!);
-    parts[index] = part;
-    total += part.length;
-  }
-  return Buffer.concat(parts, total);
-}
-
-function eventBytes(event: FeedEvent): Buffer {
-  if (event.kind !== "message") return Buffer.from(formatSseEvent(event));
-  let bytes = messageEvents.get(event.message);
-  if (bytes === undefined) {
-    bytes = Buffer.from(formatSseEvent(event));
-    messageEvents.set(event.message, bytes);
-  }
-  return bytes;
-}
-
 /** How long the final event of a stream may take to leave before the socket is cut. */
 const FINAL_FLUSH_MS = 10_000;
-
-/** Resolves on 'drain' or when the stream closes (no listener is left behind). */
-function drained(response: AnyResponse): Promise<void> {
-  if (response.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off("drain", done);
-      response.off("close", done);
-      resolve();
-    };
-    response.on("drain", done);
-    response.on("close", done);
-  });
-}
