@@ -12,7 +12,7 @@ export const StreamTransport = {
 export type StreamTransport = (typeof StreamTransport)[keyof typeof StreamTransport];
 
 /** Something whose end ends the connection: an AbortSignal, or a stream/socket emitting `close`. */
-export type ConnectionLifetime = AbortSignal | { once(event: "close", listener: () => void): unknown };
+export type ConnectionLifetime = AbortSignal | { on(event: "close", listener: () => void): unknown };
 
 export interface ConnectionRegistry {
   /** Counts one connection of `transport` until `lifetime` ends (signal aborts or `close` fires). */
@@ -34,7 +34,8 @@ export function createConnectionRegistry(): ConnectionRegistry {
         open[transport] -= 1;
       };
       if (lifetime instanceof AbortSignal) lifetime.addEventListener("abort", release, { once: true });
-      else lifetime.once("close", release);
+      // `on`, not `once` (release is idempotent): `once` adds a wrapper, its context and a property array per stream.
+      else lifetime.on("close", release);
     },
     counts: () => ({ ...open }),
   };

@@ -1,5 +1,5 @@
 // One WebSocket client: many topic subscriptions, publishes and pings over JSON text frames.
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncResource } from "node:async_hooks";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import { validateMessages } from "../../broker/message-limits.js";
@@ -47,8 +47,9 @@ export class WsConnection {
     private readonly trace?: TraceContext,
   ) {
     // Frames arrive in the socket's async context; run in the upgrade request's, they act as its principal (auth,
-    // limits). A snapshot is one function per connection (AsyncResource.bind adds a resource and deprecated getters).
-    this.inUpgradeContext = AsyncLocalStorage.snapshot();
+    // limits). One AsyncResource per connection: `AsyncLocalStorage.snapshot()` is `AsyncResource.bind`, which adds
+    // a bound function, a deprecated `asyncResource` getter and their contexts to the resource.
+    this.upgradeScope = new AsyncResource("streamgate.WsConnection");
     // Shared listeners (`this` is the socket, which points back here): no closures per connection.
     connectionOf.set(ws, this);
     ws.on("message", onMessage);
@@ -57,12 +58,12 @@ export class WsConnection {
     ws.on("error", onClosed);
   }
 
-  /** Runs `work` in the async context of the upgrade request. */
-  private readonly inUpgradeContext: <R>(work: () => R) => R;
+  /** The async context of the upgrade request. */
+  private readonly upgradeScope: AsyncResource;
 
   /** A frame from the client (the socket's `message` listener). */
   received(data: Buffer, isBinary: boolean): void {
-    this.inUpgradeContext(() => this.onFrame(data, isBinary));
+    this.upgradeScope.runInAsyncScope(this.onFrame, this, data, isBinary);
   }
 
   /** Ends every subscription (the socket closed or failed). */

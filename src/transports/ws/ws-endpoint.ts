@@ -1,8 +1,7 @@
 // GET /v1/ws: accepts WebSocket upgrades (ws, noServer) and keeps connections alive with pings.
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { WebSocketServer } from "ws";
-import { currentPrincipal, runAsPrincipal } from "../../auth/principal-context.js";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { MessageInput, PublishedRef, TopicName } from "../../broker/types.js";
 import { errors } from "../../errors/index.js";
 import { refuse } from "../../http/index.js";
@@ -35,25 +34,6 @@ export interface WebSocketEndpoint {
 
 export const WEBSOCKET_PATH = "/v1/ws";
 
-/**
- * Frames arrive on the socket's async context, not the upgrade request's: each publish and subscribe
- * re-enters the principal that made the upgrade, so authorization and limits see who is calling.
- */
-function asCaller<C extends { hub: StreamHub; publish: WebSocketEndpointOptions["publish"] }>(context: C): C {
-  const principal = currentPrincipal();
-  if (principal === undefined) return context;
-  const { hub, publish } = context;
-  return {
-    ...context,
-    publish: (topic, messages) => runAsPrincipal(principal, () => publish(topic, messages)),
-    hub: {
-      subscribe: (options) => runAsPrincipal(principal, () => hub.subscribe(options)),
-      stats: () => hub.stats(),
-      close: () => hub.close(),
-    },
-  };
-}
-
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   const server = new WebSocketServer({
     noServer: true,
@@ -72,6 +52,13 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     maxBufferBytes: options.maxBufferBytes,
     maxSubscriptions: options.maxSubscriptions ?? 100,
     maxMalformedFrames: options.maxMalformedFrames ?? 10,
+  };
+
+  // Outside handleUpgrade's callback: a closure made there would keep the upgrade request alive with the connection.
+  const admit = (ws: WebSocket, connection: WsConnection) => {
+    connections.add(connection);
+    ws.on("close", () => connections.delete(connection));
+    liveConnections.track("websocket", ws);
   };
 
   const pinger = setInterval(() => {
@@ -93,10 +80,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     handleUpgrade(request, socket, head) {
       socket.setNoDelay(true);
       server.handleUpgrade(request, socket, head, (ws) => {
-        const connection = new WsConnection(ws, socket, asCaller(context), traceContextFromHeaders(request.headers));
-        connections.add(connection);
-        ws.once("close", () => connections.delete(connection));
-        liveConnections.track("websocket", ws);
+        admit(ws, new WsConnection(ws, socket, context, traceContextFromHeaders(request.headers)));
       });
     },
     close() {
