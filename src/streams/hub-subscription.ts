@@ -6,11 +6,9 @@ import { Code, StreamgateError } from "../errors/index.js";
 import type { LiveSubscriber, TopicFeed } from "./topic-feed.js";
 import type { FeedEvent, FeedSubscription } from "./types.js";
 
-/** What a subscription needs from its hub. */
+/** What a subscription needs from its hub: one object shared by every subscription of the hub. */
 export interface SubscriptionContext {
   engine: Engine;
-  feed: TopicFeed;
-  filter: AttributeFilter;
   maxBufferBytes: number;
   batchMaxMessages: number;
   /** Called once when the subscription stops needing the feed. */
@@ -48,6 +46,9 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
 
   constructor(
     private readonly context: SubscriptionContext,
+    /** The topic's shared reader this subscription joins. */
+    readonly feed: TopicFeed,
+    private readonly filter: AttributeFilter,
     startOffset: number,
     firstEvents: FeedEvent[],
   ) {
@@ -63,7 +64,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
 
   /** Reads history in pages while it is behind the shared reader, then joins it. */
   async catchUp(): Promise<void> {
-    const { engine, feed, batchMaxMessages, maxBufferBytes } = this.context;
+    const { engine, batchMaxMessages, maxBufferBytes } = this.context;
+    const feed = this.feed;
     try {
       while (!this.detached) {
         if (this.nextOffset >= feed.cursor) {
@@ -106,7 +108,7 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
    * as on subscribe; `catchUp` rejoins the tail when it reaches it.
    */
   private fallBackToHistory(): void {
-    this.context.feed.live.delete(this);
+    this.feed.live.delete(this);
     void this.catchUp();
   }
 
@@ -192,7 +194,7 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
     if (this.detached) return;
     this.detached = true;
     this.markCaughtUp();
-    this.context.feed.live.delete(this);
+    this.feed.live.delete(this);
     this.roomWaiter?.();
     this.roomWaiter = null;
     this.context.onDetach(this);
@@ -200,7 +202,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
 
   private accept(page: readonly StoredMessage[], live: boolean): void {
     if (this.detached) return;
-    const { filter, maxBufferBytes } = this.context;
+    const { maxBufferBytes } = this.context;
+    const filter = this.filter;
     // The consumer kept up when it had taken everything and was waiting for more as this page came: overflowing
     // the buffer is then this page's size (one large Publish), not the consumer's pace. (A consumer that took
     // everything but is stuck on its own backpressure is not waiting: it is dropped as before.)
@@ -234,7 +237,8 @@ export class HubSubscription implements FeedSubscription, LiveSubscriber, AsyncI
 
   private dropSlow(): void {
     const behind = this.queue.length - this.head;
-    const { feed, maxBufferBytes } = this.context;
+    const { maxBufferBytes } = this.context;
+    const feed = this.feed;
     const error = new StreamgateError(
       Code.RESOURCE_EXHAUSTED,
       `slow consumer: more than ${maxBufferBytes} bytes (${behind} events) queued behind the live tail of ${feed.topic}; ` +

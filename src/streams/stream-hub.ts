@@ -3,7 +3,7 @@ import { compileFilter } from "../broker/filter.js";
 import type { StreamPosition, TopicName } from "../broker/types.js";
 import type { Engine } from "../engines/engine.js";
 import { errors } from "../errors/index.js";
-import { HubSubscription } from "./hub-subscription.js";
+import { HubSubscription, type SubscriptionContext } from "./hub-subscription.js";
 import { TopicFeed } from "./topic-feed.js";
 import type { FeedEvent, FeedSubscribeOptions, FeedSubscription, StreamHub } from "./types.js";
 
@@ -125,6 +125,20 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     return { start: stats.firstOffset, first: [gap] };
   };
 
+  // One context for every subscription (not an object and two closures per idle stream).
+  const subscriptionContext: SubscriptionContext = {
+    engine,
+    maxBufferBytes,
+    batchMaxMessages,
+    onDetach: (detached) => {
+      subscriptions.delete(detached);
+      releaseFeed(detached.feed);
+    },
+    onSlowConsumer: () => {
+      droppedSlowConsumers++;
+    },
+  };
+
   return {
     async subscribe(subscribeOptions: FeedSubscribeOptions): Promise<FeedSubscription> {
       if (closed) throw errors.unavailable("HUB_CLOSED", "the server is shutting down; reconnect");
@@ -135,24 +149,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       let subscription: HubSubscription;
       try {
         const { start, first } = await resolveStart(feed, from);
-        subscription = new HubSubscription(
-          {
-            engine,
-            feed,
-            filter,
-            maxBufferBytes,
-            batchMaxMessages,
-            onDetach: (detached) => {
-              subscriptions.delete(detached);
-              releaseFeed(feed);
-            },
-            onSlowConsumer: () => {
-              droppedSlowConsumers++;
-            },
-          },
-          start,
-          first,
-        );
+        subscription = new HubSubscription(subscriptionContext, feed, filter, start, first);
       } catch (error) {
         releaseFeed(feed);
         throw error;
