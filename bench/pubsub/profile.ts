@@ -3,6 +3,7 @@
 // rates and server CPU per message from /proc.
 //
 //   node --import tsx bench/pubsub/profile.ts [latency|consume …] [--rate 5000] [--seconds 10] [--reps 1] [--prof]
+//     [--node-args='--trace-gc --import ./probe.mjs'] (extra node flags of the server)
 import { appendFileSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -26,6 +27,7 @@ const { values, positionals } = parseArgs({
     prof: { type: "boolean", default: false },
     root: { type: "string" },
     args: { type: "string", default: "" },
+    "node-args": { type: "string", default: "" },
   },
 });
 const repoRoot = resolve(import.meta.dirname, "../..");
@@ -45,7 +47,10 @@ for (const phase of phases) {
   mkdirSync(dir, { recursive: true });
   const server = await startStreamgateProcess({
     repoRoot: values.root === undefined ? repoRoot : resolve(values.root),
-    nodeArgs: values.prof ? ["--cpu-prof", "--cpu-prof-dir", dir] : [],
+    nodeArgs: [
+      ...(values.prof ? ["--cpu-prof", "--cpu-prof-dir", dir] : []),
+      ...(values["node-args"] === "" ? [] : values["node-args"].split(" ")),
+    ],
     args: values.args === "" ? [] : values.args.split(" "),
   });
   const driver = new StreamgateDriver(new PubsubGrpcClient(server.target, repoRoot), server.pid);
