@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { measureCpu, runQueueWaitMs } from "../lib/process-cpu.js";
+import { measureCpu, processCpuPreciseMs, runQueueWaitMs } from "../lib/process-cpu.js";
 import { round } from "../lib/stats.js";
 import { startStreamgateProcess } from "../lib/streamgate-process.js";
 import { DEFAULT_PUBSUB_SETTINGS } from "./index.js";
@@ -75,13 +75,15 @@ for (const phase of phases) {
       } else {
         const prepared = await driver.prepareConsume(settings);
         const from = monotonicUs();
-        const { result, serverCpuMs, clientCpuMs } = await measureCpu(server.pid, () => prepared.run()).finally(() =>
-          prepared.cleanup(),
-        );
+        const preciseBefore = processCpuPreciseMs(server.pid) ?? 0;
+        const { result, serverCpuMs, clientCpuMs } = await measureCpu(server.pid, () => prepared.run());
+        const preciseMs = (processCpuPreciseMs(server.pid) ?? 0) - preciseBefore;
+        await prepared.cleanup();
         appendFileSync(`${dir}/windows.txt`, `${server.pid} consume ${from} ${monotonicUs()}\n`);
         console.log(
           `consume: ${Math.round((result.messages * 1000) / result.elapsedMs)} msg/s, dup ${result.duplicates}, ` +
-            `server ${round(((serverCpuMs ?? 0) * 1000) / result.messages, 1)} µs/msg, client ${round((clientCpuMs * 1000) / result.messages, 1)} µs/msg`,
+            `server ${round(((serverCpuMs ?? 0) * 1000) / result.messages, 1)} µs/msg ` +
+            `(schedstat ${round((preciseMs * 1000) / result.messages, 2)}), client ${round((clientCpuMs * 1000) / result.messages, 1)} µs/msg`,
         );
       }
     }
