@@ -5,14 +5,18 @@
 // commits: at 5,000 msg/s (1,000 Publish calls/s) that was every 250–450 ms, each time 17–60 ms of page copying and
 // three fsyncs (strace of the bench's server) during which no Publish was answered and no message delivered — the
 // periodic stall behind the StreamingPull latency p99. Here a second connection on a worker thread runs PASSIVE
-// checkpoints (which never block the writer) every CHECKPOINT_INTERVAL_MS; the writer's own automatic checkpoint stays
-// as a backstop at BACKSTOP_PAGES, reached only if the worker stops keeping up.
+// checkpoints (which never block the writer) every CHECKPOINT_INTERVAL_MS, or IDLE_INTERVAL_MS while nothing is
+// written; the writer's own automatic checkpoint stays as a backstop at BACKSTOP_PAGES, reached only if the worker
+// stops keeping up.
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 
-/** How often the worker checkpoints (a checkpoint of nothing costs microseconds). */
+/** How often the worker checkpoints while the writer writes … */
 const CHECKPOINT_INTERVAL_MS = 100;
+
+/** … and how often it looks while the WAL is empty (an idle server wakes once a second, not ten times). */
+const IDLE_INTERVAL_MS = 1_000;
 
 /**
  * Checkpoints in a row while the writer keeps appending: the WAL is rewound only when a write begins with every
@@ -35,20 +39,31 @@ const db = new Database(workerData.path, { timeout: 1000, fileMustExist: true })
 db.pragma("synchronous = " + workerData.synchronous);
 const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
 let failed = false;
+let timer;
+let last = "";
+/** Checkpoints; true when the WAL changed since the last look (the writer is writing). */
 function run() {
+  let written = false;
   try {
     for (let pass = 0; pass < workerData.catchUpPasses; pass++) {
       const result = checkpoint.get();
+      const seen = result.log + "/" + result.checkpointed;
+      written ||= seen !== last;
+      last = seen;
       if (result.busy !== 0 || result.checkpointed >= result.log) break;
     }
   } catch (error) {
     if (!failed) parentPort.postMessage({ error: String(error && error.message || error) });
     failed = true;
   }
+  return written;
 }
-const timer = setInterval(run, workerData.intervalMs);
+function schedule(delayMs) {
+  timer = setTimeout(() => schedule(run() ? workerData.intervalMs : workerData.idleIntervalMs), delayMs);
+}
+schedule(workerData.intervalMs);
 parentPort.on("message", () => {
-  clearInterval(timer);
+  clearTimeout(timer);
   run();
   db.close();
   parentPort.close();
@@ -75,6 +90,7 @@ export class WalCheckpointer {
         path,
         synchronous,
         intervalMs: CHECKPOINT_INTERVAL_MS,
+        idleIntervalMs: IDLE_INTERVAL_MS,
         catchUpPasses: CATCH_UP_PASSES,
       },
       // Loaders of the parent (tsx in a checkout) are not needed for the CommonJS above.
