@@ -71,3 +71,13 @@ export function processCpuPreciseMs(pid: number): number | null {
     return null;
   }
 }
+
+/** On-CPU milliseconds of the main thread (a Node process's event loop) of `pid`, from its schedstat; null when unavailable. */
+export function mainThreadCpuMs(pid: number): number | null {
+  try {
+    const onCpuNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(onCpuNs) ? onCpuNs / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
