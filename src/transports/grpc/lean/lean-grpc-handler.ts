@@ -175,8 +175,8 @@ function encodeMessage(
   compression: GrpcCompression | null,
 ): Buffer | Promise<Buffer> {
   // A response that carries its own uncompressed frame (StreamingPull batches, encoded by hand) goes out as is.
-  const frame = compression === null ? (message as { [GRPC_FRAME]?: Buffer })[GRPC_FRAME] : undefined;
-  if (frame !== undefined && frame.length - 5 <= writeMaxBytes) return frame;
+  const preFramed = compression === null ? (message as { [GRPC_FRAME]?: Buffer })[GRPC_FRAME] : undefined;
+  if (preFramed !== undefined && preFramed.length - 5 <= writeMaxBytes) return preFramed;
   return frameMessage(toBinary(schema, normalize(schema, message)), writeMaxBytes, compression);
 }
 
