@@ -174,8 +174,14 @@ function encodeMessage(
   writeMaxBytes: number,
   compression: GrpcCompression | null,
 ): Buffer | Promise<Buffer> {
+  // A response that carries its own uncompressed frame (StreamingPull batches, encoded by hand) goes out as is.
+  const preFramed = compression === null ? (message as { [GRPC_FRAME]?: Buffer })[GRPC_FRAME] : undefined;
+  if (preFramed !== undefined && preFramed.length - 5 <= writeMaxBytes) return preFramed;
   return frameMessage(toBinary(schema, normalize(schema, message)), writeMaxBytes, compression);
 }
+
+/** Where a pre-encoded response carries its gRPC frame (set by transports/pubsub, which this must not import). */
+const GRPC_FRAME = Symbol.for("streamgate.grpc.frame");
 
 /** Implementations may return a plain init object; connect turns it into a message the same way. */
 function normalize(schema: DescMessage, message: unknown) {
