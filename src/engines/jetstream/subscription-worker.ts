@@ -12,12 +12,13 @@ import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/t
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
+import { type DeliveryReply, parseDeliveryReply } from "./delivery-reply.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
 import {
@@ -56,6 +57,8 @@ interface JetStreamTracked extends TrackedMessage {
   readonly sequence: number;
   /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
   reply: string;
+  /** The current delivery's part of its ack id (see DeliveryReply.ackIdTail). */
+  ackIdTail: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
   timer: NodeJS.Timeout | null;
@@ -206,7 +209,8 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const posted: { ackId: string; reply: string }[] = [];
+    const postedIds: string[] = [];
+    const postedReplies: string[] = [];
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -219,7 +223,8 @@ export class SubscriptionWorker implements StreamHost {
         if (!exactlyOnce) {
           // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          posted.push({ ackId, reply: tracked.reply });
+          postedIds.push(ackId);
+          postedReplies.push(tracked.reply);
           this.acked.add(part.sequence);
           continue;
         }
@@ -260,10 +265,10 @@ export class SubscriptionWorker implements StreamHost {
         );
       }
     }
-    if (posted.length > 0) {
+    if (postedReplies.length > 0) {
       work.push(
-        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        this.channel.ackAll(postedReplies).then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(...postedIds);
         }),
       );
     }
@@ -347,9 +352,9 @@ export class SubscriptionWorker implements StreamHost {
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
     const tracked = message as JetStreamTracked;
-    const parsed = parseAckSubject(tracked.reply);
     return {
-      ackId: encodeJetStreamAckId({ subscriptionId: this.record.id, generation: this.record.generation, ...parsed }),
+      // encodeJetStreamAckId's format, from the delivery's part read once on arrival.
+      ackId: `${this.record.id}-${this.record.generation}.${tracked.ackIdTail}`,
       message: tracked.message,
       deliveryAttempt: tracked.attempt,
     };
@@ -499,21 +504,23 @@ export class SubscriptionWorker implements StreamHost {
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
     const onMessage = (delivery: Msg) => {
-      observe?.(parseAckSubject(delivery.reply!).deliveryCount);
-      if (generation === this.record.generation) this.arrive(delivery);
+      const parsed = parseDeliveryReply(delivery.reply!);
+      if (parsed === null) return; // not a JetStream delivery (the channel passes only `$JS.ACK` replies)
+      observe?.(parsed.deliveryCount);
+      if (generation === this.record.generation) this.arrive(delivery, parsed);
     };
     return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
-  private arrive(delivery: Msg): void {
+  private arrive(delivery: Msg, parsed: DeliveryReply): void {
     const reply = delivery.reply!;
     if (!this.mayFetch) {
       // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
       void this.send(reply, AckBody.nak);
       return;
     }
-    const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
+    const { sequence, deliveryCount, timestampNs } = parsed;
     // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
     if (this.skip.has(sequence) || this.acked.has(sequence)) {
       void this.send(reply, AckBody.ack);
@@ -557,16 +564,17 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.ack);
             return;
           }
-          this.track(message, sequence, deliveryCount, reply);
+          this.track(message, parsed, reply);
           this.schedulePump();
         });
       return;
     }
-    this.track(message, sequence, deliveryCount, reply);
+    this.track(message, parsed, reply);
   }
 
   /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
-  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
+  private track(message: StoredMessage, delivery: DeliveryReply, reply: string): void {
+    const { sequence, deliveryCount } = delivery;
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
@@ -577,12 +585,14 @@ export class SubscriptionWorker implements StreamHost {
     if (tracked !== undefined) {
       this.releaseLease(tracked);
       tracked.reply = reply;
+      tracked.ackIdTail = delivery.ackIdTail;
       tracked.attempt = deliveryCount;
       tracked.version++;
     } else {
       tracked = {
         sequence,
         reply,
+        ackIdTail: delivery.ackIdTail,
         message,
         size: messageSize(message),
         state: TrackedState.ready,
