@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
-import { parseDeliveryReply } from "./delivery-reply.js";
+import { parseDeliveryReply, readCurrentAckId } from "./delivery-reply.js";
 
 /** Small, large and edge values of each number a reply subject carries. */
 const COUNTS = [1, 2, 9, 10, 4_294_967_295];
@@ -73,5 +73,44 @@ describe("delivery reply", () => {
     ]) {
       assert.equal(parseDeliveryReply(subject), null, subject);
     }
+  });
+
+  it("delivery reply - reads a current ack id as decodeJetStreamAckId does, and leaves every other id to it", () => {
+    const name = "projects/p/subscriptions/s";
+    const read = (ackId: string) => readCurrentAckId(ackId, "sub1-3.", "sub1", 3);
+    for (const subject of subjects()) {
+      const ackId = `sub1-3.${parseDeliveryReply(subject)!.ackIdTail}`;
+      assert.deepEqual(read(ackId), decodeJetStreamAckId(ackId, "sub1", name), ackId);
+    }
+    for (const ackId of [
+      "sub1-3.1.2.0.5",
+      "sub1-3.999999999999.999999999999999.999999999999999.99999999999999999999",
+    ]) {
+      assert.deepEqual(read(ackId), decodeJetStreamAckId(ackId, "sub1", name), ackId);
+    }
+    // Not of this generation, or not valid: null here, so the pattern decides (stale or INVALID_ARGUMENT).
+    for (const ackId of [
+      "sub1-2.1.2.3.4",
+      "sub1-30.1.2.3.4",
+      "sub2-3.1.2.3.4",
+      "sub1-3.",
+      "sub1-3.1.2.3",
+      "sub1-3.1.2.3.4.5",
+      "sub1-3.0.2.3.4",
+      "sub1-3.1.0.3.4",
+      "sub1-3.1.2.3.",
+      "sub1-3.1..3.4",
+      "sub1-3.1.2.3.4x",
+      "sub1-3.+1.2.3.4",
+      "sub1-3.1.2.3. 4",
+      "sub1-3.1234567890123.2.3.4",
+      "sub1-3.1.1234567890123456.3.4",
+      "sub1-3.1.2.1234567890123456.4",
+      "sub1-3.1.2.3.123456789012345678901",
+    ]) {
+      assert.equal(read(ackId), null, ackId);
+    }
+    assert.equal(readCurrentAckId("sub1-1000000000.1.2.3.4", "sub1-1000000000.", "sub1", 1_000_000_000), null);
+    assert.equal(readCurrentAckId(42 as unknown as string, "sub1-3.", "sub1", 3), null);
   });
 });

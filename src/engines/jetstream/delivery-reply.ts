@@ -1,4 +1,5 @@
-// A JetStream delivery's `$JS.ACK` reply subject read once, by index, into what the worker and its ack ids need.
+// A JetStream delivery's `$JS.ACK` reply subject read once, by index, into what the worker and its ack ids need; and those ack ids read back the same way.
+import type { AckIdParts } from "./ack-id.js";
 
 /** What the worker keeps of a delivery's reply subject. */
 export interface DeliveryReply {
@@ -70,4 +71,38 @@ export function parseDeliveryReply(reply: string): DeliveryReply | null {
     timestampNs: reply.slice(dots[first + 3]! + 1, timestampEnd),
     ackIdTail: reply.slice(countAt, timestampEnd),
   };
+}
+
+/** Digits allowed per number of an ack id's delivery part, as decodeJetStreamAckId's pattern allows them. */
+const MAX_DIGITS = [12, 15, 15, 20] as const;
+
+/**
+ * The parts of `ackId` when it is `<prefix><delivery count>.<stream seq>.<consumer seq>.<timestamp ns>`
+ * with `prefix` = `<subscription id>-<generation>.` (an id of the subscription's current generation,
+ * the usual case), read by hand; null for anything else, which decodeJetStreamAckId then decodes or
+ * refuses. What this accepts, decodeJetStreamAckId accepts with the same parts.
+ */
+export function readCurrentAckId(
+  ackId: string,
+  prefix: string,
+  subscriptionId: string,
+  generation: number,
+): AckIdParts | null {
+  // The pattern allows generations of up to 9 digits (subscription ids are the engine's own, always valid).
+  if (typeof ackId !== "string" || generation >= 1e9 || !ackId.startsWith(prefix)) return null;
+  const numbers = [0, 0, 0];
+  let from = prefix.length;
+  for (let index = 0; index < 3; index++) {
+    const dot = ackId.indexOf(".", from);
+    if (dot === -1 || dot - from > MAX_DIGITS[index]!) return null;
+    const value = digits(ackId, from, dot);
+    if (value < 0) return null;
+    numbers[index] = value;
+    from = dot + 1;
+  }
+  const length = ackId.length - from;
+  if (length > MAX_DIGITS[3] || digits(ackId, from, ackId.length) < 0) return null;
+  const [deliveryCount, sequence, consumerSequence] = numbers as [number, number, number];
+  if (deliveryCount < 1 || sequence < 1) return null;
+  return { subscriptionId, generation, deliveryCount, sequence, consumerSequence, timestampNs: ackId.slice(from) };
 }

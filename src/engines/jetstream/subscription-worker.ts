@@ -18,7 +18,7 @@ import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
-import { type DeliveryReply, parseDeliveryReply } from "./delivery-reply.js";
+import { type DeliveryReply, parseDeliveryReply, readCurrentAckId } from "./delivery-reply.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
 import {
@@ -187,13 +187,17 @@ export class SubscriptionWorker implements StreamHost {
    * ids of an older consumer generation are stale.
    */
   private resolve(ackIds: string[]): { current: { ackId: string; part: AckIdParts }[]; stale: string[] } {
-    const parts = ackIds.map((ackId) => decodeJetStreamAckId(ackId, this.record.id, this.record.config.name));
+    const { id, generation } = this.record;
+    const prefix = `${id}-${generation}.`;
     const current: { ackId: string; part: AckIdParts }[] = [];
     const stale: string[] = [];
-    parts.forEach((part, index) => {
-      if (part.generation === this.record.generation) current.push({ ackId: ackIds[index]!, part });
-      else stale.push(ackIds[index]!);
-    });
+    for (const ackId of ackIds) {
+      // The current generation's ids read by hand; anything else through the pattern (or its error).
+      const part =
+        readCurrentAckId(ackId, prefix, id, generation) ?? decodeJetStreamAckId(ackId, id, this.record.config.name);
+      if (part.generation === generation) current.push({ ackId, part });
+      else stale.push(ackId);
+    }
     return { current, stale };
   }
 
