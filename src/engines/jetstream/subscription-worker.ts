@@ -4,6 +4,7 @@ import type { AckResult } from "../../broker/ack-result.js";
 import { ConsumerSet } from "../../broker/consumer-set.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
+import { DeliveryTimers } from "../../broker/delivery-timers.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
 import { OrderingGate } from "../../broker/ordering-gate.js";
@@ -61,7 +62,6 @@ interface JetStreamTracked extends TrackedMessage {
   ackIdTail: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
-  timer: NodeJS.Timeout | null;
 }
 
 /**
@@ -85,6 +85,8 @@ export class SubscriptionWorker implements StreamHost {
   private readonly channel: ConsumerChannel;
   private readonly checks: DeliveryChecks;
   private pumpScheduled = false;
+  /** Lease deadlines of what clients hold: one heap and one timer per worker, not a timer per message. */
+  private readonly leaseTimers = new DeliveryTimers(() => this.expireLeases());
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
@@ -350,6 +352,7 @@ export class SubscriptionWorker implements StreamHost {
     this.stopServingState();
     this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
+    this.leaseTimers.stop();
     this.channel.close();
     this.consumers.endAll(reason);
   }
@@ -605,7 +608,6 @@ export class SubscriptionWorker implements StreamHost {
         deadlineMs: 0,
         holder: null,
         jetStreamExpiryMs: 0,
-        timer: null,
       };
       this.tracked.set(sequence, tracked);
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
@@ -744,25 +746,23 @@ export class SubscriptionWorker implements StreamHost {
     await this.send(reply, AckBody.ack);
   }
 
+  /** (Re)schedules the lease's expiry at `deadlineMs`; the new version makes any earlier schedule stale. */
   private armLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    const version = tracked.version;
-    tracked.timer = setTimeout(
-      () => {
-        tracked.timer = null;
-        if (tracked.state !== TrackedState.leased || tracked.version !== version) return;
-        void this.redeliver(tracked).then(() => this.schedulePump());
-      },
-      Math.max(0, tracked.deadlineMs - Date.now()),
-    );
-    tracked.timer.unref();
+    tracked.version++;
+    this.leaseTimers.lease(tracked);
+    this.leaseTimers.arm(Date.now());
   }
 
+  /** Leases past their deadline (still leased, at the version they were armed for) are redelivered. */
+  private expireLeases(): void {
+    const now = Date.now();
+    const { expired } = this.leaseTimers.due(now);
+    for (const tracked of expired) void this.redeliver(tracked as JetStreamTracked).then(() => this.schedulePump());
+    this.leaseTimers.arm(now);
+  }
+
+  /** Ends a lease (a stale schedule stays in the heap until due or swept: its state or version no longer match). */
   private releaseLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) {
-      clearTimeout(tracked.timer);
-      tracked.timer = null;
-    }
     const holder = tracked.holder;
     tracked.holder = null;
     if (tracked.state === TrackedState.leased) tracked.state = TrackedState.ready;
@@ -885,6 +885,7 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
+    this.leaseTimers.clear();
     this.ready.clear();
     this.gate.clear();
     this.acked.clear();
