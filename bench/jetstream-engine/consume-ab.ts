@@ -49,7 +49,8 @@ try {
     if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
     const server = await startStreamgateProcess({
       repoRoot: root,
-      args: ["--engine", "jetstream", "--nats-url", nats.url],
+      // A namespace each: servers sharing one would form a cluster of instances, each seeing the other's subscriptions.
+      args: ["--engine", "jetstream", "--nats-url", nats.url, "--jetstream-namespace", `ab${index}`],
       nodeArgs: profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir],
     });
     servers.push(server);
