@@ -1,5 +1,5 @@
 // Consume-with-ack through `serve --engine jetstream` from two checkouts, alternated on one nats-server, next to the @nats-io anchor: CPU per message from /proc.
-// Usage: node --import tsx bench/jetstream-engine/consume-ab.ts [--roots A,B] [--reps N] [--backlog N] [--prof DIR]
+// Usage: node --import tsx bench/jetstream-engine/consume-ab.ts [--roots A,B] [--reps N] [--backlog N] [--warmup N] [--prof DIR]
 // (--roots: comma-separated checkouts serving in turn, default this one; --prof: each server writes a V8 CPU profile
 // to DIR/<index>/ and the consume windows, on the profile's clock, to DIR/<index>/windows.txt).
 import { appendFileSync, mkdirSync } from "node:fs";
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     roots: { type: "string" },
     reps: { type: "string", default: "3" },
     backlog: { type: "string", default: "50000" },
+    warmup: { type: "string", default: "2000" },
     prof: { type: "string" },
   },
 });
@@ -60,7 +61,7 @@ try {
   }
   contestants.push({ label: "anchor", driver: anchor });
   for (const { driver } of contestants) {
-    const warm = await driver.prepareConsume({ ...settings, backlogMessages: 2_000 });
+    const warm = await driver.prepareConsume({ ...settings, backlogMessages: Number(values.warmup) });
     await warm.run().finally(() => warm.cleanup());
   }
   for (let rep = 0; rep < Number(values.reps); rep++) {
