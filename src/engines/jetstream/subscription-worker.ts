@@ -215,8 +215,7 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const postedIds: string[] = [];
-    const postedReplies: string[] = [];
+    const posted: { ackId: string; reply: string }[] = [];
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -229,8 +228,7 @@ export class SubscriptionWorker implements StreamHost {
         if (!exactlyOnce) {
           // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          postedIds.push(ackId);
-          postedReplies.push(tracked.reply);
+          posted.push({ ackId, reply: tracked.reply });
           this.acked.add(part.sequence);
           continue;
         }
@@ -271,10 +269,10 @@ export class SubscriptionWorker implements StreamHost {
         );
       }
     }
-    if (postedReplies.length > 0) {
+    if (posted.length > 0) {
       work.push(
-        this.channel.ackAll(postedReplies).then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(...postedIds);
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
+          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
         }),
       );
     }
