@@ -4,6 +4,7 @@ import type { AckResult } from "../../broker/ack-result.js";
 import { ConsumerSet } from "../../broker/consumer-set.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
+import { DeliveryTimers } from "../../broker/delivery-timers.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
 import { OrderingGate } from "../../broker/ordering-gate.js";
@@ -12,12 +13,13 @@ import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/t
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId } from "./ack-id.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
+import { type DeliveryReply, parseDeliveryReply, readCurrentAckId } from "./delivery-reply.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
 import {
@@ -56,9 +58,10 @@ interface JetStreamTracked extends TrackedMessage {
   readonly sequence: number;
   /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
   reply: string;
+  /** The current delivery's part of its ack id (see DeliveryReply.ackIdTail). */
+  ackIdTail: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
-  timer: NodeJS.Timeout | null;
 }
 
 /**
@@ -82,6 +85,8 @@ export class SubscriptionWorker implements StreamHost {
   private readonly channel: ConsumerChannel;
   private readonly checks: DeliveryChecks;
   private pumpScheduled = false;
+  /** Lease deadlines of what clients hold: one heap and one timer per worker, not a timer per message. */
+  private readonly leaseTimers = new DeliveryTimers(() => this.expireLeases());
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
@@ -184,13 +189,17 @@ export class SubscriptionWorker implements StreamHost {
    * ids of an older consumer generation are stale.
    */
   private resolve(ackIds: string[]): { current: { ackId: string; part: AckIdParts }[]; stale: string[] } {
-    const parts = ackIds.map((ackId) => decodeJetStreamAckId(ackId, this.record.id, this.record.config.name));
+    const { id, generation } = this.record;
+    const prefix = `${id}-${generation}.`;
     const current: { ackId: string; part: AckIdParts }[] = [];
     const stale: string[] = [];
-    parts.forEach((part, index) => {
-      if (part.generation === this.record.generation) current.push({ ackId: ackIds[index]!, part });
-      else stale.push(ackIds[index]!);
-    });
+    for (const ackId of ackIds) {
+      // The current generation's ids read by hand; anything else through the pattern (or its error).
+      const part =
+        readCurrentAckId(ackId, prefix, id, generation) ?? decodeJetStreamAckId(ackId, id, this.record.config.name);
+      if (part.generation === generation) current.push({ ackId, part });
+      else stale.push(ackId);
+    }
     return { current, stale };
   }
 
@@ -341,15 +350,16 @@ export class SubscriptionWorker implements StreamHost {
     this.stopServingState();
     this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
     this.reset();
+    this.leaseTimers.stop();
     this.channel.close();
     this.consumers.endAll(reason);
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
     const tracked = message as JetStreamTracked;
-    const parsed = parseAckSubject(tracked.reply);
     return {
-      ackId: encodeJetStreamAckId({ subscriptionId: this.record.id, generation: this.record.generation, ...parsed }),
+      // encodeJetStreamAckId's format, from the delivery's part read once on arrival.
+      ackId: `${this.record.id}-${this.record.generation}.${tracked.ackIdTail}`,
       message: tracked.message,
       deliveryAttempt: tracked.attempt,
     };
@@ -499,21 +509,23 @@ export class SubscriptionWorker implements StreamHost {
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
     const onMessage = (delivery: Msg) => {
-      observe?.(parseAckSubject(delivery.reply!).deliveryCount);
-      if (generation === this.record.generation) this.arrive(delivery);
+      const parsed = parseDeliveryReply(delivery.reply!);
+      if (parsed === null) return; // not a JetStream delivery (the channel passes only `$JS.ACK` replies)
+      observe?.(parsed.deliveryCount);
+      if (generation === this.record.generation) this.arrive(delivery, parsed);
     };
     return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
-  private arrive(delivery: Msg): void {
+  private arrive(delivery: Msg, parsed: DeliveryReply): void {
     const reply = delivery.reply!;
     if (!this.mayFetch) {
       // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
       void this.send(reply, AckBody.nak);
       return;
     }
-    const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
+    const { sequence, deliveryCount, timestampNs } = parsed;
     // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
     if (this.skip.has(sequence) || this.acked.has(sequence)) {
       void this.send(reply, AckBody.ack);
@@ -557,16 +569,17 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.ack);
             return;
           }
-          this.track(message, sequence, deliveryCount, reply);
+          this.track(message, parsed, reply);
           this.schedulePump();
         });
       return;
     }
-    this.track(message, sequence, deliveryCount, reply);
+    this.track(message, parsed, reply);
   }
 
   /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
-  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
+  private track(message: StoredMessage, delivery: DeliveryReply, reply: string): void {
+    const { sequence, deliveryCount } = delivery;
     const policy = this.record.config.deadLetterPolicy;
     if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
@@ -577,12 +590,14 @@ export class SubscriptionWorker implements StreamHost {
     if (tracked !== undefined) {
       this.releaseLease(tracked);
       tracked.reply = reply;
+      tracked.ackIdTail = delivery.ackIdTail;
       tracked.attempt = deliveryCount;
       tracked.version++;
     } else {
       tracked = {
         sequence,
         reply,
+        ackIdTail: delivery.ackIdTail,
         message,
         size: messageSize(message),
         state: TrackedState.ready,
@@ -591,7 +606,6 @@ export class SubscriptionWorker implements StreamHost {
         deadlineMs: 0,
         holder: null,
         jetStreamExpiryMs: 0,
-        timer: null,
       };
       this.tracked.set(sequence, tracked);
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
@@ -730,25 +744,23 @@ export class SubscriptionWorker implements StreamHost {
     await this.send(reply, AckBody.ack);
   }
 
+  /** (Re)schedules the lease's expiry at `deadlineMs`; the new version makes any earlier schedule stale. */
   private armLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    const version = tracked.version;
-    tracked.timer = setTimeout(
-      () => {
-        tracked.timer = null;
-        if (tracked.state !== TrackedState.leased || tracked.version !== version) return;
-        void this.redeliver(tracked).then(() => this.schedulePump());
-      },
-      Math.max(0, tracked.deadlineMs - Date.now()),
-    );
-    tracked.timer.unref();
+    tracked.version++;
+    this.leaseTimers.lease(tracked);
+    this.leaseTimers.arm(Date.now());
   }
 
+  /** Leases past their deadline (still leased, at the version they were armed for) are redelivered. */
+  private expireLeases(): void {
+    const now = Date.now();
+    const { expired } = this.leaseTimers.due(now);
+    for (const tracked of expired) void this.redeliver(tracked as JetStreamTracked).then(() => this.schedulePump());
+    this.leaseTimers.arm(now);
+  }
+
+  /** Ends a lease (a stale schedule stays in the heap until due or swept: its state or version no longer match). */
   private releaseLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) {
-      clearTimeout(tracked.timer);
-      tracked.timer = null;
-    }
     const holder = tracked.holder;
     tracked.holder = null;
     if (tracked.state === TrackedState.leased) tracked.state = TrackedState.ready;
@@ -871,6 +883,7 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
+    this.leaseTimers.clear();
     this.ready.clear();
     this.gate.clear();
     this.acked.clear();
