@@ -13,6 +13,8 @@ import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "..
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
 import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { AckRecorder } from "./ack-recorder.js";
+import type { AckRecords } from "./ack-records.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
@@ -41,6 +43,8 @@ export interface WorkerHost {
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
   /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
   readonly book: DeliveryBook;
+  /** Durable records of the sequences acked on each consumer generation (seeks and snapshots read them). */
+  readonly records: AckRecords;
   /** Leases of ordered subscriptions (one delivering instance each). */
   readonly leases: OrderingLeases;
   /** Most messages a worker holds (the engine's maxTrackedMessages). */
@@ -81,6 +85,7 @@ export class SubscriptionWorker implements StreamHost {
   private fetching = false;
   private readonly channel: ConsumerChannel;
   private readonly checks: DeliveryChecks;
+  private readonly recorder: AckRecorder;
   private pumpScheduled = false;
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
@@ -105,6 +110,11 @@ export class SubscriptionWorker implements StreamHost {
     this.record = record;
     this.channel = new ConsumerChannel(host.connection);
     this.checks = new DeliveryChecks(host, this.channel, () => this.record);
+    this.recorder = new AckRecorder({
+      records: host.records,
+      current: () => this.record,
+      ackFloor: () => this.progress().then((progress) => progress?.ackFloor ?? null),
+    });
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
@@ -206,7 +216,10 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const posted: { ackId: string; reply: string }[] = [];
+    const posted: { ackId: string; reply: string; sequence: number }[] = [];
+    /** Acks JetStream confirmed one by one (through the book): recorded once all are in. */
+    const confirmedOneByOne: number[] = [];
+    const generation = this.record.generation;
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -219,7 +232,7 @@ export class SubscriptionWorker implements StreamHost {
         if (!exactlyOnce) {
           // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          posted.push({ ackId, reply: tracked.reply });
+          posted.push({ ackId, reply: tracked.reply, sequence: part.sequence });
           this.acked.add(part.sequence);
           continue;
         }
@@ -234,8 +247,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
-            else if (await this.checks.ackedBefore(part)) stale.push(ackId);
+            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
+              await this.checks.confirmClaim(part);
+            } else if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
@@ -252,8 +267,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
+            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
               return this.checks.confirmClaim(part);
+            }
             if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
@@ -261,13 +278,22 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (posted.length > 0) {
+      // The record goes out beside the acks, so a call costs one round trip more only in bytes; an
+      // ack JetStream then fails to confirm is retracted (a later seek delivers it again).
+      const sequences = posted.map((ack) => ack.sequence);
+      const recorded = this.recorder.record(generation, sequences);
       work.push(
-        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        recorded,
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then(async (confirmed) => {
+          if (confirmed) return;
+          temporaryFailed.push(...posted.map((ack) => ack.ackId));
+          await recorded;
+          await this.recorder.retract(generation, sequences);
         }),
       );
     }
     await Promise.all(work);
+    await this.recorder.record(generation, confirmedOneByOne);
     return this.ackResult(stale, temporaryFailed);
   }
 
@@ -727,7 +753,9 @@ export class SubscriptionWorker implements StreamHost {
     }
     void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
-    await this.send(reply, AckBody.ack);
+    const generation = this.record.generation;
+    // Forwarded counts as acked, for seeks and snapshots too (as on the embedded engine).
+    if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [parseAckSubject(reply).sequence]);
   }
 
   private armLease(tracked: JetStreamTracked): void {
@@ -760,6 +788,7 @@ export class SubscriptionWorker implements StreamHost {
    * than ack_wait) are in progress; and gives back what no local consumer wants.
    */
   private tick(): void {
+    this.recorder.tick();
     const now = Date.now();
     this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
     if (!this.mayFetch) {
@@ -874,6 +903,7 @@ export class SubscriptionWorker implements StreamHost {
     this.ready.clear();
     this.gate.clear();
     this.acked.clear();
+    this.recorder.reset();
     this.barrierHeld = [];
     this.ownership?.clearBarrier();
   }
