@@ -6,22 +6,33 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
-import { AckRecords, decodeSequences, encodeSequences, SEQUENCES_PER_SUBJECT } from "./ack-records.js";
+import { AckRecords, decodeSequences, encodeByRange, SEQUENCES_PER_SUBJECT } from "./ack-records.js";
 
 const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 
 describe("ack records - encoding", () => {
-  it("ack records - sequences are written as runs and read back exactly", () => {
-    assert.equal(encodeSequences([5, 6, 7, 8, 9, 12, 20, 21]), "5-9,12,20-21");
-    assert.equal(encodeSequences([3, 3, 4]), "3-4", "a repeated sequence is one");
-    assert.equal(encodeSequences([]), "");
+  it("ack records - sequences are written as runs per subject range, in the order given, and read back exactly", () => {
+    const R = SEQUENCES_PER_SUBJECT;
+    assert.deepEqual([...encodeByRange([5, 6, 7, 8, 9, 12, 20, 21])], [[0, "5-9,12,20-21"]]);
+    assert.deepEqual([...encodeByRange([9, 3, 4, 4])], [[0, "9,3-4,4"]], "unsorted, with a repeat");
+    assert.deepEqual(
+      [...encodeByRange([R - 2, R - 1, R, R + 1, 2 * R + 7])],
+      [
+        [0, `${R - 2}-${R - 1}`],
+        [1, `${R}-${R + 1}`],
+        [2, `${2 * R + 7}`],
+      ],
+      "a run crossing a range boundary is split",
+    );
+    assert.deepEqual([...encodeByRange([])], []);
     for (let round = 0; round < 50; round++) {
-      const values = new Set<number>();
-      for (let index = 0; index < 200; index++) values.add(1 + Math.floor(Math.random() * 400));
-      const input = sorted([...values]);
-      assert.deepEqual(decodeSequences(encodeSequences(input)), input);
+      const input: number[] = [];
+      for (let index = 0; index < 200; index++) input.push(1 + Math.floor(Math.random() * 3 * R));
+      if (round % 2 === 0) input.sort((a, b) => a - b);
+      const decoded = [...encodeByRange(input).values()].flatMap((text) => decodeSequences(text));
+      assert.deepEqual(sorted([...new Set(decoded)]), sorted([...new Set(input)]));
     }
   });
 
