@@ -63,6 +63,8 @@ interface JetStreamTracked extends TrackedMessage {
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
   timer: NodeJS.Timeout | null;
+  /** Earlier deliveries that went back to JetStream unseen by any client: `attempt` minus these is the delivery attempt. */
+  uncounted: number;
 }
 
 /**
@@ -365,7 +367,15 @@ export class SubscriptionWorker implements StreamHost {
     this.closed = true;
     clearInterval(this.keepAlive);
     this.stopServingState();
-    this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    // What no client holds goes to the other instances now rather than after ack_wait.
+    const givenBack: Promise<void>[] = [];
+    for (const tracked of this.tracked.values()) {
+      if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
+        givenBack.push(this.giveBack(tracked.reply));
+      }
+    }
+    const lease = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    this.released = Promise.all([lease, ...givenBack]).then(() => undefined);
     this.reset();
     this.channel.close();
     this.consumers.endAll(reason);
@@ -377,7 +387,7 @@ export class SubscriptionWorker implements StreamHost {
     return {
       ackId: encodeJetStreamAckId({ subscriptionId: this.record.id, generation: this.record.generation, ...parsed }),
       message: tracked.message,
-      deliveryAttempt: tracked.attempt,
+      deliveryAttempt: tracked.attempt - tracked.uncounted,
     };
   }
 
@@ -536,7 +546,7 @@ export class SubscriptionWorker implements StreamHost {
     const reply = delivery.reply!;
     if (!this.mayFetch) {
       // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
-      void this.send(reply, AckBody.nak);
+      void this.giveBack(reply);
       return;
     }
     const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
@@ -566,11 +576,11 @@ export class SubscriptionWorker implements StreamHost {
       const generation = this.record.generation;
       void this.host.book
         .recordDelivery(this.host.naming.consumer(this.record.id, generation), sequence, deliveryCount)
-        .catch(() => "deliver" as const)
-        .then((verdict) => {
+        .catch(() => ({ verdict: "deliver" as const, uncounted: 0 }))
+        .then(({ verdict, uncounted }) => {
           if (this.closed || generation !== this.record.generation) return;
           if (!this.mayFetch) {
-            void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
+            void this.giveBack(reply); // the lease ran out meanwhile: the holder delivers it
             return;
           }
           // Acked here while the book was being written (an at-least-once ack of the previous
@@ -583,20 +593,26 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.ack);
             return;
           }
-          this.track(message, sequence, deliveryCount, reply);
+          this.track(message, sequence, deliveryCount, reply, uncounted);
           this.schedulePump();
         });
       return;
     }
-    this.track(message, sequence, deliveryCount, reply);
+    this.track(message, sequence, deliveryCount, reply, 0);
   }
 
   /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
-  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
+  private track(
+    message: StoredMessage,
+    sequence: number,
+    deliveryCount: number,
+    reply: string,
+    uncounted: number,
+  ): void {
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
+    if (policy !== null && deliveryCount - uncounted > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
-      void this.forwardToDeadLetter(message, deliveryCount - 1, reply, this.tracked.get(sequence));
+      void this.forwardToDeadLetter(message, deliveryCount - uncounted - 1, reply, this.tracked.get(sequence));
       return;
     }
     let tracked = this.tracked.get(sequence);
@@ -604,6 +620,7 @@ export class SubscriptionWorker implements StreamHost {
       this.releaseLease(tracked);
       tracked.reply = reply;
       tracked.attempt = deliveryCount;
+      tracked.uncounted = uncounted;
       tracked.version++;
     } else {
       tracked = {
@@ -618,6 +635,7 @@ export class SubscriptionWorker implements StreamHost {
         holder: null,
         jetStreamExpiryMs: 0,
         timer: null,
+        uncounted,
       };
       this.tracked.set(sequence, tracked);
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
@@ -711,9 +729,10 @@ export class SubscriptionWorker implements StreamHost {
     this.releaseLease(tracked);
     this.revokeLater(tracked, new Set());
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && tracked.attempt >= policy.maxDeliveryAttempts) {
+    const attempt = tracked.attempt - tracked.uncounted;
+    if (policy !== null && attempt >= policy.maxDeliveryAttempts) {
       tracked.state = TrackedState.delayed;
-      await this.forwardToDeadLetter(tracked.message, tracked.attempt, tracked.reply, tracked);
+      await this.forwardToDeadLetter(tracked.message, attempt, tracked.reply, tracked);
       return;
     }
     if (this.isOrdered(tracked)) {
@@ -723,7 +742,19 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
       this.tracked.delete(tracked.sequence);
     }
-    await this.nak(tracked.reply, tracked.attempt);
+    await this.nak(tracked.reply, attempt);
+  }
+
+  /**
+   * Sends a delivery no client saw back to JetStream for another instance (or a later consumer
+   * here), after recording in the book that it was no delivery attempt: JetStream counts every
+   * delivery, Pub/Sub only those a subscriber received.
+   */
+  private async giveBack(reply: string): Promise<void> {
+    const { sequence, deliveryCount } = parseAckSubject(reply);
+    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
+    await this.host.book.release(consumer, sequence, deliveryCount).catch(() => undefined);
+    await this.send(reply, AckBody.nak);
   }
 
   private nak(reply: string, attempt: number): Promise<unknown> {
@@ -803,7 +834,7 @@ export class SubscriptionWorker implements StreamHost {
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
         if (this.isOrdered(tracked) && !this.barrierHeld.includes(tracked)) this.gate.finish(tracked);
-        if (!awaited) void this.send(tracked.reply, AckBody.nak);
+        if (!awaited) void this.giveBack(tracked.reply);
         continue;
       }
       // Nacked and awaited back from JetStream: its old delivery must not be kept in progress.
@@ -845,7 +876,7 @@ export class SubscriptionWorker implements StreamHost {
       // after its ack_wait unless the client acks it, since nothing here keeps it in progress.
       for (const tracked of this.tracked.values()) {
         if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
-          void this.send(tracked.reply, AckBody.nak);
+          void this.giveBack(tracked.reply);
         }
       }
       this.reset();
