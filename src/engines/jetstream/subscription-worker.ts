@@ -1,4 +1,5 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { AckResult } from "../../broker/ack-result.js";
 import { ConsumerSet } from "../../broker/consumer-set.js";
@@ -31,11 +32,13 @@ import {
   TimedPullWaiter,
 } from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
+import { pendingKeys } from "./takeover-keys.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
 export interface WorkerHost {
   readonly connection: NatsConnection;
+  readonly jsm: JetStreamManager;
   readonly naming: Naming;
   /** The engine's clock (ms since the epoch), for the subscription's message retention. */
   now(): number;
@@ -121,7 +124,11 @@ export class SubscriptionWorker implements StreamHost {
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
     this.ownership = record.config.enableMessageOrdering
-      ? new OrderedOwnership(host.leases.lease(record.id), () => this.progress())
+      ? new OrderedOwnership(
+          host.leases.lease(record.id),
+          () => this.progress(),
+          (progress) => pendingKeys(host, this.record, progress, this.filter, this.acked),
+        )
       : null;
     this.stopServingState = serveWorkerState(
       host.connection,
@@ -641,7 +648,7 @@ export class SubscriptionWorker implements StreamHost {
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
-    if (this.isOrdered(tracked) && this.ownership?.holdsBack === true) {
+    if (this.isOrdered(tracked) && this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) {
       // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
       tracked.state = TrackedState.held;
       tracked.holder = null;
@@ -785,6 +792,7 @@ export class SubscriptionWorker implements StreamHost {
     void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
     const generation = this.record.generation;
+    this.acked.add(parseAckSubject(reply).sequence);
     // Forwarded counts as acked, for seeks and snapshots too (as on the embedded engine).
     if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [parseAckSubject(reply).sequence]);
   }
@@ -880,14 +888,29 @@ export class SubscriptionWorker implements StreamHost {
         }
       }
       this.reset();
-    } else if (change === "lifted" || change === "released" || (change === "gained" && !this.ownership.holdsBack)) {
-      // Admitted in sequence order: whatever a pull brought in while the barrier was up (on a
-      // gain, until the consumer's state showed nothing of a previous holder pending).
-      const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
-      this.barrierHeld = [];
-      for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
+    } else {
+      // A held key whose pending deliveries are all back (or acked here) goes on before the rest.
+      const keysReleased = this.ownership.releaseKeys(
+        (sequence) => this.tracked.has(sequence) || this.acked.has(sequence),
+      );
+      if (keysReleased || change !== "none") this.admitReleased();
+      if (keysReleased) this.schedulePump();
     }
     if (change !== "none") this.schedulePump();
+  }
+
+  /**
+   * Admits, in sequence order, whatever a pull brought in while the barrier held its key (on a
+   * gain, until the consumer's state showed what a previous holder may still have out).
+   */
+  private admitReleased(): void {
+    const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
+    this.barrierHeld = [];
+    for (const tracked of held) {
+      if (tracked.state !== TrackedState.held) continue;
+      if (this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) this.barrierHeld.push(tracked);
+      else this.admit(tracked);
+    }
   }
 
   /**
