@@ -287,8 +287,8 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (posted.length > 0) {
-      // The record goes out beside the acks, so a call costs one round trip more only in bytes; an
-      // ack JetStream then fails to confirm is retracted (a later seek delivers it again).
+      // The record goes out beside the acks (its PubAck and their confirmation are awaited together);
+      // acks JetStream then fails to confirm are retracted (a later seek delivers them again).
       const sequences = posted.map((ack) => ack.sequence);
       const recorded = this.recorder.record(generation, sequences);
       work.push(
@@ -791,10 +791,11 @@ export class SubscriptionWorker implements StreamHost {
     }
     void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
-    const generation = this.record.generation;
-    this.acked.add(parseAckSubject(reply).sequence);
     // Forwarded counts as acked, for seeks and snapshots too (as on the embedded engine).
-    if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [parseAckSubject(reply).sequence]);
+    const generation = this.record.generation;
+    const { sequence } = parseAckSubject(reply);
+    this.acked.add(sequence);
+    if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [sequence]);
   }
 
   private armLease(tracked: JetStreamTracked): void {
