@@ -1,4 +1,5 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { AckResult } from "../../broker/ack-result.js";
 import { ConsumerSet } from "../../broker/consumer-set.js";
@@ -13,7 +14,9 @@ import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/t
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, decodeJetStreamAckId } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { AckRecorder } from "./ack-recorder.js";
+import type { AckRecords } from "./ack-records.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
@@ -31,11 +34,13 @@ import {
   TimedPullWaiter,
 } from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
+import { pendingKeys } from "./takeover-keys.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
 export interface WorkerHost {
   readonly connection: NatsConnection;
+  readonly jsm: JetStreamManager;
   readonly naming: Naming;
   /** The engine's clock (ms since the epoch), for the subscription's message retention. */
   now(): number;
@@ -43,6 +48,8 @@ export interface WorkerHost {
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
   /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
   readonly book: DeliveryBook;
+  /** Durable records of the sequences acked on each consumer generation (seeks and snapshots read them). */
+  readonly records: AckRecords;
   /** Leases of ordered subscriptions (one delivering instance each). */
   readonly leases: OrderingLeases;
   /** Most messages a worker holds (the engine's maxTrackedMessages). */
@@ -62,6 +69,8 @@ interface JetStreamTracked extends TrackedMessage {
   ackIdTail: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
+  /** Earlier deliveries that went back to JetStream unseen by any client: `attempt` minus these is the delivery attempt. */
+  uncounted: number;
 }
 
 /**
@@ -84,6 +93,7 @@ export class SubscriptionWorker implements StreamHost {
   private fetching = false;
   private readonly channel: ConsumerChannel;
   private readonly checks: DeliveryChecks;
+  private readonly recorder: AckRecorder;
   private pumpScheduled = false;
   /** Lease deadlines of what clients hold: one heap and one timer per worker, not a timer per message. */
   private readonly leaseTimers = new DeliveryTimers(() => this.expireLeases());
@@ -110,11 +120,20 @@ export class SubscriptionWorker implements StreamHost {
     this.record = record;
     this.channel = new ConsumerChannel(host.connection);
     this.checks = new DeliveryChecks(host, this.channel, () => this.record);
+    this.recorder = new AckRecorder({
+      records: host.records,
+      current: () => this.record,
+      ackFloor: () => this.progress().then((progress) => progress?.ackFloor ?? null),
+    });
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
     this.ownership = record.config.enableMessageOrdering
-      ? new OrderedOwnership(host.leases.lease(record.id), () => this.progress())
+      ? new OrderedOwnership(
+          host.leases.lease(record.id),
+          () => this.progress(),
+          (progress) => pendingKeys(host, this.record, progress, this.filter, this.acked),
+        )
       : null;
     this.stopServingState = serveWorkerState(
       host.connection,
@@ -215,7 +234,10 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const posted: { ackId: string; reply: string }[] = [];
+    const posted: { ackId: string; reply: string; sequence: number }[] = [];
+    /** Acks JetStream confirmed one by one (through the book): recorded once all are in. */
+    const confirmedOneByOne: number[] = [];
+    const generation = this.record.generation;
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -228,7 +250,7 @@ export class SubscriptionWorker implements StreamHost {
         if (!exactlyOnce) {
           // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          posted.push({ ackId, reply: tracked.reply });
+          posted.push({ ackId, reply: tracked.reply, sequence: part.sequence });
           this.acked.add(part.sequence);
           continue;
         }
@@ -243,8 +265,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
-            else if (await this.checks.ackedBefore(part)) stale.push(ackId);
+            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
+              await this.checks.confirmClaim(part);
+            } else if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
@@ -261,8 +285,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
+            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
               return this.checks.confirmClaim(part);
+            }
             if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
@@ -270,13 +296,22 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (posted.length > 0) {
+      // The record goes out beside the acks (its PubAck and their confirmation are awaited together);
+      // acks JetStream then fails to confirm are retracted (a later seek delivers them again).
+      const sequences = posted.map((ack) => ack.sequence);
+      const recorded = this.recorder.record(generation, sequences);
       work.push(
-        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        recorded,
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then(async (confirmed) => {
+          if (confirmed) return;
+          temporaryFailed.push(...posted.map((ack) => ack.ackId));
+          await recorded;
+          await this.recorder.retract(generation, sequences);
         }),
       );
     }
     await Promise.all(work);
+    await this.recorder.record(generation, confirmedOneByOne);
     return this.ackResult(stale, temporaryFailed);
   }
 
@@ -348,7 +383,15 @@ export class SubscriptionWorker implements StreamHost {
     this.closed = true;
     clearInterval(this.keepAlive);
     this.stopServingState();
-    this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    // What no client holds goes to the other instances now rather than after ack_wait.
+    const givenBack: Promise<void>[] = [];
+    for (const tracked of this.tracked.values()) {
+      if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
+        givenBack.push(this.giveBack(tracked.reply));
+      }
+    }
+    const lease = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    this.released = Promise.all([lease, ...givenBack]).then(() => undefined);
     this.reset();
     this.leaseTimers.stop();
     this.channel.close();
@@ -361,7 +404,7 @@ export class SubscriptionWorker implements StreamHost {
       // encodeJetStreamAckId's format, from the delivery's part read once on arrival.
       ackId: `${this.record.id}-${this.record.generation}.${tracked.ackIdTail}`,
       message: tracked.message,
-      deliveryAttempt: tracked.attempt,
+      deliveryAttempt: tracked.attempt - tracked.uncounted,
     };
   }
 
@@ -522,7 +565,7 @@ export class SubscriptionWorker implements StreamHost {
     const reply = delivery.reply!;
     if (!this.mayFetch) {
       // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
-      void this.send(reply, AckBody.nak);
+      void this.giveBack(reply);
       return;
     }
     const { sequence, deliveryCount, timestampNs } = parsed;
@@ -552,11 +595,11 @@ export class SubscriptionWorker implements StreamHost {
       const generation = this.record.generation;
       void this.host.book
         .recordDelivery(this.host.naming.consumer(this.record.id, generation), sequence, deliveryCount)
-        .catch(() => "deliver" as const)
-        .then((verdict) => {
+        .catch(() => ({ verdict: "deliver" as const, uncounted: 0 }))
+        .then(({ verdict, uncounted }) => {
           if (this.closed || generation !== this.record.generation) return;
           if (!this.mayFetch) {
-            void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
+            void this.giveBack(reply); // the lease ran out meanwhile: the holder delivers it
             return;
           }
           // Acked here while the book was being written (an at-least-once ack of the previous
@@ -569,21 +612,21 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.ack);
             return;
           }
-          this.track(message, parsed, reply);
+          this.track(message, parsed, reply, uncounted);
           this.schedulePump();
         });
       return;
     }
-    this.track(message, parsed, reply);
+    this.track(message, parsed, reply, 0);
   }
 
   /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
-  private track(message: StoredMessage, delivery: DeliveryReply, reply: string): void {
+  private track(message: StoredMessage, delivery: DeliveryReply, reply: string, uncounted: number): void {
     const { sequence, deliveryCount } = delivery;
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
+    if (policy !== null && deliveryCount - uncounted > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
-      void this.forwardToDeadLetter(message, deliveryCount - 1, reply, this.tracked.get(sequence));
+      void this.forwardToDeadLetter(message, deliveryCount - uncounted - 1, reply, this.tracked.get(sequence));
       return;
     }
     let tracked = this.tracked.get(sequence);
@@ -592,6 +635,7 @@ export class SubscriptionWorker implements StreamHost {
       tracked.reply = reply;
       tracked.ackIdTail = delivery.ackIdTail;
       tracked.attempt = deliveryCount;
+      tracked.uncounted = uncounted;
       tracked.version++;
     } else {
       tracked = {
@@ -606,12 +650,13 @@ export class SubscriptionWorker implements StreamHost {
         deadlineMs: 0,
         holder: null,
         jetStreamExpiryMs: 0,
+        uncounted,
       };
       this.tracked.set(sequence, tracked);
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
-    if (this.isOrdered(tracked) && this.ownership?.holdsBack === true) {
+    if (this.isOrdered(tracked) && this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) {
       // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
       tracked.state = TrackedState.held;
       tracked.holder = null;
@@ -699,9 +744,10 @@ export class SubscriptionWorker implements StreamHost {
     this.releaseLease(tracked);
     this.revokeLater(tracked, new Set());
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && tracked.attempt >= policy.maxDeliveryAttempts) {
+    const attempt = tracked.attempt - tracked.uncounted;
+    if (policy !== null && attempt >= policy.maxDeliveryAttempts) {
       tracked.state = TrackedState.delayed;
-      await this.forwardToDeadLetter(tracked.message, tracked.attempt, tracked.reply, tracked);
+      await this.forwardToDeadLetter(tracked.message, attempt, tracked.reply, tracked);
       return;
     }
     if (this.isOrdered(tracked)) {
@@ -711,7 +757,19 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
       this.tracked.delete(tracked.sequence);
     }
-    await this.nak(tracked.reply, tracked.attempt);
+    await this.nak(tracked.reply, attempt);
+  }
+
+  /**
+   * Sends a delivery no client saw back to JetStream for another instance (or a later consumer
+   * here), after recording in the book that it was no delivery attempt: JetStream counts every
+   * delivery, Pub/Sub only those a subscriber received.
+   */
+  private async giveBack(reply: string): Promise<void> {
+    const { sequence, deliveryCount } = parseAckSubject(reply);
+    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
+    await this.host.book.release(consumer, sequence, deliveryCount).catch(() => undefined);
+    await this.send(reply, AckBody.nak);
   }
 
   private nak(reply: string, attempt: number): Promise<unknown> {
@@ -741,7 +799,11 @@ export class SubscriptionWorker implements StreamHost {
     }
     void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
-    await this.send(reply, AckBody.ack);
+    // Forwarded counts as acked, for seeks and snapshots too (as on the embedded engine).
+    const generation = this.record.generation;
+    const { sequence } = parseAckSubject(reply);
+    this.acked.add(sequence);
+    if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [sequence]);
   }
 
   /** (Re)schedules the lease's expiry at `deadlineMs`; the new version makes any earlier schedule stale. */
@@ -772,6 +834,7 @@ export class SubscriptionWorker implements StreamHost {
    * than ack_wait) are in progress; and gives back what no local consumer wants.
    */
   private tick(): void {
+    this.recorder.tick();
     const now = Date.now();
     this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
     if (!this.mayFetch) {
@@ -786,7 +849,7 @@ export class SubscriptionWorker implements StreamHost {
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
         if (this.isOrdered(tracked) && !this.barrierHeld.includes(tracked)) this.gate.finish(tracked);
-        if (!awaited) void this.send(tracked.reply, AckBody.nak);
+        if (!awaited) void this.giveBack(tracked.reply);
         continue;
       }
       // Nacked and awaited back from JetStream: its old delivery must not be kept in progress.
@@ -828,18 +891,33 @@ export class SubscriptionWorker implements StreamHost {
       // after its ack_wait unless the client acks it, since nothing here keeps it in progress.
       for (const tracked of this.tracked.values()) {
         if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
-          void this.send(tracked.reply, AckBody.nak);
+          void this.giveBack(tracked.reply);
         }
       }
       this.reset();
-    } else if (change === "lifted" || change === "released" || (change === "gained" && !this.ownership.holdsBack)) {
-      // Admitted in sequence order: whatever a pull brought in while the barrier was up (on a
-      // gain, until the consumer's state showed nothing of a previous holder pending).
-      const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
-      this.barrierHeld = [];
-      for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
+    } else {
+      // A held key whose pending deliveries are all back (or acked here) goes on before the rest.
+      const keysReleased = this.ownership.releaseKeys(
+        (sequence) => this.tracked.has(sequence) || this.acked.has(sequence),
+      );
+      if (keysReleased || change !== "none") this.admitReleased();
+      if (keysReleased) this.schedulePump();
     }
     if (change !== "none") this.schedulePump();
+  }
+
+  /**
+   * Admits, in sequence order, whatever a pull brought in while the barrier held its key (on a
+   * gain, until the consumer's state showed what a previous holder may still have out).
+   */
+  private admitReleased(): void {
+    const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
+    this.barrierHeld = [];
+    for (const tracked of held) {
+      if (tracked.state !== TrackedState.held) continue;
+      if (this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) this.barrierHeld.push(tracked);
+      else this.admit(tracked);
+    }
   }
 
   /**
@@ -887,6 +965,7 @@ export class SubscriptionWorker implements StreamHost {
     this.ready.clear();
     this.gate.clear();
     this.acked.clear();
+    this.recorder.reset();
     this.barrierHeld = [];
     this.ownership?.clearBarrier();
   }
