@@ -11,7 +11,7 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, createServiceImplSpec, type ServiceImpl } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
-import { type Envelope, readEnvelopes, readSingleEnvelope } from "./envelope-reader.js";
+import { type Envelope, readEnvelopes } from "./envelope-reader.js";
 import { type GrpcCompression, negotiateCompression } from "./grpc-compression.js";
 import { frameMessage } from "./grpc-response.js";
 import { LeanCall } from "./lean-call.js";
@@ -111,7 +111,7 @@ async function serveCall(
     if (method.methodKind === "unary") {
       // No closures, and awaits only of what can be pending (an await of a plain value still costs a turn of the
       // microtask queue): the unary call is the one whose fixed cost matters.
-      const envelope = await readSingleEnvelope(stream, options.readMaxBytes, "unary");
+      const envelope = await call.readSingleMessage(options.readMaxBytes, "unary");
       const decoded = decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
       const output = await route.impl(decoded instanceof Promise ? await decoded : decoded, context);
       if (call.done) return;
@@ -125,7 +125,7 @@ async function serveCall(
       encodeMessage(method.output, message, options.writeMaxBytes, responseCompression);
     switch (method.methodKind) {
       case "server_streaming": {
-        const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "server-streaming"));
+        const input = await decode(await call.readSingleMessage(options.readMaxBytes, "server-streaming"));
         await writeAll(call, route.impl(input, context), encode);
         return;
       }
