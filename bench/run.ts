@@ -11,6 +11,7 @@ import type { BenchContext, Benchmark } from "./lib/benchmark.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { type BenchResult, writeResult, writeSummary } from "./lib/report.js";
 import { orderedBenchmark } from "./ordered/index.js";
+import { publishBatchBenchmark } from "./publish-batch/index.js";
 import { pubsubBenchmark } from "./pubsub/index.js";
 import { storeAppendBenchmark } from "./store/append.js";
 import { tunnelBenchmark } from "./tunnel/index.js";
@@ -26,6 +27,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   tunnelBenchmark,
   storeAppendBenchmark,
   grpcCpuBenchmark,
+  publishBatchBenchmark,
 ];
 
 const USAGE = `usage: npm run bench -- [name…] [--reps N] [--quick] [--anchor-only] [--cpu-prof] [--server-root DIR] [--list]

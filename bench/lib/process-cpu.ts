@@ -1,5 +1,5 @@
 // Reads a process's CPU time from /proc, to report server CPU per message next to throughput.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ; 100 on Linux everywhere we run). */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -51,6 +51,32 @@ export function runQueueWaitMs(pid: number): number | null {
   try {
     const waitedNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]);
     return Number.isFinite(waitedNs) ? waitedNs / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * On-CPU milliseconds of every thread of `pid` so far, from /proc/<pid>/task/<tid>/schedstat (nanosecond
+ * resolution, unlike /proc/<pid>/stat's 10 ms ticks); null when unavailable. Threads that ended are not counted.
+ */
+export function processCpuPreciseMs(pid: number): number | null {
+  try {
+    let totalNs = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      totalNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    }
+    return Number.isFinite(totalNs) ? totalNs / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** On-CPU milliseconds of the main thread (a Node process's event loop) of `pid`, from its schedstat; null when unavailable. */
+export function mainThreadCpuMs(pid: number): number | null {
+  try {
+    const onCpuNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(onCpuNs) ? onCpuNs / 1e6 : null;
   } catch {
     return null;
   }

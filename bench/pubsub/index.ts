@@ -5,6 +5,7 @@ import { natsServerVersion } from "../lib/environment.js";
 import { type BenchOutcome, type Figure, type JsonValue, makeFigure, type Target } from "../lib/report.js";
 import { median, round } from "../lib/stats.js";
 import { type StreamgateProcess, startStreamgateProcess, streamgateBinary } from "../lib/streamgate-process.js";
+import { type BareRelay, startBareRelay } from "./bare-relay.js";
 import type { PubsubSettings } from "./driver.js";
 import { JetStreamDriver } from "./jetstream-driver.js";
 import { type Contestant, contestant, cpuDetails, measureAll, Phase } from "./measure.js";
@@ -14,6 +15,8 @@ import { StreamgateDriver } from "./streamgate-driver.js";
 
 /** Settings at scale 1 (about 2–3 minutes on 2 cores). */
 const JETSTREAM_ENGINE_NAME = "streamgate --engine jetstream";
+/** The latency floor: the same client and driver against a bare node:http2 relay (bare-relay.ts). */
+const RELAY_NAME = "bare node:http2 relay";
 
 export const DEFAULT_PUBSUB_SETTINGS: PubsubSettings = {
   messageBytes: 256,
@@ -102,6 +105,8 @@ export const pubsubBenchmark: Benchmark = {
     // streamgate --engine jetstream on the anchor's nats-server: the overhead streamgate adds over raw JetStream.
     let onJetStream: Contestant | undefined;
     let streamgateJetStream: StreamgateProcess | undefined;
+    let relay: BareRelay | undefined;
+    let floor: Contestant | undefined;
     try {
       context.log("  starting nats-server -js and streamgate (child processes)");
       nats = await startNatsServer({ jetstream: true });
@@ -129,6 +134,12 @@ export const pubsubBenchmark: Benchmark = {
           repoRoot: context.serverRoot,
           args: ["--engine", "jetstream", "--nats-url", nats.url],
         });
+        relay = await startBareRelay();
+        floor = contestant(
+          new StreamgateDriver(new PubsubGrpcClient(relay.target, context.repoRoot), relay.pid, RELAY_NAME),
+          [Phase.Latency],
+        );
+        floor.extraLatency = true;
         onJetStream = contestant(
           new StreamgateDriver(
             new PubsubGrpcClient(streamgateJetStream.target, context.repoRoot),
@@ -144,12 +155,14 @@ export const pubsubBenchmark: Benchmark = {
         rawAnchor,
         ...(official === undefined ? [] : [official]),
         ...(onJetStream === undefined ? [] : [onJetStream]),
+        ...(floor === undefined ? [] : [floor]),
       );
       await measureAll(contestants, settings, context);
     } finally {
       for (const entry of contestants) await entry.driver.close().catch(() => undefined);
       await streamgate?.stop();
       await streamgateJetStream?.stop();
+      await relay?.stop();
       await nats?.stop();
     }
 
@@ -195,6 +208,22 @@ export const pubsubBenchmark: Benchmark = {
       compare(`Latency p50 @ ${rate}`, "ms", false, mine.p50Ms, rawAnchorName, rawAnchor.samples.p50Ms, null),
       compare(`Latency p99 @ ${rate}`, "ms", false, mine.p99Ms, rawAnchorName, rawAnchor.samples.p99Ms, null),
     );
+    if (floor !== undefined) {
+      // The floor: what the client, Node's HTTP/2 and the machine cost a round trip (no target).
+      figures.push(
+        compare(`Latency p50 @ ${rate}`, "ms", false, mine.p50Ms, RELAY_NAME, floor.samples.p50Ms, null),
+        compare(`Latency p99 @ ${rate}`, "ms", false, mine.p99Ms, RELAY_NAME, floor.samples.p99Ms, null),
+      );
+      for (const extra of settings.latencyExtraRatesPerSecond) {
+        const label = `${extra.toLocaleString("en-US")} msg/s`;
+        const own = mine.extraLatency[extra] ?? { p50Ms: [], p99Ms: [] };
+        const theirs = floor.samples.extraLatency[extra] ?? { p50Ms: [], p99Ms: [] };
+        figures.push(compare(`Latency p99 @ ${label}`, "ms", false, own.p99Ms, RELAY_NAME, theirs.p99Ms, null));
+      }
+      notes.push(
+        `${RELAY_NAME}: a bare node:http2 program in its own process (bench/pubsub/bare-relay.ts) that writes each published message to the open StreamingPull streams in the same turn (no storage, leases or flow control), driven by the same grpc-js client and driver as streamgate: the latency floor of this client, Node's HTTP/2 and this machine.`,
+      );
+    }
     for (const extra of settings.latencyExtraRatesPerSecond) {
       const label = `${extra.toLocaleString("en-US")} msg/s`;
       const own = mine.extraLatency[extra] ?? { p50Ms: [], p99Ms: [] };

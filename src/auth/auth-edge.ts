@@ -14,7 +14,7 @@ import {
   requestClientAddress,
   streamClient,
 } from "../http/index.js";
-import { type Principal, runAsPrincipal } from "./principal-context.js";
+import { type Principal, type PrincipalRunner, principalRunner, runAsPrincipal } from "./principal-context.js";
 import { AuthTransport, type TokenPrincipal } from "./token-principal.js";
 import type { TokenVerifier } from "./token-verifier.js";
 
@@ -143,7 +143,8 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
     remoteAddress,
   });
 
-  const anonymousByClient = new WeakMap<RequestClient, Principal>();
+  /** Runs work as a client's anonymous principal: one per client (a connection's, see streamClient), not one per call. */
+  const anonymousByClient = new WeakMap<RequestClient, PrincipalRunner>();
 
   /** Resolves the principal, or throws the StreamgateError to answer with. */
   const authenticate = async (
@@ -223,13 +224,12 @@ export function createAuthEdge(options: AuthEdgeOptions): AuthEdge {
       const client = streamClient(stream, headers);
       const clientAddress = () => client.address;
       if (verifier === null) {
-        // One principal object per client (a connection's, see streamClient), not one per call.
-        let principal = anonymousByClient.get(client);
-        if (principal === undefined) {
-          principal = anonymous(client.address);
-          anonymousByClient.set(client, principal);
+        let runAsClient = anonymousByClient.get(client);
+        if (runAsClient === undefined) {
+          runAsClient = principalRunner(anonymous(client.address));
+          anonymousByClient.set(client, runAsClient);
         }
-        runAsPrincipal(principal, next);
+        runAsClient(next);
         return;
       }
       const request: EdgeRequest = { method: headers[":method"], url: headers[":path"], headers };

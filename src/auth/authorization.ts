@@ -212,9 +212,15 @@ function authorizedCalls(engine: Engine, guard: Guard): EngineInterception {
       attachSchema(init.schemaSettings);
       return engine.createTopic(init);
     },
-    async getTopic(name) {
-      anyOnTopic(name);
-      return engine.getTopic(name);
+    // The hot unary calls return the engine's own promise: an async method returning a promise costs the call
+    // extra turns of the microtask queue (about a microsecond); a refusal is still a rejected promise.
+    getTopic(name) {
+      try {
+        anyOnTopic(name);
+        return engine.getTopic(name);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     async updateTopic(name, update) {
       adminOnTopic(name);
@@ -229,9 +235,13 @@ function authorizedCalls(engine: Engine, guard: Guard): EngineInterception {
       adminOnTopic(name);
       return engine.deleteTopic(name);
     },
-    async publish(topic, messages) {
-      publishOnTopic(topic);
-      return engine.publish(topic, messages);
+    publish(topic, messages) {
+      try {
+        publishOnTopic(topic);
+        return engine.publish(topic, messages);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     async readTopic(topic, fromOffset, limit) {
       subscribeOnTopic(topic);
@@ -296,9 +306,13 @@ function authorizedCalls(engine: Engine, guard: Guard): EngineInterception {
       subscribeOnSubscription(name);
       return engine.openStream(name, options);
     },
-    async acknowledge(name, ackIds) {
-      subscribeOnSubscription(name);
-      return engine.acknowledge(name, ackIds);
+    acknowledge(name, ackIds) {
+      try {
+        subscribeOnSubscription(name);
+        return engine.acknowledge(name, ackIds);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     async modifyAckDeadline(name, ackIds, seconds) {
       subscribeOnSubscription(name);

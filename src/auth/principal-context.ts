@@ -21,6 +21,19 @@ export function runAsPrincipal<T>(principal: Principal, work: () => T): T {
   return current.run(principal, work);
 }
 
+/** Runs `work` as the principal it was made for; see {@link principalRunner}. */
+export type PrincipalRunner = (work: () => void) => void;
+
+/**
+ * A function that runs work as `principal`, for a principal that serves many requests (a connection's anonymous
+ * one). runAsPrincipal makes two new async-context frames per call (entering and restoring); the runner enters one
+ * frame made here, once: it holds `principal` and the async context current now (a connection's, when made on the
+ * connection's first request).
+ */
+export function principalRunner(principal: Principal): PrincipalRunner {
+  return current.run(principal, () => AsyncLocalStorage.snapshot());
+}
+
 /** The principal of the request being handled, or undefined outside a request (internal work). */
 export function currentPrincipal(): Principal | undefined {
   return current.getStore();

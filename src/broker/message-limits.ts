@@ -24,21 +24,30 @@ export function validateMessages(messages: MessageInput[]): void {
   }
   for (let index = 0; index < messages.length; index++) {
     const message = messages[index]!;
-    const field = `messages[${index}]`;
-    if (!(message.data instanceof Uint8Array)) throw errors.invalidArgument(`${field}.data`, "must be bytes");
+    // Field names are built only for an error or a message that has attributes: a publish batch is
+    // checked per message, and most messages have neither.
+    if (!(message.data instanceof Uint8Array)) throw errors.invalidArgument(`messages[${index}].data`, "must be bytes");
     const attributes = message.attributes ?? {};
-    validateAttributes(attributes, `${field}.attributes`);
+    let attributeCount = 0;
+    for (const _ in attributes) attributeCount++;
+    if (attributeCount > 0) validateAttributes(attributes, `messages[${index}].attributes`);
     const orderingKey = message.orderingKey ?? "";
-    if (typeof orderingKey !== "string") throw errors.invalidArgument(`${field}.ordering_key`, "must be a string");
-    validateOrderingKey(orderingKey, `${field}.ordering_key`);
-    const size = messageSize({ data: message.data, attributes });
-    if (message.data.byteLength === 0 && Object.keys(attributes).length === 0) {
-      throw errors.invalidArgument(field, "a message must contain non-empty data or at least one attribute");
+    if (typeof orderingKey !== "string") {
+      throw errors.invalidArgument(`messages[${index}].ordering_key`, "must be a string");
     }
-    if (size + Buffer.byteLength(orderingKey) > MAX_MESSAGE_BYTES) {
+    if (orderingKey !== "") validateOrderingKey(orderingKey, `messages[${index}].ordering_key`);
+    if (message.data.byteLength === 0 && attributeCount === 0) {
       throw errors.invalidArgument(
-        field,
-        `message is ${size + Buffer.byteLength(orderingKey)} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes`,
+        `messages[${index}]`,
+        "a message must contain non-empty data or at least one attribute",
+      );
+    }
+    const size = attributeCount === 0 ? message.data.byteLength : messageSize({ data: message.data, attributes });
+    if (size + (orderingKey === "" ? 0 : Buffer.byteLength(orderingKey)) > MAX_MESSAGE_BYTES) {
+      const total = size + Buffer.byteLength(orderingKey);
+      throw errors.invalidArgument(
+        `messages[${index}]`,
+        `message is ${total} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes`,
       );
     }
   }

@@ -29,12 +29,14 @@ export function grpcFrame(
  * POSTs `body` as-is to `path` with gRPC headers and waits for the trailers.
  * @param options.reset - reset the stream (RST_STREAM CANCEL) right after writing instead of ending it;
  *   resolves once the stream is closed, with whatever arrived.
+ * @param options.holdOpen - write `body` but never end the request (a client still sending); once the status
+ *   arrives the client resets its stream (RST_STREAM CANCEL) and the call resolves.
  */
 export function rawGrpcCall(
   url: string,
   path: string,
   body: Uint8Array,
-  options: { timeoutMs?: number; reset?: boolean; headers?: Record<string, string> } = {},
+  options: { timeoutMs?: number; reset?: boolean; holdOpen?: boolean; headers?: Record<string, string> } = {},
 ): Promise<RawGrpcResult> {
   return new Promise((resolve, reject) => {
     const session = connect(url);
@@ -74,17 +76,26 @@ export function rawGrpcCall(
       te: "trailers",
       ...options.headers,
     });
+    // With holdOpen the request never ends, so the stream closes only when one side resets it: the client does,
+    // once it has the status (a server may leave such a stream half-open after answering).
+    const closeOnStatus = (received: Record<string, unknown>) => {
+      if (options.holdOpen === true && received["grpc-status"] !== undefined) stream.close(constants.NGHTTP2_CANCEL);
+    };
     stream.on("response", (received) => {
       headers = received;
+      closeOnStatus(received);
     });
     stream.on("trailers", (received) => {
       trailers = received;
+      closeOnStatus(received);
     });
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
     stream.on("error", () => undefined);
     stream.on("close", () => finish());
     if (options.reset === true) {
       stream.write(body, () => stream.close(constants.NGHTTP2_CANCEL));
+    } else if (options.holdOpen === true) {
+      stream.write(body);
     } else {
       stream.end(body);
     }

@@ -123,6 +123,44 @@ for (const grpcPath of ["lean", "connect"] as GrpcPath[]) {
       assert.equal(garbage.grpcStatus, 3, garbage.grpcMessage);
     });
 
+    test(`grpc paths (${grpcPath}) - a unary request body with no message, two messages or a cut one is refused`, async () => {
+      const getTopic = grpcFrame(toBinary(GetTopicRequestSchema, create(GetTopicRequestSchema, { topic: TOPIC })));
+      const empty = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, new Uint8Array());
+      assert.equal(empty.grpcStatus, 12, empty.grpcMessage);
+      assert.match(empty.grpcMessage, /missing input message for unary method/);
+      const two = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, Buffer.concat([getTopic, getTopic]));
+      assert.equal(two.grpcStatus, 12, two.grpcMessage);
+      assert.match(two.grpcMessage, /extra input message for unary method/);
+      const cut = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, getTopic.subarray(0, getTopic.length - 3));
+      assert.equal(cut.grpcStatus, 3, cut.grpcMessage);
+      assert.match(cut.grpcMessage, /incomplete envelope/);
+      const prefixOnly = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, getTopic.subarray(0, 3));
+      assert.equal(prefixOnly.grpcStatus, 3, prefixOnly.grpcMessage);
+    });
+
+    test(`grpc paths (${grpcPath}) - a unary request split over several DATA frames is read whole`, async () => {
+      // 40 KB: more than node's 16 KB frames, so the message arrives in several chunks.
+      const result = await rawGrpcCall(server.url, `${PUBLISHER}/Publish`, grpcFrame(publishRequest(40_000)));
+      assert.equal(result.grpcStatus, 0, result.grpcMessage);
+      assert.equal(result.body.readUInt32BE(1), result.body.length - 5, "one whole response message");
+    });
+
+    // Lean only: connect-node reads a unary request's whole body before its deadline starts, so a body that never
+    // ends holds the call until the client gives up.
+    if (grpcPath === "lean")
+      test(`grpc paths (${grpcPath}) - a unary call whose body never ends is DEADLINE_EXCEEDED at its grpc-timeout`, async () => {
+        const started = Date.now();
+        const getTopic = grpcFrame(toBinary(GetTopicRequestSchema, create(GetTopicRequestSchema, { topic: TOPIC })));
+        const result = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, getTopic, {
+          holdOpen: true,
+          headers: { "grpc-timeout": "200m" },
+        });
+        assert.equal(result.grpcStatus, 4, result.grpcMessage);
+        assert.ok(Date.now() - started < 4_000);
+        const after = await rawGrpcCall(server.url, `${PUBLISHER}/GetTopic`, getTopic);
+        assert.equal(after.grpcStatus, 0, after.grpcMessage);
+      });
+
     test(`grpc paths (${grpcPath}) - a client reset mid-call leaves the server serving`, async () => {
       const reset = await rawGrpcCall(
         server.url,

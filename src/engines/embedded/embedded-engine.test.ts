@@ -126,20 +126,32 @@ describe("embedded engine", () => {
     await engine?.close();
     let current = await open();
     await current.createTopic({ name: topic("chunks") });
-    // 600 = 256 + 256 + 64 + 16 + 4 + 4: every prepared multi-row INSERT shape, some twice.
-    const sizes = [1, 3, 4, 5, 17, 100, 255, 256, 257, 600];
+    // 600 = 256 + 256 + 64 + 16 + 4 + 4: every prepared multi-row INSERT shape, some twice. Batches alternate
+    // between every message plain (no attributes, no ordering key: the INSERT that binds only data and size)
+    // and a mix where the last few messages, or every second and third, carry attributes or an ordering key.
+    const sizes = [1, 3, 4, 5, 17, 100, 255, 256, 257, 600, 100, 300];
     const expected: { data: string; attributes: Record<string, string>; orderingKey: string }[] = [];
-    const batches = sizes.map((size, batch) =>
-      Array.from({ length: size }, (_, index) => {
+    const batches = sizes.map((size, batch) => {
+      const texts = Array.from({ length: size }, (_, index) => `b${batch}-m${index}`);
+      // Data as views into one shared buffer, as a decoded request gives them.
+      const shared = new TextEncoder().encode(texts.join(""));
+      let start = 0;
+      return texts.map((data, index) => {
+        const plain = batch % 2 === 0 || (batch === 11 && index < 290);
         const item = {
-          data: `b${batch}-m${index}`,
-          attributes: (index % 3 === 0 ? { batch: String(batch), index: String(index) } : {}) as Record<string, string>,
-          orderingKey: index % 2 === 0 ? `key-${batch}` : "",
+          data,
+          attributes: (plain || index % 3 !== 0 ? {} : { batch: String(batch), index: String(index) }) as Record<
+            string,
+            string
+          >,
+          orderingKey: plain || index % 2 !== 0 ? "" : `key-${batch}`,
         };
         expected.push(item);
-        return message(item.data, item.attributes, item.orderingKey);
-      }),
-    );
+        const view = shared.subarray(start, start + data.length);
+        start += data.length;
+        return { data: view, attributes: item.attributes, orderingKey: item.orderingKey };
+      });
+    });
     // Published in the same turn: one group commit holds every batch.
     const refs = await Promise.all(batches.map((batch) => current.publish(topic("chunks"), batch)));
     const first = refs[0]![0]!.offset;

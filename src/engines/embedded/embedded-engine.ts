@@ -1,4 +1,6 @@
 // The embedded engine: SQLite (WAL) storage plus in-process dispatchers, behind the Engine interface.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type Database from "better-sqlite3";
 import type { AckResult } from "../../broker/ack-result.js";
 import { clonePlain } from "../../broker/clone-plain.js";
@@ -37,6 +39,7 @@ import type {
   Update,
 } from "../engine.js";
 import { CatalogStore } from "./catalog-store.js";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import type { EmbeddedContext } from "./embedded-context.js";
 import { type EmbeddedEngineOptions, resolveEmbeddedEngineOptions } from "./embedded-engine-options.js";
 import { IamPolicyTable } from "./iam-policy-table.js";
@@ -45,9 +48,10 @@ import { MaintenanceSweeper } from "./maintenance-sweeper.js";
 import { MessageStore } from "./message-store.js";
 import { SchemaCatalog } from "./schema-catalog.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
-import { openDatabase } from "./sqlite-schema.js";
+import { DATABASE_FILE_NAME, openDatabase } from "./sqlite-schema.js";
 import { SubscriptionCatalog } from "./subscription-catalog.js";
 import { TopicCatalog } from "./topic-catalog.js";
+import { WalCheckpointer } from "./wal-checkpointer.js";
 
 /** The embedded engine, with what it offers beyond {@link Engine}. */
 export interface EmbeddedEngine extends Engine {
@@ -67,16 +71,24 @@ export interface EmbeddedEngine extends Engine {
  */
 export async function createEmbeddedEngine(options: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
   const resolved = resolveEmbeddedEngineOptions(options);
-  const db = openDatabase(resolved.dataDir, resolved.syncEveryCommit);
+  mkdirSync(resolved.dataDir, { recursive: true });
+  const lock = lockDataDir(resolved.dataDir);
+  let db: Database.Database | undefined;
+  let checkpointer: WalCheckpointer | undefined;
   try {
-    return new SqliteEngine(db, {
+    db = openDatabase(resolved.dataDir, resolved.syncEveryCommit);
+    const synchronous = resolved.syncEveryCommit ? "FULL" : "NORMAL";
+    checkpointer = new WalCheckpointer(db, join(resolved.dataDir, DATABASE_FILE_NAME), synchronous);
+    return new SqliteEngine(db, checkpointer, lock, {
       catalog: new CatalogStore(db),
       messages: new MessageStore(db),
       options: resolved,
       now: resolved.now,
     });
   } catch (error) {
-    db.close();
+    await checkpointer?.stop();
+    db?.close();
+    lock.release();
     throw error;
   }
 }
@@ -95,6 +107,8 @@ class SqliteEngine implements EmbeddedEngine {
 
   constructor(
     private readonly db: Database.Database,
+    private readonly checkpointer: WalCheckpointer,
+    private readonly lock: DataDirLock,
     private readonly context: EmbeddedContext,
   ) {
     this.topics = new TopicCatalog(context);
@@ -335,7 +349,9 @@ class SqliteEngine implements EmbeddedEngine {
     this.topics.flush();
     this.subscriptions.persistActivity();
     this.subscriptions.closeAll();
+    await this.checkpointer.stop();
     this.db.close();
+    this.lock.release();
   }
 
   private assertOpen(): void {

@@ -19,16 +19,31 @@ export interface LogCounters {
 /** A `messages` row as {@link MessageStore.read} selects it (raw): offset, publish time, ordering key, attributes JSON, data. */
 type MessageRow = [offset: number, publishTime: number, orderingKey: string, attributes: string | null, data: Buffer];
 
-/** Columns of one `messages` row as the INSERT binds them. */
-const INSERT_COLUMNS = 7;
-
 /**
  * Rows per multi-row INSERT statement, largest first: a batch is written as greedy chunks of these
  * (100 messages = 64 + 16 + 16 + 4, four statements instead of 100). A handful of prepared shapes
- * keeps the statement cache small; 256 rows bind 1,792 parameters, far below SQLite's limit
+ * keeps the statement cache small; 256 rows bind at most 1,027 parameters, far below SQLite's limit
  * (SQLITE_MAX_VARIABLE_NUMBER, 32,766 since 3.32) and each step keeps per-row overhead low.
  */
 export const INSERT_CHUNK_ROWS = [256, 64, 16, 4, 1] as const;
+
+/**
+ * What a chunk's rows bind besides the three values shared by the whole chunk. Binding is most of the
+ * JavaScript-side cost of an INSERT (better-sqlite3 reads each parameter from the array and converts it),
+ * so the topic id, the first offset and the publish time are bound once per statement (`?1`, `?2 + row`,
+ * `?3`), and a chunk of plain messages (no attributes, no ordering key: the common case) binds only
+ * data and size per row, with `''` and `NULL` written into the statement.
+ */
+const RowShape = {
+  /** ordering_key, attributes, data, size per row. */
+  full: 0,
+  /** data, size per row; ordering_key '' and attributes NULL. */
+  plain: 1,
+} as const;
+type RowShape = (typeof RowShape)[keyof typeof RowShape];
+
+/** Per-row parameters of each {@link RowShape}. */
+const ROW_PARAMETERS: Record<RowShape, number> = { [RowShape.full]: 4, [RowShape.plain]: 2 };
 
 /** Message ids: the topic's generation and the offset, unique even after a topic is recreated. */
 export function messageIdOf(topicId: number, offset: number): string {
@@ -37,8 +52,11 @@ export function messageIdOf(topicId: number, offset: number): string {
 
 /** Prepared statements over the `messages` table. */
 export class MessageStore {
-  /** One prepared INSERT per {@link INSERT_CHUNK_ROWS} size, in the same order, prepared on first use. */
-  private readonly insertChunks: (Database.Statement | undefined)[] = INSERT_CHUNK_ROWS.map(() => undefined);
+  /** Prepared INSERTs by {@link RowShape} and {@link INSERT_CHUNK_ROWS} index, prepared on first use. */
+  private readonly insertChunks: (Database.Statement | undefined)[][] = [
+    INSERT_CHUNK_ROWS.map(() => undefined),
+    INSERT_CHUNK_ROWS.map(() => undefined),
+  ];
   private readonly updateCounters: Database.Statement;
   private readonly selectFrom: Database.Statement;
   private readonly selectPublishTime: Database.Statement;
@@ -49,7 +67,14 @@ export class MessageStore {
   private readonly selectPurgeBound: Database.Statement;
   private readonly deleteBelow: Database.Statement;
 
+  /**
+   * One better-sqlite3 transaction function for every call of {@link transaction}: `db.transaction()` builds a
+   * wrapper and its four variants each time, which the group commit paid on every commit.
+   */
+  private readonly runInTransaction: (work: () => unknown) => unknown;
+
   constructor(private readonly db: Database.Database) {
+    this.runInTransaction = db.transaction((work: () => unknown) => work());
     this.updateCounters = db.prepare(
       "UPDATE topics SET first_offset = ?, next_offset = ?, bytes = ?, last_publish_time = ? WHERE id = ?",
     );
@@ -91,39 +116,47 @@ export class MessageStore {
     const refs: PublishedRef[] = new Array(messages.length);
     let index = 0;
     while (index < messages.length) {
-      const shape = chunkShapeFor(messages.length - index);
-      const rows = INSERT_CHUNK_ROWS[shape];
-      const parameters: unknown[] = new Array(rows * INSERT_COLUMNS);
+      const size = chunkSizeFor(messages.length - index);
+      const rows = INSERT_CHUNK_ROWS[size];
+      const shape = shapeOf(messages, index, rows);
+      const parameters: unknown[] = new Array(rows * ROW_PARAMETERS[shape]);
+      const shared = { 1: counters.id, 2: counters.nextOffset, 3: publishTime };
       for (let row = 0, slot = 0; row < rows; row++, index++) {
         const message = messages[index]!;
         const offset = counters.nextOffset++;
-        const attributes = message.attributes ?? {};
-        const size = messageSize({ data: message.data, attributes });
-        parameters[slot++] = counters.id;
-        parameters[slot++] = offset;
-        parameters[slot++] = publishTime;
-        parameters[slot++] = message.orderingKey ?? "";
-        parameters[slot++] = hasKeys(attributes) ? JSON.stringify(attributes) : null;
-        parameters[slot++] = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength);
-        parameters[slot++] = size;
-        counters.bytes += size;
+        let bytes = message.data.byteLength;
+        if (shape === RowShape.full) {
+          const attributes = message.attributes ?? {};
+          bytes = messageSize({ data: message.data, attributes });
+          parameters[slot++] = message.orderingKey ?? "";
+          parameters[slot++] = hasKeys(attributes) ? JSON.stringify(attributes) : null;
+        }
+        // better-sqlite3 binds any Uint8Array as a BLOB (copied by SQLite): no Buffer view needed.
+        parameters[slot++] = message.data;
+        parameters[slot++] = bytes;
+        counters.bytes += bytes;
         refs[index] = { offset, messageId: messageIdOf(counters.id, offset) };
       }
-      this.insertStatement(shape).run(parameters);
+      this.insertStatement(shape, size).run(parameters, shared);
     }
     counters.lastPublishTimeMs = publishTime;
     return refs;
   }
 
-  /** The prepared INSERT of `INSERT_CHUNK_ROWS[shape]` rows. */
-  private insertStatement(shape: number): Database.Statement {
-    let statement = this.insertChunks[shape];
+  /** The prepared INSERT of `INSERT_CHUNK_ROWS[size]` rows of `shape`. */
+  private insertStatement(shape: RowShape, size: number): Database.Statement {
+    let statement = this.insertChunks[shape]![size];
     if (statement === undefined) {
-      const row = `(${new Array(INSERT_COLUMNS).fill("?").join(", ")})`;
+      const values: string[] = [];
+      for (let row = 0; row < INSERT_CHUNK_ROWS[size]; row++) {
+        values.push(
+          shape === RowShape.plain ? `(?1, ?2 + ${row}, ?3, '', NULL, ?, ?)` : `(?1, ?2 + ${row}, ?3, ?, ?, ?, ?)`,
+        );
+      }
       statement = this.db.prepare(
-        `INSERT INTO messages (topic_id, message_offset, publish_time, ordering_key, attributes, data, size) VALUES ${new Array(INSERT_CHUNK_ROWS[shape]).fill(row).join(", ")}`,
+        `INSERT INTO messages (topic_id, message_offset, publish_time, ordering_key, attributes, data, size) VALUES ${values.join(", ")}`,
       );
-      this.insertChunks[shape] = statement;
+      this.insertChunks[shape]![size] = statement;
     }
     return statement;
   }
@@ -230,15 +263,26 @@ export class MessageStore {
 
   /** Runs `work` in one transaction (nested calls become savepoints). */
   transaction<T>(work: () => T): T {
-    return this.db.transaction(work)();
+    return this.runInTransaction(work) as T;
   }
 }
 
 /** Index in {@link INSERT_CHUNK_ROWS} of the largest chunk that fits `remaining` rows (at least 1). */
-function chunkShapeFor(remaining: number): number {
-  let shape = 0;
-  while (INSERT_CHUNK_ROWS[shape]! > remaining) shape++;
-  return shape;
+function chunkSizeFor(remaining: number): number {
+  let size = 0;
+  while (INSERT_CHUNK_ROWS[size]! > remaining) size++;
+  return size;
+}
+
+/** {@link RowShape.plain} when none of `rows` messages from `start` has attributes or an ordering key. */
+function shapeOf(messages: MessageInput[], start: number, rows: number): RowShape {
+  for (let index = start; index < start + rows; index++) {
+    const message = messages[index]!;
+    if ((message.orderingKey ?? "") !== "" || (message.attributes !== undefined && hasKeys(message.attributes))) {
+      return RowShape.full;
+    }
+  }
+  return RowShape.plain;
 }
 
 function hasKeys(record: Record<string, string>): boolean {

@@ -1,4 +1,4 @@
-// Opens the embedded engine's SQLite file: pragmas, exclusive lock, versioned schema migrations.
+// Opens the embedded engine's SQLite file: pragmas, versioned schema migrations.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -95,8 +95,9 @@ const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Opens (creating if needed) the database in `dataDir`, takes an exclusive lock so a second
- * process cannot share the directory, and migrates the schema.
+ * Opens (creating if needed) the database in `dataDir` and migrates the schema. The caller holds the data dir's
+ * lock (`lockDataDir`); the database is in normal locking mode so the WAL checkpointer's thread can share it, and a
+ * process of an older streamgate holding it exclusively is still refused.
  * @throws StreamgateError FAILED_PRECONDITION when the directory is in use, the file is not a
  *   streamgate database, or it was written by a newer version.
  */
@@ -105,8 +106,6 @@ export function openDatabase(dataDir: string, syncEveryCommit: boolean): Databas
   const path = join(dataDir, DATABASE_FILE_NAME);
   const db = new Database(path, { timeout: 250 });
   try {
-    // Exclusive locking before WAL is first used: no -shm file, and one process per data dir.
-    db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${syncEveryCommit ? "FULL" : "NORMAL"}`);
     db.pragma("cache_size = -32768");

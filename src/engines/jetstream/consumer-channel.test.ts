@@ -6,7 +6,7 @@ import { AckPolicy, type JetStreamManager, jetstream, jetstreamManager } from "@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { startNatsPeer, startNatsServer } from "../../../test/harness/nats-server.js";
-import { ConsumerChannel } from "./consumer-channel.js";
+import { AckBody, ConsumerChannel, writeAcks } from "./consumer-channel.js";
 
 const { peer: server, missing } = await startNatsPeer(() => startNatsServer());
 
@@ -50,6 +50,30 @@ describe("consumer channel", { skip: missing }, () => {
       }
     } finally {
       channel.close();
+      await jsm.streams.delete(stream);
+    }
+  });
+
+  it("consumer channel - acks written as one protocol buffer are applied, in order before a confirmed one", async () => {
+    const stream = await backlog(500, 32);
+    const channel = new ConsumerChannel(connection);
+    const other = await connect({ servers: server!.url });
+    try {
+      const deliveries: Msg[] = [];
+      assert.equal(await channel.pull(stream, "c", 500, null, (delivery) => deliveries.push(delivery)), 500);
+      const replies = deliveries.map((delivery) => delivery.reply!);
+      const before = connection.stats().outMsgs;
+      assert.equal(writeAcks(connection, replies, 499), true, "the client's own connection takes the buffer path");
+      assert.equal(connection.stats().outMsgs, before, "no publish() per ack");
+      assert.equal(await channel.send(replies[499]!, AckBody.ack), true);
+      const info = await jsm.consumers.info(stream, "c");
+      assert.equal(info.num_ack_pending, 0);
+      assert.equal(info.ack_floor.stream_seq, 500);
+      await other.close();
+      assert.equal(writeAcks(other, replies, 499), false, "a closed connection goes through publish(), which refuses");
+    } finally {
+      channel.close();
+      await other.close().catch(() => undefined);
       await jsm.streams.delete(stream);
     }
   });

@@ -1,5 +1,6 @@
 // The JetStream pull-consumer wire protocol one worker speaks: pull requests, and acks/naks/progress confirmed by the server.
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
 import { isNoResponders, ReplyInbox } from "./reply-inbox.js";
 
 /** Timeout of one ack/nak/progress round trip. */
@@ -22,6 +23,24 @@ let ackBytes: Uint8Array | undefined;
 function encodedAck(): Uint8Array {
   ackBytes ??= new TextEncoder().encode(AckBody.ack);
   return ackBytes;
+}
+
+/**
+ * Writes "+ACK" publishes to the first `count` of `replies` as one protocol buffer, queued on the
+ * connection's outbound buffer like `publish()` queues each (so anything published after goes out
+ * after them). `publish()` costs per message a subject check (a regex), a protocol line encoded on
+ * its own and three buffer entries: a tenth of a consumed message's CPU at 500 acks a call. Subjects
+ * here are `$JS.ACK` replies the server sent, so they need no check. False when the connection is
+ * not the client's own implementation, or is closed or draining (the caller then publishes each,
+ * which reports those states as publish() does).
+ */
+export function writeAcks(connection: NatsConnection, replies: readonly string[], count: number): boolean {
+  if (!(connection instanceof NatsConnectionImpl) || connection.isClosed() || connection.isDraining()) return false;
+  if (count === 0) return true;
+  let text = "";
+  for (let index = 0; index < count; index++) text += `PUB ${replies[index]!} 4\r\n+ACK\r\n`;
+  connection.protocol.sendCommand(Buffer.from(text, "utf8"));
+  return true;
 }
 
 /** A negative ack that asks JetStream to wait `delayMs` before redelivering. */
@@ -109,8 +128,10 @@ export class ConsumerChannel {
    */
   ackAll(replies: readonly string[]): Promise<boolean> {
     if (replies.length === 0) return Promise.resolve(true);
-    const body = encodedAck();
-    for (let index = 0; index < replies.length - 1; index++) this.connection.publish(replies[index]!, body);
+    if (!writeAcks(this.connection, replies, replies.length - 1)) {
+      const body = encodedAck();
+      for (let index = 0; index < replies.length - 1; index++) this.connection.publish(replies[index]!, body);
+    }
     return this.send(replies[replies.length - 1]!, AckBody.ack);
   }
 

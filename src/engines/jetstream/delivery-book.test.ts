@@ -30,11 +30,15 @@ describe("delivery book", { skip: missing }, () => {
     assert.equal(await book.claim("c-1", 1, 1, "a"), "current", "a retried ack of the same delivery");
     await book.confirm("c-1", 1, 1);
     assert.equal(await book.claim("c-1", 1, 1, "a"), "stale", "confirmed: any further ack is stale");
-    assert.equal(await book.recordDelivery("c-1", 1, 2), "acked", "a redelivery after the ack is not handed out");
+    assert.equal(
+      (await book.recordDelivery("c-1", 1, 2)).verdict,
+      "acked",
+      "a redelivery after the ack is not handed out",
+    );
   });
 
   it("delivery book - a redelivery recorded first makes the older delivery's ack and nack stale, and its own current", async () => {
-    assert.equal(await book.recordDelivery("c-1", 2, 2), "deliver");
+    assert.equal((await book.recordDelivery("c-1", 2, 2)).verdict, "deliver");
     assert.equal(await book.claim("c-1", 2, 1, "a"), "stale");
     assert.equal(await book.claim("c-1", 2, 1, "n"), "stale");
     assert.equal(await book.check("c-1", 2, 1), "stale");
@@ -44,7 +48,7 @@ describe("delivery book", { skip: missing }, () => {
 
   it("delivery book - an ack claimed before the redelivery is recorded wins: the redelivery is dropped", async () => {
     assert.equal(await book.claim("c-1", 3, 1, "a"), "current");
-    assert.equal(await book.recordDelivery("c-1", 3, 2), "acked");
+    assert.equal((await book.recordDelivery("c-1", 3, 2)).verdict, "acked");
     assert.equal(await book.claim("c-1", 3, 2, "a"), "stale", "the dropped redelivery's id is stale too");
   });
 
@@ -52,16 +56,42 @@ describe("delivery book", { skip: missing }, () => {
     assert.equal(await book.claim("c-1", 4, 1, "n"), "current");
     assert.equal(await book.claim("c-1", 4, 1, "a"), "stale");
     assert.equal(await book.check("c-1", 4, 1), "stale");
-    assert.equal(await book.recordDelivery("c-1", 4, 2), "deliver");
+    assert.equal((await book.recordDelivery("c-1", 4, 2)).verdict, "deliver");
     assert.equal(await book.claim("c-1", 4, 2, "a"), "current");
   });
 
   it("delivery book - concurrent claims of two deliveries of one message: exactly one is current", async () => {
-    const verdicts = await Promise.all([book.claim("c-1", 5, 1, "a"), book.recordDelivery("c-1", 5, 2)]);
-    const [ack, redelivery] = verdicts;
+    const [ack, record] = await Promise.all([book.claim("c-1", 5, 1, "a"), book.recordDelivery("c-1", 5, 2)]);
+    const redelivery = record.verdict;
     assert.ok(
       (ack === "current" && redelivery === "acked") || (ack === "stale" && redelivery === "deliver"),
       `ack ${ack}, redelivery ${redelivery}`,
+    );
+  });
+
+  it("delivery book - deliveries released unseen are counted out of the next delivery's attempt, once each; a client's nack is not", async () => {
+    await book.release("c-1", 6, 1);
+    await book.release("c-1", 6, 1);
+    assert.deepEqual(
+      await book.recordDelivery("c-1", 6, 2),
+      { verdict: "deliver", uncounted: 1 },
+      "released twice, one delivery",
+    );
+    await book.release("c-1", 6, 2);
+    assert.deepEqual(await book.recordDelivery("c-1", 6, 3), { verdict: "deliver", uncounted: 2 });
+    assert.equal(await book.claim("c-1", 6, 3, "n"), "current", "a client nacks delivery 3 through another instance");
+    await book.release("c-1", 6, 3);
+    assert.deepEqual(
+      await book.recordDelivery("c-1", 6, 4),
+      { verdict: "deliver", uncounted: 2 },
+      "the nacked one counts",
+    );
+    assert.equal(await book.claim("c-1", 6, 3, "a"), "stale", "an ack of a released or older delivery is stale");
+    await book.release("c-1", 6, 3);
+    assert.deepEqual(
+      await book.recordDelivery("c-1", 6, 5),
+      { verdict: "deliver", uncounted: 2 },
+      "a late release of an old delivery",
     );
   });
 

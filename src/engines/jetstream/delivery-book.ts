@@ -5,8 +5,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { KeyWrites } from "./key-writes.js";
 
 /**
- * What the book says of one message of one consumer generation. Values are `<state><delivery count>`.
- * A message never redelivered and never acked or nacked through the book has no entry.
+ * What the book says of one message of one consumer generation. Values are `<state><delivery
+ * count>`, followed by `~<n>` once `n` of the message's deliveries went back to JetStream without
+ * reaching a client (they are not delivery attempts). A message never redelivered and never acked,
+ * nacked or released through the book has no entry.
  */
 export const BookState = {
   /** Delivered with this count (written by the instance that received a redelivery, before handing it out). */
@@ -17,6 +19,8 @@ export const BookState = {
   nacked: "n",
   /** Acked with this count and confirmed by JetStream: any further ack of the message is stale. */
   confirmed: "c",
+  /** Delivery with this count went back to JetStream unseen by any client (an instance released it). */
+  released: "r",
 } as const;
 export type BookState = (typeof BookState)[keyof typeof BookState];
 
@@ -29,7 +33,17 @@ const MAX_ROUNDS = 8;
 interface Entry {
   state: BookState;
   count: number;
+  /** Deliveries of the message that went back unseen (not delivery attempts). */
+  uncounted: number;
   revision: number;
+}
+
+/** What {@link DeliveryBook.recordDelivery} found. */
+export interface DeliveryRecord {
+  /** "acked": an ack of the previous delivery was claimed first (ack this one, do not hand it out). */
+  verdict: "deliver" | "acked";
+  /** Earlier deliveries that never reached a client: the delivery attempt is the count minus these. */
+  uncounted: number;
 }
 
 /**
@@ -70,19 +84,41 @@ export class DeliveryBook {
   }
 
   /**
-   * Records that delivery `count` of a message is about to be handed out here.
-   * @returns "acked" when an ack of the previous delivery was claimed first (the message is done:
-   *   ack it, do not hand it out), else "deliver".
+   * Records that delivery `count` of a message is about to be handed out here, and says how many
+   * earlier deliveries never reached a client.
    */
-  async recordDelivery(consumer: string, sequence: number, count: number): Promise<"deliver" | "acked"> {
+  async recordDelivery(consumer: string, sequence: number, count: number): Promise<DeliveryRecord> {
+    const key = keyOf(consumer, sequence);
+    let uncounted = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const entry = await this.read(key);
+      uncounted = entry?.uncounted ?? 0;
+      if (entry !== null && (entry.state === BookState.acked || entry.state === BookState.confirmed)) {
+        return { verdict: "acked", uncounted };
+      }
+      // Written already (ours, or a newer one).
+      if (entry !== null && entry.count >= count) return { verdict: "deliver", uncounted };
+      if (await this.write(key, entry, BookState.delivered, count)) return { verdict: "deliver", uncounted };
+    }
+    return { verdict: "deliver", uncounted };
+  }
+
+  /**
+   * Records, before it goes back to JetStream, that delivery `count` reached no client: the next
+   * delivery's attempt number does not count it. A message acked or delivered again meanwhile is left alone.
+   */
+  async release(consumer: string, sequence: number, count: number): Promise<void> {
     const key = keyOf(consumer, sequence);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entry = await this.read(key);
-      if (entry !== null && (entry.state === BookState.acked || entry.state === BookState.confirmed)) return "acked";
-      if (entry !== null && entry.count >= count) return "deliver"; // written already (ours, or a newer one)
-      if (await this.write(key, entry, BookState.delivered, count)) return "deliver";
+      if (entry !== null) {
+        if (entry.count > count || entry.state === BookState.acked || entry.state === BookState.confirmed) return;
+        // Released already, or nacked by a client through another instance (it saw it: an attempt).
+        if (entry.count === count && entry.state !== BookState.delivered) return;
+      }
+      const uncounted = (entry?.uncounted ?? 0) + 1;
+      if (await this.write(key, entry, BookState.released, count, uncounted)) return;
     }
-    return "deliver";
   }
 
   /**
@@ -104,7 +140,7 @@ export class DeliveryBook {
           if (entry.count === count || entry.state === BookState.acked) return "stale";
         }
       }
-      if (await this.write(key, entry, state, count)) return "current";
+      if (await this.write(key, entry, state, count, entry?.uncounted ?? 0)) return "current";
     }
     return "stale";
   }
@@ -172,14 +208,30 @@ export class DeliveryBook {
     const entry: KvEntry | null = await this.kv.get(key);
     if (entry === null || entry.operation !== "PUT") return null; // absent, deleted or purged
     const text = entry.string();
-    return { state: text.slice(0, 1) as BookState, count: Number(text.slice(1)), revision: entry.revision };
+    const tilde = text.indexOf("~");
+    return {
+      state: text.slice(0, 1) as BookState,
+      count: Number(tilde === -1 ? text.slice(1) : text.slice(1, tilde)),
+      uncounted: tilde === -1 ? 0 : Number(text.slice(tilde + 1)),
+      revision: entry.revision,
+    };
   }
 
-  /** Compare and set against `previous` (null: the key must not exist). False when another writer came first. */
-  private async write(key: string, previous: Entry | null, state: BookState, count: number): Promise<boolean> {
+  /**
+   * Compare and set against `previous` (null: the key must not exist), keeping its count of unseen
+   * deliveries unless given. False when another writer came first.
+   */
+  private async write(
+    key: string,
+    previous: Entry | null,
+    state: BookState,
+    count: number,
+    uncounted = previous?.uncounted ?? 0,
+  ): Promise<boolean> {
+    const value = uncounted > 0 ? `${state}${count}~${uncounted}` : `${state}${count}`;
     try {
-      if (previous === null) await this.kv.create(key, `${state}${count}`);
-      else await this.kv.update(key, `${state}${count}`, previous.revision);
+      if (previous === null) await this.kv.create(key, value);
+      else await this.kv.update(key, value, previous.revision);
       return true;
     } catch (error) {
       if (isConflict(error)) return false;

@@ -48,6 +48,7 @@ import type {
   TopicStats,
   Update,
 } from "../engine.js";
+import { AckRecords } from "./ack-records.js";
 import { Catalog, type SubscriptionRecord, type TopicRecord } from "./catalog.js";
 import { addConsumer, consumerAckState, consumerStats, deleteConsumer } from "./consumer-admin.js";
 import { DeliveryBook } from "./delivery-book.js";
@@ -134,6 +135,7 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
       randomId(),
     );
     const iamPolicies = await IamPolicyStore.open(connection, resolved.namespace, resolved.replicas);
+    const records = await AckRecords.open(connection, jsm, resolved.namespace, resolved.replicas);
     return new NatsJetStreamEngine(
       connection,
       jsm,
@@ -141,6 +143,7 @@ export async function createJetStreamEngine(options: JetStreamEngineOptions): Pr
       catalog,
       iamPolicies,
       book,
+      records,
       leases,
       resolved,
     );
@@ -180,6 +183,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     readonly catalog: Catalog,
     private readonly iamPolicies: IamPolicyStore,
     readonly book: DeliveryBook,
+    readonly records: AckRecords,
     readonly leases: OrderingLeases,
     private readonly options: ResolvedJetStreamEngineOptions,
   ) {
@@ -431,6 +435,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     await this.catalog.remove("subscription", name);
     await deleteConsumer(this.jsm, this.naming, record);
     await this.book.forget(record.id);
+    await this.records.forget(record.id).catch(() => undefined);
   }
 
   async detachSubscription(name: SubscriptionName): Promise<void> {
@@ -443,6 +448,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
       topicTag: null,
     });
     await deleteConsumer(this.jsm, this.naming, record);
+    await this.records.forget(record.id).catch(() => undefined);
   }
 
   async pull(
@@ -522,6 +528,8 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     await addConsumer(this.jsm, this.naming, next, start);
     await this.catalog.put("subscription", name, next);
     await deleteConsumer(this.jsm, this.naming, record);
+    // The new generation's skip list holds what stays acked: the old generation's records are done.
+    await this.records.forget(record.id, record.generation).catch(() => undefined);
   }
 
   async subscriptionStats(name: SubscriptionName): Promise<SubscriptionStats> {
@@ -537,17 +545,24 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     return consumerStats(this.jsm, this.naming, record, { unleased, deadLettered });
   }
 
-  /** Every sequence acked through any live instance since its last seek (each settles its acks first; SnapshotHost). */
+  /**
+   * Every sequence of the current generation acked through any instance, live or not: the ack
+   * records (every ack call's, stored before it was answered), plus what live instances still hold
+   * unrecorded (each settles its acks first) and acks claimed in the lease book (SnapshotHost).
+   * @throws StreamgateError UNAVAILABLE when the ack records cannot be read (a seek would replay acked messages).
+   */
   async ackedEverywhere(name: SubscriptionName, record: SubscriptionRecord): Promise<number[]> {
     this.worker(name); // this instance answers for its own acks too
     const subject = stateSubject(this.naming.namespace, record.id);
     const consumer = this.naming.consumer(record.id, record.generation);
-    const [states, inBook] = await Promise.all([
+    const [states, inBook, recorded] = await Promise.all([
       gatherWorkerStates(this.connection, subject, record.generation, true),
-      // Acks claimed in the book (exactly-once, or sent to another instance) survive their instance.
       this.book.ackedSequences(consumer).catch(() => [] as number[]),
+      this.records.read(record.id, record.generation).catch((error: unknown) => {
+        throw unavailable(`cannot read the ack records of subscription ${name}`, error);
+      }),
     ]);
-    return [...states.flatMap((state) => state.acked), ...inBook];
+    return [...states.flatMap((state) => state.acked), ...inBook, ...recorded];
   }
 
   // ---- snapshots (snapshot-catalog.ts)
@@ -649,6 +664,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     this.watchers.stopAll();
     this.catalog.close();
     this.iamPolicies.close();
+    this.records.close();
     // Hand ordered subscriptions over at once rather than after the lease (bounded: NATS may be gone).
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([released, new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
@@ -669,6 +685,7 @@ class NatsJetStreamEngine implements JetStreamEngine, WorkerHost {
     }
     await this.jsm.streams.delete(`KV_${this.options.namespace}-catalog`).catch(() => false);
     await this.jsm.streams.delete(`KV_${this.options.namespace}-iam`).catch(() => false);
+    await this.jsm.streams.delete(AckRecords.stream(this.options.namespace)).catch(() => false);
     for (const bucket of [
       ...DeliveryBook.buckets(this.options.namespace),
       OrderingLeases.bucket(this.options.namespace),

@@ -150,11 +150,22 @@ export type OwnershipChange = "none" | "gained" | "lost" | "released" | "lifted"
 export class OrderedOwnership {
   /** The last sequence the previous owner could have delivered (null: no barrier). */
   private barrier: number | null = null;
+  /**
+   * While the barrier is up: the ordering keys it holds, each with the sequences the previous
+   * owner may still have out (null: every key, until known). Other keys flow at once.
+   */
+  private heldKeys: Map<string, Set<number>> | null = null;
   private stepping = false;
 
+  /**
+   * @param pendingKeys - the keys of the deliveries still pending at `progress` (those the
+   *   previous owner may have out), with their sequences; null when they cannot be told.
+   */
   constructor(
     private readonly lease: OrderingLease,
     private readonly progress: () => Promise<ConsumerProgress | null>,
+    private readonly pendingKeys: (progress: ConsumerProgress) => Promise<Map<string, Set<number>> | null> = () =>
+      Promise.resolve(null),
   ) {}
 
   /** True while this instance may pull the subscription's messages. */
@@ -176,9 +187,34 @@ export class OrderedOwnership {
     return this.barrier !== null;
   }
 
+  /** True while deliveries of `key` must wait for the previous owner's (see {@link holdsBack}). */
+  holdsBackKey(key: string): boolean {
+    return this.barrier !== null && (this.heldKeys === null || this.heldKeys.has(key));
+  }
+
+  /**
+   * Lets go of every held key whose pending sequences are all back (`back` says which are) and
+   * lifts the barrier once no key is held. @returns true when it let go of anything.
+   */
+  releaseKeys(back: (sequence: number) => boolean): boolean {
+    if (this.barrier === null || this.heldKeys === null) return false;
+    let released = false;
+    for (const [key, sequences] of this.heldKeys) {
+      let all = true;
+      for (const sequence of sequences) if (!back(sequence)) all = false;
+      if (all) {
+        this.heldKeys.delete(key);
+        released = true;
+      }
+    }
+    if (this.heldKeys.size === 0) this.clearBarrier();
+    return released;
+  }
+
   /** Forgets the barrier (a seek started a new consumer generation, with nothing pending). */
   clearBarrier(): void {
     this.barrier = null;
+    this.heldKeys = null;
   }
 
   /**
@@ -192,18 +228,18 @@ export class OrderedOwnership {
     try {
       if (this.lease.lapsed) {
         // No renewal in time (a stall, a slow bucket): another instance may hold the lease already.
-        this.barrier = null;
+        this.clearBarrier();
         this.lease.drop();
         return "lost";
       }
       if (this.lease.held) {
         if (releasable && !wanted) {
-          this.barrier = null;
+          this.clearBarrier();
           await this.lease.release();
           return "released";
         }
         if (!(await this.lease.renew())) {
-          this.barrier = null;
+          this.clearBarrier();
           return "lost";
         }
         if (this.barrier === null) return "none";
@@ -211,21 +247,27 @@ export class OrderedOwnership {
         // Unknown (JetStream slow to answer) holds the barrier: lifting it early could deliver a
         // key's newer message before an older one the previous owner still has out.
         if (progress === null || (progress.ackFloor < this.barrier && progress.ackPending > tracked)) return "none";
-        this.barrier = null;
+        this.clearBarrier();
         return "lifted";
       }
       if (!wanted) return "none";
       // Held back from the moment the lease is ours until the consumer's state says how far the
       // previous holder got: a pull made meanwhile (a stream's wake-up) must not admit anything.
       this.barrier = Number.POSITIVE_INFINITY;
+      this.heldKeys = null;
       if (!(await this.lease.acquire())) {
-        this.barrier = null;
+        this.clearBarrier();
         return "none";
       }
       const progress = await this.progress();
       // Unknown: wait until every pending delivery is back here, whatever was delivered before.
       if (progress === null) this.barrier = Number.POSITIVE_INFINITY;
       else this.barrier = progress.ackPending > 0 ? progress.delivered : null;
+      if (progress !== null && this.barrier !== null) {
+        // Only the keys of what may still be out wait; unknown (a read failed) holds them all.
+        this.heldKeys = await this.pendingKeys(progress).catch(() => null);
+        if (this.heldKeys?.size === 0) this.clearBarrier();
+      }
       return "gained";
     } catch {
       return "none";
@@ -236,7 +278,7 @@ export class OrderedOwnership {
 
   /** Gives the lease up (the worker closes). */
   release(): Promise<void> {
-    this.barrier = null;
+    this.clearBarrier();
     return this.lease.release();
   }
 }

@@ -1,9 +1,11 @@
 // One subscription's delivery on this instance: pulls from its durable JetStream consumer and adds Pub/Sub semantics on top.
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { AckResult } from "../../broker/ack-result.js";
 import { ConsumerSet } from "../../broker/consumer-set.js";
 import { deadLetterMessage } from "../../broker/dead-letter.js";
 import { DispatchStream, MAX_DELIVERY_BATCH, type StreamHost } from "../../broker/delivery-stream.js";
+import { DeliveryTimers } from "../../broker/delivery-timers.js";
 import { type AttributeFilter, compileFilter } from "../../broker/filter.js";
 import { messageSize } from "../../broker/message-limits.js";
 import { OrderingGate } from "../../broker/ordering-gate.js";
@@ -12,12 +14,15 @@ import { type Consumer, type TrackedMessage, TrackedState } from "../../broker/t
 import type { MessageInput, ReceivedMessage, StoredMessage, TopicName } from "../../broker/types.js";
 import type { StreamgateError } from "../../errors/index.js";
 import type { DeliveryOptions, DeliveryStream } from "../engine.js";
-import { type AckIdParts, decodeJetStreamAckId, encodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { type AckIdParts, decodeJetStreamAckId, parseAckSubject } from "./ack-id.js";
+import { AckRecorder } from "./ack-recorder.js";
+import type { AckRecords } from "./ack-records.js";
 import type { SubscriptionRecord } from "./catalog.js";
 import { consumerProgress } from "./consumer-admin.js";
 import { AckBody, ConsumerChannel, nakWithDelay } from "./consumer-channel.js";
 import { BookState, type DeliveryBook } from "./delivery-book.js";
 import { DeliveryChecks } from "./delivery-checks.js";
+import { type DeliveryReply, parseDeliveryReply, readCurrentAckId } from "./delivery-reply.js";
 import { serveWorkerState, stateSubject } from "./instance-state.js";
 import { type ConsumerProgress, OrderedOwnership, type OrderingLeases } from "./ordering-lease.js";
 import {
@@ -29,11 +34,13 @@ import {
   TimedPullWaiter,
 } from "./pull-sizing.js";
 import { ReadyQueue } from "./ready-queue.js";
+import { pendingKeys } from "./takeover-keys.js";
 import { decodeMessage, type Naming } from "./topic-log.js";
 
 /** What a worker needs from its engine. */
 export interface WorkerHost {
   readonly connection: NatsConnection;
+  readonly jsm: JetStreamManager;
   readonly naming: Naming;
   /** The engine's clock (ms since the epoch), for the subscription's message retention. */
   now(): number;
@@ -41,6 +48,8 @@ export interface WorkerHost {
   deadLetter(topic: TopicName, message: MessageInput): Promise<void>;
   /** The cluster-wide lease book (current deliveries, claimed acks, dead-letter counts). */
   readonly book: DeliveryBook;
+  /** Durable records of the sequences acked on each consumer generation (seeks and snapshots read them). */
+  readonly records: AckRecords;
   /** Leases of ordered subscriptions (one delivering instance each). */
   readonly leases: OrderingLeases;
   /** Most messages a worker holds (the engine's maxTrackedMessages). */
@@ -56,9 +65,12 @@ interface JetStreamTracked extends TrackedMessage {
   readonly sequence: number;
   /** The JetStream reply subject of the current delivery (acks, naks and progress go there). */
   reply: string;
+  /** The current delivery's part of its ack id (see DeliveryReply.ackIdTail). */
+  ackIdTail: string;
   /** When JetStream itself will redeliver unless told the message is in progress. */
   jetStreamExpiryMs: number;
-  timer: NodeJS.Timeout | null;
+  /** Earlier deliveries that went back to JetStream unseen by any client: `attempt` minus these is the delivery attempt. */
+  uncounted: number;
 }
 
 /**
@@ -81,7 +93,10 @@ export class SubscriptionWorker implements StreamHost {
   private fetching = false;
   private readonly channel: ConsumerChannel;
   private readonly checks: DeliveryChecks;
+  private readonly recorder: AckRecorder;
   private pumpScheduled = false;
+  /** Lease deadlines of what clients hold: one heap and one timer per worker, not a timer per message. */
+  private readonly leaseTimers = new DeliveryTimers(() => this.expireLeases());
   /** Moving average of delivered message sizes, to size pull requests for byte-limited consumers. */
   private averageSize = INITIAL_AVERAGE_SIZE;
   private idleTicks = 0;
@@ -105,11 +120,20 @@ export class SubscriptionWorker implements StreamHost {
     this.record = record;
     this.channel = new ConsumerChannel(host.connection);
     this.checks = new DeliveryChecks(host, this.channel, () => this.record);
+    this.recorder = new AckRecorder({
+      records: host.records,
+      current: () => this.record,
+      ackFloor: () => this.progress().then((progress) => progress?.ackFloor ?? null),
+    });
     this.applyConfig(record);
     this.keepAlive = setInterval(() => this.tick(), 1000);
     this.keepAlive.unref();
     this.ownership = record.config.enableMessageOrdering
-      ? new OrderedOwnership(host.leases.lease(record.id), () => this.progress())
+      ? new OrderedOwnership(
+          host.leases.lease(record.id),
+          () => this.progress(),
+          (progress) => pendingKeys(host, this.record, progress, this.filter, this.acked),
+        )
       : null;
     this.stopServingState = serveWorkerState(
       host.connection,
@@ -184,13 +208,17 @@ export class SubscriptionWorker implements StreamHost {
    * ids of an older consumer generation are stale.
    */
   private resolve(ackIds: string[]): { current: { ackId: string; part: AckIdParts }[]; stale: string[] } {
-    const parts = ackIds.map((ackId) => decodeJetStreamAckId(ackId, this.record.id, this.record.config.name));
+    const { id, generation } = this.record;
+    const prefix = `${id}-${generation}.`;
     const current: { ackId: string; part: AckIdParts }[] = [];
     const stale: string[] = [];
-    parts.forEach((part, index) => {
-      if (part.generation === this.record.generation) current.push({ ackId: ackIds[index]!, part });
-      else stale.push(ackIds[index]!);
-    });
+    for (const ackId of ackIds) {
+      // The current generation's ids read by hand; anything else through the pattern (or its error).
+      const part =
+        readCurrentAckId(ackId, prefix, id, generation) ?? decodeJetStreamAckId(ackId, id, this.record.config.name);
+      if (part.generation === generation) current.push({ ackId, part });
+      else stale.push(ackId);
+    }
     return { current, stale };
   }
 
@@ -206,7 +234,10 @@ export class SubscriptionWorker implements StreamHost {
     const { current, stale } = this.resolve(ackIds);
     const work: Promise<void>[] = [];
     const temporaryFailed: string[] = [];
-    const posted: { ackId: string; reply: string }[] = [];
+    const posted: { ackId: string; reply: string; sequence: number }[] = [];
+    /** Acks JetStream confirmed one by one (through the book): recorded once all are in. */
+    const confirmedOneByOne: number[] = [];
+    const generation = this.record.generation;
     const exactlyOnce = this.record.config.enableExactlyOnceDelivery;
     for (const { ackId, part } of current) {
       const tracked = this.tracked.get(part.sequence);
@@ -219,7 +250,7 @@ export class SubscriptionWorker implements StreamHost {
         if (!exactlyOnce) {
           // At-least-once: the acks go out back to back, and one confirmed ack covers them all (below).
           this.finish(tracked);
-          posted.push({ ackId, reply: tracked.reply });
+          posted.push({ ackId, reply: tracked.reply, sequence: part.sequence });
           this.acked.add(part.sequence);
           continue;
         }
@@ -234,8 +265,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) await this.checks.confirmClaim(part);
-            else if (await this.checks.ackedBefore(part)) stale.push(ackId);
+            if (await this.checks.confirmed(tracked.reply, AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
+              await this.checks.confirmClaim(part);
+            } else if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
         );
@@ -252,8 +285,10 @@ export class SubscriptionWorker implements StreamHost {
               return;
             }
             this.acked.add(part.sequence);
-            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack))
+            if (await this.checks.confirmed(this.checks.replyOf(part), AckBody.ack)) {
+              confirmedOneByOne.push(part.sequence);
               return this.checks.confirmClaim(part);
+            }
             if (await this.checks.ackedBefore(part)) stale.push(ackId);
             else temporaryFailed.push(ackId);
           }),
@@ -261,13 +296,22 @@ export class SubscriptionWorker implements StreamHost {
       }
     }
     if (posted.length > 0) {
+      // The record goes out beside the acks (its PubAck and their confirmation are awaited together);
+      // acks JetStream then fails to confirm are retracted (a later seek delivers them again).
+      const sequences = posted.map((ack) => ack.sequence);
+      const recorded = this.recorder.record(generation, sequences);
       work.push(
-        this.channel.ackAll(posted.map((ack) => ack.reply)).then((confirmed) => {
-          if (!confirmed) temporaryFailed.push(...posted.map((ack) => ack.ackId));
+        recorded,
+        this.channel.ackAll(posted.map((ack) => ack.reply)).then(async (confirmed) => {
+          if (confirmed) return;
+          temporaryFailed.push(...posted.map((ack) => ack.ackId));
+          await recorded;
+          await this.recorder.retract(generation, sequences);
         }),
       );
     }
     await Promise.all(work);
+    await this.recorder.record(generation, confirmedOneByOne);
     return this.ackResult(stale, temporaryFailed);
   }
 
@@ -339,19 +383,28 @@ export class SubscriptionWorker implements StreamHost {
     this.closed = true;
     clearInterval(this.keepAlive);
     this.stopServingState();
-    this.released = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    // What no client holds goes to the other instances now rather than after ack_wait.
+    const givenBack: Promise<void>[] = [];
+    for (const tracked of this.tracked.values()) {
+      if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
+        givenBack.push(this.giveBack(tracked.reply));
+      }
+    }
+    const lease = this.ownership?.release().catch(() => undefined) ?? Promise.resolve();
+    this.released = Promise.all([lease, ...givenBack]).then(() => undefined);
     this.reset();
+    this.leaseTimers.stop();
     this.channel.close();
     this.consumers.endAll(reason);
   }
 
   receivedMessage(message: TrackedMessage): ReceivedMessage {
     const tracked = message as JetStreamTracked;
-    const parsed = parseAckSubject(tracked.reply);
     return {
-      ackId: encodeJetStreamAckId({ subscriptionId: this.record.id, generation: this.record.generation, ...parsed }),
+      // encodeJetStreamAckId's format, from the delivery's part read once on arrival.
+      ackId: `${this.record.id}-${this.record.generation}.${tracked.ackIdTail}`,
       message: tracked.message,
-      deliveryAttempt: tracked.attempt,
+      deliveryAttempt: tracked.attempt - tracked.uncounted,
     };
   }
 
@@ -499,21 +552,23 @@ export class SubscriptionWorker implements StreamHost {
     const generation = this.record.generation;
     const consumer = this.host.naming.consumer(this.record.id, generation);
     const onMessage = (delivery: Msg) => {
-      observe?.(parseAckSubject(delivery.reply!).deliveryCount);
-      if (generation === this.record.generation) this.arrive(delivery);
+      const parsed = parseDeliveryReply(delivery.reply!);
+      if (parsed === null) return; // not a JetStream delivery (the channel passes only `$JS.ACK` replies)
+      observe?.(parsed.deliveryCount);
+      if (generation === this.record.generation) this.arrive(delivery, parsed);
     };
     return this.channel.pull(stream, consumer, batch, expiresMs, onMessage, maxBytes);
   }
 
   /** A delivery from JetStream: skip, filter, dead-letter, or track it as ready or held. */
-  private arrive(delivery: Msg): void {
+  private arrive(delivery: Msg, parsed: DeliveryReply): void {
     const reply = delivery.reply!;
     if (!this.mayFetch) {
       // Ordered, and this instance's lease ran out while the request was open: the holder delivers it.
-      void this.send(reply, AckBody.nak);
+      void this.giveBack(reply);
       return;
     }
-    const { sequence, deliveryCount, timestampNs } = parseAckSubject(reply);
+    const { sequence, deliveryCount, timestampNs } = parsed;
     // Skipped by a seek, or acked here while JetStream's redelivery was already on its way.
     if (this.skip.has(sequence) || this.acked.has(sequence)) {
       void this.send(reply, AckBody.ack);
@@ -540,11 +595,11 @@ export class SubscriptionWorker implements StreamHost {
       const generation = this.record.generation;
       void this.host.book
         .recordDelivery(this.host.naming.consumer(this.record.id, generation), sequence, deliveryCount)
-        .catch(() => "deliver" as const)
-        .then((verdict) => {
+        .catch(() => ({ verdict: "deliver" as const, uncounted: 0 }))
+        .then(({ verdict, uncounted }) => {
           if (this.closed || generation !== this.record.generation) return;
           if (!this.mayFetch) {
-            void this.send(reply, AckBody.nak); // the lease ran out meanwhile: the holder delivers it
+            void this.giveBack(reply); // the lease ran out meanwhile: the holder delivers it
             return;
           }
           // Acked here while the book was being written (an at-least-once ack of the previous
@@ -557,32 +612,36 @@ export class SubscriptionWorker implements StreamHost {
             void this.send(reply, AckBody.ack);
             return;
           }
-          this.track(message, sequence, deliveryCount, reply);
+          this.track(message, parsed, reply, uncounted);
           this.schedulePump();
         });
       return;
     }
-    this.track(message, sequence, deliveryCount, reply);
+    this.track(message, parsed, reply, 0);
   }
 
   /** Dead-letters a delivery past its last attempt, else tracks it as ready or held. */
-  private track(message: StoredMessage, sequence: number, deliveryCount: number, reply: string): void {
+  private track(message: StoredMessage, delivery: DeliveryReply, reply: string, uncounted: number): void {
+    const { sequence, deliveryCount } = delivery;
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && deliveryCount > policy.maxDeliveryAttempts) {
+    if (policy !== null && deliveryCount - uncounted > policy.maxDeliveryAttempts) {
       // Expired (not nacked) on its last attempt: forward it now.
-      void this.forwardToDeadLetter(message, deliveryCount - 1, reply, this.tracked.get(sequence));
+      void this.forwardToDeadLetter(message, deliveryCount - uncounted - 1, reply, this.tracked.get(sequence));
       return;
     }
     let tracked = this.tracked.get(sequence);
     if (tracked !== undefined) {
       this.releaseLease(tracked);
       tracked.reply = reply;
+      tracked.ackIdTail = delivery.ackIdTail;
       tracked.attempt = deliveryCount;
+      tracked.uncounted = uncounted;
       tracked.version++;
     } else {
       tracked = {
         sequence,
         reply,
+        ackIdTail: delivery.ackIdTail,
         message,
         size: messageSize(message),
         state: TrackedState.ready,
@@ -591,13 +650,13 @@ export class SubscriptionWorker implements StreamHost {
         deadlineMs: 0,
         holder: null,
         jetStreamExpiryMs: 0,
-        timer: null,
+        uncounted,
       };
       this.tracked.set(sequence, tracked);
       this.averageSize += (Math.max(1, tracked.size) - this.averageSize) / 16;
     }
     tracked.jetStreamExpiryMs = Date.now() + this.ackWaitMs;
-    if (this.isOrdered(tracked) && this.ownership?.holdsBack === true) {
+    if (this.isOrdered(tracked) && this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) {
       // A previous owner's deliveries are not all back yet: a newer message of a key waits for them.
       tracked.state = TrackedState.held;
       tracked.holder = null;
@@ -685,9 +744,10 @@ export class SubscriptionWorker implements StreamHost {
     this.releaseLease(tracked);
     this.revokeLater(tracked, new Set());
     const policy = this.record.config.deadLetterPolicy;
-    if (policy !== null && tracked.attempt >= policy.maxDeliveryAttempts) {
+    const attempt = tracked.attempt - tracked.uncounted;
+    if (policy !== null && attempt >= policy.maxDeliveryAttempts) {
       tracked.state = TrackedState.delayed;
-      await this.forwardToDeadLetter(tracked.message, tracked.attempt, tracked.reply, tracked);
+      await this.forwardToDeadLetter(tracked.message, attempt, tracked.reply, tracked);
       return;
     }
     if (this.isOrdered(tracked)) {
@@ -697,7 +757,19 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
       this.tracked.delete(tracked.sequence);
     }
-    await this.nak(tracked.reply, tracked.attempt);
+    await this.nak(tracked.reply, attempt);
+  }
+
+  /**
+   * Sends a delivery no client saw back to JetStream for another instance (or a later consumer
+   * here), after recording in the book that it was no delivery attempt: JetStream counts every
+   * delivery, Pub/Sub only those a subscriber received.
+   */
+  private async giveBack(reply: string): Promise<void> {
+    const { sequence, deliveryCount } = parseAckSubject(reply);
+    const consumer = this.host.naming.consumer(this.record.id, this.record.generation);
+    await this.host.book.release(consumer, sequence, deliveryCount).catch(() => undefined);
+    await this.send(reply, AckBody.nak);
   }
 
   private nak(reply: string, attempt: number): Promise<unknown> {
@@ -727,28 +799,30 @@ export class SubscriptionWorker implements StreamHost {
     }
     void this.host.book.countDeadLetter(this.record.id).catch(() => undefined);
     if (tracked !== undefined) this.finish(tracked);
-    await this.send(reply, AckBody.ack);
+    // Forwarded counts as acked, for seeks and snapshots too (as on the embedded engine).
+    const generation = this.record.generation;
+    const { sequence } = parseAckSubject(reply);
+    this.acked.add(sequence);
+    if (await this.send(reply, AckBody.ack)) await this.recorder.record(generation, [sequence]);
   }
 
+  /** (Re)schedules the lease's expiry at `deadlineMs`; the new version makes any earlier schedule stale. */
   private armLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) clearTimeout(tracked.timer);
-    const version = tracked.version;
-    tracked.timer = setTimeout(
-      () => {
-        tracked.timer = null;
-        if (tracked.state !== TrackedState.leased || tracked.version !== version) return;
-        void this.redeliver(tracked).then(() => this.schedulePump());
-      },
-      Math.max(0, tracked.deadlineMs - Date.now()),
-    );
-    tracked.timer.unref();
+    tracked.version++;
+    this.leaseTimers.lease(tracked);
+    this.leaseTimers.arm(Date.now());
   }
 
+  /** Leases past their deadline (still leased, at the version they were armed for) are redelivered. */
+  private expireLeases(): void {
+    const now = Date.now();
+    const { expired } = this.leaseTimers.due(now);
+    for (const tracked of expired) void this.redeliver(tracked as JetStreamTracked).then(() => this.schedulePump());
+    this.leaseTimers.arm(now);
+  }
+
+  /** Ends a lease (a stale schedule stays in the heap until due or swept: its state or version no longer match). */
   private releaseLease(tracked: JetStreamTracked): void {
-    if (tracked.timer !== null) {
-      clearTimeout(tracked.timer);
-      tracked.timer = null;
-    }
     const holder = tracked.holder;
     tracked.holder = null;
     if (tracked.state === TrackedState.leased) tracked.state = TrackedState.ready;
@@ -760,6 +834,7 @@ export class SubscriptionWorker implements StreamHost {
    * than ack_wait) are in progress; and gives back what no local consumer wants.
    */
   private tick(): void {
+    this.recorder.tick();
     const now = Date.now();
     this.idleTicks = this.consumers.size === 0 ? this.idleTicks + 1 : 0;
     if (!this.mayFetch) {
@@ -774,7 +849,7 @@ export class SubscriptionWorker implements StreamHost {
         tracked.state = TrackedState.done;
         this.tracked.delete(tracked.sequence);
         if (this.isOrdered(tracked) && !this.barrierHeld.includes(tracked)) this.gate.finish(tracked);
-        if (!awaited) void this.send(tracked.reply, AckBody.nak);
+        if (!awaited) void this.giveBack(tracked.reply);
         continue;
       }
       // Nacked and awaited back from JetStream: its old delivery must not be kept in progress.
@@ -816,18 +891,33 @@ export class SubscriptionWorker implements StreamHost {
       // after its ack_wait unless the client acks it, since nothing here keeps it in progress.
       for (const tracked of this.tracked.values()) {
         if (tracked.state === TrackedState.ready || tracked.state === TrackedState.held) {
-          void this.send(tracked.reply, AckBody.nak);
+          void this.giveBack(tracked.reply);
         }
       }
       this.reset();
-    } else if (change === "lifted" || change === "released" || (change === "gained" && !this.ownership.holdsBack)) {
-      // Admitted in sequence order: whatever a pull brought in while the barrier was up (on a
-      // gain, until the consumer's state showed nothing of a previous holder pending).
-      const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
-      this.barrierHeld = [];
-      for (const tracked of held) if (tracked.state === TrackedState.held) this.admit(tracked);
+    } else {
+      // A held key whose pending deliveries are all back (or acked here) goes on before the rest.
+      const keysReleased = this.ownership.releaseKeys(
+        (sequence) => this.tracked.has(sequence) || this.acked.has(sequence),
+      );
+      if (keysReleased || change !== "none") this.admitReleased();
+      if (keysReleased) this.schedulePump();
     }
     if (change !== "none") this.schedulePump();
+  }
+
+  /**
+   * Admits, in sequence order, whatever a pull brought in while the barrier held its key (on a
+   * gain, until the consumer's state showed what a previous holder may still have out).
+   */
+  private admitReleased(): void {
+    const held = this.barrierHeld.sort((a, b) => a.sequence - b.sequence);
+    this.barrierHeld = [];
+    for (const tracked of held) {
+      if (tracked.state !== TrackedState.held) continue;
+      if (this.ownership?.holdsBackKey(tracked.message.orderingKey) === true) this.barrierHeld.push(tracked);
+      else this.admit(tracked);
+    }
   }
 
   /**
@@ -871,9 +961,11 @@ export class SubscriptionWorker implements StreamHost {
       tracked.state = TrackedState.done;
     }
     this.tracked.clear();
+    this.leaseTimers.clear();
     this.ready.clear();
     this.gate.clear();
     this.acked.clear();
+    this.recorder.reset();
     this.barrierHeld = [];
     this.ownership?.clearBarrier();
   }

@@ -70,7 +70,8 @@ export function decodeMessage(
     offset: sequence,
     messageId: `${tag}-${sequence}`,
     publishTimeMs,
-    data: new Uint8Array(data),
+    // A copy (the client's view lives in its socket read buffer), from Node's buffer pool: a third of the cost of its own ArrayBuffer.
+    data: Buffer.from(data),
     attributes: attributes ? (JSON.parse(decodeURIComponent(attributes)) as Record<string, string>) : {},
     orderingKey: orderingKey ? decodeURIComponent(orderingKey) : "",
   };

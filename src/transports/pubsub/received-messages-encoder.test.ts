@@ -5,7 +5,13 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { ReceivedMessage } from "../../broker/types.js";
 import { StreamingPullResponseSchema } from "../../gen/google/pubsub/v1/pubsub_pb.js";
 import { receivedToProto } from "./convert.js";
-import { encodeStreamingPullResponse, preEncodedStreamingPullResponse } from "./received-messages-encoder.js";
+import {
+  encodeStreamingPullFrame,
+  encodeStreamingPullResponse,
+  GRPC_FRAME,
+  preEncodedStreamingPullResponse,
+  preFramedStreamingPullResponse,
+} from "./received-messages-encoder.js";
 
 function received(offset: number, overrides: Partial<ReceivedMessage["message"]> = {}, attempt = 1): ReceivedMessage {
   return {
@@ -64,6 +70,15 @@ describe("received messages encoder", () => {
           assert.deepEqual(new Uint8Array(encoded), expected);
           const carried = toBinary(StreamingPullResponseSchema, preEncodedStreamingPullResponse(encoded));
           assert.deepEqual(carried, expected);
+          // The gRPC frame: flags 0, the length, then the same bytes; carried as is, and as unknown fields for
+          // any other serializer.
+          const frame = encodeStreamingPullFrame(batch, reportAttempts, properties);
+          assert.equal(frame[0], 0);
+          assert.equal(frame.readUInt32BE(1), expected.length);
+          assert.deepEqual(new Uint8Array(frame.subarray(5)), expected);
+          const framed = preFramedStreamingPullResponse(frame);
+          assert.equal((framed as unknown as Record<symbol, unknown>)[GRPC_FRAME], frame);
+          assert.deepEqual(toBinary(StreamingPullResponseSchema, framed), expected);
           const parsed = fromBinary(StreamingPullResponseSchema, carried);
           assert.equal(parsed.receivedMessages.length, batch.length);
           assert.deepEqual(

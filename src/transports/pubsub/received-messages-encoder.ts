@@ -175,6 +175,34 @@ export function encodeStreamingPullResponse(
   reportAttempts: boolean,
   properties: SubscriptionProperties,
 ): Buffer {
+  return encodeInto(received, reportAttempts, properties, 0);
+}
+
+/**
+ * {@link encodeStreamingPullResponse}'s bytes as one gRPC message frame: the 5-byte prefix (uncompressed, length)
+ * then the message, in one buffer, so a gRPC writer sends it without another copy.
+ */
+export function encodeStreamingPullFrame(
+  received: readonly ReceivedMessage[],
+  reportAttempts: boolean,
+  properties: SubscriptionProperties,
+): Buffer {
+  const frame = encodeInto(received, reportAttempts, properties, GRPC_FRAME_PREFIX_BYTES);
+  frame[0] = 0;
+  frame.writeUInt32BE(frame.length - GRPC_FRAME_PREFIX_BYTES, 1);
+  return frame;
+}
+
+/** A gRPC message frame's prefix: one flags byte and a 4-byte big-endian length. */
+const GRPC_FRAME_PREFIX_BYTES = 5;
+
+/** Encodes into a buffer with `headroom` bytes left free in front of the message. */
+function encodeInto(
+  received: readonly ReceivedMessage[],
+  reportAttempts: boolean,
+  properties: SubscriptionProperties,
+  headroom: number,
+): Buffer {
   const sizes: Measured[] = new Array(received.length);
   let total = 0;
   for (let index = 0; index < received.length; index++) {
@@ -185,7 +213,8 @@ export function encodeStreamingPullResponse(
   }
   const propertiesBytes = (properties.exactlyOnceDeliveryEnabled ? 2 : 0) + (properties.messageOrderingEnabled ? 2 : 0);
   total += delimitedSize(propertiesBytes);
-  const writer = new Writer(Buffer.allocUnsafe(total));
+  const writer = new Writer(Buffer.allocUnsafe(headroom + total));
+  writer.position = headroom;
   for (let index = 0; index < received.length; index++) {
     const item = received[index]!;
     writeReceived(writer, item, reportAttempts ? item.deliveryAttempt : 0, sizes[index]!);
@@ -199,8 +228,8 @@ export function encodeStreamingPullResponse(
     writer.buffer[writer.position++] = tag(PROPERTIES_ORDERING, WireType.Varint);
     writer.buffer[writer.position++] = 1;
   }
-  if (writer.position !== total)
-    throw new Error(`StreamingPullResponse encoding: wrote ${writer.position} of ${total}`);
+  if (writer.position !== headroom + total)
+    throw new Error(`StreamingPullResponse encoding: wrote ${writer.position - headroom} of ${total}`);
   return writer.buffer;
 }
 
@@ -212,6 +241,41 @@ export function encodeStreamingPullResponse(
  */
 export function preEncodedStreamingPullResponse(encoded: Buffer): StreamingPullResponse {
   const response = create(StreamingPullResponseSchema);
+  response.$unknown = unknownFieldsOf(encoded);
+  return response;
+}
+
+/**
+ * Where a response made by {@link preFramedStreamingPullResponse} carries its gRPC frame. A registered symbol: the
+ * gRPC writer (transports/grpc) that sends the frame as is must not import this transport.
+ */
+export const GRPC_FRAME = Symbol.for("streamgate.grpc.frame");
+
+/**
+ * A StreamingPullResponse for a frame from {@link encodeStreamingPullFrame}: the lean gRPC path sends the frame
+ * itself (found under {@link GRPC_FRAME}) when it does not compress; any other serializer reads the message from
+ * its unknown fields as with {@link preEncodedStreamingPullResponse}, split from the frame only when first read.
+ */
+export function preFramedStreamingPullResponse(frame: Buffer): StreamingPullResponse {
+  const response = create(StreamingPullResponseSchema);
+  let unknown: StreamingPullResponse["$unknown"] | undefined;
+  Object.defineProperty(response, "$unknown", {
+    configurable: true,
+    enumerable: true,
+    get: () => {
+      unknown ??= unknownFieldsOf(frame.subarray(5));
+      return unknown;
+    },
+    set: (value: StreamingPullResponse["$unknown"]) => {
+      unknown = value;
+    },
+  });
+  Object.defineProperty(response, GRPC_FRAME, { value: frame });
+  return response;
+}
+
+/** The top-level fields of an encoded StreamingPullResponse (all length-delimited) as protobuf-es unknown fields. */
+function unknownFieldsOf(encoded: Buffer): NonNullable<StreamingPullResponse["$unknown"]> {
   const unknown: NonNullable<StreamingPullResponse["$unknown"]> = [];
   let position = 0;
   while (position < encoded.length) {
@@ -233,6 +297,5 @@ export function preEncodedStreamingPullResponse(encoded: Buffer): StreamingPullR
     });
     position = cursor + length;
   }
-  response.$unknown = unknown;
-  return response;
+  return unknown;
 }

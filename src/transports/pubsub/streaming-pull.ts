@@ -9,7 +9,7 @@ import type { StreamingPullRequest, StreamingPullResponseSchema } from "../../ge
 import { settleAckIds } from "./ack-outcome.js";
 import { receivedToProto } from "./convert.js";
 import { checkDeadline } from "./limits.js";
-import { encodeStreamingPullResponse, preEncodedStreamingPullResponse } from "./received-messages-encoder.js";
+import { encodeStreamingPullFrame, preFramedStreamingPullResponse } from "./received-messages-encoder.js";
 
 type ResponseInit = MessageInitShape<typeof StreamingPullResponseSchema>;
 
@@ -139,7 +139,7 @@ export function createStreamingPull(engine: Engine) {
         nextBatch = null;
         if (next.done === true) break;
         if (binary) {
-          yield preEncodedStreamingPullResponse(encodeStreamingPullResponse(next.value, reportAttempts, properties));
+          yield preFramedStreamingPullResponse(encodeStreamingPullFrame(next.value, reportAttempts, properties));
         } else {
           yield {
             receivedMessages: next.value.map((received) => receivedToProto(received, reportAttempts)),

@@ -59,14 +59,16 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
       const outcome = await settleAckIds(request.ackIds, (ids) =>
         engine.modifyAckDeadline(request.subscription, ids, request.ackDeadlineSeconds),
       );
-      await answerUnary(engine, request.subscription, outcome);
+      const checking = answerUnary(engine, request.subscription, outcome);
+      if (checking !== undefined) await checking;
       return {};
     },
     async acknowledge(request) {
       parseSubscriptionName(request.subscription, "subscription");
       if (request.ackIds.length === 0) throw errors.invalidArgument("ack_ids", "must contain at least one ack ID");
       const outcome = await settleAckIds(request.ackIds, (ids) => engine.acknowledge(request.subscription, ids));
-      await answerUnary(engine, request.subscription, outcome);
+      const checking = answerUnary(engine, request.subscription, outcome);
+      if (checking !== undefined) await checking;
       return {};
     },
     async pull(request, context: HandlerContext) {
@@ -146,8 +148,16 @@ export function createSubscriberService(engine: Engine, limits: PubsubLimits): S
  * Unary Acknowledge/ModifyAckDeadline: on an exactly-once subscription every failed id is reported
  * per id (Pub/Sub's ErrorInfo); otherwise stale ids are ignored and a malformed one is INVALID_ARGUMENT.
  */
-async function answerUnary(engine: Engine, subscription: string, outcome: AckOutcome): Promise<void> {
-  const exactlyOnce = outcome.exactlyOnce ?? (await engine.getSubscription(subscription)).enableExactlyOnceDelivery;
+function answerUnary(engine: Engine, subscription: string, outcome: AckOutcome): Promise<void> | undefined {
+  // Known from the engine's answer (the usual call): checked at once, no promise to wait for.
+  if (outcome.exactlyOnce !== null) {
+    checkOutcome(outcome.exactlyOnce, outcome);
+    return undefined;
+  }
+  return engine.getSubscription(subscription).then((found) => checkOutcome(found.enableExactlyOnceDelivery, outcome));
+}
+
+function checkOutcome(exactlyOnce: boolean, outcome: AckOutcome): void {
   if (exactlyOnce) {
     const failure = exactlyOnceFailure(outcome);
     if (failure !== null) throw failure;

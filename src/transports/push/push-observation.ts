@@ -40,6 +40,9 @@ const observedCalls = {
 } as const satisfies Partial<Record<EngineMethod, NamedBy>>;
 
 type ObservedCall = keyof typeof observedCalls;
+
+/** Bound of the told-names memory (it starts over past it): a server with more resources only tells again. */
+const MAX_TOLD_NAMES = 10_000;
 type AnyCall = (first: unknown, ...rest: unknown[]) => Promise<unknown>;
 
 /** The resource name `first` gives, by how the call names it (`projects/{project}/` for a project id). */
@@ -59,14 +62,27 @@ export function pushObservation(watch: (resourceName: string) => void): EngineIn
     name: PUSH_INTERCEPTOR,
     intercept(next: Engine) {
       const calls: Record<string, AnyCall> = {};
+      // Names already told to the worker: telling it again changes nothing (it never forgets a project), so a
+      // repeated call (GetTopic of the same topic, over and over) passes straight through, with no wrapper promise.
+      const told = new Set<string>();
       for (const method of Object.keys(observedCalls) as ObservedCall[]) {
         const namedBy = observedCalls[method];
         const call = next[method] as AnyCall;
-        calls[method] = async (first, ...rest) => {
-          const result = await call(first, ...rest);
+        calls[method] = (first, ...rest) => {
+          let result: Promise<unknown>;
+          try {
+            result = call(first, ...rest);
+          } catch (error) {
+            return Promise.reject(error);
+          }
           const name = resourceName(namedBy, first);
-          if (name !== null) watch(name);
-          return result;
+          if (name === null || told.has(name)) return result;
+          return result.then((value) => {
+            if (told.size >= MAX_TOLD_NAMES) told.clear();
+            told.add(name);
+            watch(name);
+            return value;
+          });
         };
       }
       return calls as EngineInterception;

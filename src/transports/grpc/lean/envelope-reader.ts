@@ -1,4 +1,4 @@
-// Reads gRPC length-prefixed messages from a node:http2 request stream: one whole (unary) or one at a time (streaming).
+// Reads gRPC length-prefixed messages from a node:http2 request stream: the splitter, and one at a time (streaming).
 import type { ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -8,7 +8,8 @@ export interface Envelope {
   data: Uint8Array;
 }
 
-function tooLarge(length: number, readMaxBytes: number): ConnectError {
+/** A message announced larger than `readMaxBytes` (connect's words). */
+export function tooLargeError(length: number, readMaxBytes: number): ConnectError {
   return new ConnectError(
     `message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`,
     Code.ResourceExhausted,
@@ -37,7 +38,7 @@ export class EnvelopeSplitter {
     let offset = 0;
     while (chunk.length - offset >= 5) {
       const length = chunk.readUInt32BE(offset + 1);
-      if (length > this.readMaxBytes) throw tooLarge(length, this.readMaxBytes);
+      if (length > this.readMaxBytes) throw tooLargeError(length, this.readMaxBytes);
       if (chunk.length - offset - 5 < length) break;
       envelopes.push({ flags: chunk[offset]!, data: chunk.subarray(offset + 5, offset + 5 + length) });
       offset += 5 + length;
@@ -56,74 +57,9 @@ export class EnvelopeSplitter {
   }
 }
 
-const incomplete = () => new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-
-/**
- * Reads the whole request body of a unary or server-streaming call and returns its one envelope.
- * Rejects as connect does: no message or a second one is UNIMPLEMENTED, a truncated one INVALID_ARGUMENT,
- * an oversized one RESOURCE_EXHAUSTED (at once, from its prefix).
- */
-export function readSingleEnvelope(stream: ServerHttp2Stream, readMaxBytes: number, kind: string): Promise<Envelope> {
-  return new Promise((resolve, reject) => {
-    // Made only when the body is not one chunk holding exactly one envelope (the usual unary request).
-    let splitter: EnvelopeSplitter | undefined;
-    let found: Envelope | undefined;
-    // Once settled the listeners stay attached and do nothing: removing them costs more than the stream's end.
-    let settled = false;
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      if (settled) return;
-      if (splitter === undefined && found === undefined && chunk.length >= 5) {
-        const length = chunk.readUInt32BE(1);
-        if (length > readMaxBytes) {
-          fail(tooLarge(length, readMaxBytes));
-          return;
-        }
-        if (chunk.length === 5 + length) {
-          found = { flags: chunk[0]!, data: chunk.subarray(5) };
-          return;
-        }
-      }
-      splitter ??= new EnvelopeSplitter(readMaxBytes);
-      let envelopes: Envelope[];
-      try {
-        envelopes = splitter.push(chunk);
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      for (const envelope of envelopes) {
-        if (found !== undefined) {
-          fail(new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented));
-          return;
-        }
-        found = envelope;
-      }
-    };
-    const onEnd = () => {
-      if (settled) return;
-      settled = true;
-      const partial = splitter?.partial ?? false;
-      if (found !== undefined && !partial) {
-        resolve(found);
-        return;
-      }
-      // A body that ended short may have been cut by the client's RST_STREAM (a cancel): see endedByReset.
-      void endedByReset(stream).then((reset) => {
-        if (reset) reject(cancelledByClient());
-        else if (partial) reject(incomplete());
-        else reject(new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented));
-      });
-    };
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    // A stream reset before its body ended: the call is cancelled elsewhere; this read just stops.
-    stream.on("close", onEnd);
-  });
+/** A body that ended inside an envelope. */
+export function incompleteEnvelopeError(): ConnectError {
+  return new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
 }
 
 /**
@@ -138,7 +74,7 @@ export async function* readEnvelopes(stream: ServerHttp2Stream, readMaxBytes: nu
   }
   // The client's half-close, or its RST_STREAM: an implementation must not take a cancel for the end of its input.
   if (await endedByReset(stream)) throw cancelledByClient();
-  if (splitter.partial) throw incomplete();
+  if (splitter.partial) throw incompleteEnvelopeError();
 }
 
 /**
@@ -147,7 +83,7 @@ export async function* readEnvelopes(stream: ServerHttp2Stream, readMaxBytes: nu
  * ended body is only told from a cancelled one after that turn. Answering in between would close the stream
  * from our side first: the client's cancel would go unseen, also by the listener's stream-reset budget.
  */
-function endedByReset(stream: ServerHttp2Stream): Promise<boolean> {
+export function endedByReset(stream: ServerHttp2Stream): Promise<boolean> {
   return new Promise((resolve) => setImmediate(() => resolve(stream.aborted || stream.rstCode !== 0)));
 }
 

@@ -79,6 +79,23 @@ export function negotiateCompression(
   accepted: string | undefined,
 ): NegotiatedCompression {
   if (requested === undefined && (accepted === undefined || accepted === "")) return IDENTITY;
+  // A client sends the same grpc-accept-encoding on every call (grpc-js: "identity,deflate,gzip"): answered once.
+  if (requested === undefined) {
+    let known = BY_ACCEPTED.get(accepted!);
+    if (known === undefined) {
+      known = Object.freeze(pick(undefined, accepted));
+      if (BY_ACCEPTED.size < MAX_REMEMBERED_ACCEPTS) BY_ACCEPTED.set(accepted!, known);
+    }
+    return known;
+  }
+  return pick(requested, accepted);
+}
+
+/** Negotiations of calls that name only grpc-accept-encoding, by its value (a handful of distinct values). */
+const BY_ACCEPTED = new Map<string, NegotiatedCompression>();
+const MAX_REMEMBERED_ACCEPTS = 64;
+
+function pick(requested: string | undefined, accepted: string | undefined): NegotiatedCompression {
   let request: GrpcCompression | null = null;
   let error: ConnectError | undefined;
   if (requested !== undefined && requested !== "identity") {

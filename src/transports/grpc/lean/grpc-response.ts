@@ -18,16 +18,19 @@ export function frameMessage(
   writeMaxBytes: number,
   compression: GrpcCompression | null,
 ): Buffer | Promise<Buffer> {
-  if (data.length > writeMaxBytes) {
-    throw new ConnectError(
-      `message size ${data.length} is larger than configured writeMaxBytes ${writeMaxBytes}`,
-      Code.ResourceExhausted,
-    );
-  }
+  if (data.length > writeMaxBytes) throw writeMaxBytesError(data.length, writeMaxBytes);
   if (compression !== null && data.length >= COMPRESS_MIN_BYTES) {
     return compression.compress(data).then((compressed) => frame(1, compressed));
   }
   return frame(0, data);
+}
+
+/** A response message larger than `writeMaxBytes` (connect's words). */
+export function writeMaxBytesError(size: number, writeMaxBytes: number): ConnectError {
+  return new ConnectError(
+    `message size ${size} is larger than configured writeMaxBytes ${writeMaxBytes}`,
+    Code.ResourceExhausted,
+  );
 }
 
 function frame(flags: number, data: Uint8Array): Buffer {

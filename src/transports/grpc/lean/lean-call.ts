@@ -1,7 +1,14 @@
-// One call on the lean gRPC path: its stream, context, deadline, cancellation, and how it ends (OK or an error status).
-import { constants, type ServerHttp2Stream } from "node:http2";
+// One call on the lean gRPC path: its stream, context, deadline, cancellation, request body (unary) and how it ends.
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endWithTrailers, respondGrpc } from "../../../tunnel/server/grpc-stream.js";
+import {
+  type Envelope,
+  EnvelopeSplitter,
+  endedByReset,
+  incompleteEnvelopeError,
+  tooLargeError,
+} from "./envelope-reader.js";
 import type { GrpcCompression } from "./grpc-compression.js";
 import { copyHeaders, errorTrailers, okTrailers, RESPONSE_CONTENT_TYPE } from "./grpc-response.js";
 import type { LeanHandlerContext } from "./lean-context.js";
@@ -9,11 +16,53 @@ import type { LeanHandlerContext } from "./lean-context.js";
 /** The reason the context's signal carries once the call has ended normally. */
 const CALL_ENDED = new ConnectError("the call has ended", Code.Canceled);
 
+/** Headers and trailers of a unary answer nobody added to: shared (node copies what it is given, never edits it). */
+const OK_HEADERS: OutgoingHttpHeaders = Object.freeze({ ":status": 200, "content-type": RESPONSE_CONTENT_TYPE });
+const OK_TRAILERS: OutgoingHttpHeaders = Object.freeze({ "grpc-status": "0" });
+const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true });
+
+/*
+ * The stream holds its call only while the call runs. node:http2 keeps a stream object reachable until a full
+ * (mark-compact) collection, long after the call: whatever the stream references survives the young-generation
+ * collections and is copied into the old generation, which made the lean path's garbage collection cost several
+ * times the bare floor's. So the stream's listeners are module functions (no closure per call) that reach the call
+ * through this slot, and the slot is emptied when the call ends: the call, its context, its request and its
+ * answer then die young.
+ */
+const kCall = Symbol("streamgate.leanCall");
+const kTrailers = Symbol("streamgate.leanTrailers");
+interface CallStream extends ServerHttp2Stream {
+  [kCall]?: LeanCall | undefined;
+  [kTrailers]?: OutgoingHttpHeaders | undefined;
+}
+
+function onCallStreamClose(this: CallStream): void {
+  this[kCall]?.streamClosed();
+}
+
+function onCallStreamData(this: CallStream, chunk: Buffer): void {
+  this[kCall]?.bodyData(chunk);
+}
+
+function onCallStreamEnd(this: CallStream): void {
+  this[kCall]?.bodyEnded();
+}
+
+function onTrailersWanted(this: CallStream): void {
+  const trailers = this[kTrailers];
+  this[kTrailers] = undefined;
+  if (trailers !== undefined && !this.destroyed && !this.closed) this.sendTrailers(trailers);
+}
+
 /** The error a client's RST_STREAM means, as connect-node reports it to the handler's signal. */
 function resetError(rstCode: number): ConnectError {
   const code =
     rstCode === constants.NGHTTP2_CANCEL || rstCode === constants.NGHTTP2_NO_ERROR ? Code.Canceled : Code.Unavailable;
   return new ConnectError(`http/2 stream closed with error code 0x${rstCode.toString(16)}`, code);
+}
+
+function cancelledByClient(): ConnectError {
+  return new ConnectError("the client cancelled the call (RST_STREAM)", Code.Canceled);
 }
 
 /**
@@ -26,6 +75,14 @@ export class LeanCall {
   done = false;
   private headersSent = false;
   private timer: NodeJS.Timeout | undefined;
+  // The one-message request body (readSingleMessage): made only when the body is not one chunk holding exactly one
+  // envelope (the usual unary request).
+  private splitter: EnvelopeSplitter | undefined;
+  private found: Envelope | undefined;
+  private readMaxBytes = 0;
+  private kind = "";
+  private resolveBody: ((envelope: Envelope) => void) | undefined;
+  private rejectBody: ((error: unknown) => void) | undefined;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -34,8 +91,8 @@ export class LeanCall {
     private readonly closeUnread: boolean,
     private readonly mapError: (error: unknown) => ConnectError,
   ) {
-    // `on`, not `once`: a stream closes once, and once() would wrap the listener (an allocation per call).
-    stream.on("close", this.onClose);
+    (stream as CallStream)[kCall] = this;
+    stream.on("close", onCallStreamClose);
   }
 
   /** Ends the call with DEADLINE_EXCEEDED after `timeoutMs` (connect's deadline error). */
@@ -46,15 +103,103 @@ export class LeanCall {
     );
   }
 
-  private readonly onClose = () => {
-    if (this.done) return;
-    this.done = true;
-    this.cleanup(resetError(this.stream.rstCode));
-  };
+  /**
+   * Reads the whole request body of a unary or server-streaming call and resolves to its one envelope. Rejects as
+   * connect does: no message or a second one is UNIMPLEMENTED, a truncated one INVALID_ARGUMENT, an oversized one
+   * RESOURCE_EXHAUSTED (at once, from its prefix). Never settles when the call ends first (deadline, reset): nothing
+   * is left to run for it.
+   */
+  readSingleMessage(readMaxBytes: number, kind: string): Promise<Envelope> {
+    this.readMaxBytes = readMaxBytes;
+    this.kind = kind;
+    const body = new Promise<Envelope>((resolve, reject) => {
+      this.resolveBody = resolve;
+      this.rejectBody = reject;
+    });
+    this.stream.on("data", onCallStreamData);
+    this.stream.on("end", onCallStreamEnd);
+    return body;
+  }
+
+  /** @internal A chunk of the request body (listener of the stream). */
+  bodyData(chunk: Buffer): void {
+    if (this.rejectBody === undefined) return;
+    if (this.splitter === undefined && this.found === undefined && chunk.length >= 5) {
+      const length = chunk.readUInt32BE(1);
+      if (length > this.readMaxBytes) {
+        this.settleBody(tooLargeError(length, this.readMaxBytes));
+        return;
+      }
+      if (chunk.length === 5 + length) {
+        this.found = { flags: chunk[0]!, data: chunk.subarray(5) };
+        return;
+      }
+    }
+    this.splitter ??= new EnvelopeSplitter(this.readMaxBytes);
+    let envelopes: Envelope[];
+    try {
+      envelopes = this.splitter.push(chunk);
+    } catch (error) {
+      this.settleBody(error);
+      return;
+    }
+    for (const envelope of envelopes) {
+      if (this.found !== undefined) {
+        this.settleBody(
+          new ConnectError(`protocol error: received extra input message for ${this.kind} method`, Code.Unimplemented),
+        );
+        return;
+      }
+      this.found = envelope;
+    }
+  }
+
+  /** @internal The request body ended (its client half-closed), or the stream closed before it did. */
+  bodyEnded(): void {
+    const reject = this.rejectBody;
+    if (reject === undefined) return;
+    const partial = this.splitter?.partial ?? false;
+    if (this.found !== undefined && !partial) {
+      const resolve = this.resolveBody!;
+      this.settleBody(undefined);
+      resolve(this.found);
+      return;
+    }
+    this.settleBody(undefined);
+    const kind = this.kind;
+    // A body that ended short may have been cut by the client's RST_STREAM (a cancel): see endedByReset.
+    void endedByReset(this.stream).then((reset) => {
+      if (reset) reject(cancelledByClient());
+      else if (partial) reject(incompleteEnvelopeError());
+      else reject(new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented));
+    });
+  }
+
+  /** Stops reading the body: rejects with `error` when there is one. Later chunks and ends are ignored. */
+  private settleBody(error: unknown): void {
+    const reject = this.rejectBody;
+    this.resolveBody = undefined;
+    this.rejectBody = undefined;
+    if (error !== undefined) reject?.(error);
+  }
+
+  /** @internal The stream closed: a client reset or the end of an answered call. */
+  streamClosed(): void {
+    if (!this.done) {
+      this.done = true;
+      this.cleanup(resetError(this.stream.rstCode));
+    }
+    // A stream reset before its body ended: the call is cancelled above; the read just stops.
+    this.bodyEnded();
+  }
 
   private cleanup(reason: unknown): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.context.abort(reason);
+    // A body still being read when the call ends (deadline) is read no further; see kCall.
+    this.resolveBody = undefined;
+    this.rejectBody = undefined;
+    (this.stream as CallStream)[kCall] = undefined;
   }
 
   private responseHeaders() {
@@ -95,19 +240,20 @@ export class LeanCall {
       return;
     }
     this.done = true;
-    const stream = this.stream;
+    const stream = this.stream as CallStream;
     if (!stream.destroyed && !stream.closed) {
-      const trailers = okTrailers(this.context.peekResponseTrailer());
+      const trailer = this.context.peekResponseTrailer();
+      stream[kTrailers] = trailer === undefined ? OK_TRAILERS : okTrailers(trailer);
       this.headersSent = true;
-      const headers = copyHeaders(this.context.peekResponseHeader(), {
-        ":status": 200,
-        "content-type": RESPONSE_CONTENT_TYPE,
-      });
-      if (this.compression !== null) headers["grpc-encoding"] = this.compression.name;
-      stream.respond(headers, { waitForTrailers: true });
-      stream.once("wantTrailers", () => {
-        if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
-      });
+      const header = this.context.peekResponseHeader();
+      let headers = OK_HEADERS;
+      if (header !== undefined || this.compression !== null) {
+        headers = copyHeaders(header, { ":status": 200, "content-type": RESPONSE_CONTENT_TYPE });
+        if (this.compression !== null) headers["grpc-encoding"] = this.compression.name;
+      }
+      stream.respond(headers, RESPOND_WITH_TRAILERS);
+      // `on`, not `once`: a stream asks for its trailers once, and once() would wrap the listener (an allocation).
+      stream.on("wantTrailers", onTrailersWanted);
       stream.end(frame);
     }
     this.cleanup(CALL_ENDED);

@@ -20,7 +20,8 @@ export class LeanHandlerContext implements HandlerContext {
   private responseHeaders: Headers | undefined;
   private responseTrailers: Headers | undefined;
   private contextValues: ContextValues | undefined;
-  private readonly onShutdown = () => this.abort(this.shutdownSignal.reason);
+  /** Made with the signal: a call that never reads its signal allocates no listener. */
+  private onShutdown: (() => void) | undefined;
 
   constructor(
     readonly method: DescMethod,
@@ -37,13 +38,17 @@ export class LeanHandlerContext implements HandlerContext {
       this.controller = new AbortController();
       if (this.aborted) this.controller.abort(this.abortReason);
       else if (this.shutdownSignal.aborted) this.abort(this.shutdownSignal.reason);
-      else this.shutdownSignal.addEventListener("abort", this.onShutdown, { once: true });
+      else {
+        this.onShutdown = () => this.abort(this.shutdownSignal.reason);
+        this.shutdownSignal.addEventListener("abort", this.onShutdown, { once: true });
+      }
     }
     return this.controller.signal;
   }
 
-  readonly timeoutMs = (): number | undefined =>
-    this.deadlineAt === undefined ? undefined : this.deadlineAt - Date.now();
+  timeoutMs(): number | undefined {
+    return this.deadlineAt === undefined ? undefined : this.deadlineAt - Date.now();
+  }
 
   get url(): string {
     const authority = this.headers[":authority"] ?? this.headers.host ?? "localhost";
@@ -95,7 +100,7 @@ export class LeanHandlerContext implements HandlerContext {
     this.aborted = true;
     this.abortReason = reason;
     if (this.controller !== undefined) {
-      this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+      if (this.onShutdown !== undefined) this.shutdownSignal.removeEventListener("abort", this.onShutdown);
       this.controller.abort(reason);
     }
   }

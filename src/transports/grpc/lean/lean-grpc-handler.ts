@@ -11,11 +11,12 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, createServiceImplSpec, type ServiceImpl } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
-import { type Envelope, readEnvelopes, readSingleEnvelope } from "./envelope-reader.js";
-import { type GrpcCompression, negotiateCompression } from "./grpc-compression.js";
-import { frameMessage } from "./grpc-response.js";
+import { type Envelope, readEnvelopes } from "./envelope-reader.js";
+import { COMPRESS_MIN_BYTES, type GrpcCompression, negotiateCompression } from "./grpc-compression.js";
+import { frameMessage, writeMaxBytesError } from "./grpc-response.js";
 import { LeanCall } from "./lean-call.js";
 import { LeanHandlerContext } from "./lean-context.js";
+import { type MessageCodec, PUBSUB_CODECS } from "./pubsub-codecs.js";
 
 /** A service and its implementation, as registered on the connect router. */
 export interface LeanGrpcService {
@@ -58,6 +59,9 @@ type AnyImpl = (input: any, context: LeanHandlerContext) => any;
 interface Route {
   method: DescMethod;
   impl: AnyImpl;
+  /** Hand-written codecs of the request and response messages, where there are (the hot Pub/Sub calls). */
+  input: MessageCodec | undefined;
+  output: MessageCodec | undefined;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -74,6 +78,8 @@ export function createLeanGrpcHandler(options: LeanGrpcOptions): LeanGrpcHandler
       routes.set(`/${descriptor.typeName}/${method.name}`, {
         method,
         impl: spec.methods[method.localName]!.impl as AnyImpl,
+        input: PUBSUB_CODECS.get(method.input.typeName),
+        output: PUBSUB_CODECS.get(method.output.typeName),
       });
     }
   }
@@ -111,21 +117,21 @@ async function serveCall(
     if (method.methodKind === "unary") {
       // No closures, and awaits only of what can be pending (an await of a plain value still costs a turn of the
       // microtask queue): the unary call is the one whose fixed cost matters.
-      const envelope = await readSingleEnvelope(stream, options.readMaxBytes, "unary");
-      const decoded = decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
+      const envelope = await call.readSingleMessage(options.readMaxBytes, "unary");
+      const decoded = decodeMessage(method.input, envelope, compression.request, options.readMaxBytes, route.input);
       const output = await route.impl(decoded instanceof Promise ? await decoded : decoded, context);
       if (call.done) return;
-      const frame = encodeMessage(method.output, output, options.writeMaxBytes, compression.response);
+      const frame = encodeMessage(method.output, output, options.writeMaxBytes, compression.response, route.output);
       call.finishWith(frame instanceof Promise ? await frame : frame);
       return;
     }
     const decode = (envelope: Envelope) =>
-      decodeMessage(method.input, envelope, compression.request, options.readMaxBytes);
+      decodeMessage(method.input, envelope, compression.request, options.readMaxBytes, route.input);
     const encode = (message: unknown) =>
-      encodeMessage(method.output, message, options.writeMaxBytes, responseCompression);
+      encodeMessage(method.output, message, options.writeMaxBytes, responseCompression, route.output);
     switch (method.methodKind) {
       case "server_streaming": {
-        const input = await decode(await readSingleEnvelope(stream, options.readMaxBytes, "server-streaming"));
+        const input = await decode(await call.readSingleMessage(options.readMaxBytes, "server-streaming"));
         await writeAll(call, route.impl(input, context), encode);
         return;
       }
@@ -167,15 +173,36 @@ async function* decodeAll<T>(envelopes: AsyncIterable<Envelope>, decode: (envelo
   for await (const envelope of envelopes) yield await decode(envelope);
 }
 
-/** One response message, serialized and framed (compressed when negotiated and large enough). */
+/**
+ * One response message, serialized and framed (compressed when negotiated and large enough). A fast codec writes an
+ * uncompressed message straight into its frame; toBinary does what it declines.
+ */
 function encodeMessage(
   schema: DescMessage,
   message: unknown,
   writeMaxBytes: number,
   compression: GrpcCompression | null,
+  codec: MessageCodec | undefined,
 ): Buffer | Promise<Buffer> {
+  // A response that carries its own uncompressed frame (StreamingPull batches, encoded by hand) goes out as is.
+  const preFramed = compression === null ? (message as { [GRPC_FRAME]?: Buffer })[GRPC_FRAME] : undefined;
+  if (preFramed !== undefined && preFramed.length - 5 <= writeMaxBytes) return preFramed;
+  if (codec?.size !== undefined) {
+    const size = codec.size(message);
+    if (size >= 0 && (compression === null || size < COMPRESS_MIN_BYTES)) {
+      if (size > writeMaxBytes) throw writeMaxBytesError(size, writeMaxBytes);
+      const frame = Buffer.allocUnsafe(5 + size);
+      frame[0] = 0;
+      frame.writeUInt32BE(size, 1);
+      codec.write!(message, frame, 5);
+      return frame;
+    }
+  }
   return frameMessage(toBinary(schema, normalize(schema, message)), writeMaxBytes, compression);
 }
+
+/** Where a pre-encoded response carries its gRPC frame (set by transports/pubsub, which this must not import). */
+const GRPC_FRAME = Symbol.for("streamgate.grpc.frame");
 
 /** Implementations may return a plain init object; connect turns it into a message the same way. */
 function normalize(schema: DescMessage, message: unknown) {
@@ -187,17 +214,21 @@ function decodeMessage(
   envelope: Envelope,
   compression: GrpcCompression | null,
   readMaxBytes: number,
+  codec: MessageCodec | undefined,
 ): unknown {
   if ((envelope.flags & 1) === 1) {
     if (compression === null) {
       throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.InvalidArgument);
     }
-    return compression.decompress(envelope.data, readMaxBytes).then((data) => parse(schema, data));
+    return compression.decompress(envelope.data, readMaxBytes).then((data) => parse(schema, data, codec));
   }
-  return parse(schema, envelope.data);
+  return parse(schema, envelope.data, codec);
 }
 
-function parse(schema: DescMessage, data: Uint8Array): unknown {
+/** The request message: by the fast codec when it takes the bytes, else by fromBinary (whose errors are the answer). */
+function parse(schema: DescMessage, data: Uint8Array, codec: MessageCodec | undefined): unknown {
+  const fast = codec?.decode?.(data);
+  if (fast !== undefined) return fast;
   try {
     return fromBinary(schema, data);
   } catch (error) {
