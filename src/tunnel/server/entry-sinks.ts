@@ -119,31 +119,43 @@ function responseHeaders(
  *   such break: UNAVAILABLE with reason TUNNEL_AGENT_PROTOCOL and a message saying what the agent did.
  */
 export function createGrpcSink(stream: ServerHttp2Stream): ResponseSink {
+  // head and trailers answer WRITTEN when they wrote at once (always, unless refused): the exchange then goes on
+  // without a promise and a turn per call. A refusal is a rejected promise, as the ResponseSink contract says.
   return {
-    async head(head) {
-      if (stream.destroyed || stream.closed) throw clientGone();
-      checkStatus(head.status);
-      const headers = responseHeaders(head.headers);
-      const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
-      if (head.status !== 200 && problem !== null) {
-        throw new StreamgateError(
-          codeOfHttpStatus(head.status),
-          `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
-          { reason: "TUNNEL_AGENT_HTTP_STATUS" },
-        );
+    head(head) {
+      try {
+        if (stream.destroyed || stream.closed) throw clientGone();
+        checkStatus(head.status);
+        const headers = responseHeaders(head.headers);
+        const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
+        if (head.status !== 200 && problem !== null) {
+          throw new StreamgateError(
+            codeOfHttpStatus(head.status),
+            `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
+            { reason: "TUNNEL_AGENT_HTTP_STATUS" },
+          );
+        }
+        if (head.endStream && problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
+        stream.removeAllListeners("wantTrailers");
+        const sent: OutgoingHttpHeaders = { "content-type": "application/grpc", ...headers, ":status": 200 };
+        if (head.endStream) stream.respond(sent, { endStream: true });
+        else stream.respond(sent, { waitForTrailers: true });
+        return WRITTEN;
+      } catch (error) {
+        return Promise.reject(error);
       }
-      if (head.endStream && problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
-      stream.removeAllListeners("wantTrailers");
-      const sent: OutgoingHttpHeaders = { "content-type": "application/grpc", ...headers, ":status": 200 };
-      if (head.endStream) stream.respond(sent, { endStream: true });
-      else stream.respond(sent, { waitForTrailers: true });
     },
     data: (bytes) => writeWithBackpressure(stream, bytes),
-    async trailers(headers) {
+    trailers(headers) {
       const trailers = responseHeaders(headers);
       const problem = grpcStatusProblem(trailers["grpc-status"]);
-      if (problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
-      endWithTrailers(stream, trailers);
+      if (problem !== null) return Promise.reject(badResponse(`the gRPC response ended ${problem} (HTTP 200)`));
+      try {
+        endWithTrailers(stream, trailers);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return WRITTEN;
     },
     async error(error) {
       endGrpc(stream, error);
