@@ -209,20 +209,33 @@ export class AgentSession {
     return this.standby.splice(0);
   }
 
-  /** Most standbys worth keeping: the target plus headroom for a quarter of the load in flight. */
+  /**
+   * Most standbys worth keeping: the target plus headroom for a quarter of the load in flight. With reuse_streams
+   * and a recent peak (see keepLimit), what the peak needs in all instead: peak + target streams, less those in
+   * flight (they come back). A headroom on top of every request in flight made a closed-loop load, which swings
+   * between none and its peak in flight, ask for streams at each peak and refuse them (or their return) on the way
+   * down: a quarter of the calls of bench/tunnel's unary phase opened and closed a tunnel stream.
+   */
   private poolLimit(): number {
-    const wanted = this.init.standbyTarget + Math.ceil(this.inFlight / 4);
+    const wanted = this.peakIsRecent()
+      ? Math.max(this.init.standbyTarget, this.peakInFlight + this.init.standbyTarget - this.inFlight)
+      : this.init.standbyTarget + Math.ceil(this.inFlight / 4);
     return Math.max(0, Math.min(wanted, this.init.maxStreams - this.inFlight));
   }
 
   /**
-   * Most standbys kept when streams come back: twice the pool limit plus 8, and with reuse_streams at least the
-   * recent peak of requests in flight (a burst that comes back every few seconds then finds its streams open).
+   * Most standbys kept when streams come back: twice the pool limit plus 8, and with reuse_streams the recent peak
+   * of requests in flight plus the target, and 8 (a burst that comes back every few seconds then finds its streams
+   * open).
    */
   private keepLimit(): number {
-    const limit = this.poolLimit() * 2 + 8;
-    if (!this.reuseStreams || Date.now() - this.peakAtMs > PEAK_WINDOW_MS) return limit;
-    return Math.max(limit, Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams - this.inFlight));
+    if (!this.peakIsRecent()) return this.poolLimit() * 2 + 8;
+    return Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams - this.inFlight) + 8;
+  }
+
+  /** With reuse_streams, a peak of requests in flight seen within PEAK_WINDOW_MS. */
+  private peakIsRecent(): boolean {
+    return this.reuseStreams && Date.now() - this.peakAtMs <= PEAK_WINDOW_MS;
   }
 
   /** Coalesces OpenStreams requests: one control message per tick at most. */
