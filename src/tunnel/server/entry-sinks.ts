@@ -4,7 +4,14 @@ import type { Http2ServerResponse, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
-import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink, WRITTEN } from "../upstream/exchange.js";
+import {
+  endToEndHeaders,
+  type HeaderEntry,
+  headerObject,
+  isHopByHop,
+  type ResponseSink,
+  WRITTEN,
+} from "../upstream/exchange.js";
 import { codeOfHttpStatus } from "../upstream/upstream-errors.js";
 import { endGrpc, endWithTrailers } from "./grpc-stream.js";
 
@@ -93,6 +100,28 @@ function grpcStatusProblem(value: string | string[] | undefined): string | null 
 function responseHeaders(
   entries: readonly HeaderEntry[],
   keep: readonly string[] = [],
+): Record<string, string | string[]> {
+  // One pass into the header object (every head and trailers of every call comes here); a `connection` header,
+  // which names more headers to drop, takes the general path below.
+  const object: Record<string, string | string[]> = {};
+  for (const { name, value } of entries) {
+    const lower = name.toLowerCase();
+    if (lower === "connection") return responseHeadersNamed(entries, keep);
+    if (!keep.includes(lower) && (lower.startsWith(":") || isHopByHop(lower))) continue;
+    if (!HEADER_NAME.test(lower) || BAD_HEADER_VALUE.test(value)) continue;
+    const existing = object[lower];
+    if (existing === undefined) object[lower] = value;
+    else if (SINGLE_VALUE.has(lower)) continue;
+    else if (Array.isArray(existing)) existing.push(value);
+    else object[lower] = [existing, value];
+  }
+  return object;
+}
+
+/** responseHeaders for entries with a `connection` header (whose tokens name headers to drop). */
+function responseHeadersNamed(
+  entries: readonly HeaderEntry[],
+  keep: readonly string[],
 ): Record<string, string | string[]> {
   const seen = new Set<string>();
   const safe = endToEndHeaders(entries, keep)
