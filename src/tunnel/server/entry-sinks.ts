@@ -97,7 +97,7 @@ function grpcStatusProblem(value: string | string[] | undefined): string | null 
  * invalid names (an agent's header is dropped unless its name is a lowercase token and its value has no
  * CR, LF, NUL or other control character), no repeat of a single-value header.
  */
-function responseHeaders(
+export function responseHeaders(
   entries: readonly HeaderEntry[],
   keep: readonly string[] = [],
 ): Record<string, string | string[]> {
@@ -118,8 +118,11 @@ function responseHeaders(
   return object;
 }
 
-/** responseHeaders for entries with a `connection` header (whose tokens name headers to drop). */
-function responseHeadersNamed(
+/**
+ * responseHeaders for entries with a `connection` header (whose tokens name headers to drop), the general path:
+ * exported so a test can hold the one-pass path to it.
+ */
+export function responseHeadersNamed(
   entries: readonly HeaderEntry[],
   keep: readonly string[],
 ): Record<string, string | string[]> {
