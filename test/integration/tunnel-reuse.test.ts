@@ -120,6 +120,43 @@ describe("tunnel stream reuse", () => {
     });
   });
 
+  it("tunnel reuse - a peak of calls that were cancelled does not make the server ask for that many standbys", async () => {
+    // The peak of requests in flight sizes the pool streams may come back to; streams that did not come back
+    // (cancelled calls end theirs) are not asked for again beyond the usual standbys.
+    const calls = Array.from({ length: 100 }, () =>
+      (client as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>).Sleep!.call(
+        client,
+        Buffer.alloc(0),
+        () => undefined,
+      ),
+    );
+    await waitFor(() => server.server.tunnel!.stats().inFlight >= 100, {
+      timeoutMs: 10_000,
+      describe: () => JSON.stringify(server.server.tunnel!.stats()),
+    });
+    // The standbys asked for while the calls came in attach first (they are not what this test is about).
+    let settled = -1;
+    await waitFor(
+      () => {
+        const now = info().streams_attached;
+        const still = now === settled;
+        settled = now;
+        return still;
+      },
+      { timeoutMs: 10_000, intervalMs: 300, describe: () => JSON.stringify(info()) },
+    );
+    for (const call of calls) call.cancel();
+    await waitFor(() => server.server.tunnel!.stats().inFlight === 0 && info().in_flight === 0, {
+      timeoutMs: 10_000,
+      describe: () => JSON.stringify(info()),
+    });
+    const before = info().streams_attached;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const opened = info().streams_attached - before;
+    assert.ok(opened <= 16, `after 100 cancelled calls the agent attached ${opened} new standbys within 1 s`);
+    assert.deepEqual(await unary(client, "Unary", Buffer.from("after")), Buffer.from("after"));
+  });
+
   it("tunnel reuse - errors, cancels and streaming calls mix with reused streams", async () => {
     for (let round = 0; round < 5; round++) {
       // An error answer (trailers only) is a clean exchange too: the stream is reused for the next call.

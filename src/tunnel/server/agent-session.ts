@@ -119,7 +119,7 @@ export class AgentSession {
       this.scheduleTopUp();
       return true;
     }
-    if (this.standby.length >= this.poolLimit()) return false;
+    if (this.standby.length >= this.holdLimit()) return false;
     this.standby.push(stream);
     return true;
   }
@@ -209,18 +209,20 @@ export class AgentSession {
     return this.standby.splice(0);
   }
 
-  /**
-   * Most standbys worth keeping: the target plus headroom for a quarter of the load in flight. With reuse_streams
-   * and a recent peak (see keepLimit), what the peak needs in all instead: peak + target streams, less those in
-   * flight (they come back). A headroom on top of every request in flight made a closed-loop load, which swings
-   * between none and its peak in flight, ask for streams at each peak and refuse them (or their return) on the way
-   * down: a quarter of the calls of bench/tunnel's unary phase opened and closed a tunnel stream.
-   */
+  /** Most standbys worth keeping: the target plus headroom for a quarter of the load in flight. */
   private poolLimit(): number {
-    const wanted = this.peakIsRecent()
-      ? Math.max(this.init.standbyTarget, this.peakInFlight + this.init.standbyTarget - this.inFlight)
-      : this.init.standbyTarget + Math.ceil(this.inFlight / 4);
+    const wanted = this.init.standbyTarget + Math.ceil(this.inFlight / 4);
     return Math.max(0, Math.min(wanted, this.init.maxStreams - this.inFlight));
+  }
+
+  /**
+   * Most standbys an attaching stream may join: the pool limit, and with reuse_streams and a recent peak what that
+   * peak needs in all (peak + target, less the streams in flight: they come back).
+   */
+  private holdLimit(): number {
+    const pool = this.poolLimit();
+    if (!this.peakIsRecent()) return pool;
+    return Math.max(pool, this.peakTotal() - this.inFlight);
   }
 
   /**
@@ -230,7 +232,12 @@ export class AgentSession {
    */
   private keepLimit(): number {
     if (!this.peakIsRecent()) return this.poolLimit() * 2 + 8;
-    return Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams - this.inFlight) + 8;
+    return Math.max(this.poolLimit(), this.peakTotal() - this.inFlight) + 8;
+  }
+
+  /** Streams the recent peak needed in all: peak in flight + the standby target (within the agent's maximum). */
+  private peakTotal(): number {
+    return Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams);
   }
 
   /** With reuse_streams, a peak of requests in flight seen within PEAK_WINDOW_MS. */
@@ -251,7 +258,17 @@ export class AgentSession {
       const room = Math.max(0, this.init.maxStreams - this.inFlight - this.standby.length);
       this.requested = Math.min(this.requested, room);
       if (this.requested > 0 && Date.now() - this.requestedAtMs > STALE_REQUEST_MS) this.requested = 0;
-      const missing = wanted - this.standby.length - this.requested;
+      let missing = wanted - this.standby.length - this.requested;
+      // With reuse_streams the streams in flight come back: while a recent peak's streams are all there (standby,
+      // in flight or asked for), ask only for requests waiting beyond them. A headroom asked on top of every
+      // request in flight made a closed-loop load, which swings between none and its peak in flight, ask for
+      // streams at each peak and refuse them (or their return) on the way down: a quarter of the calls of
+      // bench/tunnel's unary phase opened and closed a tunnel stream.
+      if (this.peakIsRecent())
+        missing = Math.min(
+          missing,
+          this.peakTotal() + this.waiters.length - (this.standby.length + this.inFlight + this.requested),
+        );
       if (missing <= 0) return;
       this.requested += missing;
       this.requestedAtMs = Date.now();
