@@ -99,7 +99,7 @@ export interface TunnelProcesses {
   stop(): Promise<void>;
 }
 
-function getJson(port: number, path: string): Promise<unknown> {
+export function getJson(port: number, path: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const request = httpRequest({ host: "127.0.0.1", port, path, agent: false, timeout: 2_000 }, (response) => {
       let text = "";

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { processCpuMs } from "../lib/process-cpu.js";
 import type { WorkerReply } from "./client-worker.js";
-import { startBackendProcess, startLoadWorker, startRelayProcess, startTunnelProcesses } from "./processes.js";
+import { getJson, startBackendProcess, startLoadWorker, startRelayProcess, startTunnelProcesses } from "./processes.js";
 
 type Phase = "unary" | "stream" | "latency" | "idle";
 const PHASES: readonly Phase[] = ["unary", "stream", "latency", "idle"];
@@ -60,6 +60,16 @@ async function profile(phase: Phase): Promise<void> {
   try {
     const address = tunnel.grpcEntry;
     const run = (task: Parameters<(typeof workers)[0]["run"]>[0]) => Promise.all(workers.map((w) => w.run(task)));
+    // Tunnel streams the agent attached during the phase (with stream reuse, far fewer than calls).
+    const attached = async () => {
+      const port = (tunnel.server as { port?: number }).port;
+      if (port === undefined) return 0;
+      const reply = (await getJson(port, "/v1/tunnel/agents").catch(() => null)) as {
+        agents?: { streams_attached?: number }[];
+      } | null;
+      return (reply?.agents ?? []).reduce((sum, agent) => sum + (agent.streams_attached ?? 0), 0);
+    };
+    const attachedBefore = await attached();
     let before = cpu();
     let operations = 0;
     if (phase === "unary") {
@@ -114,6 +124,8 @@ async function profile(phase: Phase): Promise<void> {
       ]),
     );
     console.log(`${phase}: ${operations} operations; CPU per operation ${JSON.stringify(perOp)}`);
+    if (!values.floor)
+      console.log(`  tunnel streams attached during the phase: ${(await attached()) - attachedBefore}`);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await tunnel.stop();

@@ -88,6 +88,11 @@ export async function serveTunnelStream(
   }
 }
 
+/** A frame channel's SENT as the sink contract's WRITTEN (taken at once); any other promise as it is. */
+function written(sent: Promise<void>): Promise<void> {
+  return sent === SENT ? WRITTEN : sent;
+}
+
 /** Reads a stream to its end (frames the exchange no longer needs), ignoring errors. */
 async function drain(frames: AsyncIterator<TunnelFrame>): Promise<void> {
   try {
@@ -144,19 +149,17 @@ async function serveRequest(
     head: (response) => {
       if (response.endStream) responseEnded = true;
       const encoded = encodeResponseHeadFrame(ids, response.status, response.headers, response.endStream);
-      if (encoded !== null) return channel.sendEncoded(encoded);
+      // WRITTEN when the stream took the frame at once: the forwarder's relay goes on without a promise chain.
+      if (encoded !== null) return written(channel.sendEncoded(encoded));
       return send({
         case: "responseHead",
         value: { status: response.status, headers: response.headers, endStream: response.endStream },
       });
     },
-    data: (bytes) => {
-      const sent = channel.sendEncoded(encodeDataFrame(ids, bytes, false));
-      return sent === SENT ? WRITTEN : sent;
-    },
+    data: (bytes) => written(channel.sendEncoded(encodeDataFrame(ids, bytes, false))),
     trailers: (headers) => {
       responseEnded = true;
-      return channel.sendEncoded(encodeTrailersFrame(ids, headers));
+      return written(channel.sendEncoded(encodeTrailersFrame(ids, headers)));
     },
     error: (error) => {
       responseEnded = false;
@@ -284,20 +287,39 @@ async function finishWith(
 
 /** The request facts agent routes match on. */
 export function factsOf(head: RequestHead): RequestFacts {
-  const headers: Record<string, string | string[]> = {};
-  for (const { name, value } of head.headers) {
-    const existing = headers[name];
-    if (existing === undefined) headers[name] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else headers[name] = [existing, value];
+  return new HeadFacts(head);
+}
+
+/**
+ * RequestFacts of a RequestHead whose header object is built on first use: only a route with header conditions
+ * reads it, and building it for every request cost more than matching.
+ */
+class HeadFacts implements RequestFacts {
+  readonly authority: string;
+  readonly path: string;
+  readonly method: string;
+  readonly grpc: RequestFacts["grpc"];
+  private built: Record<string, string | string[]> | undefined;
+
+  constructor(private readonly head: RequestHead) {
+    this.authority = head.authority;
+    this.path = head.path;
+    this.method = head.method;
+    this.grpc = head.protocol === Protocol.GRPC ? grpcFromPath(head.path) : null;
   }
-  return {
-    authority: head.authority,
-    path: head.path,
-    method: head.method,
-    headers,
-    grpc: head.protocol === Protocol.GRPC ? grpcFromPath(head.path) : null,
-  };
+
+  get headers(): Record<string, string | string[]> {
+    if (this.built !== undefined) return this.built;
+    const headers: Record<string, string | string[]> = {};
+    for (const { name, value } of this.head.headers) {
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else headers[name] = [existing, value];
+    }
+    this.built = headers;
+    return headers;
+  }
 }
 
 function noRoute(head: RequestHead): StreamgateError {

@@ -16,16 +16,25 @@ const TAG_DATA_END = (2 << 3) | WIRE_VARINT;
 
 /** The encoded request_id and trace_id fields of a request's frames: made once, copied into each Data frame. */
 export function encodeFrameIds(requestId: string, traceId: string): Uint8Array {
-  const parts: number[] = [];
-  for (const [tag, value] of [
-    [TAG_REQUEST_ID, requestId],
-    [TAG_TRACE_ID, traceId],
-  ] as const) {
-    if (value === "") continue; // proto3 default: not on the wire
-    const bytes = Buffer.from(value, "utf8");
-    parts.push(tag, ...varint(bytes.length), ...bytes);
+  // proto3 defaults (empty strings) are not on the wire.
+  const idBytes = requestId === "" ? 0 : Buffer.byteLength(requestId, "utf8");
+  const traceBytes = traceId === "" ? 0 : Buffer.byteLength(traceId, "utf8");
+  const out = Buffer.allocUnsafe(
+    (idBytes === 0 ? 0 : 1 + varintSize(idBytes) + idBytes) +
+      (traceBytes === 0 ? 0 : 1 + varintSize(traceBytes) + traceBytes),
+  );
+  let at = 0;
+  if (idBytes > 0) {
+    out[at++] = TAG_REQUEST_ID;
+    at = writeVarint(out, at, idBytes);
+    at += out.write(requestId, at, "utf8");
   }
-  return Uint8Array.from(parts);
+  if (traceBytes > 0) {
+    out[at++] = TAG_TRACE_ID;
+    at = writeVarint(out, at, traceBytes);
+    out.write(traceId, at, "utf8");
+  }
+  return out;
 }
 
 /** One length-prefixed TunnelFrame with a Data kind, byte for byte what the schema encoder writes. */
@@ -131,16 +140,6 @@ function varintSize(value: number): number {
   return size;
 }
 
-function varint(value: number): number[] {
-  const out: number[] = [];
-  while (value >= 0x80) {
-    out.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
-  return out;
-}
-
 function writeVarint(target: Uint8Array, at: number, value: number): number {
   while (value >= 0x80) {
     target[at++] = (value & 0x7f) | 0x80;
@@ -164,16 +163,19 @@ function readVarint(source: Uint8Array, at: number): { value: number; next: numb
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** node's native latin1 slice of any byte view: for ASCII bytes, the same string as UTF-8 decoding gives. */
+const latin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }
+).latin1Slice;
 
 /** The UTF-8 text, or null for invalid UTF-8 (left to the schema decoder to judge). */
 export function utf8(source: Uint8Array, start: number, end: number): string | null {
-  // Request and trace ids (on every frame) are short ASCII: built here, without a call into the TextDecoder.
-  // (One fromCharCode over the bytes: a string built by += would be a rope of one-character pieces, kept whole
-  // for as long as the id lives.)
-  if (end - start <= 64) {
+  // Ids and header names and values (a dozen or more per head frame) are short ASCII: one native latin1 slice,
+  // about 3x cheaper than String.fromCharCode over a subarray and than the TextDecoder (bench/tunnel profiles).
+  if (end - start <= 256) {
     let ascii = true;
     for (let index = start; index < end; index++) if (source[index]! >= 0x80) ascii = false;
-    if (ascii) return String.fromCharCode.apply(null, source.subarray(start, end) as unknown as number[]);
+    if (ascii) return latin1Slice.call(source, start, end);
   }
   try {
     return decoder.decode(source.subarray(start, end));

@@ -150,6 +150,24 @@ describe("tunnel head frames", () => {
     }
   });
 
+  it("decodeHotFrame - Data and head frames behind ids of any length decode as the schema does", () => {
+    // Ids of one-byte and multi-byte lengths, and non-ASCII ones: the kind is found behind them, or both
+    // decoders are tried.
+    const ids: [string, string][] = [...IDS, ["x".repeat(130), "ünïcødé-✓"], ["é", "t".repeat(300)]];
+    for (const [requestId, traceId] of ids) {
+      const inits: MessageInitShape<typeof TunnelFrameSchema>[] = [
+        { requestId, traceId, kind: { case: "data", value: { data: Uint8Array.of(1, 2, 3), endStream: true } } },
+        { requestId, traceId, kind: { case: "data", value: {} } },
+        { requestId, traceId, kind: { case: "trailers", value: { headers: [{ name: "grpc-status", value: "0" }] } } },
+        { requestId, traceId, kind: { case: "responseHead", value: { status: 200, endStream: true } } },
+      ];
+      for (const init of inits) {
+        const body = toBinary(TunnelFrameSchema, create(TunnelFrameSchema, init));
+        assert.deepStrictEqual(decodeHotFrame(body), fromBinary(TunnelFrameSchema, body), show(init));
+      }
+    }
+  });
+
   it("leaves to the schema what is not a plain head frame", () => {
     const head = toBinary(
       TunnelFrameSchema,

@@ -14,6 +14,7 @@ const WIRE_LEN = 2;
 const TAG_REQUEST_ID = (1 << 3) | WIRE_LEN;
 const TAG_TRACE_ID = (2 << 3) | WIRE_LEN;
 const TAG_REQUEST_HEAD = (11 << 3) | WIRE_LEN;
+const TAG_DATA = (13 << 3) | WIRE_LEN;
 const TAG_RESPONSE_HEAD = (12 << 3) | WIRE_LEN;
 const TAG_TRAILERS = (14 << 3) | WIRE_LEN;
 // Header
@@ -280,7 +281,16 @@ export function decodeHeadFrame(body: Uint8Array): TunnelFrame | null {
 
 /** The frame decoder's fast path on both ends: Data, RequestHead, ResponseHead and Trailers without the schema. */
 export function decodeHotFrame(body: Uint8Array): TunnelFrame | null {
-  return decodeDataFrame(body) ?? decodeHeadFrame(body);
+  // The kind's tag follows the ids (fields 1 and 2, in that order as encoders write them): one look at it picks the
+  // decoder, so a head frame's ids are not decoded twice (once by a Data attempt that fails on the kind).
+  let at = 0;
+  while (at < body.length && (body[at] === TAG_REQUEST_ID || body[at] === TAG_TRACE_ID)) {
+    // One-byte lengths only (ids are short); anything longer goes through the full decoders below.
+    const length = body[at + 1];
+    if (length === undefined || length >= 0x80) break;
+    at += 2 + length;
+  }
+  return body[at] === TAG_DATA ? decodeDataFrame(body) : (decodeHeadFrame(body) ?? decodeDataFrame(body));
 }
 
 function readRequestHead(reader: Reader): TunnelFrame["kind"] | null {

@@ -119,7 +119,7 @@ export class AgentSession {
       this.scheduleTopUp();
       return true;
     }
-    if (this.standby.length >= this.poolLimit()) return false;
+    if (this.standby.length >= this.holdLimit()) return false;
     this.standby.push(stream);
     return true;
   }
@@ -216,13 +216,33 @@ export class AgentSession {
   }
 
   /**
-   * Most standbys kept when streams come back: twice the pool limit plus 8, and with reuse_streams at least the
-   * recent peak of requests in flight (a burst that comes back every few seconds then finds its streams open).
+   * Most standbys an attaching stream may join: the pool limit, and with reuse_streams and a recent peak what that
+   * peak needs in all (peak + target, less the streams in flight: they come back).
+   */
+  private holdLimit(): number {
+    const pool = this.poolLimit();
+    if (!this.peakIsRecent()) return pool;
+    return Math.max(pool, this.peakTotal() - this.inFlight);
+  }
+
+  /**
+   * Most standbys kept when streams come back: twice the pool limit plus 8, and with reuse_streams the recent peak
+   * of requests in flight plus the target, and 8 (a burst that comes back every few seconds then finds its streams
+   * open).
    */
   private keepLimit(): number {
-    const limit = this.poolLimit() * 2 + 8;
-    if (!this.reuseStreams || Date.now() - this.peakAtMs > PEAK_WINDOW_MS) return limit;
-    return Math.max(limit, Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams - this.inFlight));
+    if (!this.peakIsRecent()) return this.poolLimit() * 2 + 8;
+    return Math.max(this.poolLimit(), this.peakTotal() - this.inFlight) + 8;
+  }
+
+  /** Streams the recent peak needed in all: peak in flight + the standby target (within the agent's maximum). */
+  private peakTotal(): number {
+    return Math.min(this.peakInFlight + this.init.standbyTarget, this.init.maxStreams);
+  }
+
+  /** With reuse_streams, a peak of requests in flight seen within PEAK_WINDOW_MS. */
+  private peakIsRecent(): boolean {
+    return this.reuseStreams && Date.now() - this.peakAtMs <= PEAK_WINDOW_MS;
   }
 
   /** Coalesces OpenStreams requests: one control message per tick at most. */
@@ -238,7 +258,17 @@ export class AgentSession {
       const room = Math.max(0, this.init.maxStreams - this.inFlight - this.standby.length);
       this.requested = Math.min(this.requested, room);
       if (this.requested > 0 && Date.now() - this.requestedAtMs > STALE_REQUEST_MS) this.requested = 0;
-      const missing = wanted - this.standby.length - this.requested;
+      let missing = wanted - this.standby.length - this.requested;
+      // With reuse_streams the streams in flight come back: while a recent peak's streams are all there (standby,
+      // in flight or asked for), ask only for requests waiting beyond them. A headroom asked on top of every
+      // request in flight made a closed-loop load, which swings between none and its peak in flight, ask for
+      // streams at each peak and refuse them (or their return) on the way down: a quarter of the calls of
+      // bench/tunnel's unary phase opened and closed a tunnel stream.
+      if (this.peakIsRecent())
+        missing = Math.min(
+          missing,
+          this.peakTotal() + this.waiters.length - (this.standby.length + this.inFlight + this.requested),
+        );
       if (missing <= 0) return;
       this.requested += missing;
       this.requestedAtMs = Date.now();

@@ -4,7 +4,14 @@ import type { Http2ServerResponse, OutgoingHttpHeaders, ServerHttp2Stream } from
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { Code, codeName, httpStatusByCode, StreamgateError } from "../../errors/index.js";
-import { endToEndHeaders, type HeaderEntry, headerObject, type ResponseSink, WRITTEN } from "../upstream/exchange.js";
+import {
+  endToEndHeaders,
+  type HeaderEntry,
+  headerObject,
+  isHopByHop,
+  type ResponseSink,
+  WRITTEN,
+} from "../upstream/exchange.js";
 import { codeOfHttpStatus } from "../upstream/upstream-errors.js";
 import { endGrpc, endWithTrailers } from "./grpc-stream.js";
 
@@ -90,9 +97,34 @@ function grpcStatusProblem(value: string | string[] | undefined): string | null 
  * invalid names (an agent's header is dropped unless its name is a lowercase token and its value has no
  * CR, LF, NUL or other control character), no repeat of a single-value header.
  */
-function responseHeaders(
+export function responseHeaders(
   entries: readonly HeaderEntry[],
   keep: readonly string[] = [],
+): Record<string, string | string[]> {
+  // One pass into the header object (every head and trailers of every call comes here); a `connection` header,
+  // which names more headers to drop, takes the general path below.
+  const object: Record<string, string | string[]> = {};
+  for (const { name, value } of entries) {
+    const lower = name.toLowerCase();
+    if (lower === "connection") return responseHeadersNamed(entries, keep);
+    if (!keep.includes(lower) && (lower.startsWith(":") || isHopByHop(lower))) continue;
+    if (!HEADER_NAME.test(lower) || BAD_HEADER_VALUE.test(value)) continue;
+    const existing = object[lower];
+    if (existing === undefined) object[lower] = value;
+    else if (SINGLE_VALUE.has(lower)) continue;
+    else if (Array.isArray(existing)) existing.push(value);
+    else object[lower] = [existing, value];
+  }
+  return object;
+}
+
+/**
+ * responseHeaders for entries with a `connection` header (whose tokens name headers to drop), the general path:
+ * exported so a test can hold the one-pass path to it.
+ */
+export function responseHeadersNamed(
+  entries: readonly HeaderEntry[],
+  keep: readonly string[],
 ): Record<string, string | string[]> {
   const seen = new Set<string>();
   const safe = endToEndHeaders(entries, keep)
@@ -119,31 +151,43 @@ function responseHeaders(
  *   such break: UNAVAILABLE with reason TUNNEL_AGENT_PROTOCOL and a message saying what the agent did.
  */
 export function createGrpcSink(stream: ServerHttp2Stream): ResponseSink {
+  // head and trailers answer WRITTEN when they wrote at once (always, unless refused): the exchange then goes on
+  // without a promise and a turn per call. A refusal is a rejected promise, as the ResponseSink contract says.
   return {
-    async head(head) {
-      if (stream.destroyed || stream.closed) throw clientGone();
-      checkStatus(head.status);
-      const headers = responseHeaders(head.headers);
-      const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
-      if (head.status !== 200 && problem !== null) {
-        throw new StreamgateError(
-          codeOfHttpStatus(head.status),
-          `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
-          { reason: "TUNNEL_AGENT_HTTP_STATUS" },
-        );
+    head(head) {
+      try {
+        if (stream.destroyed || stream.closed) throw clientGone();
+        checkStatus(head.status);
+        const headers = responseHeaders(head.headers);
+        const problem = head.endStream ? grpcStatusProblem(headers["grpc-status"]) : "without grpc-status";
+        if (head.status !== 200 && problem !== null) {
+          throw new StreamgateError(
+            codeOfHttpStatus(head.status),
+            `the tunnel agent answered HTTP ${head.status} ${problem} (gRPC status mapped from the HTTP status)`,
+            { reason: "TUNNEL_AGENT_HTTP_STATUS" },
+          );
+        }
+        if (head.endStream && problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
+        stream.removeAllListeners("wantTrailers");
+        const sent: OutgoingHttpHeaders = { "content-type": "application/grpc", ...headers, ":status": 200 };
+        if (head.endStream) stream.respond(sent, { endStream: true });
+        else stream.respond(sent, { waitForTrailers: true });
+        return WRITTEN;
+      } catch (error) {
+        return Promise.reject(error);
       }
-      if (head.endStream && problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
-      stream.removeAllListeners("wantTrailers");
-      const sent: OutgoingHttpHeaders = { "content-type": "application/grpc", ...headers, ":status": 200 };
-      if (head.endStream) stream.respond(sent, { endStream: true });
-      else stream.respond(sent, { waitForTrailers: true });
     },
     data: (bytes) => writeWithBackpressure(stream, bytes),
-    async trailers(headers) {
+    trailers(headers) {
       const trailers = responseHeaders(headers);
       const problem = grpcStatusProblem(trailers["grpc-status"]);
-      if (problem !== null) throw badResponse(`the gRPC response ended ${problem} (HTTP 200)`);
-      endWithTrailers(stream, trailers);
+      if (problem !== null) return Promise.reject(badResponse(`the gRPC response ended ${problem} (HTTP 200)`));
+      try {
+        endWithTrailers(stream, trailers);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return WRITTEN;
     },
     async error(error) {
       endGrpc(stream, error);

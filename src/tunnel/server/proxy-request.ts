@@ -1,5 +1,5 @@
 // One request from a public entry: rule, bearer check, agent pick, standby stream, exchange, accounting.
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Code, StreamgateError } from "../../errors/index.js";
 import type { TunnelMetrics } from "../../observability/metrics.js";
 import { matchServerRule, type ServerRule, type ServerRules, type UpstreamSpec } from "../rules/index.js";
@@ -172,7 +172,7 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
       try {
         const outcome = await runTunnelExchange(
           tunnel,
-          { head, requestId: randomUUID(), traceId, body, deadlineAtMs, signal: abort.signal },
+          { head, requestId: nextRequestId(), traceId, body, deadlineAtMs, signal: abort.signal },
           sink,
         );
         reusable = outcome.reusable;
@@ -210,6 +210,17 @@ export async function proxyRequest(context: ProxyContext, input: ProxyInput): Pr
       if (bytesOut > 0) metrics.bytes.inc({ group: labels.group, direction: "out" }, bytesOut);
     }
   }
+}
+
+/**
+ * Request ids: this process's random prefix and a counter, unique per server process and short (every tunnel
+ * frame of a request carries its id, and both ends decode it per frame); a UUID per request cost more.
+ */
+const REQUEST_ID_PREFIX = randomBytes(6).toString("base64url");
+let requestCounter = 0;
+function nextRequestId(): string {
+  requestCounter += 1;
+  return `${REQUEST_ID_PREFIX}.${requestCounter.toString(36)}`;
 }
 
 /** Longest wait for a standby, in multiples of standbyWaitMs, while the agent keeps attaching new ones. */
@@ -304,11 +315,19 @@ function statusOf(headers: readonly { name: string; value: string }[]): string {
 /** Distinct gRPC methods labelled before the rest are counted as "other" (bounds metric cardinality). */
 const MAX_METHOD_LABELS = 500;
 const methodLabels = new Set<string>();
+/** Label per request path seen (most calls repeat a few paths): no split and regex per request. */
+const labelByPath = new Map<string, string>();
 
 function grpcMethodLabel(path: string): string {
+  const known = labelByPath.get(path);
+  if (known !== undefined) return known;
   const method = path.split("?")[0]!.replace(/^\//, "");
-  if (methodLabels.has(method)) return method;
-  if (methodLabels.size >= MAX_METHOD_LABELS || method.length > 200) return "other";
-  methodLabels.add(method);
-  return method;
+  let label = method;
+  if (!methodLabels.has(method)) {
+    if (methodLabels.size >= MAX_METHOD_LABELS || method.length > 200) label = "other";
+    else methodLabels.add(method);
+  }
+  // Bounded like the labels: past it, paths are worked out each time.
+  if (labelByPath.size < MAX_METHOD_LABELS * 2) labelByPath.set(path, label);
+  return label;
 }

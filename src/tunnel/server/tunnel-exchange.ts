@@ -123,7 +123,8 @@ export async function runTunnelExchange(
   try {
     if (outcome.cancelled || outcome.deadlineExceeded) throw closedSignal;
     request.head.timeoutMs = BigInt(Math.max(0, Math.ceil(timeoutMs)));
-    await stopped(tunnel.sendRequestHead(ids, request.requestId, request.traceId, request.head));
+    const headSent = tunnel.sendRequestHead(ids, request.requestId, request.traceId, request.head);
+    if (headSent !== SENT) await stopped(headSent);
     const pump = request.body === null ? Promise.resolve() : pumpBody(request.body);
     pump.catch(() => undefined);
 
@@ -145,9 +146,12 @@ export async function runTunnelExchange(
           outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
           outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
         }
-        await stopped(
-          sink.head({ status: kind.value.status, headers: kind.value.headers, endStream: kind.value.endStream }),
-        );
+        const written = sink.head({
+          status: kind.value.status,
+          headers: kind.value.headers,
+          endStream: kind.value.endStream,
+        });
+        if (written !== WRITTEN) await stopped(written);
         if (kind.value.endStream) break;
       } else if (kind.case === "data") {
         outcome.bytesOut += kind.value.data.length;
@@ -159,7 +163,8 @@ export async function runTunnelExchange(
       } else if (kind.case === "trailers") {
         outcome.grpcStatus = grpc ? grpcStatusOf(kind.value.headers) : null;
         outcome.agentUnavailable = outcome.grpcStatus === Code.UNAVAILABLE;
-        await stopped(sink.trailers(kind.value.headers));
+        const written = sink.trailers(kind.value.headers);
+        if (written !== WRITTEN) await stopped(written);
         break;
       } else if (kind.case === "error" || kind.case === "cancel") {
         const code = kind.case === "error" ? (kind.value.code as Code) : Code.CANCELLED;

@@ -71,6 +71,11 @@ const HOP_BY_HOP = new Set([
   "http2-settings",
 ]);
 
+/** True for a header (lowercase name) that belongs to one connection: see HOP_BY_HOP. */
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
 /**
  * `headers` without hop-by-hop and pseudo headers, and without any header the `connection` header
  * names. `keep` lists hop-by-hop names to keep anyway (e.g. `upgrade` for a WebSocket handshake).

@@ -8,9 +8,9 @@ import {
   formatGrpcTimeout,
   type HeaderEntry,
   headerEntries,
-  headerObject,
   type ResponseSink,
   type UpstreamExchange,
+  WRITTEN,
 } from "./exchange.js";
 import { GrpcMessageScanner } from "./grpc-message-scanner.js";
 import { type Http2SessionPool, http2Origin } from "./http2-sessions.js";
@@ -100,8 +100,11 @@ export function forwardHttp2(
       );
       return;
     }
+    // A sink that took the head at once (WRITTEN) needs no pause: the body follows in this turn.
+    const headed = relay.head({ status, headers: entries, endStream });
+    if (headed === WRITTEN) return;
     active.pause();
-    void relay.head({ status, headers: entries, endStream }).then(() => {
+    void headed.then(() => {
       if (!relay.closed) active.resume();
     });
   });
@@ -117,9 +120,11 @@ export function forwardHttp2(
     }
     // Up to RELAY_AHEAD chunks may wait in the relay: pausing and resuming the backend stream on every
     // chunk costs more than the chunk itself; beyond that the backend is paused (flow control holds it).
+    const sent = relay.data(chunk);
+    if (sent === WRITTEN) return;
     relaying++;
     if (relaying >= RELAY_AHEAD && !active.isPaused()) active.pause();
-    void relay.data(chunk).then(() => {
+    void sent.then(() => {
       relaying--;
       if (relaying < RELAY_AHEAD && active.isPaused() && !relay.closed) active.resume();
     });
@@ -211,13 +216,20 @@ function requestHeaders(
   remaining: number | undefined,
 ): Record<string, string | string[]> {
   const { head } = exchange;
-  const entries = endToEndHeaders(head.headers).filter(
-    ({ name }) => name !== "grpc-timeout" && name !== "traceparent" && name !== "content-length",
-  );
+  // One pass: endToEndHeaders less grpc-timeout, traceparent and content-length (set below), into a header object.
+  const entries = endToEndHeaders(head.headers);
+  const headers: Record<string, string | string[]> = {};
+  for (const { name, value } of entries) {
+    if (name === "grpc-timeout" || name === "traceparent" || name === "content-length") continue;
+    const lower = name.toLowerCase();
+    const existing = headers[lower];
+    if (existing === undefined) headers[lower] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else headers[lower] = [existing, value];
+  }
   const incoming = head.headers.find(({ name }) => name === "traceparent")?.value;
   const parent =
     incoming ?? (exchange.traceId ? { traceId: exchange.traceId, parentId: "0000000000000001", flags: 1 } : undefined);
-  const headers = headerObject(entries);
   headers[":method"] = head.method || "POST";
   headers[":path"] = head.path || "/";
   headers[":authority"] = head.authority || new URL(address).host;

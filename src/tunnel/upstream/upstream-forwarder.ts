@@ -71,7 +71,8 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
 
   const poolOf = (config: UpstreamSpec): UpstreamPool => {
     const existing = pools.get(config.name);
-    if (existing !== undefined && sameConfig(existing.config, config)) return existing;
+    // The same rules object on every request until the rules file changes: identity first, no comparison.
+    if (existing !== undefined && (existing.config === config || sameConfig(existing.config, config))) return existing;
     existing?.close();
     const pool = new UpstreamPool(config, sessions, notify);
     pools.set(config.name, pool);
