@@ -1,6 +1,8 @@
 // WebSocket /v1/ws against a real server with the `ws` client: subscribe, publish, resume, gaps, bad input.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
+import WebSocket from "ws";
 import type { EmbeddedEngine } from "../../src/engines/embedded/index.js";
 import { startTestServer, type TestServer } from "../harness/start-test-server.js";
 import { uniqueName } from "../harness/unique-name.js";
@@ -146,5 +148,35 @@ describe("streams - WebSocket", () => {
     assert.equal(ok.status, 200);
     await ok.text();
     await bystander.close();
+  });
+});
+
+/** docs/protocol.md: a connection that answered no pong for 10 s is terminated. */
+const DOCUMENTED_SILENCE_MS = 10_000;
+
+describe("streams - WebSocket dead peers", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ heartbeatMs: 500 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it("streams ws - a client that answers no ping is terminated after 10 s of silence; one that answers stays", async () => {
+    const url = `${server.url.replace(/^http/, "ws")}/v1/ws`;
+    const silent = new WebSocket(url, { autoPong: false });
+    const live = new WebSocket(url);
+    await Promise.all([once(silent, "open"), once(live, "open")]);
+    const openedAt = performance.now();
+    const [code] = (await once(silent, "close")) as [number];
+    const silentFor = performance.now() - openedAt;
+    assert.equal(code, 1006, "a dead peer is terminated, not closed with a handshake");
+    // Two missed pings would be 1 s at this interval: the 10 s floor docs/protocol.md states decides.
+    assert.ok(silentFor >= DOCUMENTED_SILENCE_MS, `terminated after ${Math.round(silentFor)} ms`);
+    assert.ok(silentFor < DOCUMENTED_SILENCE_MS + 5_000, `terminated after ${Math.round(silentFor)} ms`);
+    assert.equal(live.readyState, WebSocket.OPEN, "the client that answers pings is kept");
+    live.close();
+    await once(live, "close");
   });
 });

@@ -32,7 +32,7 @@ export interface WsConnectionContext {
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 export class WsConnection {
-  /** Pings sent without a pong since; the endpoint terminates at 2. */
+  /** Pings sent without a pong since; the endpoint terminates the connection as a dead peer past its limit. */
   missedPongs = 0;
   private readonly subscriptions = new Map<string, AbortController>();
   private malformedInRow = 0;

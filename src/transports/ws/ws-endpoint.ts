@@ -12,7 +12,10 @@ import { WsConnection } from "./ws-connection.js";
 export interface WebSocketEndpointOptions {
   hub: StreamHub;
   publish(topic: TopicName, messages: MessageInput[]): Promise<PublishedRef[]>;
-  /** Interval of WebSocket pings; a connection that misses two pongs is terminated. */
+  /**
+   * Interval of WebSocket pings. A connection is terminated as a dead peer when it has missed two pongs and
+   * at least DEAD_PEER_AFTER_MS has passed since it last answered one.
+   */
   heartbeatMs: number;
   /** Largest frame a client may send, in bytes; larger ones close with 1009. Default 1 MiB. */
   maxPayloadBytes?: number;
@@ -33,6 +36,14 @@ export interface WebSocketEndpoint {
 }
 
 export const WEBSOCKET_PATH = "/v1/ws";
+
+/**
+ * Least silence, in ms, before a connection is a dead peer, whatever the ping interval. A client that stopped reading
+ * (a frozen tab, a paused stream) cannot answer pings queued behind the data it did not read; while the socket still
+ * takes that data, the slow-consumer limit has not yet had its say (close 1013 with a resume point). Short ping
+ * intervals must not pre-empt it: the default 15 s interval gives 30 s anyway.
+ */
+export const DEAD_PEER_AFTER_MS = 10_000;
 
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   const server = new WebSocketServer({
@@ -61,12 +72,13 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     liveConnections.track("websocket", ws);
   };
 
+  const missedPongLimit = Math.max(2, Math.ceil(DEAD_PEER_AFTER_MS / options.heartbeatMs));
   const pinger = setInterval(() => {
     for (const connection of connections) {
       // A closing connection (e.g. a slow consumer's 1013) has its close frame queued behind the data it did not
       // read: terminating it on missed pongs would drop that frame and its resume point (the client saw 1006).
       if (connection.isClosing) continue;
-      if (connection.missedPongs >= 2) {
+      if (connection.missedPongs >= missedPongLimit) {
         connection.terminate();
         continue;
       }
