@@ -121,6 +121,16 @@ describe("paged metrics", () => {
     assert.throws(() => m.pagedHistogram.labels({ path: "sse" }).observe(Number.NaN), TypeError);
     assert.throws(() => m.pagedHistogram.labels({ nope: "x" } as never), /label/i);
     assert.throws(() => m.pagedCounter.labels({ topic: "t", transport: "sse" }).inc(-1), /decrease/);
-    assert.throws(() => m.pagedCounter.labels({ nope: "x" } as never).inc(1), /label/i);
+    const bad = m.pagedCounter.labels({ nope: "x" } as never);
+    assert.throws(() => bad.inc(1), /label/i);
+    assert.throws(() => bad.inc(1), /label/i, "still refused, and nothing kept for the scrape");
+  });
+
+  it("scrapes after a refused label set as before it", async () => {
+    const m = pair();
+    assert.throws(() => m.pagedCounter.labels({ nope: "x" } as never).inc(2), /label/i);
+    m.pagedCounter.labels({ topic: "t", transport: "sse" }).inc(3);
+    m.counter.inc({ topic: "t", transport: "sse" }, 3);
+    assert.equal(await m.paged.metrics(), await m.plain.metrics());
   });
 });

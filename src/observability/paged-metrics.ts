@@ -185,9 +185,9 @@ export class PagedCounter<L extends string> {
    * here), so the series are listed in prom-client's order.
    */
   started(series: CounterSeries): void {
+    this.counter.inc(series.labels as Labels<L>, 0); // throws for a label prom-client does not know: nothing kept
     series.started = true;
     this.recorded.push(series);
-    this.counter.inc(series.labels as Labels<L>, 0);
   }
 
   /** Adds every pending count to prom-client (on scrape). */
