@@ -7,7 +7,8 @@ type Labels<L extends string> = Partial<Record<L, string | number>>;
 
 /** Key of a label set (done once per stream or page, never per message). */
 function labelKey<L extends string>(labelNames: readonly L[], labels: Labels<L>): string {
-  return JSON.stringify(labelNames.map((name) => labels[name] ?? null));
+  // String(): prom-client's own key makes 1 and "1" the same label value, so must this.
+  return JSON.stringify(labelNames.map((name) => (labels[name] === undefined ? null : String(labels[name]))));
 }
 
 /** One label set of a {@link PagedHistogram}: publish-to-delivery seconds recorded one add and one compare each. */
