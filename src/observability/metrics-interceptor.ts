@@ -5,19 +5,34 @@ import type { DeliveryStream } from "../engines/engine.js";
 import type { EngineInterceptor } from "../engines/engine-chain.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { CounterSeries, HistogramSeries } from "./paged-metrics.js";
 import { errorReason } from "./stream-telemetry.js";
 import { type TracingContext, traceLogFields, withTraceAttributes } from "./trace-context.js";
 
 /** The name of the metrics link of the engine chain. */
 export const METRICS_INTERCEPTOR = "metrics";
 
-function observeDeliveries(metrics: ServerMetrics, subscription: string, path: string, batch: ReceivedMessage[]): void {
+/** The metric series one delivery path of one subscription records into (resolved per stream or per pull). */
+interface DeliverySeries {
+  delivered: CounterSeries;
+  latency: HistogramSeries;
+}
+
+function deliverySeries(metrics: ServerMetrics, subscription: string, path: string): DeliverySeries {
+  return {
+    delivered: metrics.delivered.labels({ subscription, path }),
+    latency: metrics.deliveryLatency.labels({ path }),
+  };
+}
+
+/** One counter add per batch; one clock read per batch and a bucket add per first delivery. */
+function observeDeliveries(series: DeliverySeries, batch: ReceivedMessage[]): void {
   if (batch.length === 0) return;
-  metrics.delivered.inc({ subscription, path }, batch.length);
+  series.delivered.inc(batch.length);
   const now = Date.now();
   for (const received of batch) {
     if (received.deliveryAttempt <= 1) {
-      metrics.deliveryLatency.observe({ path }, Math.max(0, now - received.message.publishTimeMs) / 1000);
+      series.latency.observe(Math.max(0, now - received.message.publishTimeMs) / 1000);
     }
   }
 }
@@ -42,12 +57,13 @@ export function metricsInterceptor(
       },
       async pull(name, options) {
         const received = await next.pull(name, options);
-        observeDeliveries(metrics, name, "pull", received);
+        if (received.length > 0) observeDeliveries(deliverySeries(metrics, name, "pull"), received);
         return received;
       },
       openStream(name, options) {
         const stream = next.openStream(name, options);
         const path = options.clientId === "push" ? "push" : "stream";
+        const series = deliverySeries(metrics, name, path);
         const opened = streamLog(logger, context, name, path === "push" ? "push" : "streaming-pull", options.clientId);
         const counted: DeliveryStream = {
           setFlowControl: (messages, bytes) => stream.setFlowControl(messages, bytes),
@@ -57,7 +73,7 @@ export function metricsInterceptor(
             let reason = "ended";
             try {
               for await (const batch of stream) {
-                observeDeliveries(metrics, name, path, batch);
+                observeDeliveries(series, batch);
                 messagesSent += batch.length;
                 yield batch;
               }

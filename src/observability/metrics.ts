@@ -2,6 +2,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Engine } from "../engines/engine.js";
 import { liveConnections, StreamTransport } from "./connection-registry.js";
+import { PagedCounter, PagedHistogram } from "./paged-metrics.js";
 
 /** Most subscriptions whose backlog is exported per scrape (bounds scrape cost and cardinality). */
 export const MAX_SCRAPED_SUBSCRIPTIONS = 1000;
@@ -19,12 +20,13 @@ export interface MetricsSources {
 export interface ServerMetrics {
   readonly registry: Registry;
   readonly published: Counter<"topic">;
-  readonly delivered: Counter<"subscription" | "path">;
+  /** Recorded through a series per label set (paged-metrics.ts): a few additions per page, not prom-client's hashing. */
+  readonly delivered: PagedCounter<"subscription" | "path">;
   /**
    * Seconds from publish to first delivery; `path` is pull, stream (StreamingPull), push, or a
    * live-stream transport (sse, websocket, grpc, chat) for messages sent at the live tail.
    */
-  readonly deliveryLatency: Histogram<"path">;
+  readonly deliveryLatency: PagedHistogram<"path">;
   /** Refused requests (no or bad token) and denied calls (no grant), by transport and reason. */
   readonly authFailures: Counter<"transport" | "reason">;
   /** Requests and connections refused by a limit (`limit`: publish, connections_per_ip, connections_per_principal, subscriptions_per_principal). */
@@ -36,7 +38,7 @@ export interface ServerMetrics {
    */
   readonly proxyProtocolRejected: Counter<"listener" | "reason">;
   /** Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport. */
-  readonly streamSent: Counter<"topic" | "transport">;
+  readonly streamSent: PagedCounter<"topic" | "transport">;
   /** Live-stream clients dropped for falling behind (slow consumers), per transport. */
   readonly slowClientsDropped: Counter<"transport">;
   /** Prometheus text exposition. */
@@ -53,20 +55,20 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     labelNames: ["topic"] as const,
     registers: [registry],
   });
-  const delivered = new Counter({
+  const delivered = new PagedCounter({
     name: "streamgate_messages_delivered_total",
     help: "Messages delivered to subscribers (Pull, StreamingPull, push), per subscription and path",
     labelNames: ["subscription", "path"] as const,
     registers: [registry],
   });
-  const deliveryLatency = new Histogram({
+  const deliveryLatency = new PagedHistogram({
     name: "streamgate_publish_to_delivery_seconds",
     help: "Time from publish to a message's first delivery",
     labelNames: ["path"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const streamSent = new Counter({
+  const streamSent = new PagedCounter({
     name: "streamgate_stream_messages_sent_total",
     help: "Messages sent to live-stream clients (SSE, WebSocket, gRPC Events, chat), per topic and transport",
     labelNames: ["topic", "transport"] as const,
