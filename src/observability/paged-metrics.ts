@@ -1,6 +1,8 @@
 // Delivery metrics recorded at the cost of a few additions per message: prom-client hashes the label set and
 // validates it on every observe/inc, even through a child from `labels()`; these hold one series object per label
-// set and write it into prom-client when the registry is scraped (the metric's `collect` hook).
+// set and write it into prom-client when the registry is scraped (the metric's `collect` hook). The histogram writes
+// into prom-client's per-label-set table, which is internal: package.json pins prom-client exactly, and
+// paged-metrics.test.ts compares the exposition with plain prom-client recording, so an upgrade that moves it fails.
 import { Counter, type CounterConfiguration, Histogram, type HistogramConfiguration } from "prom-client";
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
