@@ -20,6 +20,7 @@ import {
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 const never = new AbortController().signal;
+const decode = (data: Uint8Array) => new TextDecoder().decode(data);
 
 runEngineContract("embedded", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), "streamgate-contract-"));
@@ -187,6 +188,61 @@ describe("embedded engine", () => {
       stored.map((item) => item.messageId),
       refs.flat().map((ref) => ref.messageId),
     );
+    assert.deepEqual(await current.checkIntegrity(), []);
+    await current.close();
+    engine = null;
+  });
+
+  it("publish - one-message calls to two topics, interleaved in one turn, each get their own offsets and messages", async () => {
+    await engine?.close();
+    let current = await open();
+    const names = [topic("interleaved-a"), topic("interleaved-b")];
+    for (const name of names) await current.createTopic({ name });
+    await current.publish(names[1]!, [message("before")]);
+    // A watcher keeps the recent-messages window of the first topic, so its reads come from memory.
+    const seen: number[] = [];
+    const unwatch = current.watchTopic(names[0]!, (next) => seen.push(next));
+    // As concurrent Publish calls arrive: one group commit, where a topic's calls are written as one append.
+    const calls = Array.from({ length: 24 }, (_, index) => ({
+      name: names[index % 3 === 0 ? 1 : 0]!,
+      messages:
+        index % 5 === 0
+          ? [message(`m${index}-0`, { index: String(index) }), message(`m${index}-1`)]
+          : [message(`m${index}`)],
+    }));
+    const refs = await Promise.all(calls.map((call) => current.publish(call.name, call.messages)));
+    unwatch();
+    const count = (name: string) =>
+      calls.reduce((sum, call) => sum + (call.name === name ? call.messages.length : 0), 0);
+    assert.deepEqual(seen, [1 + count(names[0]!)], "one notification for the whole group commit");
+    for (const [position, name] of names.entries()) {
+      const mine = calls.flatMap((call, index) => (call.name === name ? [index] : []));
+      const offsets = mine.flatMap((index) => refs[index]!.map((ref) => ref.offset));
+      const first = position === 0 ? 1 : 2;
+      assert.deepEqual(
+        offsets,
+        offsets.map((_, index) => first + index),
+        `${name}: contiguous offsets in call order`,
+      );
+      for (const index of mine) assert.equal(refs[index]!.length, calls[index]!.messages.length);
+      const stored = await current.readTopic(name, first, { maxMessages: 100, maxBytes: 1 << 20 });
+      assert.deepEqual(
+        stored.map((item) => [item.offset, item.messageId, decode(item.data), item.attributes]),
+        mine.flatMap((index) =>
+          calls[index]!.messages.map((input, at) => [
+            refs[index]![at]!.offset,
+            refs[index]![at]!.messageId,
+            decode(input.data),
+            input.attributes ?? {},
+          ]),
+        ),
+      );
+      assert.equal(new Set(stored.map((item) => item.publishTimeMs)).size, 1, "one publish time per commit");
+    }
+    await current.close();
+    current = await open();
+    assert.equal((await current.topicStats(names[0]!)).nextOffset, 1 + count(names[0]!));
+    assert.equal((await current.topicStats(names[1]!)).nextOffset, 2 + count(names[1]!));
     assert.deepEqual(await current.checkIntegrity(), []);
     await current.close();
     engine = null;

@@ -155,7 +155,7 @@ export class TopicCatalog {
     const drafts = new Map<TopicState, LogCounters>();
     const now = this.context.now();
     const results = messages.transaction(() => {
-      const refs = appends.map(({ topic, messages: batch }) => {
+      const refs = appendByTopic(appends, (topic, batch) => {
         let draft = drafts.get(topic);
         if (draft === undefined) {
           const { id, firstOffset, nextOffset, bytes, lastPublishTimeMs } = topic;
@@ -258,6 +258,42 @@ export function pageOf<T>(rows: T[], limit: number, nameOf: (item: T) => string)
   if (rows.length <= limit) return { items: rows, nextPageToken: "" };
   const items = rows.slice(0, limit);
   return { items, nextPageToken: encodePageToken(nameOf(items[items.length - 1]!)) };
+}
+
+/**
+ * Runs `append` once per topic of `appends` with all of that topic's messages, in order, and hands each append
+ * its own refs back. A group commit of 16 one-message Publish calls to one topic is then one 16-row INSERT
+ * instead of 16 one-row INSERTs: the same rows, offsets and publish
+ * time (every message of a topic in one transaction gets the same), a fifth of the statement executions' cost.
+ */
+export function appendByTopic(
+  appends: readonly Append[],
+  append: (topic: TopicState, messages: MessageInput[]) => PublishedRef[],
+): PublishedRef[][] {
+  if (appends.length === 1) return [append(appends[0]!.topic, appends[0]!.messages)];
+  const byTopic = new Map<TopicState, number[]>();
+  appends.forEach(({ topic }, index) => {
+    const indexes = byTopic.get(topic);
+    if (indexes === undefined) byTopic.set(topic, [index]);
+    else indexes.push(index);
+  });
+  const results: PublishedRef[][] = new Array(appends.length);
+  for (const [topic, indexes] of byTopic) {
+    if (indexes.length === 1) {
+      results[indexes[0]!] = append(topic, appends[indexes[0]!]!.messages);
+      continue;
+    }
+    const all: MessageInput[] = [];
+    for (const index of indexes) for (const message of appends[index]!.messages) all.push(message);
+    const refs = append(topic, all);
+    let start = 0;
+    for (const index of indexes) {
+      const count = appends[index]!.messages.length;
+      results[index] = refs.slice(start, start + count);
+      start += count;
+    }
+  }
+  return results;
 }
 
 /** True while a stream, a waiting pull or a watcher reads the topic: only then are its newest messages kept. */
