@@ -1,18 +1,28 @@
-// The fan-out and connections anchor (child process): a bare `ws` server. Subscribers connect on /sub; one publisher on
-// /pub sends pre-serialized frames joined by "\n"; each is broadcast as is to every subscriber (one
-// corked write burst per subscriber per batch), then "ack" goes back to the publisher.
-import { createServer } from "node:http";
+// The fan-out and connections anchor (child process): a bare `ws` server. Subscribers connect on /sub (WebSocket) or
+// GET /sse-sub (node:http SSE); one publisher on /pub sends pre-serialized frames joined by "\n"; each is broadcast as
+// is to every WebSocket subscriber (one corked write burst per subscriber per batch) and, as SSE events serialized
+// once per batch, to every SSE subscriber (one `response.write` per subscriber per batch); then "ack" goes back.
+import { createServer, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 
-// GET /sse holds an idle event stream open (the connections bench's SSE anchor); anything else is 404.
+const sseSubscribers = new Set<ServerResponse>();
+let sseId = 0;
+
+// GET /sse holds an idle event stream open (the connections bench's SSE anchor); GET /sse-sub is a fan-out SSE
+// subscriber; anything else is 404.
 const server = createServer((request, response) => {
-  if (request.url !== "/sse") {
+  if (request.url !== "/sse" && request.url !== "/sse-sub") {
     response.writeHead(404).end();
     return;
   }
   response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   response.write("retry: 2000\n\n");
+  if (request.url === "/sse-sub") {
+    request.socket.setNoDelay(true);
+    sseSubscribers.add(response);
+    response.on("close", () => sseSubscribers.delete(response));
+  }
 });
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
 const subscribers = new Set<{ ws: WebSocket; socket: Socket }>();
@@ -35,6 +45,12 @@ server.on("upgrade", (request, socket: Socket, head) => {
           subscriber.socket.cork();
           for (const frame of frames) subscriber.ws.send(frame, { binary: false });
           subscriber.socket.uncork();
+        }
+        if (sseSubscribers.size > 0) {
+          let events = "";
+          for (const frame of frames) events += `id: ${++sseId}\nevent: message\ndata: ${frame}\n\n`;
+          const bytes = Buffer.from(events);
+          for (const response of sseSubscribers) response.write(bytes);
         }
         ws.send("ack");
       });

@@ -7,8 +7,8 @@ import { openSse, openWebSocket, sendTimeOf, type WireStream } from "./wire-clie
 
 /** What the bench hands a worker (argv[2], JSON). */
 export interface WorkerConfig {
-  /** streamgate over WebSocket or SSE, or the bare `ws` anchor. */
-  target: "ws" | "sse" | "bare";
+  /** streamgate over WebSocket or SSE, the bare `ws` anchor, or the bare node:http SSE anchor. */
+  target: "ws" | "sse" | "bare" | "bare-sse";
   host: string;
   port: number;
   /** Topic resource name (streamgate targets). */
@@ -112,6 +112,7 @@ async function main(): Promise<WorkerResult> {
             awaitText: '"subscribed"',
           }),
         );
+      else if (config.target === "bare-sse") opening.push(openSse({ ...base, path: "/sse-sub" }));
       else opening.push(openWebSocket({ ...base, path: "/sub" }));
     }
     streams.push(...(await Promise.all(opening)));
@@ -119,11 +120,12 @@ async function main(): Promise<WorkerResult> {
   const connectMs = now() - startedAt;
 
   // The publisher: one WebSocket; streamgate answers each publish frame with "published", the anchor with "ack".
+  const anchor = config.target === "bare" || config.target === "bare-sse";
   let acked = 0;
   const publisher = await openWebSocket({
     host,
     port,
-    path: config.target === "bare" ? "/pub" : "/v1/ws",
+    path: anchor ? "/pub" : "/v1/ws",
     handlers: {
       onText: (text) => {
         if (text.startsWith('{"type":"published"') || text === "ack") acked++;
@@ -137,7 +139,7 @@ async function main(): Promise<WorkerResult> {
   const publish = (count: number) => {
     const sendMs = now();
     let text: string;
-    if (config.target === "bare") {
+    if (anchor) {
       const frames: string[] = [];
       for (let index = 0; index < count; index++) frames.push(anchorFrame(sendMs));
       text = frames.join("\n");

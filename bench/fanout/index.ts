@@ -11,6 +11,7 @@ import type { WorkerConfig, WorkerResult } from "./client-worker.js";
 
 type Target = WorkerConfig["target"];
 const ANCHOR = "bare ws broadcast, pre-serialized";
+const SSE_FLOOR = "bare node:http SSE broadcast, pre-serialized";
 
 interface Settings {
   subscribers: number;
@@ -74,9 +75,10 @@ export const fanoutBenchmark: Benchmark = {
       ...DEFAULTS,
       subscribers: Math.max(50, Math.round(DEFAULTS.subscribers * context.scale)),
     };
-    const targets: Target[] = context.anchorOnly ? ["bare"] : ["bare", "ws", "sse"];
+    const targets: Target[] = context.anchorOnly ? ["bare", "bare-sse"] : ["bare", "bare-sse", "ws", "sse"];
     const runs: Record<Target, (WorkerResult & { serverCpuMs: number | null; pid: number })[]> = {
       bare: [],
+      "bare-sse": [],
       ws: [],
       sse: [],
     };
@@ -97,7 +99,7 @@ export const fanoutBenchmark: Benchmark = {
       }
       for (let rep = 0; rep < context.repetitions; rep++) {
         for (const target of targets) {
-          const server = target === "bare" ? null : streamgate!;
+          const server = target === "bare" || target === "bare-sse" ? null : streamgate!;
           const topic = `projects/bench/topics/fanout-${target}-${rep}`;
           if (server !== null) await createTopic(server, topic);
           const pid = server?.pid ?? anchorProcess.child.pid ?? 0;
@@ -148,6 +150,29 @@ export const fanoutBenchmark: Benchmark = {
         }),
       );
     }
+    // The SSE floor: bare Node serving SSE to the same clients, against the issue's anchor (bare ws) and against SSE.
+    figures.push(
+      makeFigure({
+        name: `${SSE_FLOOR} to ${settings.subscribers} subscribers, saturation (the SSE floor)`,
+        unit: "deliveries/s",
+        higherIsBetter: true,
+        samples: series("bare-sse", (r) => r.deliveriesPerSecond),
+        anchorName: ANCHOR,
+        anchorSamples: series("bare", (r) => r.deliveriesPerSecond),
+        target: null,
+        median,
+      }),
+      makeFigure({
+        name: `SSE fan-out to ${settings.subscribers} subscribers, saturation, against the SSE floor`,
+        unit: "deliveries/s",
+        higherIsBetter: true,
+        samples: mineOrAnchor("sse"),
+        anchorName: SSE_FLOOR,
+        anchorSamples: series("bare-sse", (r) => r.deliveriesPerSecond),
+        target: null,
+        median,
+      }),
+    );
     // Server CPU over the whole worker run (connect, saturation, fixed rate) per message delivered in it: the
     // figure that moves least with the other load on a shared machine.
     const cpuPerDelivery = (run: WorkerResult & { serverCpuMs: number | null }) =>
@@ -197,7 +222,7 @@ export const fanoutBenchmark: Benchmark = {
       details,
       notes: [
         "streamgate runs as a child process (`node bin/streamgate.mjs serve`, embedded engine); the anchor is a child process too: a bare `ws` server that broadcasts pre-serialized frames (the same JSON shape and size as streamgate's WebSocket message frame) to every subscriber, one corked burst per subscriber per batch.",
-        `Subscribers and the publisher run in one client child process per measurement (raw TCP clients that count frames/events without a full parser; every ${s.sampleEvery}th subscriber decodes the send time from the data for latency). Order per repetition: anchor, WebSocket, SSE; fresh topic each.`,
+        `Subscribers and the publisher run in one client child process per measurement (raw TCP clients that count frames/events without a full parser; every ${s.sampleEvery}th subscriber decodes the send time from the data for latency). The SSE floor is the same anchor process serving node:http SSE (one response.write per subscriber of the batch's events, serialized once) to the same SSE clients. Order per repetition: anchor, SSE floor, WebSocket, SSE; fresh topic each.`,
         `Saturation: batches of ${s.batch} events of ${s.dataBytes} B data as fast as the slowest subscriber lets a window of ${s.window} events advance (keeps every buffer far below the 1 MiB slow-consumer limit); ${s.warmupMs / 1000} s warm-up, then ${s.saturationMs / 1000} s counted. Deliveries = messages received summed over all subscribers.`,
         `Latency: ${s.rate} events/s published open-loop in 5 ms ticks for ${s.latencyMs / 1000} s (send time = performance.now() in the data; the same process receives); events not delivered within 5 s after the end are not in the percentiles but show as latencyDeliveredShare < 1 in details (share of events × subscribers that arrived). When that share is low the p99 covers only what got through: read the two together. Subscribers dropped as slow consumers (1013) show as closed/closeReasons.`,
         "Server, client and publisher share 2 noisy cores: the client process's CPU (details) is part of every figure, equally for streamgate and the anchor.",
