@@ -1,9 +1,8 @@
 // An ordered subscription taken over while the previous holder's client still has messages of one key out: only that key waits for them; the other keys flow at once, and every key stays in order.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
-import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
+import { jetStreamFleet } from "../harness/jetstream-fleet.js";
 import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { waitFor } from "../harness/wait-for.js";
 
@@ -13,17 +12,11 @@ const ACK_DEADLINE_SECONDS = 15;
 const PER_KEY = 5;
 
 describe("jetstream ordered takeover keys", { skip: missing }, () => {
-  const namespace = `ok${randomBytes(3).toString("hex")}`;
-  const engines: JetStreamEngine[] = [];
-  const open = async () => {
-    const engine = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
-    engines.push(engine);
-    return engine;
-  };
+  const fleet = jetStreamFleet(() => nats!.url, "ok");
+  const open = () => fleet.open();
 
   after(async () => {
-    await engines[0]?.destroy().catch(() => undefined);
-    for (const engine of engines) await engine.close();
+    await fleet.close();
     await nats?.stop();
   });
 

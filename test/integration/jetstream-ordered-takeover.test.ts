@@ -1,9 +1,8 @@
 // An ordered subscription taken over by an instance that fills up with newer messages before the previous holder's deliveries come back: it still collects them and delivers every key in order.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
-import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
+import { jetStreamFleet } from "../harness/jetstream-fleet.js";
 import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { waitFor } from "../harness/wait-for.js";
 
@@ -15,17 +14,11 @@ const PER_KEY = 50;
 const MAX_TRACKED = 40;
 
 describe("jetstream ordered takeover", { skip: missing }, () => {
-  const namespace = `ot${randomBytes(3).toString("hex")}`;
-  const engines: JetStreamEngine[] = [];
-  const open = async () => {
-    const engine = await createJetStreamEngine({ natsUrl: nats!.url, namespace, maxTrackedMessages: MAX_TRACKED });
-    engines.push(engine);
-    return engine;
-  };
+  const fleet = jetStreamFleet(() => nats!.url, "ot", { maxTrackedMessages: MAX_TRACKED });
+  const open = () => fleet.open();
 
   after(async () => {
-    await engines[0]?.destroy().catch(() => undefined);
-    for (const engine of engines) await engine.close();
+    await fleet.close();
     await nats?.stop();
   });
 

@@ -1,10 +1,10 @@
 // Two jetstream engine instances (own NATS connections, one namespace) on one nats-server: ack ids, seeks, snapshots and counts hold across instances.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
 import type { Engine } from "../../src/engines/index.js";
 import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
+import { jetStreamFleet } from "../harness/jetstream-fleet.js";
 import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { uniqueName } from "../harness/unique-name.js";
 
@@ -35,19 +35,17 @@ async function pullNothing(engine: Engine, subscription: string): Promise<void> 
 }
 
 describe("jetstream scale-out", { skip: missing }, () => {
-  const namespace = `so${randomBytes(3).toString("hex")}`;
+  const fleet = jetStreamFleet(() => nats!.url, "so");
   let a: JetStreamEngine;
   let b: JetStreamEngine;
 
   before(async () => {
-    a = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
-    b = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    a = await fleet.open();
+    b = await fleet.open();
   });
 
   after(async () => {
-    await a?.destroy().catch(() => undefined);
-    await a?.close();
-    await b?.close();
+    await fleet.close();
     await nats?.stop();
   });
 
@@ -160,7 +158,7 @@ describe("jetstream scale-out", { skip: missing }, () => {
   }, async () => {
     const { topic, subscription } = await topicWithSubscription("eo-gone", { enableExactlyOnceDelivery: true });
     await a.publish(topic, ["m1", "m2", "m3"].map(message));
-    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace: fleet.namespace });
     try {
       const received = await pullAtLeast(c, subscription, 3);
       const m2 = received.find((entry) => textOf(entry) === "m2")!;
@@ -184,7 +182,7 @@ describe("jetstream scale-out", { skip: missing }, () => {
     timeout: 30_000,
   }, async () => {
     const { topic, subscription } = await topicWithSubscription("ordered-holder", { enableMessageOrdering: true });
-    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    const c = await createJetStreamEngine({ natsUrl: nats!.url, namespace: fleet.namespace });
     const abort = new AbortController();
     const onC: ReceivedMessage[] = [];
     try {

@@ -1,9 +1,9 @@
 // Two jetstream engine instances on one nats-server: deliveries an instance fetched and gave back without any client seeing them are no delivery attempts (Pub/Sub counts only what a subscriber received).
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { ReceivedMessage } from "../../src/broker/types.js";
-import { createJetStreamEngine, type JetStreamEngine } from "../../src/engines/jetstream/index.js";
+import type { JetStreamEngine } from "../../src/engines/jetstream/index.js";
+import { jetStreamFleet } from "../harness/jetstream-fleet.js";
 import { startNatsPeer, startNatsServer } from "../harness/nats-server.js";
 import { delay, waitFor } from "../harness/wait-for.js";
 
@@ -12,19 +12,17 @@ const { peer: nats, missing } = await startNatsPeer(() => startNatsServer());
 const MAX_ATTEMPTS = 5;
 
 describe("jetstream unseen deliveries", { skip: missing }, () => {
-  const namespace = `ud${randomBytes(3).toString("hex")}`;
+  const fleet = jetStreamFleet(() => nats!.url, "ud");
   let a: JetStreamEngine;
   let b: JetStreamEngine;
 
   before(async () => {
-    a = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
-    b = await createJetStreamEngine({ natsUrl: nats!.url, namespace });
+    a = await fleet.open();
+    b = await fleet.open();
   });
 
   after(async () => {
-    await a?.destroy().catch(() => undefined);
-    await a?.close();
-    await b?.close();
+    await fleet.close();
     await nats?.stop();
   });
 
